@@ -1,0 +1,286 @@
+import { and, assign, fromPromise, sendParent, setup } from 'xstate';
+import { errorMessage, failureKind, TransientSyncError } from '../src/domain/errors.js';
+import type { RepositoryEntity } from '../src/domain/types.js';
+import { backoffDelay } from '../src/protocol/backoff.js';
+import { planBatchFailure, planReply, settleBatch } from '../src/protocol/batch-outcome.js';
+import type {
+  BatchPushContext,
+  BatchPushInput,
+  BatchPushOutput,
+  BatchToParentEvent,
+  CommitBatchInput,
+  CommitBatchOutput,
+  LoadPageInput,
+  LoadPageOutput,
+  OpenOutboxInput,
+  OpenOutboxOutput,
+  PushBatchInput,
+  PushBatchOutput,
+} from './batch-push.types.js';
+
+/** I/O the machine cannot do without: `createSyncMachine(deps)` (or `.provide()`) supplies the real ones. */
+function notProvided<TOutput, TInput>(name: string) {
+  return fromPromise<TOutput, TInput>(async () => {
+    throw new Error(`batchPushMachine: actor "${name}" was not provided`);
+  });
+}
+
+/** The error of an `onError` transition, for action and guard params. */
+const thrown = ({ event }: { event: { error: unknown } }): unknown => event.error;
+
+const highestAttempt = (context: BatchPushContext): number =>
+  Math.max(0, ...(context.batch?.items ?? []).map((item) => context.attempts[item.id] ?? 0));
+
+/** The next batch of `items`, with an id that stays the same across its retries. */
+const nextBatch = (context: BatchPushContext, items: RepositoryEntity[]) => ({
+  batch: { batchId: `${context.runKey}.${context.batchSeq + 1}`, items },
+  batchSeq: context.batchSeq + 1,
+});
+
+/**
+ * The batch child of one entity type's run: takes a snapshot of the outbox, pages through it, pushes batches of
+ * `batchSize`, retries transient failures with exponential backoff and full jitter, writes each batch's outcome
+ * in one store commit and reports progress to its parent after every batch.
+ */
+export const batchPushMachine = setup({
+  types: {
+    context: {} as BatchPushContext,
+    input: {} as BatchPushInput,
+    output: {} as BatchPushOutput,
+  },
+  actors: {
+    openOutbox: notProvided<OpenOutboxOutput, OpenOutboxInput>('openOutbox'),
+    loadPage: notProvided<LoadPageOutput, LoadPageInput>('loadPage'),
+    pushBatch: notProvided<PushBatchOutput, PushBatchInput>('pushBatch'),
+    commitBatch: notProvided<CommitBatchOutput, CommitBatchInput>('commitBatch'),
+  },
+  delays: {
+    backoff: ({ context }) => context.backoffMs,
+  },
+  guards: {
+    hasCarry: ({ context }) => context.carry.length > 0,
+    carryWantsBackoff: ({ context }) => context.carry.some((item) => (context.attempts[item.id] ?? 0) > 0),
+    isExhausted: ({ context }) => context.exhausted,
+    isEmptyPage: (_, page: LoadPageOutput) => page.items.length === 0,
+    isFatal: (_, error: unknown) => failureKind(error) === 'fatal',
+    canRetryBatch: ({ context }, error: unknown) =>
+      failureKind(error) === 'transient' && highestAttempt(context) < context.input.retry.maxAttempts,
+  },
+  actions: {
+    takeSnapshot: assign(({ context }, snapshot: OpenOutboxOutput) => ({
+      counts: { ...context.counts, total: snapshot.total },
+      highWater: snapshot.highWater,
+      exhausted: snapshot.total === 0,
+    })),
+    takePage: assign(({ context }, page: LoadPageOutput) => ({
+      ...nextBatch(context, page.items),
+      cursor: page.next,
+      exhausted: page.next === undefined,
+    })),
+    markExhausted: assign({ exhausted: true }),
+    takeCarry: assign(({ context }) => ({
+      ...nextBatch(context, context.carry.slice(0, context.input.batchSize)),
+      carry: context.carry.slice(context.input.batchSize),
+    })),
+    countAttempt: assign(({ context }) => {
+      const attempts = { ...context.attempts };
+      for (const item of context.batch?.items ?? []) attempts[item.id] = (attempts[item.id] ?? 0) + 1;
+      return { attempts };
+    }),
+    planReply: assign(({ context }, results: PushBatchOutput) => ({
+      plan: planReply(
+        {
+          items: context.batch?.items ?? [],
+          attempts: (id) => context.attempts[id] ?? 0,
+          maxAttempts: context.input.retry.maxAttempts,
+          conflicts: context.input.conflicts,
+          now: Date.now(),
+        },
+        results,
+      ),
+    })),
+    planBatchFailure: assign(({ context }, error: unknown) => ({
+      plan: planBatchFailure(
+        context.batch?.items ?? [],
+        errorMessage(error),
+        failureKind(error) === 'transient',
+      ),
+      lastError: errorMessage(error),
+    })),
+    scheduleRetry: assign(({ context }, error: unknown) => {
+      const leastMs = error instanceof TransientSyncError ? (error.retryAfterMs ?? 0) : 0;
+      return {
+        backoffMs: backoffDelay(highestAttempt(context), context.input.retry, context.input.random, leastMs),
+        counts: { ...context.counts, retries: context.counts.retries + 1 },
+        lastError: error === undefined ? context.lastError : errorMessage(error),
+      };
+    }),
+    reportRetrying: sendParent(
+      ({ context }): BatchToParentEvent => ({
+        type: 'BATCH.RETRYING',
+        counts: context.counts,
+        error: context.lastError ?? 'unknown error',
+        retryAt: Date.now() + context.backoffMs,
+        attempt: highestAttempt(context) + 1,
+      }),
+    ),
+    settle: assign(({ context }, written: CommitBatchOutput) => {
+      const plan = context.plan;
+      if (!plan) return {};
+      const settled = settleBatch(plan, written);
+      const carry = [...context.carry, ...settled.carry];
+      const inPlay = new Set(carry.map((item) => item.id));
+      const attempts: Record<string, number> = {};
+      for (const [id, count] of Object.entries(context.attempts)) if (inPlay.has(id)) attempts[id] = count;
+      const retryTimes = written.failures.flatMap((r) =>
+        r.nextAttemptAt === undefined ? [] : [r.nextAttemptAt],
+      );
+      const firstRetry = Math.min(context.nextItemRetryAt ?? Number.POSITIVE_INFINITY, ...retryTimes);
+      const lastFailure = settled.failedItems.at(-1)?.error;
+      return {
+        counts: {
+          ...context.counts,
+          total: context.counts.total - settled.superseded,
+          synced: context.counts.synced + settled.synced,
+          failed: context.counts.failed + settled.failed,
+          conflicts: context.counts.conflicts + settled.conflicts,
+        },
+        failedItems: [...context.failedItems, ...settled.failedItems],
+        carry,
+        attempts,
+        plan: undefined,
+        batch: undefined,
+        lastError: lastFailure ?? context.lastError,
+        nextItemRetryAt: Number.isFinite(firstRetry) ? firstRetry : undefined,
+      };
+    }),
+    closeCounts: assign(({ context }) => ({
+      // Items that left the run (edited or deleted locally before they were paged) are not counted.
+      counts: { ...context.counts, total: context.counts.synced + context.counts.failed },
+    })),
+    recordAbort: assign((_, error: unknown) => ({ abortError: errorMessage(error) })),
+    reportProgress: sendParent(
+      ({ context }): BatchToParentEvent => ({ type: 'BATCH.PROGRESS', counts: context.counts }),
+    ),
+  },
+}).createMachine({
+  id: 'batchPush',
+  context: ({ input }) => ({
+    input: { random: Math.random, ...input },
+    counts: { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 },
+    failedItems: [],
+    runKey: `${input.entityType}.${input.runId}.${globalThis.crypto.randomUUID()}`,
+    batchSeq: 0,
+    highWater: 0,
+    cursor: undefined,
+    exhausted: false,
+    batch: undefined,
+    carry: [],
+    attempts: {},
+    plan: undefined,
+    backoffMs: 0,
+    lastError: undefined,
+    nextItemRetryAt: undefined,
+    abortError: undefined,
+  }),
+  initial: 'opening',
+  states: {
+    opening: {
+      invoke: {
+        src: 'openOutbox',
+        input: ({ context }) => ({ entityType: context.input.entityType }),
+        onDone: {
+          target: 'next',
+          actions: [{ type: 'takeSnapshot', params: ({ event }) => event.output }, 'reportProgress'],
+        },
+        onError: { target: 'aborted', actions: { type: 'recordAbort', params: thrown } },
+      },
+    },
+    next: {
+      always: [
+        {
+          guard: and(['hasCarry', 'carryWantsBackoff']),
+          target: 'backingOff',
+          actions: ['takeCarry', { type: 'scheduleRetry', params: undefined }, 'reportRetrying'],
+        },
+        { guard: 'hasCarry', target: 'pushing', actions: 'takeCarry' },
+        { guard: 'isExhausted', target: 'done' },
+        { target: 'loading' },
+      ],
+    },
+    loading: {
+      invoke: {
+        src: 'loadPage',
+        input: ({ context }) => ({
+          entityType: context.input.entityType,
+          limit: context.input.batchSize,
+          after: context.cursor,
+          upTo: context.highWater,
+        }),
+        onDone: [
+          {
+            guard: { type: 'isEmptyPage', params: ({ event }) => event.output },
+            target: 'done',
+            actions: 'markExhausted',
+          },
+          { target: 'pushing', actions: { type: 'takePage', params: ({ event }) => event.output } },
+        ],
+        onError: { target: 'aborted', actions: { type: 'recordAbort', params: thrown } },
+      },
+    },
+    pushing: {
+      entry: 'countAttempt',
+      invoke: {
+        src: 'pushBatch',
+        input: ({ context }) => ({
+          entityType: context.input.entityType,
+          batchId: context.batch?.batchId ?? '',
+          items: context.batch?.items ?? [],
+        }),
+        onDone: { target: 'committing', actions: { type: 'planReply', params: ({ event }) => event.output } },
+        onError: [
+          {
+            guard: { type: 'isFatal', params: thrown },
+            target: 'aborted',
+            actions: { type: 'recordAbort', params: thrown },
+          },
+          {
+            guard: { type: 'canRetryBatch', params: thrown },
+            target: 'backingOff',
+            actions: [{ type: 'scheduleRetry', params: thrown }, 'reportRetrying'],
+          },
+          { target: 'committing', actions: { type: 'planBatchFailure', params: thrown } },
+        ],
+      },
+    },
+    // The retry wait: the same batch (same id) goes out again when it ends.
+    backingOff: {
+      after: { backoff: 'pushing' },
+    },
+    committing: {
+      invoke: {
+        src: 'commitBatch',
+        input: ({ context }) => ({
+          entityType: context.input.entityType,
+          plan: context.plan ?? planBatchFailure([], '', true),
+          retry: context.input.retry,
+          random: context.input.random,
+        }),
+        onDone: {
+          target: 'next',
+          actions: [{ type: 'settle', params: ({ event }) => event.output }, 'reportProgress'],
+        },
+        onError: { target: 'aborted', actions: { type: 'recordAbort', params: thrown } },
+      },
+    },
+    done: { type: 'final', entry: 'closeCounts' },
+    aborted: { type: 'final' },
+  },
+  output: ({ context }) => ({
+    outcome: context.abortError === undefined ? 'completed' : 'aborted',
+    counts: context.counts,
+    failedItems: context.failedItems,
+    nextRetryAt: context.nextItemRetryAt,
+    errorMessage: context.abortError ?? (context.counts.failed > 0 ? context.lastError : undefined),
+  }),
+});

@@ -1,0 +1,101 @@
+import type {
+  ConflictPolicy,
+  FailedItem,
+  ItemResult,
+  OutboxCommitResult,
+  OutboxSnapshot,
+  PendingPage,
+  RepositoryEntity,
+  RetryPolicy,
+} from '../src/domain/types.js';
+import type { BatchPlan } from '../src/protocol/batch-outcome.js';
+
+export interface BatchPushInput {
+  entityType: string;
+  runId: number;
+  batchSize: number;
+  retry: RetryPolicy;
+  conflicts: ConflictPolicy;
+  /** Jitter source for backoff; `Math.random` by default. */
+  random?: () => number;
+}
+
+/** The counts of one run so far. */
+export interface RunCounts {
+  /** Items this run covers: the outbox at its start, less items changed or deleted locally meanwhile. */
+  total: number;
+  synced: number;
+  failed: number;
+  conflicts: number;
+  /** Batch pushes that failed and were tried again. */
+  retries: number;
+}
+
+export interface BatchInFlight {
+  /** Stable across retries of this batch: the server's idempotency key. */
+  batchId: string;
+  items: RepositoryEntity[];
+}
+
+export interface BatchPushContext {
+  input: Required<BatchPushInput>;
+  counts: RunCounts;
+  failedItems: FailedItem[];
+  /** Unique per run: batch ids are `${runKey}.${batchSeq}`. */
+  runKey: string;
+  batchSeq: number;
+  highWater: number;
+  cursor: number | undefined;
+  exhausted: boolean;
+  batch: BatchInFlight | undefined;
+  /** Items to push again in this run (retryable failures, conflict resolutions). */
+  carry: RepositoryEntity[];
+  /** Pushes per item in this run, for items still in play. */
+  attempts: Record<string, number>;
+  plan: BatchPlan<RepositoryEntity> | undefined;
+  backoffMs: number;
+  lastError: string | undefined;
+  /** Earliest next attempt of an item this run left for a later run. */
+  nextItemRetryAt: number | undefined;
+  abortError: string | undefined;
+}
+
+export interface BatchPushOutput {
+  outcome: 'completed' | 'aborted';
+  counts: RunCounts;
+  failedItems: FailedItem[];
+  nextRetryAt: number | undefined;
+  errorMessage: string | undefined;
+}
+
+/** Events the batch actor sends its parent. */
+export type BatchToParentEvent =
+  | { type: 'BATCH.PROGRESS'; counts: RunCounts }
+  | { type: 'BATCH.RETRYING'; counts: RunCounts; error: string; retryAt: number; attempt: number };
+
+// Inputs and outputs of the injected I/O actors.
+export interface OpenOutboxInput {
+  entityType: string;
+}
+export interface LoadPageInput {
+  entityType: string;
+  limit: number;
+  after: number | undefined;
+  upTo: number;
+}
+export interface PushBatchInput {
+  entityType: string;
+  batchId: string;
+  items: RepositoryEntity[];
+}
+export interface CommitBatchInput {
+  entityType: string;
+  plan: BatchPlan<RepositoryEntity>;
+  retry: RetryPolicy;
+  random: () => number;
+}
+
+export type OpenOutboxOutput = OutboxSnapshot;
+export type LoadPageOutput = PendingPage<RepositoryEntity>;
+export type PushBatchOutput = Map<string, ItemResult<RepositoryEntity>>;
+export type CommitBatchOutput = OutboxCommitResult;

@@ -1,0 +1,91 @@
+import { fromPromise } from 'xstate';
+import type { LocalDataSource, RemoteDataSource, RepositoryEntity } from '../src/domain/types.js';
+import { backoffDelay } from '../src/protocol/backoff.js';
+import { validateReply } from '../src/protocol/reply.js';
+import { batchPushMachine } from './batch-push.machine.js';
+import type {
+  CommitBatchInput,
+  CommitBatchOutput,
+  LoadPageInput,
+  LoadPageOutput,
+  OpenOutboxInput,
+  OpenOutboxOutput,
+  PushBatchInput,
+  PushBatchOutput,
+} from './batch-push.types.js';
+import { coordinatorMachine } from './coordinator.machine.js';
+import { entitySyncMachine } from './entity-sync.machine.js';
+
+/** Where one entity type's records live and where they go. */
+export interface SyncTarget {
+  local: LocalDataSource<RepositoryEntity>;
+  remote: RemoteDataSource<RepositoryEntity>;
+}
+
+/** The narrow port the machines' I/O runs on. */
+export interface SyncDeps {
+  /** The storage and remote of a registered type; throws for an unknown one. */
+  resolve(entityType: string): SyncTarget;
+  /** Epoch ms; `Date.now` by default. */
+  now?: () => number;
+  /** Told of every I/O promise, so an owner can wait for in-flight writes before closing a store. */
+  track?: (work: Promise<unknown>) => void;
+}
+
+/** The batch machine's I/O actors over `deps`. Each honours its abort signal where the work can be aborted. */
+export function makeSyncActors(deps: SyncDeps) {
+  const now = deps.now ?? Date.now;
+  const tracked = <T>(work: Promise<T>): Promise<T> => {
+    deps.track?.(work);
+    return work;
+  };
+  return {
+    openOutbox: fromPromise<OpenOutboxOutput, OpenOutboxInput>(async ({ input }) =>
+      tracked(deps.resolve(input.entityType).local.outbox(now())),
+    ),
+    loadPage: fromPromise<LoadPageOutput, LoadPageInput>(async ({ input }) =>
+      tracked(
+        deps.resolve(input.entityType).local.pending({
+          limit: input.limit,
+          ...(input.after === undefined ? {} : { after: input.after }),
+          upTo: input.upTo,
+          now: now(),
+        }),
+      ),
+    ),
+    pushBatch: fromPromise<PushBatchOutput, PushBatchInput>(async ({ input, signal }) => {
+      const { remote } = deps.resolve(input.entityType);
+      const reply: unknown = await tracked(
+        remote.syncBatch(input.items, { signal, batchId: input.batchId, entityType: input.entityType }),
+      );
+      // The remote is outside our control: check its reply before anything is marked synced.
+      return validateReply(input.items, reply);
+    }),
+    commitBatch: fromPromise<CommitBatchOutput, CommitBatchInput>(async ({ input }) => {
+      const { plan, retry } = input;
+      return tracked(
+        deps.resolve(input.entityType).local.commit({
+          synced: plan.synced,
+          replace: plan.replace,
+          failures: plan.failures,
+          failurePolicy: {
+            maxItemAttempts: retry.maxItemAttempts,
+            retryDelayMs: (attempts) => backoffDelay(attempts, retry, input.random),
+          },
+          now: now(),
+        }),
+      );
+    }),
+  };
+}
+
+/** The coordinator machine with every level's I/O bound to `deps`. */
+export function createSyncMachine(deps: SyncDeps) {
+  return coordinatorMachine.provide({
+    actors: {
+      entitySync: entitySyncMachine.provide({
+        actors: { batchPush: batchPushMachine.provide({ actors: makeSyncActors(deps) }) },
+      }),
+    },
+  });
+}

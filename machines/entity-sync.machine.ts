@@ -1,0 +1,197 @@
+import { assign, enqueueActions, sendParent, setup, stopChild } from 'xstate';
+import { errorMessage } from '../src/domain/errors.js';
+import type { SyncState } from '../src/domain/types.js';
+import { batchPushMachine } from './batch-push.machine.js';
+import type { BatchPushOutput, RunCounts } from './batch-push.types.js';
+import type {
+  EntitySyncContext,
+  EntitySyncEvent,
+  EntitySyncInput,
+  EntityToParentEvent,
+  RunReport,
+  RunSnapshot,
+} from './entity-sync.types.js';
+
+const NO_COUNTS: RunCounts = { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 };
+
+function snapshotOf(context: EntitySyncContext, state: SyncState, cancelled = false): RunSnapshot {
+  return {
+    entityType: context.config.entityType,
+    state,
+    runId: context.runId,
+    counts: context.counts,
+    errorMessage: context.errorMessage,
+    nextRetryAt: context.nextRetryAt,
+    cancelled,
+  };
+}
+
+/** A message a person can act on: how much failed, and why. */
+function describeFailure(output: BatchPushOutput): string | undefined {
+  const { counts } = output;
+  if (output.outcome === 'aborted') {
+    const done = counts.synced + counts.failed;
+    return `Sync run stopped after ${done} of ${counts.total} items: ${output.errorMessage ?? 'unknown error'}`;
+  }
+  if (counts.failed === 0) return undefined;
+  return `${counts.failed} of ${counts.total} items failed to sync; last error: ${output.errorMessage ?? 'unknown error'}`;
+}
+
+/**
+ * One entity type's sync actor: `idle → syncing → synced | error`. A run spawns the batch child
+ * (`batch:<type>`); its retry waits happen inside `syncing`, so the type counts as syncing throughout. Stopping the
+ * child (cancel, coordinator stop) aborts its in-flight request through its signal. After a run that left
+ * retryable failures, `error` asks the coordinator for another run once they are due.
+ */
+export const entitySyncMachine = setup({
+  types: {
+    context: {} as EntitySyncContext,
+    events: {} as EntitySyncEvent,
+    input: {} as EntitySyncInput,
+  },
+  actors: { batchPush: batchPushMachine },
+  delays: {
+    untilRetryDue: ({ context }) => Math.max(0, (context.nextRetryAt ?? 0) - Date.now()),
+  },
+  guards: {
+    runFailed: (_, output: BatchPushOutput) => output.outcome === 'aborted' || output.counts.failed > 0,
+    hasRetryDue: ({ context }) => context.nextRetryAt !== undefined,
+  },
+  actions: {
+    startRun: assign(({ context }) => ({
+      runId: context.runId + 1,
+      counts: NO_COUNTS,
+      startedAt: Date.now(),
+      errorMessage: undefined,
+      nextRetryAt: undefined,
+    })),
+    spawnBatch: enqueueActions(({ context, enqueue }) => {
+      enqueue.spawnChild('batchPush', {
+        id: 'batch',
+        systemId: `batch:${context.config.entityType}`,
+        input: {
+          entityType: context.config.entityType,
+          runId: context.runId,
+          batchSize: context.config.batchSize,
+          retry: context.config.retry,
+          conflicts: context.config.conflicts,
+          ...(context.config.random ? { random: context.config.random } : {}),
+        },
+      });
+    }),
+    stopBatch: stopChild('batch'),
+    takeCounts: assign((_, update: { counts: RunCounts; retryAt?: number; error?: string }) => ({
+      counts: update.counts,
+      nextRetryAt: update.retryAt,
+      ...(update.error === undefined ? {} : { errorMessage: `Retrying after: ${update.error}` }),
+    })),
+    reportProgress: sendParent(
+      ({ context }): EntityToParentEvent => ({
+        type: 'ENTITY.PROGRESS',
+        snapshot: snapshotOf(context, 'syncing'),
+      }),
+    ),
+    finishRun: enqueueActions(({ context, enqueue }, output: BatchPushOutput) => {
+      const failed = output.outcome === 'aborted' || output.counts.failed > 0;
+      const nextRetryAt =
+        output.outcome === 'aborted' ? Date.now() + context.config.retry.maxDelayMs : output.nextRetryAt;
+      const finished = {
+        ...context,
+        counts: output.counts,
+        errorMessage: describeFailure(output),
+        nextRetryAt,
+      };
+      const report: RunReport = {
+        ...snapshotOf(finished, failed ? 'error' : 'synced'),
+        failedItems: output.failedItems,
+        durationMs: Date.now() - context.startedAt,
+      };
+      enqueue.assign({ ...finished, lastRun: report });
+      enqueue.sendParent({ type: 'ENTITY.RUN_DONE', report } satisfies EntityToParentEvent);
+    }),
+    crashRun: enqueueActions(({ context, enqueue }, error: unknown) => {
+      const finished = {
+        ...context,
+        errorMessage: `Sync run failed unexpectedly: ${errorMessage(error)}`,
+        nextRetryAt: Date.now() + context.config.retry.maxDelayMs,
+      };
+      const report: RunReport = {
+        ...snapshotOf(finished, 'error'),
+        failedItems: [],
+        durationMs: Date.now() - context.startedAt,
+      };
+      enqueue.assign({ ...finished, lastRun: report });
+      enqueue.sendParent({ type: 'ENTITY.RUN_DONE', report } satisfies EntityToParentEvent);
+    }),
+    cancelRun: enqueueActions(({ context, enqueue }) => {
+      const finished = { ...context, errorMessage: undefined, nextRetryAt: undefined };
+      const report: RunReport = {
+        ...snapshotOf(finished, 'idle', true),
+        failedItems: [],
+        durationMs: Date.now() - context.startedAt,
+      };
+      enqueue.assign({ ...finished, lastRun: report });
+      enqueue.sendParent({ type: 'ENTITY.RUN_DONE', report } satisfies EntityToParentEvent);
+    }),
+    requestRetry: sendParent(
+      ({ context }): EntityToParentEvent => ({
+        type: 'ENTITY.RETRY_DUE',
+        entityType: context.config.entityType,
+      }),
+    ),
+  },
+}).createMachine({
+  id: 'entitySync',
+  context: ({ input }) => ({
+    config: input,
+    runId: 0,
+    counts: NO_COUNTS,
+    startedAt: 0,
+    errorMessage: undefined,
+    nextRetryAt: undefined,
+    lastRun: undefined,
+  }),
+  initial: 'idle',
+  states: {
+    idle: {
+      on: { SYNC: 'syncing' },
+    },
+    syncing: {
+      entry: ['startRun', 'spawnBatch', 'reportProgress'],
+      exit: 'stopBatch',
+      on: {
+        'BATCH.PROGRESS': {
+          actions: [
+            { type: 'takeCounts', params: ({ event }) => ({ counts: event.counts }) },
+            'reportProgress',
+          ],
+        },
+        'BATCH.RETRYING': {
+          actions: [{ type: 'takeCounts', params: ({ event }) => event }, 'reportProgress'],
+        },
+        'xstate.done.actor.batch': [
+          {
+            guard: { type: 'runFailed', params: ({ event }) => event.output },
+            target: 'error',
+            actions: { type: 'finishRun', params: ({ event }) => event.output },
+          },
+          { target: 'synced', actions: { type: 'finishRun', params: ({ event }) => event.output } },
+        ],
+        'xstate.error.actor.batch': {
+          target: 'error',
+          actions: { type: 'crashRun', params: ({ event }: { event: { error: unknown } }) => event.error },
+        },
+        CANCEL: { target: 'idle', actions: 'cancelRun' },
+      },
+    },
+    synced: {
+      on: { SYNC: 'syncing' },
+    },
+    error: {
+      on: { SYNC: 'syncing' },
+      after: {
+        untilRetryDue: { guard: 'hasRetryDue', actions: 'requestRetry' },
+      },
+    },
+  },
+});

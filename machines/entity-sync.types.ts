@@ -1,0 +1,52 @@
+import type { ConflictPolicy, FailedItem, RetryPolicy, SyncState } from '../src/domain/types.js';
+import type { BatchPushOutput, BatchToParentEvent, RunCounts } from './batch-push.types.js';
+
+export interface EntitySyncInput {
+  entityType: string;
+  batchSize: number;
+  retry: RetryPolicy;
+  conflicts: ConflictPolicy;
+  /** Jitter source for backoff; `Math.random` by default. */
+  random?: () => number;
+}
+
+/** The state of one run as the entity actor reports it: the raw material of `SyncProgress`. */
+export interface RunSnapshot {
+  entityType: string;
+  state: SyncState;
+  runId: number;
+  counts: RunCounts;
+  errorMessage: string | undefined;
+  nextRetryAt: number | undefined;
+  cancelled: boolean;
+}
+
+/** A finished (or cancelled) run: the raw material of `SyncResult`. */
+export interface RunReport extends RunSnapshot {
+  failedItems: FailedItem[];
+  durationMs: number;
+}
+
+export interface EntitySyncContext {
+  config: EntitySyncInput;
+  runId: number;
+  counts: RunCounts;
+  startedAt: number;
+  errorMessage: string | undefined;
+  /** Epoch ms of the next batch retry (while syncing) or of the next automatic run (in `error`). */
+  nextRetryAt: number | undefined;
+  lastRun: RunReport | undefined;
+}
+
+export type EntitySyncEvent =
+  | { type: 'SYNC' }
+  | { type: 'CANCEL' }
+  | BatchToParentEvent
+  | { type: 'xstate.done.actor.batch'; output: BatchPushOutput }
+  | { type: 'xstate.error.actor.batch'; error: unknown };
+
+/** Events an entity actor sends its parent (the coordinator). */
+export type EntityToParentEvent =
+  | { type: 'ENTITY.PROGRESS'; snapshot: RunSnapshot }
+  | { type: 'ENTITY.RUN_DONE'; report: RunReport }
+  | { type: 'ENTITY.RETRY_DUE'; entityType: string };

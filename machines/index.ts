@@ -1,0 +1,29 @@
+export { batchPushMachine } from './batch-push.machine.js';
+export type {
+  BatchInFlight,
+  BatchPushContext,
+  BatchPushInput,
+  BatchPushOutput,
+  BatchToParentEvent,
+  RunCounts,
+} from './batch-push.types.js';
+export { coordinatorMachine, entityActorId } from './coordinator.machine.js';
+export type {
+  CoordinatorCommand,
+  CoordinatorContext,
+  CoordinatorEmitted,
+  CoordinatorEvent,
+  CoordinatorInput,
+  QueuedRun,
+} from './coordinator.types.js';
+export type { SyncDeps, SyncTarget } from './deps.js';
+export { createSyncMachine, makeSyncActors } from './deps.js';
+export { entitySyncMachine } from './entity-sync.machine.js';
+export type {
+  EntitySyncContext,
+  EntitySyncEvent,
+  EntitySyncInput,
+  EntityToParentEvent,
+  RunReport,
+  RunSnapshot,
+} from './entity-sync.types.js';

@@ -1,0 +1,284 @@
+import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import { entityActorId } from '../../machines/coordinator.machine.js';
+import type { CoordinatorCommand, CoordinatorInput } from '../../machines/coordinator.types.js';
+import { createSyncMachine, type SyncTarget } from '../../machines/deps.js';
+import type { RunReport } from '../../machines/entity-sync.types.js';
+import { ProgressStream } from '../core/progress-stream.js';
+import {
+  CoordinatorStoppedError,
+  errorMessage,
+  InvalidOptionsError,
+  MissingRemoteError,
+  UnknownEntityTypeError,
+} from '../domain/errors.js';
+import type {
+  ConflictPolicy,
+  FailureRecord,
+  LocalDataSource,
+  RemoteDataSource,
+  RepositoryEntity,
+  RetryOptions,
+  SyncLogger,
+  SyncProgress,
+  SyncResult,
+} from '../domain/types.js';
+import { resolveRetryPolicy } from '../protocol/backoff.js';
+import { cancelledBeforeStart, toSyncProgress, toSyncResult } from './to-domain.js';
+
+/** What the coordinator needs of a repository; the stock `Repository` fits. */
+export interface SyncableRepository<T extends RepositoryEntity = RepositoryEntity> {
+  readonly entityType: string;
+  readonly local: LocalDataSource<T>;
+  readonly remote?: RemoteDataSource<T> | undefined;
+}
+
+export interface SyncCoordinatorOptions {
+  /** Sync every registered type on an interval. Default false. */
+  enableAutoSync?: boolean;
+  /** Default 300,000 (5 minutes). */
+  autoSyncIntervalMs?: number;
+  /** Items per batch. Default 100. */
+  batchSize?: number;
+  /** Entity types that may sync at once. Default 1: runs are serialised in request order. */
+  concurrency?: number;
+  /** How conflicts reported by the remote are resolved. Default `'server-wins'`. */
+  conflicts?: ConflictPolicy;
+  retry?: RetryOptions;
+  /** Where actorsync reports runs and failures. Default: nowhere. */
+  logger?: SyncLogger;
+  /** An XState inspection observer, passed to `createActor` (see docs/inspector.md). */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Jitter source for backoff; `Math.random` by default. */
+  random?: () => number;
+}
+
+type CoordinatorActor = Actor<ReturnType<typeof createSyncMachine>>;
+
+interface PendingRequest {
+  entityType: string;
+  resolve(result: SyncResult): void;
+  reject(error: Error): void;
+}
+
+const SILENT: SyncLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * The facade over the actor tree: wires repositories into the machines, answers each `sync()` with the run that
+ * covers it, and turns actor events into `SyncProgress` and `SyncResult`.
+ */
+export class SyncCoordinator {
+  /** The root actor (`systemId` "coordinator"), for apps that embed or inspect the actors. */
+  readonly actor: CoordinatorActor;
+  /** Progress of every entity type: replays the latest per type to new subscribers, then live. */
+  readonly progress: ProgressStream;
+  readonly #repositories = new Map<string, SyncTarget>();
+  readonly #requests = new Map<string, PendingRequest>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #logger: SyncLogger;
+  #nextRequest = 0;
+  #stopped = false;
+
+  constructor(options: SyncCoordinatorOptions = {}) {
+    const input = resolveOptions(options);
+    this.#logger = options.logger ?? SILENT;
+    this.progress = new ProgressStream((error) =>
+      this.#logger.error('A progress listener threw', { error: errorMessage(error) }),
+    );
+    const machine = createSyncMachine({
+      resolve: (entityType) => this.#target(entityType),
+      track: (work) => {
+        this.#inFlight.add(work);
+        void work.then(
+          () => this.#inFlight.delete(work),
+          () => this.#inFlight.delete(work),
+        );
+      },
+    });
+    this.actor = createActor(machine, {
+      input,
+      systemId: 'coordinator',
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    });
+    this.actor.on('progress', ({ snapshot }) => this.progress.publish(toSyncProgress(snapshot)));
+    this.actor.on('runFinished', ({ report, requestIds }) => this.#finish(report, requestIds));
+    this.actor.on('requestsCancelled', ({ entityType, requestIds }) => {
+      const state = this.progress.latest(entityType)?.state ?? 'idle';
+      for (const id of requestIds)
+        this.#settle(id, (r) => r.resolve(cancelledBeforeStart(entityType, state)));
+    });
+    this.actor.on('rejected', ({ requestId, entityType, message }) => {
+      this.#logger.warn(message, { entityType });
+      if (requestId !== undefined) {
+        this.#settle(requestId, (r) => r.reject(new UnknownEntityTypeError(entityType, this.entityTypes)));
+      }
+    });
+    this.actor.start();
+  }
+
+  /** Registered entity types, in registration order. */
+  get entityTypes(): string[] {
+    return [...this.#repositories.keys()];
+  }
+
+  /** Makes a repository's type known to the coordinator. Registering the same repository again does nothing. */
+  register<T extends RepositoryEntity>(repository: SyncableRepository<T>): void {
+    this.#assertRunning();
+    const { entityType, local, remote } = repository;
+    const existing = this.#repositories.get(entityType);
+    if (existing) {
+      if (existing.local === local && existing.remote === remote) return;
+      throw new InvalidOptionsError(
+        `Entity type "${entityType}" is already registered with another repository`,
+      );
+    }
+    if (!remote) throw new MissingRemoteError(entityType);
+    this.#repositories.set(entityType, { local, remote } as SyncTarget);
+    this.actor.send({ type: 'REGISTER', entityType });
+  }
+
+  /**
+   * Syncs one entity type, registering the repository if needed. Resolves with the result of a run that started
+   * after this call, so everything saved before it is covered; never rejects because items failed (see `state`).
+   */
+  sync<T extends RepositoryEntity>(target: SyncableRepository<T> | string): Promise<SyncResult> {
+    try {
+      this.#assertRunning();
+      const entityType = typeof target === 'string' ? target : target.entityType;
+      if (typeof target !== 'string') this.register(target);
+      else if (!this.#repositories.has(entityType))
+        throw new UnknownEntityTypeError(entityType, this.entityTypes);
+      const requestId = `sync-${++this.#nextRequest}`;
+      const result = new Promise<SyncResult>((resolve, reject) => {
+        this.#requests.set(requestId, { entityType, resolve, reject });
+      });
+      this.actor.send({ type: 'SYNC', entityType, requestId });
+      return result;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Syncs every registered type (in registration order, `concurrency` at a time). */
+  syncAll(): Promise<SyncResult[]> {
+    return Promise.all(this.entityTypes.map((entityType) => this.sync(entityType)));
+  }
+
+  /** True exactly while a run of `entityType` is active, retry waits included. */
+  isSyncing(entityType: string): boolean {
+    const child = this.actor.getSnapshot().children[entityActorId(entityType)];
+    return child?.getSnapshot().value === 'syncing';
+  }
+
+  /** The latest progress of `entityType`, if it has synced. */
+  getProgress(entityType: string): SyncProgress | undefined {
+    return this.progress.latest(entityType);
+  }
+
+  /** Sends a command to the root actor (`SYNC`, `SYNC_ALL`, `CANCEL`, `REGISTER`). */
+  send(command: CoordinatorCommand): void {
+    this.#assertRunning();
+    this.actor.send(command);
+  }
+
+  /** Cancels the run of `entityType` (aborting its request) and any run queued for it. */
+  cancel(entityType: string): void {
+    this.send({ type: 'CANCEL', entityType });
+  }
+
+  /** Failure records of `entityType`: scheduled retries first, then dead letters. */
+  failures(entityType: string): Promise<FailureRecord[]> {
+    try {
+      return this.#target(entityType).local.failures();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Clears the failure records of `entityType` (all, or `ids`) and syncs it. */
+  async retryFailed(entityType: string, ids?: readonly string[]): Promise<SyncResult> {
+    const requeued = await this.#target(entityType).local.requeueFailures(ids);
+    this.#logger.info('Re-queued failed items', { entityType, requeued });
+    return this.sync(entityType);
+  }
+
+  /**
+   * Stops every actor and timer and aborts in-flight requests; waits for in-flight store writes to settle.
+   * Open `sync()` calls resolve as cancelled. Safe to call more than once.
+   */
+  async stop(): Promise<void> {
+    if (!this.#stopped) {
+      this.#stopped = true;
+      this.actor.stop();
+      for (const [id, request] of this.#requests) {
+        const state = this.progress.latest(request.entityType)?.state ?? 'idle';
+        this.#settle(id, (r) => r.resolve(cancelledBeforeStart(request.entityType, state)));
+      }
+      this.progress.close();
+    }
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #finish(report: RunReport, requestIds: readonly string[]): void {
+    const result = toSyncResult(report);
+    const details = { entityType: result.entityType, runId: result.runId, synced: result.syncedItems };
+    if (result.state === 'error') {
+      this.#logger.warn(`Sync of "${result.entityType}" ended in error: ${result.errorMessage}`, {
+        ...details,
+        failed: result.failedItems,
+      });
+    } else {
+      this.#logger.info(
+        `Sync of "${result.entityType}" ${result.cancelled ? 'cancelled' : 'finished'}`,
+        details,
+      );
+    }
+    for (const id of requestIds) this.#settle(id, (r) => r.resolve(result));
+  }
+
+  #settle(requestId: string, settle: (request: PendingRequest) => void): void {
+    const request = this.#requests.get(requestId);
+    if (!request) return;
+    this.#requests.delete(requestId);
+    settle(request);
+  }
+
+  #target(entityType: string): SyncTarget {
+    const target = this.#repositories.get(entityType);
+    if (!target) throw new UnknownEntityTypeError(entityType, this.entityTypes);
+    return target;
+  }
+
+  #assertRunning(): void {
+    if (this.#stopped) throw new CoordinatorStoppedError();
+  }
+}
+
+function resolveOptions(options: SyncCoordinatorOptions): CoordinatorInput {
+  const batchSize = options.batchSize ?? 100;
+  const concurrency = options.concurrency ?? 1;
+  const autoSyncIntervalMs = options.autoSyncIntervalMs ?? 300_000;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+    throw new InvalidOptionsError(`batchSize must be a whole number from 1 to 10,000, got ${batchSize}`);
+  }
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new InvalidOptionsError(`concurrency must be a whole number of at least 1, got ${concurrency}`);
+  }
+  if (!Number.isFinite(autoSyncIntervalMs) || autoSyncIntervalMs < 1) {
+    throw new InvalidOptionsError(`autoSyncIntervalMs must be a positive number, got ${autoSyncIntervalMs}`);
+  }
+  const conflicts = options.conflicts ?? 'server-wins';
+  if (conflicts !== 'server-wins' && conflicts !== 'client-wins' && typeof conflicts !== 'function') {
+    throw new InvalidOptionsError(
+      `conflicts must be 'server-wins', 'client-wins' or a function, got ${JSON.stringify(conflicts)}`,
+    );
+  }
+  return {
+    batchSize,
+    concurrency,
+    enableAutoSync: options.enableAutoSync ?? false,
+    autoSyncIntervalMs,
+    retry: resolveRetryPolicy(options.retry),
+    conflicts,
+    ...(options.random ? { random: options.random } : {}),
+  };
+}

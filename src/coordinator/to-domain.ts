@@ -1,0 +1,63 @@
+import type { RunReport, RunSnapshot } from '../../machines/entity-sync.types.js';
+import type { SyncProgress, SyncResult } from '../domain/types.js';
+
+/** Maps an entity actor's run snapshot to the public `SyncProgress`. */
+export function toSyncProgress(snapshot: RunSnapshot): SyncProgress {
+  const { counts } = snapshot;
+  const isComplete = snapshot.state === 'synced' || snapshot.state === 'error';
+  const done = counts.synced + counts.failed;
+  const percent =
+    counts.total > 0 ? Math.min(100, Math.floor((done / counts.total) * 100)) : isComplete ? 100 : 0;
+  return {
+    entityType: snapshot.entityType,
+    state: snapshot.state,
+    runId: snapshot.runId,
+    totalItems: counts.total,
+    syncedItems: counts.synced,
+    failedItems: counts.failed,
+    conflicts: counts.conflicts,
+    retries: counts.retries,
+    ...(snapshot.errorMessage === undefined ? {} : { errorMessage: snapshot.errorMessage }),
+    ...(snapshot.nextRetryAt === undefined ? {} : { nextRetryAt: snapshot.nextRetryAt }),
+    percent,
+    isComplete,
+    cancelled: snapshot.cancelled,
+  };
+}
+
+/** Maps a finished run's report to the public `SyncResult`. */
+export function toSyncResult(report: RunReport): SyncResult {
+  const progress = toSyncProgress(report);
+  return {
+    entityType: progress.entityType,
+    state: progress.state,
+    runId: progress.runId,
+    totalItems: progress.totalItems,
+    syncedItems: progress.syncedItems,
+    failedItems: progress.failedItems,
+    conflicts: progress.conflicts,
+    retries: progress.retries,
+    failed: report.failedItems.map((item) => ({ ...item })),
+    cancelled: report.cancelled,
+    ...(progress.errorMessage === undefined ? {} : { errorMessage: progress.errorMessage }),
+    ...(progress.nextRetryAt === undefined ? {} : { nextRetryAt: progress.nextRetryAt }),
+    durationMs: report.durationMs,
+  };
+}
+
+/** The result of a request that was cancelled before its run started. */
+export function cancelledBeforeStart(entityType: string, state: SyncResult['state']): SyncResult {
+  return {
+    entityType,
+    state,
+    runId: 0,
+    totalItems: 0,
+    syncedItems: 0,
+    failedItems: 0,
+    conflicts: 0,
+    retries: 0,
+    failed: [],
+    cancelled: true,
+    durationMs: 0,
+  };
+}

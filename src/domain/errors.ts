@@ -1,0 +1,95 @@
+/** Every error actorsync raises; `code` is stable, `message` is for people. */
+export class ActorSyncError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A batch failure that will not succeed on retry (bad request, too large): its items fail permanently. */
+export class PermanentSyncError extends ActorSyncError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('PERMANENT', message, options);
+  }
+}
+
+/** A batch failure worth retrying; `retryAfterMs` (from a `Retry-After` header, say) sets the least delay. */
+export class TransientSyncError extends ActorSyncError {
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options?: ErrorOptions & { retryAfterMs?: number }) {
+    super('TRANSIENT', message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+/** Ends the whole run at once (rejected credentials, say): retrying other batches would fail the same way. */
+export class FatalSyncError extends ActorSyncError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('FATAL', message, options);
+  }
+}
+
+/** The remote's reply does not describe the batch that was sent; nothing in it is trusted. */
+export class MalformedReplyError extends ActorSyncError {
+  constructor(message: string) {
+    super('MALFORMED_REPLY', message);
+  }
+}
+
+export class UnknownEntityTypeError extends ActorSyncError {
+  readonly entityType: string;
+  constructor(entityType: string, known: readonly string[]) {
+    super(
+      'UNKNOWN_ENTITY_TYPE',
+      `Unknown entity type "${entityType}": register its repository first (registered: ${known.length ? known.join(', ') : 'none'})`,
+    );
+    this.entityType = entityType;
+  }
+}
+
+export class MissingRemoteError extends ActorSyncError {
+  constructor(entityType: string) {
+    super('MISSING_REMOTE', `Repository "${entityType}" has no remote data source, so it cannot be synced`);
+  }
+}
+
+export class InvalidEntityError extends ActorSyncError {
+  constructor(message: string) {
+    super('INVALID_ENTITY', message);
+  }
+}
+
+export class InvalidOptionsError extends ActorSyncError {
+  constructor(message: string) {
+    super('INVALID_OPTIONS', message);
+  }
+}
+
+/** The coordinator was stopped; no more work is accepted. */
+export class CoordinatorStoppedError extends ActorSyncError {
+  constructor() {
+    super('STOPPED', 'The sync coordinator has been stopped');
+  }
+}
+
+/** Classifies any thrown value for retry decisions. */
+export type FailureKind = 'transient' | 'permanent' | 'fatal';
+
+export function failureKind(error: unknown): FailureKind {
+  if (error instanceof PermanentSyncError) return 'permanent';
+  if (error instanceof FatalSyncError) return 'fatal';
+  return 'transient';
+}
+
+/** A message for people, whatever was thrown. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  if (typeof error === 'string') return error;
+  try {
+    return JSON.stringify(error) ?? String(error);
+  } catch {
+    return String(error);
+  }
+}

@@ -1,0 +1,53 @@
+export type { SyncableRepository, SyncCoordinatorOptions } from './coordinator/sync-coordinator.js';
+export { SyncCoordinator } from './coordinator/sync-coordinator.js';
+export { toSyncProgress, toSyncResult } from './coordinator/to-domain.js';
+export type { ProgressListener, Subscription } from './core/progress-stream.js';
+export { ProgressStream } from './core/progress-stream.js';
+export { assertEntity, markSynced, markUpdated } from './domain/entity.js';
+export {
+  ActorSyncError,
+  CoordinatorStoppedError,
+  errorMessage,
+  type FailureKind,
+  FatalSyncError,
+  failureKind,
+  InvalidEntityError,
+  InvalidOptionsError,
+  MalformedReplyError,
+  MissingRemoteError,
+  PermanentSyncError,
+  TransientSyncError,
+  UnknownEntityTypeError,
+} from './domain/errors.js';
+export type {
+  ConditionalWrite,
+  ConflictPolicy,
+  ConflictResolver,
+  EntityFields,
+  FailedItem,
+  FailurePolicy,
+  FailureRecord,
+  ItemFailure,
+  ItemResult,
+  LocalDataSource,
+  OutboxCommit,
+  OutboxCommitResult,
+  OutboxSnapshot,
+  PendingPage,
+  PendingQuery,
+  RemoteDataSource,
+  RepositoryEntity,
+  RetryOptions,
+  RetryPolicy,
+  SyncAck,
+  SyncBatchContext,
+  SyncLogger,
+  SyncProgress,
+  SyncResult,
+  SyncState,
+} from './domain/types.js';
+export { backoffDelay, DEFAULT_RETRY, resolveRetryPolicy } from './protocol/backoff.js';
+export { validateReply } from './protocol/reply.js';
+export { Repository, type RepositoryOptions } from './repository.js';
+export { MemoryLocalDataSource } from './store/memory-store.js';
+export { OutboxIndex } from './store/outbox-index.js';

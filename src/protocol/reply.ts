@@ -1,0 +1,66 @@
+import { MalformedReplyError } from '../domain/errors.js';
+import type { ItemResult, RepositoryEntity } from '../domain/types.js';
+
+const STATUSES: ReadonlySet<unknown> = new Set<ItemResult['status']>(['ok', 'failed', 'conflict']);
+const isStatus = (value: unknown): value is ItemResult['status'] => STATUSES.has(value);
+
+/**
+ * Checks a remote's reply against the batch that was sent and returns it keyed by id. Anything off (not an array,
+ * an unknown or repeated id, a bad status, a conflict without a usable server copy) makes the whole reply
+ * untrustworthy: a `MalformedReplyError`, and nothing in it is marked synced. Ids the reply leaves out are simply
+ * absent from the map; the caller treats them as retryable failures.
+ */
+export function validateReply<T extends RepositoryEntity>(
+  sent: readonly T[],
+  reply: unknown,
+): Map<string, ItemResult<T>> {
+  if (!Array.isArray(reply)) {
+    throw new MalformedReplyError(`Remote reply must be an array of item results, got ${kindOf(reply)}`);
+  }
+  const sentIds = new Set(sent.map((item) => item.id));
+  const results = new Map<string, ItemResult<T>>();
+  reply.forEach((raw: unknown, index) => {
+    const where = `Remote reply item ${index}`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new MalformedReplyError(`${where} must be an object, got ${kindOf(raw)}`);
+    }
+    const entry = raw as Record<string, unknown>;
+    const { id, status } = entry;
+    if (typeof id !== 'string' || id.length === 0) throw new MalformedReplyError(`${where} has no string id`);
+    if (!sentIds.has(id))
+      throw new MalformedReplyError(`${where} names id "${id}", which was not in the batch`);
+    if (results.has(id)) throw new MalformedReplyError(`${where} repeats id "${id}"`);
+    if (!isStatus(status)) {
+      throw new MalformedReplyError(`${where} (id "${id}") has unknown status ${JSON.stringify(status)}`);
+    }
+    if (status === 'ok') {
+      results.set(id, { id, status });
+    } else if (status === 'failed') {
+      if (typeof entry.error !== 'string')
+        throw new MalformedReplyError(`${where} (id "${id}") failed without an error message`);
+      if (typeof entry.retryable !== 'boolean')
+        throw new MalformedReplyError(`${where} (id "${id}") failed without a boolean retryable`);
+      results.set(id, { id, status, error: entry.error, retryable: entry.retryable });
+    } else {
+      const remote = entry.remote as Record<string, unknown> | null | undefined;
+      if (
+        typeof remote !== 'object' ||
+        remote === null ||
+        remote.id !== id ||
+        typeof remote.version !== 'number'
+      ) {
+        throw new MalformedReplyError(
+          `${where} (id "${id}") is a conflict without a server copy of that id and a version`,
+        );
+      }
+      results.set(id, { id, status, remote: remote as unknown as T });
+    }
+  });
+  return results;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'string' ? `a string (${JSON.stringify(value.slice(0, 60))})` : typeof value;
+}

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { InvalidEntityError } from './domain/errors.js';
+import type { EntityFields, LocalDataSource, RemoteDataSource, RepositoryEntity } from './domain/types.js';
+
+export interface RepositoryOptions<T extends RepositoryEntity> {
+  /** The name the coordinator, the remote and progress events know this type by. */
+  entityType: string;
+  local: LocalDataSource<T>;
+  /** Without one the repository stores locally but cannot be synced. */
+  remote?: RemoteDataSource<T>;
+  /** Epoch ms; replace in tests. */
+  now?: () => number;
+  /** Ids for records saved without one. */
+  newId?: () => string;
+}
+
+/**
+ * The stock repository: app code saves records through it, which marks them pending; the coordinator syncs them.
+ * Users may write their own; the coordinator only needs `entityType`, `local` and `remote`.
+ */
+export class Repository<T extends RepositoryEntity> {
+  readonly entityType: string;
+  readonly local: LocalDataSource<T>;
+  readonly remote: RemoteDataSource<T> | undefined;
+  readonly #now: () => number;
+  readonly #newId: () => string;
+
+  constructor(options: RepositoryOptions<T>) {
+    if (typeof options.entityType !== 'string' || !/^[A-Za-z0-9][\w.-]{0,63}$/.test(options.entityType)) {
+      throw new InvalidEntityError(
+        `entityType must be 1-64 letters, digits, ".", "_" or "-", got ${JSON.stringify(options.entityType)}`,
+      );
+    }
+    this.entityType = options.entityType;
+    this.local = options.local;
+    this.remote = options.remote;
+    this.#now = options.now ?? Date.now;
+    this.#newId = options.newId ?? randomUUID;
+  }
+
+  /** Stores the record and marks it pending: a new version, `updatedAt` now, `createdAt` on first save. */
+  async save(fields: EntityFields<T> | T): Promise<T> {
+    const [entity] = await this.saveMany([fields]);
+    return entity as T;
+  }
+
+  /** Like `save` for many records, in one store write. */
+  async saveMany(records: readonly (EntityFields<T> | T)[]): Promise<T[]> {
+    const now = this.#now();
+    const entities: T[] = [];
+    for (const fields of records) {
+      if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
+        throw new InvalidEntityError(
+          `save() takes a plain object, got ${fields === null ? 'null' : typeof fields}`,
+        );
+      }
+      const id = fields.id ?? this.#newId();
+      if (typeof id !== 'string' || id.length === 0) {
+        throw new InvalidEntityError(`save() needs a non-empty string id, got ${JSON.stringify(id)}`);
+      }
+      const existing = await this.local.get(id);
+      entities.push({
+        ...fields,
+        id,
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+        version: (existing?.version ?? 0) + 1,
+        syncPending: true,
+      } as T);
+    }
+    await this.local.saveMany(entities);
+    return entities;
+  }
+
+  get(id: string): Promise<T | undefined> {
+    return this.local.get(id);
+  }
+
+  getAll(): Promise<T[]> {
+    return this.local.getAll();
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.local.delete(id);
+  }
+
+  /** Records not yet acknowledged by the remote, including those waiting for a retry and dead letters. */
+  async pendingCount(): Promise<number> {
+    return (await this.local.outbox(this.#now())).pending;
+  }
+}

@@ -1,0 +1,104 @@
+import type { ItemResult, RepositoryEntity } from '../domain/types.js';
+
+/** One record as the server holds it. */
+export interface StoredItem {
+  item: RepositoryEntity;
+  /** How many times a version of this record was applied; proves nothing was applied twice. */
+  appliedCount: number;
+  /** Every version applied, in order. */
+  appliedVersions: number[];
+}
+
+/**
+ * The server side of the sync protocol, without transport: applies each item once, checks versions, and
+ * remembers every batch's reply by its id so a retried batch is answered without being applied again.
+ */
+export class SyncServerState {
+  readonly #items = new Map<string, Map<string, StoredItem>>();
+  readonly #replies = new Map<string, ItemResult[]>();
+  #batchesApplied = 0;
+  #duplicateBatches = 0;
+
+  get batchesApplied(): number {
+    return this.#batchesApplied;
+  }
+
+  /** Batches answered from the idempotency store instead of being applied. */
+  get duplicateBatches(): number {
+    return this.#duplicateBatches;
+  }
+
+  /** The reply a batch got, if it was applied. */
+  replyFor(entityType: string, batchId: string): ItemResult[] | undefined {
+    return this.#replies.get(`${entityType}\u0000${batchId}`);
+  }
+
+  apply(
+    entityType: string,
+    batchId: string,
+    items: readonly RepositoryEntity[],
+    reject?: (item: RepositoryEntity) => { error: string; retryable: boolean } | undefined,
+  ): ItemResult[] {
+    const key = `${entityType}\u0000${batchId}`;
+    const previous = this.#replies.get(key);
+    if (previous) {
+      this.#duplicateBatches += 1;
+      return structuredClone(previous);
+    }
+    const table = this.#table(entityType);
+    const reply: ItemResult[] = items.map((item) => {
+      const rejection = reject?.(item);
+      if (rejection) return { id: item.id, status: 'failed', ...rejection };
+      const stored = table.get(item.id);
+      if (stored && stored.item.version >= item.version) {
+        // The same version again (a lost reply, then a new batch) is already applied: acknowledge it.
+        if (stored.item.version === item.version && sameContent(stored.item, item)) return { id: item.id, status: 'ok' };
+        return { id: item.id, status: 'conflict', remote: structuredClone(stored.item) };
+      }
+      const copy = { ...structuredClone(item), syncPending: false };
+      table.set(item.id, {
+        item: copy,
+        appliedCount: (stored?.appliedCount ?? 0) + 1,
+        appliedVersions: [...(stored?.appliedVersions ?? []), item.version],
+      });
+      return { id: item.id, status: 'ok' };
+    });
+    this.#replies.set(key, reply);
+    this.#batchesApplied += 1;
+    return structuredClone(reply);
+  }
+
+  /** Writes a record as another client would (tests use it to cause conflicts). */
+  put(entityType: string, item: RepositoryEntity): void {
+    const table = this.#table(entityType);
+    const stored = table.get(item.id);
+    table.set(item.id, {
+      item: { ...structuredClone(item), syncPending: false },
+      appliedCount: (stored?.appliedCount ?? 0) + 1,
+      appliedVersions: [...(stored?.appliedVersions ?? []), item.version],
+    });
+  }
+
+  get(entityType: string, id: string): StoredItem | undefined {
+    const stored = this.#items.get(entityType)?.get(id);
+    return stored ? structuredClone(stored) : undefined;
+  }
+
+  list(entityType: string): StoredItem[] {
+    return [...(this.#items.get(entityType)?.values() ?? [])].map((stored) => structuredClone(stored));
+  }
+
+  #table(entityType: string): Map<string, StoredItem> {
+    let table = this.#items.get(entityType);
+    if (!table) {
+      table = new Map();
+      this.#items.set(entityType, table);
+    }
+    return table;
+  }
+}
+
+function sameContent(a: RepositoryEntity, b: RepositoryEntity): boolean {
+  const strip = ({ syncPending: _, ...rest }: RepositoryEntity) => rest;
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+}

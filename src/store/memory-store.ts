@@ -1,0 +1,65 @@
+import type {
+  FailureRecord,
+  LocalDataSource,
+  OutboxCommit,
+  OutboxCommitResult,
+  OutboxSnapshot,
+  PendingPage,
+  PendingQuery,
+  RepositoryEntity,
+  SyncAck,
+} from '../domain/types.js';
+import { OutboxIndex } from './outbox-index.js';
+
+/** A complete `LocalDataSource` held in memory: for apps that persist elsewhere, and for tests. */
+export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalDataSource<T> {
+  readonly #index = new OutboxIndex<T>();
+
+  constructor(initial: readonly T[] = []) {
+    this.#index.put(this.#index.prepare(initial));
+  }
+
+  async get(id: string): Promise<T | undefined> {
+    return this.#index.get(id);
+  }
+
+  async getAll(): Promise<T[]> {
+    return this.#index.getAll();
+  }
+
+  async save(entity: T): Promise<void> {
+    this.#index.put(this.#index.prepare([entity]));
+  }
+
+  async saveMany(entities: readonly T[]): Promise<void> {
+    this.#index.put(this.#index.prepare(entities));
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.#index.delete(id);
+  }
+
+  async outbox(now: number): Promise<OutboxSnapshot> {
+    return this.#index.outbox(now);
+  }
+
+  async pending(query: PendingQuery): Promise<PendingPage<T>> {
+    return this.#index.pending(query);
+  }
+
+  async markSynced(acks: readonly SyncAck[]): Promise<OutboxCommitResult> {
+    return this.#index.commit({ synced: acks, now: Date.now() });
+  }
+
+  async commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult> {
+    return this.#index.commit(commit);
+  }
+
+  async failures(): Promise<FailureRecord[]> {
+    return this.#index.failures();
+  }
+
+  async requeueFailures(ids?: readonly string[]): Promise<number> {
+    return this.#index.requeueFailures(ids);
+  }
+}
