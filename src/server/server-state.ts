@@ -33,27 +33,28 @@ export class SyncServerState {
     return this.#replies.get(`${entityType}\u0000${batchId}`);
   }
 
-  apply(
+  apply<T extends RepositoryEntity>(
     entityType: string,
     batchId: string,
-    items: readonly RepositoryEntity[],
-    reject?: (item: RepositoryEntity) => { error: string; retryable: boolean } | undefined,
-  ): ItemResult[] {
+    items: readonly T[],
+    reject?: (item: T) => { error: string; retryable: boolean } | undefined,
+  ): ItemResult<T>[] {
     const key = `${entityType}\u0000${batchId}`;
     const previous = this.#replies.get(key);
     if (previous) {
       this.#duplicateBatches += 1;
-      return structuredClone(previous);
+      return structuredClone(previous) as ItemResult<T>[];
     }
     const table = this.#table(entityType);
-    const reply: ItemResult[] = items.map((item) => {
+    const reply: ItemResult<T>[] = items.map((item): ItemResult<T> => {
       const rejection = reject?.(item);
       if (rejection) return { id: item.id, status: 'failed', ...rejection };
       const stored = table.get(item.id);
       if (stored && stored.item.version >= item.version) {
         // The same version again (a lost reply, then a new batch) is already applied: acknowledge it.
-        if (stored.item.version === item.version && sameContent(stored.item, item)) return { id: item.id, status: 'ok' };
-        return { id: item.id, status: 'conflict', remote: structuredClone(stored.item) };
+        if (stored.item.version === item.version && sameContent(stored.item, item))
+          return { id: item.id, status: 'ok' };
+        return { id: item.id, status: 'conflict', remote: structuredClone(stored.item) as T };
       }
       const copy = { ...structuredClone(item), syncPending: false };
       table.set(item.id, {

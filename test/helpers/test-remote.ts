@@ -21,6 +21,9 @@ export class TestRemote<T extends RepositoryEntity = RepositoryEntity> implement
   readonly #faults: Fault[] = [];
   readonly #rejects = new Map<string, { error: string; retryable: boolean }>();
   #hold: { reached: () => void; released: Promise<void> } | undefined;
+  /** Most calls in flight at once: proves runs of one type never overlap. */
+  maxInFlight = 0;
+  #inFlight = 0;
   tamper: ((reply: ItemResult<T>[], call: RecordedCall) => unknown) | undefined;
 
   async syncBatch(items: readonly T[], context: SyncBatchContext): Promise<ItemResult<T>[]> {
@@ -32,6 +35,20 @@ export class TestRemote<T extends RepositoryEntity = RepositoryEntity> implement
       signal: context.signal,
     };
     this.calls.push(call);
+    this.#inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.#inFlight);
+    try {
+      return await this.#answer(items, context, call);
+    } finally {
+      this.#inFlight -= 1;
+    }
+  }
+
+  async #answer(
+    items: readonly T[],
+    context: SyncBatchContext,
+    call: RecordedCall,
+  ): Promise<ItemResult<T>[]> {
     const hold = this.#hold;
     if (hold) {
       this.#hold = undefined;
@@ -44,7 +61,9 @@ export class TestRemote<T extends RepositoryEntity = RepositoryEntity> implement
       const thrown = fault(call);
       if (thrown !== undefined) throw thrown;
     }
-    const reply = this.server.apply(context.entityType, context.batchId, items, (item) => this.#rejects.get(item.id));
+    const reply = this.server.apply(context.entityType, context.batchId, items, (item) =>
+      this.#rejects.get(item.id),
+    );
     return (this.tamper ? this.tamper(reply as ItemResult<T>[], call) : reply) as ItemResult<T>[];
   }
 
