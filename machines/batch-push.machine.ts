@@ -59,7 +59,7 @@ export const batchPushMachine = setup({
   },
   guards: {
     hasCarry: ({ context }) => context.carry.length > 0,
-    carryWantsBackoff: ({ context }) => context.carry.some((item) => (context.attempts[item.id] ?? 0) > 0),
+    carryWantsBackoff: ({ context }) => context.carryBackoff,
     isExhausted: ({ context }) => context.exhausted,
     isEmptyPage: (_, page: LoadPageOutput) => page.items.length === 0,
     isFatal: (_, error: unknown) => failureKind(error) === 'fatal',
@@ -81,6 +81,7 @@ export const batchPushMachine = setup({
     takeCarry: assign(({ context }) => ({
       ...nextBatch(context, context.carry.slice(0, context.input.batchSize)),
       carry: context.carry.slice(context.input.batchSize),
+      carryBackoff: context.carryBackoff && context.carry.length > context.input.batchSize,
     })),
     countAttempt: assign(({ context }) => {
       const attempts = { ...context.attempts };
@@ -136,7 +137,7 @@ export const batchPushMachine = setup({
         r.nextAttemptAt === undefined ? [] : [r.nextAttemptAt],
       );
       const firstRetry = Math.min(context.nextItemRetryAt ?? Number.POSITIVE_INFINITY, ...retryTimes);
-      const lastFailure = settled.failedItems.at(-1)?.error;
+      const lastFailure = plan.retryError ?? settled.failedItems.at(-1)?.error;
       return {
         counts: {
           ...context.counts,
@@ -147,6 +148,7 @@ export const batchPushMachine = setup({
         },
         failedItems: [...context.failedItems, ...settled.failedItems],
         carry,
+        carryBackoff: context.carryBackoff || settled.backoff,
         attempts,
         plan: undefined,
         batch: undefined,
@@ -176,6 +178,7 @@ export const batchPushMachine = setup({
     exhausted: false,
     batch: undefined,
     carry: [],
+    carryBackoff: false,
     attempts: {},
     plan: undefined,
     backoffMs: 0,

@@ -50,6 +50,8 @@ export interface BatchPushContext {
   batch: BatchInFlight | undefined;
   /** Items to push again in this run (retryable failures, conflict resolutions). */
   carry: RepositoryEntity[];
+  /** Whether the carry holds failures, which wait for a backoff before they go out again. */
+  carryBackoff: boolean;
   /** Pushes per item in this run, for items still in play. */
   attempts: Record<string, number>;
   plan: BatchPlan<RepositoryEntity> | undefined;

@@ -83,7 +83,8 @@ export const entitySyncMachine = setup({
     takeCounts: assign((_, update: { counts: RunCounts; retryAt?: number; error?: string }) => ({
       counts: update.counts,
       nextRetryAt: update.retryAt,
-      ...(update.error === undefined ? {} : { errorMessage: `Retrying after: ${update.error}` }),
+      // Shown while a retry is pending; progress after a batch clears it.
+      errorMessage: update.error === undefined ? undefined : `Retrying after: ${update.error}`,
     })),
     reportProgress: sendParent(
       ({ context }): EntityToParentEvent => ({

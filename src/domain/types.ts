@@ -99,7 +99,7 @@ export interface OutboxCommitResult {
   stale: string[];
   /** Conflict resolutions that were written (the others had changed locally meanwhile). */
   replaced: string[];
-  /** Failure records as stored after this commit. */
+  /** Failure records as stored by this commit (failures of versions no longer stored are dropped). */
   failures: FailureRecord[];
 }
 

@@ -21,6 +21,8 @@ export interface BatchPlan<T extends RepositoryEntity> {
   repush: T[];
   /** Retryable failures with attempts left: pushed again in this run after a backoff. */
   retry: T[];
+  /** The error of the last item in `retry`, for the backoff's report. */
+  retryError: string | undefined;
   conflicts: number;
 }
 
@@ -102,15 +104,13 @@ export function settleBatch<T extends RepositoryEntity>(
   const replaced = new Set(written.replaced);
   const acceptedSynced = plan.acceptedRemote.filter((id) => replaced.has(id)).length;
   const repush = plan.repush.filter((entity) => replaced.has(entity.id));
-  const failedIds = new Set(plan.failures.map((f) => f.id));
-  const failedItems = written.failures
-    .filter((record) => failedIds.has(record.id))
-    .map((record) => ({
-      id: record.id,
-      error: record.lastError,
-      attempts: record.attempts,
-      deadLettered: record.deadLettered,
-    }));
+  // The store records a failure only for the version it holds; the rest were edited meanwhile and left the run.
+  const failedItems = written.failures.map((record) => ({
+    id: record.id,
+    error: record.lastError,
+    attempts: record.attempts,
+    deadLettered: record.deadLettered,
+  }));
   const superseded =
     written.stale.length +
     (plan.acceptedRemote.length - acceptedSynced) +
@@ -135,11 +135,21 @@ function fail<T extends RepositoryEntity>(
 ): void {
   if (retryable && input.attempts(item.id) < input.maxAttempts) {
     plan.retry.push(item);
+    plan.retryError = error;
   } else {
     plan.failures.push({ id: item.id, version: item.version, error, retryable });
   }
 }
 
 function emptyPlan<T extends RepositoryEntity>(): BatchPlan<T> {
-  return { synced: [], replace: [], failures: [], acceptedRemote: [], repush: [], retry: [], conflicts: 0 };
+  return {
+    synced: [],
+    replace: [],
+    failures: [],
+    acceptedRemote: [],
+    repush: [],
+    retry: [],
+    retryError: undefined,
+    conflicts: 0,
+  };
 }

@@ -8,8 +8,20 @@ import type {
   PendingPage,
   PendingQuery,
   RepositoryEntity,
+  SyncAck,
 } from '../domain/types.js';
 import { isDue, nextFailureRecord } from '../protocol/failures.js';
+
+/** The changes of one commit, as stores persist them. */
+export interface CommitDelta<T extends RepositoryEntity> {
+  /** Acks whose version is the stored one: their pending flag is cleared. */
+  synced: SyncAck[];
+  stale: string[];
+  /** Conflict resolutions to write. */
+  replaced: T[];
+  /** Failure records to store. */
+  failures: FailureRecord[];
+}
 
 interface Row<T> {
   entity: T;
@@ -85,39 +97,59 @@ export class OutboxIndex<T extends RepositoryEntity> {
     return { items, next: undefined };
   }
 
+  /** Applies a commit and says what it changed. */
   commit(commit: OutboxCommit<T>): OutboxCommitResult {
-    const result: OutboxCommitResult = { synced: [], stale: [], replaced: [], failures: [] };
+    const delta = this.planCommit(commit);
+    this.applyDelta(delta);
+    return {
+      synced: delta.synced.map((ack) => ack.id),
+      stale: delta.stale,
+      replaced: delta.replaced.map((entity) => entity.id),
+      failures: delta.failures.map((record) => ({ ...record })),
+    };
+  }
+
+  /**
+   * What a commit would change, without changing anything: stores persist the delta first and apply it after,
+   * so nothing is visible before it is durable. Acks and failures count only for the version stored.
+   */
+  planCommit(commit: OutboxCommit<T>): CommitDelta<T> {
+    const delta: CommitDelta<T> = { synced: [], stale: [], replaced: [], failures: [] };
     for (const ack of commit.synced ?? []) {
-      const row = this.#rows.get(ack.id);
-      if (row && row.entity.version === ack.version) {
-        if (row.entity.syncPending) row.entity = { ...row.entity, syncPending: false };
-        this.#pending.delete(ack.id);
-        this.#failures.delete(ack.id);
-        result.synced.push(ack.id);
-      } else {
-        result.stale.push(ack.id);
-      }
+      if (this.#rows.get(ack.id)?.entity.version === ack.version)
+        delta.synced.push({ id: ack.id, version: ack.version });
+      else delta.stale.push(ack.id);
     }
     for (const write of commit.replace ?? []) {
-      const row = this.#rows.get(write.entity.id);
-      if (row && row.entity.version === write.expectedVersion) {
-        this.#write(cloneForStorage(write.entity));
-        this.#failures.delete(write.entity.id);
-        result.replaced.push(write.entity.id);
+      if (this.#rows.get(write.entity.id)?.entity.version === write.expectedVersion) {
+        delta.replaced.push(cloneForStorage(write.entity));
       }
     }
     if (commit.failures?.length) {
       const policy = commit.failurePolicy;
       if (!policy) throw new TypeError('OutboxCommit.failurePolicy is required with failures');
       for (const failure of commit.failures) {
-        const record = nextFailureRecord(this.#failures.get(failure.id), failure, commit.now, policy);
-        // Only a failure of the stored version matters; an item edited meanwhile gets a fresh start.
-        if (this.#rows.get(failure.id)?.entity.version === failure.version)
-          this.#failures.set(failure.id, record);
-        result.failures.push({ ...record });
+        if (this.#rows.get(failure.id)?.entity.version !== failure.version) continue;
+        delta.failures.push(nextFailureRecord(this.#failures.get(failure.id), failure, commit.now, policy));
       }
     }
-    return result;
+    return delta;
+  }
+
+  /** Applies a delta from `planCommit` (or replayed from a journal: applying one twice changes nothing). */
+  applyDelta(delta: CommitDelta<T>): void {
+    for (const ack of delta.synced) {
+      const row = this.#rows.get(ack.id);
+      if (!row || row.entity.version !== ack.version) continue;
+      if (row.entity.syncPending) row.entity = { ...row.entity, syncPending: false };
+      this.#pending.delete(ack.id);
+      this.#failures.delete(ack.id);
+    }
+    for (const entity of delta.replaced) {
+      this.#write(entity);
+      this.#failures.delete(entity.id);
+    }
+    for (const record of delta.failures) this.#failures.set(record.id, { ...record });
   }
 
   /** Failure records of the stored versions: scheduled ones first, then the dead letters. */
@@ -136,11 +168,6 @@ export class OutboxIndex<T extends RepositoryEntity> {
       count += 1;
     }
     return count;
-  }
-
-  /** Restores a failure record as persisted (stores only). */
-  restoreFailure(record: FailureRecord): void {
-    this.#failures.set(record.id, { ...record });
   }
 
   #currentFailures(): FailureRecord[] {
