@@ -16,6 +16,9 @@ export {
   MalformedReplyError,
   MissingRemoteError,
   PermanentSyncError,
+  StoreCorruptError,
+  StoreLockedError,
+  StoreWriteError,
   TransientSyncError,
   UnknownEntityTypeError,
 } from './domain/errors.js';
@@ -49,5 +52,11 @@ export type {
 export { backoffDelay, DEFAULT_RETRY, resolveRetryPolicy } from './protocol/backoff.js';
 export { validateReply } from './protocol/reply.js';
 export { Repository, type RepositoryOptions } from './repository.js';
+export {
+  LowdbLocalStore,
+  type LowdbLocalStoreOptions,
+  type StoreDocument,
+  type StoreStats,
+} from './store/lowdb-store.js';
 export { MemoryLocalDataSource } from './store/memory-store.js';
 export { OutboxIndex } from './store/outbox-index.js';

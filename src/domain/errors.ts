@@ -93,3 +93,28 @@ export function errorMessage(error: unknown): string {
     return String(error);
   }
 }
+
+/** A store file is not valid JSON or not in actorsync's format. The file is left exactly as it was. */
+export class StoreCorruptError extends ActorSyncError {
+  readonly file: string;
+  constructor(file: string, reason: string) {
+    super('STORE_CORRUPT', `Refusing to open store file ${file}: ${reason}. The file was left untouched.`);
+    this.file = file;
+  }
+}
+
+/** Another live process (or this one) has the store open. */
+export class StoreLockedError extends ActorSyncError {
+  readonly file: string;
+  constructor(file: string, holder: string) {
+    super('STORE_LOCKED', `Store ${file} is already open (${holder}); one process owns a store at a time`);
+    this.file = file;
+  }
+}
+
+/** A write could not be made durable; the store refuses further writes until reopened. */
+export class StoreWriteError extends ActorSyncError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('STORE_WRITE', message, options);
+  }
+}

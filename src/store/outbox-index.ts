@@ -160,14 +160,29 @@ export class OutboxIndex<T extends RepositoryEntity> {
   }
 
   requeueFailures(ids?: readonly string[]): number {
+    const requeued = this.planRequeue(ids);
+    this.applyRequeue(requeued);
+    return requeued.length;
+  }
+
+  /** The ids `requeueFailures(ids)` would clear. */
+  planRequeue(ids?: readonly string[]): string[] {
     const wanted = ids ? new Set(ids) : undefined;
-    let count = 0;
-    for (const record of this.#currentFailures()) {
-      if (wanted && !wanted.has(record.id)) continue;
-      this.#failures.delete(record.id);
-      count += 1;
-    }
-    return count;
+    return this.#currentFailures()
+      .map((record) => record.id)
+      .filter((id) => !wanted || wanted.has(id));
+  }
+
+  applyRequeue(ids: readonly string[]): void {
+    for (const id of ids) this.#failures.delete(id);
+  }
+
+  /** Everything held, for a snapshot: records in change order and the failure records. */
+  exportState(): { records: T[]; failures: FailureRecord[] } {
+    return {
+      records: Array.from(this.#rows.values(), (row) => row.entity),
+      failures: [...this.#failures.values()],
+    };
   }
 
   #currentFailures(): FailureRecord[] {
@@ -176,6 +191,8 @@ export class OutboxIndex<T extends RepositoryEntity> {
 
   #write(entity: T): void {
     const seq = ++this.#seq;
+    // Re-inserted so the rows, too, stay in change order (snapshots keep the outbox order across restarts).
+    this.#rows.delete(entity.id);
     this.#rows.set(entity.id, { entity, seq });
     this.#pending.delete(entity.id);
     if (entity.syncPending) this.#pending.set(entity.id, seq);

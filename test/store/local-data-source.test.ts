@@ -1,6 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   InvalidEntityError,
+  type LocalDataSource,
+  LowdbLocalStore,
   MemoryLocalDataSource,
   Repository,
   type RepositoryEntity,
@@ -11,18 +16,41 @@ interface Doc extends RepositoryEntity {
   tags?: string[];
 }
 
-function makeStore() {
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+type Factory = () => Promise<LocalDataSource<Doc>>;
+const implementations: [string, Factory][] = [
+  ['MemoryLocalDataSource', async () => new MemoryLocalDataSource<Doc>()],
+  [
+    'LowdbLocalStore',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'actorsync-store-'));
+      const store = await LowdbLocalStore.open(join(dir, 'store.json'));
+      cleanups.push(async () => {
+        await store.close();
+        await rm(dir, { recursive: true, force: true });
+      });
+      return store.collection<Doc>('doc');
+    },
+  ],
+];
+
+async function makeStoreWith(factory: Factory) {
   let clock = 1_000;
-  const local = new MemoryLocalDataSource<Doc>();
+  const local = await factory();
   const repository = new Repository<Doc>({ entityType: 'doc', local, now: () => clock });
   return { local, repository, tick: (ms = 1) => (clock += ms) };
 }
 
 const policy = { maxItemAttempts: 3, retryDelayMs: () => 1_000 };
 
-describe('Repository', () => {
+describe.each(implementations)('Repository over %s', (_, factory) => {
+  const makeStore = () => makeStoreWith(factory);
   it('sets createdAt once, bumps version and updatedAt on every save, and marks the record pending', async () => {
-    const { repository, tick } = makeStore();
+    const { repository, tick } = await makeStore();
     const first = await repository.save({ id: 'd1', title: 'a' });
     expect(first).toEqual({
       id: 'd1',
@@ -47,9 +75,10 @@ describe('Repository', () => {
   });
 });
 
-describe('MemoryLocalDataSource', () => {
+describe.each(implementations)('%s (the LocalDataSource contract)', (_, factory) => {
+  const makeStore = () => makeStoreWith(factory);
   it('pages pending items in change order, bounded by the run high-water mark', async () => {
-    const { local, repository } = makeStore();
+    const { local, repository } = await makeStore();
     await repository.saveMany(['a', 'b', 'c', 'd'].map((id) => ({ id, title: id })));
     const { total, highWater } = await local.outbox(0);
     expect(total).toBe(4);
@@ -65,7 +94,7 @@ describe('MemoryLocalDataSource', () => {
   });
 
   it('markSynced clears only items whose stored version still equals the acknowledged one', async () => {
-    const { local, repository } = makeStore();
+    const { local, repository } = await makeStore();
     await repository.saveMany([
       { id: 'a', title: 'a' },
       { id: 'b', title: 'b' },
@@ -82,7 +111,7 @@ describe('MemoryLocalDataSource', () => {
   });
 
   it('keeps failed items out until their next attempt, dead letters for good, and requeues on demand', async () => {
-    const { local, repository } = makeStore();
+    const { local, repository } = await makeStore();
     await repository.saveMany(['a', 'b', 'c'].map((id) => ({ id, title: id })));
     await local.commit({
       failures: [
@@ -104,7 +133,7 @@ describe('MemoryLocalDataSource', () => {
   });
 
   it('conditional replace writes only over the expected version', async () => {
-    const { local, repository } = makeStore();
+    const { local, repository } = await makeStore();
     await repository.save({ id: 'a', title: 'mine' });
     const theirs = { id: 'a', title: 'theirs', version: 5, createdAt: 1, updatedAt: 2, syncPending: false };
     expect(await local.commit({ replace: [{ expectedVersion: 2, entity: theirs }], now: 0 })).toMatchObject({
@@ -117,7 +146,7 @@ describe('MemoryLocalDataSource', () => {
   });
 
   it('hands out copies and refuses what JSON cannot hold, leaving the store untouched', async () => {
-    const { local, repository } = makeStore();
+    const { local, repository } = await makeStore();
     const saved = await repository.save({ id: 'a', title: 'a', tags: ['x'] });
     const copy = await local.get('a');
     copy?.tags?.push('mutated');

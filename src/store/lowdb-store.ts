@@ -1,0 +1,381 @@
+import { Low } from 'lowdb';
+import { errorMessage, InvalidEntityError, StoreCorruptError, StoreWriteError } from '../domain/errors.js';
+import type {
+  FailureRecord,
+  LocalDataSource,
+  OutboxCommit,
+  OutboxCommitResult,
+  OutboxSnapshot,
+  PendingPage,
+  PendingQuery,
+  RepositoryEntity,
+  SyncAck,
+} from '../domain/types.js';
+import { DurableJSONFile } from './durable-json-file.js';
+import { Journal, type JournalOp } from './journal.js';
+import { LockFile } from './lock-file.js';
+import { OutboxIndex } from './outbox-index.js';
+
+const FORMAT = 'actorsync-store';
+const FORMAT_VERSION = 1;
+
+/** The snapshot file, as lowdb reads and writes it. Records are keyed by id, per entity type. */
+export interface StoreDocument {
+  format: typeof FORMAT;
+  version: typeof FORMAT_VERSION;
+  /** Increases with every compaction; the journal names the generation it follows. */
+  generation: number;
+  collections: Record<
+    string,
+    { records: Record<string, RepositoryEntity>; failures: Record<string, FailureRecord> }
+  >;
+}
+
+export interface LowdbLocalStoreOptions {
+  /**
+   * Compact (rewrite the snapshot, empty the journal) once the journal is larger than this and than the snapshot,
+   * which keeps the amortised cost per write constant. Default 8 MiB.
+   */
+  compactAfterBytes?: number;
+  /** fsync every acknowledged write. Default true; turn off only for throwaway data. */
+  fsync?: boolean;
+}
+
+/** Counters for tests and benchmarks. */
+export interface StoreStats {
+  journalAppends: number;
+  journalBytesWritten: number;
+  compactions: number;
+  snapshotBytesWritten: number;
+}
+
+/**
+ * The embedded default store: one lowdb JSON snapshot holding every entity type, plus an fsynced append-only
+ * journal of changes since that snapshot, so a write costs one small append instead of a whole-file rewrite.
+ * Changes are journalled before they are applied in memory, so nothing is visible before it is durable.
+ * One process owns a store at a time (a lock file). Open with `LowdbLocalStore.open(file)`.
+ */
+export class LowdbLocalStore {
+  readonly file: string;
+  readonly stats: StoreStats = {
+    journalAppends: 0,
+    journalBytesWritten: 0,
+    compactions: 0,
+    snapshotBytesWritten: 0,
+  };
+  readonly #db: Low<StoreDocument>;
+  readonly #adapter: DurableJSONFile<StoreDocument>;
+  readonly #journal: Journal;
+  readonly #lock: LockFile;
+  readonly #collections = new Map<string, OutboxIndex<RepositoryEntity>>();
+  readonly #compactAfterBytes: number;
+  #generation = 0;
+  #tail: Promise<unknown> = Promise.resolve();
+  #broken: Error | undefined;
+  #closed = false;
+
+  private constructor(
+    file: string,
+    db: Low<StoreDocument>,
+    adapter: DurableJSONFile<StoreDocument>,
+    journal: Journal,
+    lock: LockFile,
+    options: LowdbLocalStoreOptions,
+  ) {
+    this.file = file;
+    this.#db = db;
+    this.#adapter = adapter;
+    this.#journal = journal;
+    this.#lock = lock;
+    this.#compactAfterBytes = options.compactAfterBytes ?? 8 * 1024 * 1024;
+  }
+
+  /**
+   * Opens (or creates) the store at `file`. Refuses a file that is not valid JSON or not an actorsync store, and
+   * a store another live process has open; in both cases nothing is written.
+   */
+  static async open(file: string, options: LowdbLocalStoreOptions = {}): Promise<LowdbLocalStore> {
+    const lock = await LockFile.acquire(`${file}.lock`, file);
+    try {
+      const adapter = new DurableJSONFile<StoreDocument>(
+        file,
+        (data) => validateDocument(file, data),
+        options,
+      );
+      const db = new Low<StoreDocument>(adapter, emptyDocument());
+      const journal = new Journal(`${file}.journal`, options);
+      const store = new LowdbLocalStore(file, db, adapter, journal, lock, options);
+      await store.#load();
+      return store;
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** The `LocalDataSource` of one entity type (created empty on first use). */
+  collection<T extends RepositoryEntity>(entityType: string): LocalDataSource<T> {
+    return new LowdbCollection<T>(this, entityType);
+  }
+
+  /** Entity types held, in the order they were first written. */
+  get entityTypes(): string[] {
+    return [...this.#collections.keys()];
+  }
+
+  /** Rewrites the snapshot and empties the journal. */
+  compact(): Promise<void> {
+    return this.#enqueue(() => this.#compact());
+  }
+
+  /** Waits for pending writes, then releases the file and its lock. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#tail.catch(() => {});
+    await this.#journal.close();
+    await this.#lock.release();
+  }
+
+  /** @internal the in-memory state of a collection. */
+  index(entityType: string): OutboxIndex<RepositoryEntity> {
+    let index = this.#collections.get(entityType);
+    if (!index) {
+      index = new OutboxIndex();
+      this.#collections.set(entityType, index);
+    }
+    return index;
+  }
+
+  /**
+   * @internal Journals a change, then applies it. `prepare` runs in the write queue, against the state the change
+   * will apply to; what it returns is journalled (if anything) before `apply` makes it visible.
+   */
+  mutate<P, R>(prepare: () => { ops: JournalOp[]; plan: P }, apply: (plan: P) => R): Promise<R> {
+    return this.#enqueue(async () => {
+      if (this.#closed) throw new StoreWriteError(`Store ${this.file} is closed`);
+      if (this.#broken) {
+        throw new StoreWriteError(
+          `Store ${this.file} refused a write after an earlier one failed; reopen it`,
+          {
+            cause: this.#broken,
+          },
+        );
+      }
+      const { ops, plan } = prepare();
+      if (ops.length > 0) {
+        try {
+          this.stats.journalBytesWritten += await this.#journal.append(ops);
+          this.stats.journalAppends += 1;
+        } catch (error) {
+          // The journal may now end in a partial line: stop writing rather than append after it.
+          this.#broken = error as Error;
+          throw new StoreWriteError(`Could not write to ${this.#journal.file}: ${errorMessage(error)}`, {
+            cause: error,
+          });
+        }
+      }
+      const result = apply(plan);
+      if (this.#journal.bytes > Math.max(this.#compactAfterBytes, this.#adapter.bytes)) await this.#compact();
+      return result;
+    });
+  }
+
+  #enqueue<R>(work: () => Promise<R>): Promise<R> {
+    const run = this.#tail.then(work, work);
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async #load(): Promise<void> {
+    await this.#db.read();
+    const exists = this.#adapter.bytes > 0;
+    const document = this.#db.data;
+    this.#generation = document.generation;
+    for (const [entityType, collection] of Object.entries(document.collections)) {
+      const index = this.index(entityType);
+      try {
+        index.put(index.prepare(Object.values(collection.records)));
+      } catch (error) {
+        if (error instanceof InvalidEntityError) throw new StoreCorruptError(this.file, error.message);
+        throw error;
+      }
+      index.applyDelta({ synced: [], stale: [], replaced: [], failures: Object.values(collection.failures) });
+    }
+    const journal = await this.#journal.read();
+    if (journal && journal.generation > this.#generation) {
+      throw new StoreCorruptError(this.#journal.file, 'it is newer than the snapshot it belongs to');
+    }
+    if (journal && journal.generation === this.#generation) {
+      for (const op of journal.ops) this.#replay(op);
+      await this.#journal.open(this.#generation, journal.goodBytes);
+    } else {
+      // No journal, or one left from before the last compaction (already in the snapshot).
+      await this.#journal.open(this.#generation, 0);
+    }
+    if (!exists) await this.#db.write();
+  }
+
+  #replay(op: JournalOp): void {
+    const index = this.index(op.c);
+    switch (op.op) {
+      case 'put':
+        index.put(index.prepare(op.e));
+        break;
+      case 'del':
+        index.delete(op.id);
+        break;
+      case 'commit':
+        index.applyDelta(op.d);
+        break;
+      case 'requeue':
+        index.applyRequeue(op.ids);
+        break;
+      default:
+        throw new StoreCorruptError(
+          this.#journal.file,
+          `unknown operation ${JSON.stringify(op satisfies never)}`,
+        );
+    }
+  }
+
+  async #compact(): Promise<void> {
+    const collections: StoreDocument['collections'] = {};
+    for (const [entityType, index] of this.#collections) {
+      const { records, failures } = index.exportState();
+      collections[entityType] = {
+        records: Object.fromEntries(records.map((record) => [record.id, record])),
+        failures: Object.fromEntries(failures.map((record) => [record.id, record])),
+      };
+    }
+    this.#generation += 1;
+    this.#db.data = { format: FORMAT, version: FORMAT_VERSION, generation: this.#generation, collections };
+    await this.#db.write();
+    this.#db.data = emptyDocument();
+    // A crash here leaves a journal of the previous generation, which the next open drops.
+    await this.#journal.reset(this.#generation);
+    this.stats.compactions += 1;
+    this.stats.snapshotBytesWritten += this.#adapter.bytes;
+  }
+}
+
+class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> {
+  readonly #store: LowdbLocalStore;
+  readonly #type: string;
+
+  constructor(store: LowdbLocalStore, entityType: string) {
+    this.#store = store;
+    this.#type = entityType;
+  }
+
+  get #index(): OutboxIndex<T> {
+    return this.#store.index(this.#type) as unknown as OutboxIndex<T>;
+  }
+
+  async get(id: string): Promise<T | undefined> {
+    return this.#index.get(id);
+  }
+
+  async getAll(): Promise<T[]> {
+    return this.#index.getAll();
+  }
+
+  save(entity: T): Promise<void> {
+    return this.saveMany([entity]);
+  }
+
+  async saveMany(entities: readonly T[]): Promise<void> {
+    // Validated before it is queued: a bad entity rejects the call and nothing is written.
+    const prepared = this.#index.prepare(entities);
+    return this.#store.mutate(
+      () => ({ ops: prepared.length ? [{ op: 'put', c: this.#type, e: prepared }] : [], plan: prepared }),
+      (plan) => this.#index.put(plan),
+    );
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.#store.mutate(
+      () => {
+        const exists = this.#index.get(id) !== undefined;
+        return { ops: exists ? [{ op: 'del', c: this.#type, id }] : [], plan: exists };
+      },
+      (exists) => exists && this.#index.delete(id),
+    );
+  }
+
+  async outbox(now: number): Promise<OutboxSnapshot> {
+    return this.#index.outbox(now);
+  }
+
+  async pending(query: PendingQuery): Promise<PendingPage<T>> {
+    return this.#index.pending(query);
+  }
+
+  markSynced(acks: readonly SyncAck[]): Promise<OutboxCommitResult> {
+    return this.commit({ synced: acks, now: Date.now() });
+  }
+
+  commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult> {
+    return this.#store.mutate(
+      () => {
+        const delta = this.#index.planCommit(commit);
+        const changes = delta.synced.length + delta.replaced.length + delta.failures.length;
+        return { ops: changes ? [{ op: 'commit', c: this.#type, d: delta }] : [], plan: delta };
+      },
+      (delta) => {
+        this.#index.applyDelta(delta);
+        return {
+          synced: delta.synced.map((ack) => ack.id),
+          stale: delta.stale,
+          replaced: delta.replaced.map((entity) => entity.id),
+          failures: delta.failures.map((record) => ({ ...record })),
+        };
+      },
+    );
+  }
+
+  async failures(): Promise<FailureRecord[]> {
+    return this.#index.failures();
+  }
+
+  requeueFailures(ids?: readonly string[]): Promise<number> {
+    return this.#store.mutate(
+      () => {
+        const requeued = this.#index.planRequeue(ids);
+        return {
+          ops: requeued.length ? [{ op: 'requeue', c: this.#type, ids: requeued }] : [],
+          plan: requeued,
+        };
+      },
+      (requeued) => {
+        this.#index.applyRequeue(requeued);
+        return requeued.length;
+      },
+    );
+  }
+}
+
+function emptyDocument(): StoreDocument {
+  return { format: FORMAT, version: FORMAT_VERSION, generation: 0, collections: {} };
+}
+
+function validateDocument(file: string, data: unknown): StoreDocument {
+  const fail = (reason: string): never => {
+    throw new StoreCorruptError(file, reason);
+  };
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    return fail('it is not a JSON object');
+  const document = data as Partial<StoreDocument>;
+  if (document.format !== FORMAT) return fail(`it is not an actorsync store (no "format": "${FORMAT}")`);
+  if (document.version !== FORMAT_VERSION)
+    return fail(`store format version ${document.version} is not supported`);
+  if (typeof document.generation !== 'number') return fail('it has no generation number');
+  const collections = document.collections;
+  if (typeof collections !== 'object' || collections === null) return fail('it has no collections');
+  for (const [entityType, collection] of Object.entries(collections)) {
+    if (typeof collection?.records !== 'object' || typeof collection?.failures !== 'object') {
+      return fail(`collection "${entityType}" is damaged`);
+    }
+  }
+  return document as StoreDocument;
+}

@@ -1,0 +1,208 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  LowdbLocalStore,
+  Repository,
+  type RepositoryEntity,
+  StoreCorruptError,
+  StoreLockedError,
+} from '../../src/index.js';
+
+interface Doc extends RepositoryEntity {
+  title: string;
+}
+
+let dir: string;
+let file: string;
+const open: LowdbLocalStore[] = [];
+const children: ChildProcess[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'actorsync-lowdb-'));
+  file = join(dir, 'store.json');
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const store of open.splice(0)) await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function openStore(options = {}) {
+  const store = await LowdbLocalStore.open(file, options);
+  open.push(store);
+  return store;
+}
+
+async function reopen(store: LowdbLocalStore, options = {}) {
+  await store.close();
+  open.splice(open.indexOf(store), 1);
+  return openStore(options);
+}
+
+const repo = (store: LowdbLocalStore, type = 'doc') =>
+  new Repository<Doc>({ entityType: type, local: store.collection<Doc>(type) });
+
+const docId = (n: number) => `d${String(n).padStart(5, '0')}`;
+const policy = { maxItemAttempts: 3, retryDelayMs: () => 60_000 };
+
+describe('LowdbLocalStore', () => {
+  it('keeps every acknowledged write across a reopen: records, sync state, failures, deletes', async () => {
+    let store = await openStore();
+    const docs = repo(store);
+    await docs.saveMany(['a', 'b', 'c', 'd'].map((id) => ({ id, title: id })));
+    await repo(store, 'other').save({ id: 'x', title: 'other type' });
+    await store.collection<Doc>('doc').markSynced([{ id: 'a', version: 1 }]);
+    await store.collection<Doc>('doc').commit({
+      failures: [{ id: 'b', version: 1, error: 'busy', retryable: true }],
+      failurePolicy: policy,
+      now: 1_000,
+    });
+    await docs.delete('c');
+    await docs.save({ id: 'd', title: 'd2' });
+
+    store = await reopen(store);
+    const local = store.collection<Doc>('doc');
+    expect(store.entityTypes).toEqual(['doc', 'other']);
+    expect(await local.get('a')).toMatchObject({ syncPending: false });
+    expect(await local.get('c')).toBeUndefined();
+    expect(await local.get('d')).toMatchObject({ title: 'd2', version: 2 });
+    expect(await local.failures()).toMatchObject([{ id: 'b', attempts: 1, nextAttemptAt: 61_000 }]);
+    expect((await local.pending({ limit: 10, now: 2_000 })).items.map((i) => i.id)).toEqual(['d']);
+    expect((await store.collection<Doc>('other').get('x'))?.title).toBe('other type');
+  });
+
+  it('appends to the journal instead of rewriting the snapshot, and compacts with a constant amortised cost', async () => {
+    const store = await openStore({ compactAfterBytes: 64 * 1024 });
+    const docs = repo(store);
+    await docs.saveMany(Array.from({ length: 2_000 }, (_, i) => ({ id: docId(i), title: `doc ${i}` })));
+    // The big saveMany outgrew the empty snapshot: compacted once, so the snapshot now holds the 2,000 docs.
+    expect(store.stats.compactions).toBe(1);
+    const snapshotBefore = await readFile(file, 'utf8');
+    const local = store.collection<Doc>('doc');
+    const perCommit: number[] = [];
+    for (let batch = 0; batch < 20; batch += 1) {
+      const before = store.stats.journalBytesWritten;
+      const acks = Array.from({ length: 100 }, (_, i) => ({ id: docId(batch * 100 + i), version: 1 }));
+      await local.markSynced(acks);
+      perCommit.push(store.stats.journalBytesWritten - before);
+    }
+    expect(store.stats.journalAppends).toBe(21);
+    // One small append per batch, the same size for the first and the last batch.
+    expect(Math.max(...perCommit)).toBeLessThan(4_000);
+    expect(Math.max(...perCommit)).toBe(Math.min(...perCommit));
+    // 20 batches appended ~60 KB, less than the snapshot: it was not rewritten.
+    expect(store.stats.compactions).toBe(1);
+    expect(await readFile(file, 'utf8')).toBe(snapshotBefore);
+    // Once the journal outgrows the snapshot, a compaction folds it in.
+    for (let round = 0; round < 200 && store.stats.compactions === 1; round += 1) {
+      await local.requeueFailures();
+      await local.commit({
+        failures: [{ id: docId(round % 2_000), version: 1, error: 'x'.repeat(2_000), retryable: true }],
+        failurePolicy: policy,
+        now: round,
+      });
+    }
+    expect(store.stats.compactions).toBe(2);
+    const reopened = await reopen(store);
+    expect(await reopened.collection<Doc>('doc').outbox(0)).toMatchObject({ pending: 0 });
+  });
+
+  it.each([
+    ['not JSON', '{"format": "actorsync-store", "vers', /not valid JSON/],
+    ['another app’s JSON', '{"users": []}', /not an actorsync store/],
+    ['an array', '[1, 2, 3]', /not a JSON object/],
+    [
+      'a record without an id',
+      JSON.stringify({
+        format: 'actorsync-store',
+        version: 1,
+        generation: 0,
+        collections: { doc: { records: { x: { title: 'no id' } }, failures: {} } },
+      }),
+      /needs a non-empty string id/,
+    ],
+  ])(
+    'refuses a snapshot that is %s, naming the file, and leaves it byte-identical',
+    async (_, content, reason) => {
+      await writeFile(file, content);
+      const error = await LowdbLocalStore.open(file).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreCorruptError);
+      expect((error as Error).message).toContain(file);
+      expect((error as Error).message).toMatch(reason);
+      expect(await readFile(file, 'utf8')).toBe(content);
+      // The refused open released its lock.
+      await writeFile(
+        file,
+        JSON.stringify({ format: 'actorsync-store', version: 1, generation: 0, collections: {} }),
+      );
+      await openStore();
+    },
+  );
+
+  it('refuses a journal damaged in the middle and leaves it byte-identical', async () => {
+    const store = await openStore();
+    await repo(store).save({ id: 'a', title: 'a' });
+    await repo(store).save({ id: 'b', title: 'b' });
+    await store.close();
+    const journal = `${file}.journal`;
+    const lines = (await readFile(journal, 'utf8')).split('\n');
+    lines[1] = '{"op":"put","c":"doc","e":[{"id":';
+    const damaged = lines.join('\n');
+    await writeFile(journal, damaged);
+    await expect(LowdbLocalStore.open(file)).rejects.toThrow(/journal: line 2 is damaged/);
+    expect(await readFile(journal, 'utf8')).toBe(damaged);
+  });
+
+  it('cuts off a torn last append (a crash mid-write) and keeps everything before it', async () => {
+    let store = await openStore();
+    await repo(store).save({ id: 'a', title: 'a' });
+    await store.close();
+    open.length = 0;
+    await appendFile(`${file}.journal`, '{"op":"put","c":"doc","e":[{"id":"torn"');
+    store = await openStore();
+    expect((await store.collection<Doc>('doc').getAll()).map((d) => d.id)).toEqual(['a']);
+    await repo(store).save({ id: 'b', title: 'after the tear' });
+    store = await reopen(store);
+    expect((await store.collection<Doc>('doc').getAll()).map((d) => d.id)).toEqual(['a', 'b']);
+  });
+
+  it('drops a journal left over from before a compaction that crashed after the snapshot was written', async () => {
+    let store = await openStore();
+    await repo(store).save({ id: 'a', title: 'v1' });
+    const stale = await readFile(`${file}.journal`);
+    await repo(store).save({ id: 'a', title: 'v2' });
+    await store.compact();
+    await store.close();
+    open.length = 0;
+    await writeFile(`${file}.journal`, stale);
+    store = await openStore();
+    expect(await store.collection<Doc>('doc').get('a')).toMatchObject({ title: 'v2', version: 2 });
+  });
+
+  it('lets one process own a store at a time and takes over the lock of a process that died', async () => {
+    await openStore();
+    await expect(LowdbLocalStore.open(file)).rejects.toThrow(StoreLockedError);
+    await open.pop()?.close();
+
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/hold-store.ts', file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+      child.on('exit', (code) => reject(new Error(`holder exited early with ${code}`)));
+    });
+    const error = await LowdbLocalStore.open(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreLockedError);
+    expect((error as Error).message).toContain(`by process ${child.pid}`);
+
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const store = await openStore();
+    expect(await store.collection<Doc>('doc').get('held')).toMatchObject({ id: 'held' });
+  });
+});
