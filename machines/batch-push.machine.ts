@@ -71,6 +71,8 @@ export const batchPushMachine = setup({
       counts: { ...context.counts, total: snapshot.total },
       highWater: snapshot.highWater,
       exhausted: snapshot.total === 0,
+      // Items an earlier run left waiting keep their schedule even if this run has nothing to do.
+      nextItemRetryAt: snapshot.nextDueAt,
     })),
     takePage: assign(({ context }, page: LoadPageOutput) => ({
       ...nextBatch(context, page.items),

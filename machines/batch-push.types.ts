@@ -57,7 +57,7 @@ export interface BatchPushContext {
   plan: BatchPlan<RepositoryEntity> | undefined;
   backoffMs: number;
   lastError: string | undefined;
-  /** Earliest next attempt of an item this run left for a later run. */
+  /** Earliest next attempt of an item waiting for a later run (left by this run or an earlier one). */
   nextItemRetryAt: number | undefined;
   abortError: string | undefined;
 }

@@ -1,6 +1,7 @@
 import { assign, enqueueActions, sendParent, setup, stopChild } from 'xstate';
 import { errorMessage } from '../src/domain/errors.js';
 import type { SyncState } from '../src/domain/types.js';
+import { backoffDelay } from '../src/protocol/backoff.js';
 import { batchPushMachine } from './batch-push.machine.js';
 import type { BatchPushOutput, RunCounts } from './batch-push.types.js';
 import type {
@@ -11,6 +12,20 @@ import type {
   RunReport,
   RunSnapshot,
 } from './entity-sync.types.js';
+
+/** The least wait before retrying a run that stopped early, whatever the retry policy says. */
+const MIN_RUN_RETRY_MS = 1_000;
+
+/** When to try again after a run stopped early: backs off per stopped run in a row, never sooner than 1 s. */
+function stoppedRunRetryAt(context: EntitySyncContext): number {
+  const delay = backoffDelay(
+    context.stoppedRuns + 1,
+    context.config.retry,
+    context.config.random,
+    MIN_RUN_RETRY_MS,
+  );
+  return Date.now() + delay;
+}
 
 const NO_COUNTS: RunCounts = { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 };
 
@@ -93,14 +108,14 @@ export const entitySyncMachine = setup({
       }),
     ),
     finishRun: enqueueActions(({ context, enqueue }, output: BatchPushOutput) => {
-      const failed = output.outcome === 'aborted' || output.counts.failed > 0;
-      const nextRetryAt =
-        output.outcome === 'aborted' ? Date.now() + context.config.retry.maxDelayMs : output.nextRetryAt;
+      const stopped = output.outcome === 'aborted';
+      const failed = stopped || output.counts.failed > 0;
       const finished = {
         ...context,
         counts: output.counts,
         errorMessage: describeFailure(output),
-        nextRetryAt,
+        nextRetryAt: stopped ? stoppedRunRetryAt(context) : output.nextRetryAt,
+        stoppedRuns: stopped ? context.stoppedRuns + 1 : 0,
       };
       const report: RunReport = {
         ...snapshotOf(finished, failed ? 'error' : 'synced'),
@@ -114,7 +129,8 @@ export const entitySyncMachine = setup({
       const finished = {
         ...context,
         errorMessage: `Sync run failed unexpectedly: ${errorMessage(error)}`,
-        nextRetryAt: Date.now() + context.config.retry.maxDelayMs,
+        nextRetryAt: stoppedRunRetryAt(context),
+        stoppedRuns: context.stoppedRuns + 1,
       };
       const report: RunReport = {
         ...snapshotOf(finished, 'error'),
@@ -151,6 +167,7 @@ export const entitySyncMachine = setup({
     errorMessage: undefined,
     nextRetryAt: undefined,
     lastRun: undefined,
+    stoppedRuns: 0,
   }),
   initial: 'idle',
   states: {
@@ -185,8 +202,13 @@ export const entitySyncMachine = setup({
         CANCEL: { target: 'idle', actions: 'cancelRun' },
       },
     },
+    // Both resting states keep items that wait for a retry on schedule: the run that ended may have had nothing
+    // due yet (a manual sync during the wait) and still knows from the outbox when the next item is.
     synced: {
       on: { SYNC: 'syncing' },
+      after: {
+        untilRetryDue: { guard: 'hasRetryDue', actions: 'requestRetry' },
+      },
     },
     error: {
       on: { SYNC: 'syncing' },

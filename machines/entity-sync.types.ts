@@ -36,6 +36,8 @@ export interface EntitySyncContext {
   /** Epoch ms of the next batch retry (while syncing) or of the next automatic run (in `error`). */
   nextRetryAt: number | undefined;
   lastRun: RunReport | undefined;
+  /** Runs in a row that stopped early (fatal or store errors): backs off the automatic retry. */
+  stoppedRuns: number;
 }
 
 export type EntitySyncEvent =

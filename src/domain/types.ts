@@ -109,6 +109,8 @@ export interface OutboxSnapshot {
   total: number;
   /** All pending items, including those waiting for a retry and dead letters. */
   pending: number;
+  /** Epoch ms when the first item now waiting for a retry becomes due; `undefined` if none waits. */
+  nextDueAt: number | undefined;
   /** Opaque high-water mark: pass it to `pending()` as `upTo`. */
   highWater: number;
 }

@@ -75,11 +75,20 @@ export class OutboxIndex<T extends RepositoryEntity> {
 
   outbox(now: number): OutboxSnapshot {
     let total = 0;
+    let nextDueAt = Number.POSITIVE_INFINITY;
     for (const id of this.#pending.keys()) {
       const row = this.#rows.get(id);
-      if (row && isDue(row.entity, this.#failures.get(id), now)) total += 1;
+      if (!row) continue;
+      const failure = this.#failures.get(id);
+      if (isDue(row.entity, failure, now)) total += 1;
+      else if (failure?.nextAttemptAt !== undefined) nextDueAt = Math.min(nextDueAt, failure.nextAttemptAt);
     }
-    return { total, pending: this.#pending.size, highWater: this.#seq };
+    return {
+      total,
+      pending: this.#pending.size,
+      highWater: this.#seq,
+      nextDueAt: Number.isFinite(nextDueAt) ? nextDueAt : undefined,
+    };
   }
 
   pending(query: PendingQuery): PendingPage<T> {

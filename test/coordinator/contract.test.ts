@@ -59,6 +59,29 @@ describe('1. marked synced only at the acknowledged version', () => {
     expect(await repository.pendingCount()).toBe(0);
   });
 
+  it('drops a failure of a version edited in flight: the new version goes out next run, unpenalised', async () => {
+    const { repository, local, remote } = makeRepo();
+    await seed(repository, 2);
+    remote.reject('n0', 'rejected', false);
+    coordinator = makeCoordinator();
+    const hold = remote.holdNext();
+    const first = coordinator.sync(repository);
+    await hold.reached;
+    await repository.save({ id: 'n0', text: 'fixed while in flight' });
+    hold.release();
+    expect(await first).toMatchObject({
+      state: 'synced',
+      totalItems: 1,
+      syncedItems: 1,
+      failedItems: 0,
+      failed: [],
+    });
+    expect(await coordinator.failures('note')).toEqual([]);
+    remote.clearRejects();
+    expect(await coordinator.sync(repository)).toMatchObject({ state: 'synced', syncedItems: 1 });
+    expect(await local.get('n0')).toMatchObject({ version: 2, syncPending: false });
+  });
+
   it('does not mark items the reply leaves out', async () => {
     const { repository, local, remote } = makeRepo();
     await seed(repository, 3);
@@ -500,7 +523,10 @@ describe('9. conflicts are resolved, not ignored', () => {
 
   it('client-wins: the local record is pushed on top of the remote version', async () => {
     const { repository, local, remote } = await conflictSetup();
-    coordinator = makeCoordinator({ conflicts: 'client-wins', retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    coordinator = makeCoordinator({
+      conflicts: 'client-wins',
+      retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+    });
     const result = await coordinator.sync(repository);
     // The re-push goes out at once: a resolved conflict is not a failure to back off from.
     expect(result).toMatchObject({ state: 'synced', conflicts: 1, syncedItems: 1, retries: 0 });
