@@ -114,10 +114,11 @@ export function settleBatch<T extends RepositoryEntity>(
   const superseded =
     written.stale.length +
     (plan.acceptedRemote.length - acceptedSynced) +
-    (plan.repush.length - repush.length);
+    (plan.repush.length - repush.length) +
+    (plan.failures.length - failedItems.length);
   return {
     synced: written.synced.length + acceptedSynced,
-    failed: plan.failures.length,
+    failed: failedItems.length,
     superseded,
     conflicts: plan.conflicts,
     failedItems,
