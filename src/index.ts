@@ -51,7 +51,17 @@ export type {
 } from './domain/types.js';
 export { backoffDelay, DEFAULT_RETRY, resolveRetryPolicy } from './protocol/backoff.js';
 export { validateReply } from './protocol/reply.js';
+export { HttpRemoteDataSource, type HttpRemoteOptions } from './remote/http-remote.js';
+export type { SyncRequestBody, SyncResponseBody, WireResult } from './remote/wire.js';
 export { Repository, type RepositoryOptions } from './repository.js';
+export { FAULT_KINDS, type FaultKind, type FaultOptions, FaultPlan } from './server/faults.js';
+export { type StoredItem, SyncServerState } from './server/server-state.js';
+export {
+  createSyncServer,
+  type SyncServer,
+  type SyncServerOptions,
+  type SyncServerStats,
+} from './server/sync-server.js';
 export {
   LowdbLocalStore,
   type LowdbLocalStoreOptions,

@@ -13,9 +13,16 @@ export interface StoredItem {
  * The server side of the sync protocol, without transport: applies each item once, checks versions, and
  * remembers every batch's reply by its id so a retried batch is answered without being applied again.
  */
+/** The state as persisted. */
+export interface SyncServerSnapshot {
+  format: 'actorsync-server';
+  items: Record<string, Record<string, StoredItem>>;
+  replies: Record<string, { digest: string; reply: ItemResult[] }>;
+}
+
 export class SyncServerState {
   readonly #items = new Map<string, Map<string, StoredItem>>();
-  readonly #replies = new Map<string, ItemResult[]>();
+  readonly #replies = new Map<string, { digest: string; reply: ItemResult[] }>();
   #batchesApplied = 0;
   #duplicateBatches = 0;
 
@@ -30,7 +37,13 @@ export class SyncServerState {
 
   /** The reply a batch got, if it was applied. */
   replyFor(entityType: string, batchId: string): ItemResult[] | undefined {
-    return this.#replies.get(`${entityType}\u0000${batchId}`);
+    return this.#replies.get(`${entityType}\u0000${batchId}`)?.reply;
+  }
+
+  /** Whether `batchId` was applied with a different batch (`digest` of its items): a reused key. */
+  isKeyReused(entityType: string, batchId: string, digest: string): boolean {
+    const previous = this.#replies.get(`${entityType}\u0000${batchId}`);
+    return previous !== undefined && previous.digest !== digest;
   }
 
   apply<T extends RepositoryEntity>(
@@ -38,12 +51,13 @@ export class SyncServerState {
     batchId: string,
     items: readonly T[],
     reject?: (item: T) => { error: string; retryable: boolean } | undefined,
+    digest = '',
   ): ItemResult<T>[] {
     const key = `${entityType}\u0000${batchId}`;
     const previous = this.#replies.get(key);
     if (previous) {
       this.#duplicateBatches += 1;
-      return structuredClone(previous) as ItemResult<T>[];
+      return structuredClone(previous.reply) as ItemResult<T>[];
     }
     const table = this.#table(entityType);
     const reply: ItemResult<T>[] = items.map((item): ItemResult<T> => {
@@ -64,7 +78,7 @@ export class SyncServerState {
       });
       return { id: item.id, status: 'ok' };
     });
-    this.#replies.set(key, reply);
+    this.#replies.set(key, { digest, reply });
     this.#batchesApplied += 1;
     return structuredClone(reply);
   }
@@ -87,6 +101,20 @@ export class SyncServerState {
 
   list(entityType: string): StoredItem[] {
     return [...(this.#items.get(entityType)?.values() ?? [])].map((stored) => structuredClone(stored));
+  }
+
+  toJSON(): SyncServerSnapshot {
+    const items: SyncServerSnapshot['items'] = {};
+    for (const [type, table] of this.#items) items[type] = Object.fromEntries(table);
+    return { format: 'actorsync-server', items, replies: Object.fromEntries(this.#replies) };
+  }
+
+  static fromJSON(snapshot: SyncServerSnapshot): SyncServerState {
+    const state = new SyncServerState();
+    for (const [type, table] of Object.entries(snapshot.items))
+      state.#items.set(type, new Map(Object.entries(table)));
+    for (const [key, entry] of Object.entries(snapshot.replies)) state.#replies.set(key, entry);
+    return state;
   }
 
   #table(entityType: string): Map<string, StoredItem> {

@@ -1,0 +1,184 @@
+import ky, { type KyInstance, TimeoutError } from 'ky';
+import * as v from 'valibot';
+import {
+  errorMessage,
+  FatalSyncError,
+  MalformedReplyError,
+  PermanentSyncError,
+  TransientSyncError,
+} from '../domain/errors.js';
+import type { ItemResult, RemoteDataSource, RepositoryEntity, SyncBatchContext } from '../domain/types.js';
+import { describeIssues, type SyncRequestBody, syncResponseSchema } from './wire.js';
+
+export interface HttpRemoteOptions {
+  /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /**
+   * Supplies the bearer token. Called with `refresh: true` once after a 401, to get a fresh one; the batch is then
+   * sent again once. Tokens never appear in errors, logs or progress.
+   */
+  getToken?: (options: { refresh: boolean }) => string | undefined | Promise<string | undefined>;
+  /** Per request. Default 10,000. */
+  timeoutMs?: number;
+  /** Largest reply accepted. Default 16 MiB. */
+  maxResponseBytes?: number;
+  /** Longest Retry-After honoured. Default 300,000 (5 minutes). */
+  maxRetryAfterMs?: number;
+  /** A fetch implementation (tests, proxies). Default the global one. */
+  fetch?: typeof fetch;
+}
+
+/**
+ * The remote end over HTTP (docs/protocol.md): one `POST /v1/sync/{entityType}` per batch, the batch id as the
+ * `Idempotency-Key`. Classifies every failure for the batch machine, which owns retries (ky's are off).
+ */
+export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
+  implements RemoteDataSource<T>
+{
+  readonly #http: KyInstance;
+  readonly #getToken: HttpRemoteOptions['getToken'];
+  readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
+  readonly #maxRetryAfterMs: number;
+
+  constructor(options: HttpRemoteOptions) {
+    const base = new URL(options.baseUrl);
+    this.#getToken = options.getToken;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
+    this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 300_000;
+    this.#http = ky.create({
+      prefixUrl: base.href,
+      retry: 0,
+      timeout: this.#timeoutMs,
+      throwHttpErrors: false,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+  }
+
+  async syncBatch(items: readonly T[], context: SyncBatchContext): Promise<ItemResult<T>[]> {
+    const body: SyncRequestBody = { batchId: context.batchId, items: [...items] };
+    let response = await this.#post(context, body, false);
+    if (response.status === 401 && this.#getToken) {
+      await response.body?.cancel();
+      response = await this.#post(context, body, true);
+    }
+    const status = response.status;
+    if (status === 200) return this.#results(items, await this.#readJson(response, context));
+    const detail = await this.#readDetail(response);
+    const what = `Server answered ${status}${detail ? ` (${detail})` : ''}`;
+    if (status === 401) throw new FatalSyncError(`Authentication failed: ${what}`);
+    if (status === 403) throw new FatalSyncError(`Not allowed to sync "${context.entityType}": ${what}`);
+    if (status === 408 || status === 429 || status >= 500) {
+      const retryAfterMs = this.#retryAfter(response.headers.get('retry-after'));
+      throw new TransientSyncError(what, retryAfterMs === undefined ? {} : { retryAfterMs });
+    }
+    // 400, 413, 422 and the rest of 4xx: sending the same batch again would get the same answer.
+    throw new PermanentSyncError(what);
+  }
+
+  async #post(context: SyncBatchContext, body: SyncRequestBody, refresh: boolean): Promise<Response> {
+    const token = this.#getToken ? await this.#getToken({ refresh }) : undefined;
+    try {
+      return await this.#http.post(`v1/sync/${encodeURIComponent(context.entityType)}`, {
+        json: body,
+        signal: context.signal,
+        headers: {
+          'idempotency-key': context.batchId,
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+      });
+    } catch (error) {
+      throw this.#networkError(error, context.signal);
+    }
+  }
+
+  /** Maps a transport failure; never includes request headers, so no token can leak. */
+  #networkError(error: unknown, signal: AbortSignal): unknown {
+    if (signal.aborted) return signal.reason ?? error;
+    if (error instanceof TimeoutError) return new TransientSyncError(`No reply within ${this.#timeoutMs} ms`);
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? errorMessage(error);
+    return new TransientSyncError(`Network error: ${reason}`);
+  }
+
+  async #readJson(response: Response, context: SyncBatchContext): Promise<unknown> {
+    let text: string;
+    try {
+      text = await this.#readText(response);
+    } catch (error) {
+      throw error instanceof MalformedReplyError ? error : this.#networkError(error, context.signal);
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new MalformedReplyError(`Server reply is not valid JSON (${text.length} bytes)`);
+    }
+  }
+
+  /** Reads the body, refusing one larger than the cap instead of buffering it. */
+  async #readText(response: Response): Promise<string> {
+    const declared = Number(response.headers.get('content-length'));
+    if (declared > this.#maxResponseBytes) {
+      await response.body?.cancel();
+      throw new MalformedReplyError(
+        `Server reply of ${declared} bytes exceeds the ${this.#maxResponseBytes} byte limit`,
+      );
+    }
+    if (!response.body) return '';
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      size += chunk.byteLength;
+      if (size > this.#maxResponseBytes) {
+        throw new MalformedReplyError(`Server reply exceeds the ${this.#maxResponseBytes} byte limit`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** A short reason from an error reply, for the message. */
+  async #readDetail(response: Response): Promise<string | undefined> {
+    try {
+      const text = (await this.#readText(response)).slice(0, 500);
+      const parsed = JSON.parse(text) as { error?: unknown };
+      return typeof parsed.error === 'string' ? parsed.error.slice(0, 200) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #results(items: readonly T[], json: unknown): ItemResult<T>[] {
+    const parsed = v.safeParse(syncResponseSchema, json);
+    if (!parsed.success) {
+      throw new MalformedReplyError(
+        `Server reply does not match the protocol: ${describeIssues(parsed.issues)}`,
+      );
+    }
+    const sent = new Map(items.map((item) => [item.id, item.version]));
+    return parsed.output.results.map((result): ItemResult<T> => {
+      if (result.status === 'ok') {
+        const version = sent.get(result.id);
+        // Only the exact version sent may be marked synced.
+        if (version !== undefined && result.version !== version) {
+          throw new MalformedReplyError(
+            `Server acknowledged version ${result.version} of "${result.id}", but version ${version} was sent`,
+          );
+        }
+        return { id: result.id, status: 'ok' };
+      }
+      if (result.status === 'conflict')
+        return { id: result.id, status: 'conflict', remote: result.remote as unknown as T };
+      return { id: result.id, status: 'failed', error: result.reason, retryable: result.retryable };
+    });
+  }
+
+  #retryAfter(header: string | null): number | undefined {
+    if (!header) return undefined;
+    const seconds = Number(header);
+    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
+    if (!Number.isFinite(ms) || ms < 0) return undefined;
+    return Math.min(ms, this.#maxRetryAfterMs);
+  }
+}

@@ -1,0 +1,93 @@
+import { InvalidOptionsError } from '../domain/errors.js';
+
+/** Faults the reference server can inject, for demos and tests. */
+export const FAULT_KINDS = [
+  'error500',
+  'unavailable503',
+  'tooMany429',
+  'timeout',
+  'reset',
+  'dropReply',
+  'reject',
+  'malformed',
+  'slowDrip',
+] as const;
+
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface FaultOptions {
+  /** Probability (0-1) that a sync request gets a fault, spread evenly over `kinds`. */
+  rate?: number;
+  /** Kinds `rate` draws from. Default all. */
+  kinds?: readonly FaultKind[];
+  /** Per-kind probabilities, on top of `rate`. */
+  rates?: Partial<Record<FaultKind, number>>;
+  /** Faults for the next requests, in order, before any random ones: deterministic tests. */
+  script?: readonly (FaultKind | 'none')[];
+  /** Added to every sync request: a fixed delay or a [min, max] range in ms. */
+  latencyMs?: number | readonly [number, number];
+  /** The Retry-After of 429 and 503 replies, in seconds. Default 1. */
+  retryAfterSeconds?: number;
+  /** How long a `timeout` fault holds the request before dropping it. Default 30,000 ms. */
+  hangMs?: number;
+  /** Pause between the bytes of a `slowDrip` reply. Default 5 ms. */
+  dripIntervalMs?: number;
+  random?: () => number;
+}
+
+/** Draws the fault for each request and counts what it injected. */
+export class FaultPlan {
+  readonly injected: Record<FaultKind, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<
+    FaultKind,
+    number
+  >;
+  readonly options: Readonly<FaultOptions>;
+  readonly #script: (FaultKind | 'none')[];
+  readonly #random: () => number;
+
+  constructor(options: FaultOptions = {}) {
+    const rate = options.rate ?? 0;
+    if (!(rate >= 0 && rate <= 1))
+      throw new InvalidOptionsError(`fault rate must be between 0 and 1, got ${rate}`);
+    for (const kind of [...(options.kinds ?? []), ...Object.keys(options.rates ?? {})]) {
+      if (!FAULT_KINDS.includes(kind as FaultKind)) {
+        throw new InvalidOptionsError(`unknown fault kind "${kind}" (known: ${FAULT_KINDS.join(', ')})`);
+      }
+    }
+    this.options = options;
+    this.#script = [...(options.script ?? [])];
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Replaces the remaining script (tests steer a running server). */
+  queue(...faults: (FaultKind | 'none')[]): void {
+    this.#script.push(...faults);
+  }
+
+  next(): FaultKind | undefined {
+    const scripted = this.#script.shift();
+    const fault = scripted !== undefined ? (scripted === 'none' ? undefined : scripted) : this.#draw();
+    if (fault) this.injected[fault] += 1;
+    return fault;
+  }
+
+  latency(): number {
+    const latency = this.options.latencyMs ?? 0;
+    if (typeof latency === 'number') return latency;
+    const [min, max] = latency;
+    return min + this.#random() * (max - min);
+  }
+
+  pick<T>(items: readonly T[]): T | undefined {
+    return items[Math.floor(this.#random() * items.length)];
+  }
+
+  #draw(): FaultKind | undefined {
+    for (const [kind, probability] of Object.entries(this.options.rates ?? {})) {
+      if (this.#random() < (probability ?? 0)) return kind as FaultKind;
+    }
+    const rate = this.options.rate ?? 0;
+    if (rate > 0 && this.#random() < rate) return this.pick(this.options.kinds ?? FAULT_KINDS);
+    return undefined;
+  }
+}

@@ -1,0 +1,355 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Low } from 'lowdb';
+import { InvalidOptionsError, StoreCorruptError } from '../domain/errors.js';
+import type { ItemResult, RepositoryEntity } from '../domain/types.js';
+import type { SyncResponseBody, WireResult } from '../remote/wire.js';
+import { DurableJSONFile } from '../store/durable-json-file.js';
+import { type FaultOptions, FaultPlan } from './faults.js';
+import { type StoredItem, type SyncServerSnapshot, SyncServerState } from './server-state.js';
+
+export interface SyncServerOptions {
+  /** Default 127.0.0.1. Any other address needs `allowRemote`. */
+  host?: string;
+  /** Default 0: a free port. */
+  port?: number;
+  /** Bind an address other than loopback. Default false. */
+  allowRemote?: boolean;
+  /** The bearer token every request but /healthz needs. Default: a random one (see `server.token`). */
+  token?: string;
+  /** Largest request body accepted; larger ones get 413. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Persist to this lowdb JSON file (rewritten after every applied batch). Default: memory only. */
+  file?: string;
+  faults?: FaultOptions;
+  /** Called for each request, for logs; never given the token. */
+  onRequest?: (entry: { method: string; path: string; status: number; fault: string | undefined }) => void;
+}
+
+export interface SyncServerStats {
+  requests: number;
+  syncRequests: number;
+  batchesApplied: number;
+  duplicateBatches: number;
+  faultsInjected: Record<string, number>;
+}
+
+export interface SyncServer {
+  /** e.g. `http://127.0.0.1:40123` */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly token: string;
+  readonly state: SyncServerState;
+  readonly faults: FaultPlan;
+  stats(): SyncServerStats;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const ENTITY_TYPE = /^[A-Za-z0-9][\w.-]{0,63}$/;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The reference server of the sync protocol (docs/protocol.md), for development, tests and the demo. Applies each
+ * item once: a repeated Idempotency-Key gets the stored reply without being applied again; a version not above
+ * the stored one is a conflict answered with the server's copy.
+ */
+export async function createSyncServer(options: SyncServerOptions = {}): Promise<SyncServer> {
+  const host = options.host ?? '127.0.0.1';
+  if (!LOOPBACK.has(host) && !options.allowRemote) {
+    throw new InvalidOptionsError(
+      `Refusing to bind ${host}: the sync server binds loopback unless allowRemote is set`,
+    );
+  }
+  const token = options.token ?? randomBytes(24).toString('base64url');
+  if (token.length < 8) throw new InvalidOptionsError('The server token must be at least 8 characters');
+  const tokenDigest = sha256(token);
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const faults = new FaultPlan(options.faults);
+  const persistence = options.file ? await openPersistence(options.file) : undefined;
+  const state = persistence ? SyncServerState.fromJSON(persistence.db.data) : new SyncServerState();
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let requests = 0;
+  let syncRequests = 0;
+  let writes: Promise<unknown> = Promise.resolve();
+
+  const wait = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.add(timer);
+    });
+
+  const authorized = (request: IncomingMessage): boolean => {
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/.exec(header);
+    // Compare digests so the comparison takes the same time whatever the length or content.
+    return match !== null && timingSafeEqual(sha256(match[1] as string), tokenDigest);
+  };
+
+  const persist = () => {
+    if (!persistence) return Promise.resolve();
+    writes = writes.then(async () => {
+      persistence.db.data = state.toJSON();
+      await persistence.db.write();
+    });
+    return writes;
+  };
+
+  async function handleSync(
+    request: IncomingMessage,
+    response: ServerResponse,
+    entityType: string,
+  ): Promise<string | undefined> {
+    syncRequests += 1;
+    const batchId = request.headers['idempotency-key'];
+    if (typeof batchId !== 'string' || batchId.length === 0 || batchId.length > 200) {
+      throw new HttpError(400, 'An Idempotency-Key header (the batch id) is required');
+    }
+    const body = await readBody(request, maxBodyBytes);
+    const items = parseBatch(body);
+    const fault = faults.next();
+    const latency = faults.latency();
+    if (latency > 0) await wait(latency);
+    if (fault === 'error500' || fault === 'unavailable503' || fault === 'tooMany429') {
+      const status = { error500: 500, unavailable503: 503, tooMany429: 429 }[fault];
+      if (status !== 500) response.setHeader('retry-after', String(faults.options.retryAfterSeconds ?? 1));
+      sendJson(response, status, { error: `Injected fault: ${fault}` });
+      return fault;
+    }
+    if (fault === 'timeout') await wait(faults.options.hangMs ?? 30_000);
+    if (fault === 'timeout' || fault === 'reset') {
+      request.socket.destroy();
+      return fault;
+    }
+    if (state.isKeyReused(entityType, batchId, digestOf(body))) {
+      throw new HttpError(422, 'Idempotency-Key was already used for a different batch');
+    }
+    const rejectedId = fault === 'reject' ? faults.pick(items.valid)?.id : undefined;
+    const reply = state.apply(
+      entityType,
+      batchId,
+      items.valid,
+      (item) =>
+        item.id === rejectedId ? { error: 'Injected fault: item rejected', retryable: false } : undefined,
+      digestOf(body),
+    );
+    await persist();
+    const results = [...items.invalid, ...reply.map((result) => toWire(result, items.valid))];
+    if (fault === 'dropReply') {
+      // Committed, but the client never hears: it must retry with the same key and not apply twice.
+      request.socket.destroy();
+      return fault;
+    }
+    if (fault === 'malformed') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"results": [{"id": ');
+      return fault;
+    }
+    const payload: SyncResponseBody = { results };
+    if (fault === 'slowDrip') {
+      const text = JSON.stringify(payload);
+      response.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+      });
+      for (let i = 0; i < text.length; i += 64) {
+        if (response.destroyed) return fault;
+        response.write(text.slice(i, i + 64));
+        await wait(faults.options.dripIntervalMs ?? 5);
+      }
+      response.end();
+      return fault;
+    }
+    sendJson(response, 200, payload);
+    return fault;
+  }
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<string | undefined> {
+    requests += 1;
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (request.method === 'GET' && url.pathname === '/healthz') {
+      sendJson(response, 200, { ok: true });
+      return undefined;
+    }
+    const match = /^\/v1\/(sync|items)\/([^/]+)$/.exec(url.pathname);
+    if (!match) throw new HttpError(404, 'Not found');
+    const entityType = decodeURIComponent(match[2] as string);
+    if (!ENTITY_TYPE.test(entityType)) throw new HttpError(400, 'Invalid entity type');
+    if (!authorized(request)) {
+      response.setHeader('www-authenticate', 'Bearer');
+      throw new HttpError(401, 'A valid bearer token is required');
+    }
+    if (match[1] === 'items') {
+      if (request.method !== 'GET') throw new HttpError(405, 'Use GET');
+      sendJson(response, 200, { items: state.list(entityType) satisfies StoredItem[] });
+      return undefined;
+    }
+    if (request.method !== 'POST') throw new HttpError(405, 'Use POST');
+    return handleSync(request, response, entityType);
+  }
+
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    handle(request, response).then(
+      (fault) =>
+        options.onRequest?.({ method: request.method ?? '', path, status: response.statusCode, fault }),
+      (error: unknown) => {
+        const status = error instanceof HttpError ? error.status : 500;
+        const message = error instanceof HttpError ? error.message : 'Internal error';
+        if (!response.headersSent && !response.destroyed) {
+          // A request we stop reading (413) must not keep the connection.
+          if (status === 413) response.setHeader('connection', 'close');
+          sendJson(response, status, { error: message });
+        }
+        options.onRequest?.({ method: request.method ?? '', path, status, fault: undefined });
+      },
+    );
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    host: address.address,
+    port: address.port,
+    token,
+    state,
+    faults,
+    stats: () => ({
+      requests,
+      syncRequests,
+      batchesApplied: state.batchesApplied,
+      duplicateBatches: state.duplicateBatches,
+      faultsInjected: { ...faults.injected },
+    }),
+    close: async () => {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      await writes.catch(() => {});
+    },
+  };
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(request.headers['content-length']);
+  if (declared > maxBytes) return Promise.reject(new HttpError(413, `Body larger than ${maxBytes} bytes`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        request.removeAllListeners('data');
+        request.resume();
+        reject(new HttpError(413, `Body larger than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+/** Splits a batch into items the server can apply and per-item rejections for the rest. */
+function parseBatch(body: Buffer): { valid: RepositoryEntity[]; invalid: WireResult[] } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'The body is not valid JSON');
+  }
+  const items = (parsed as { items?: unknown } | null)?.items;
+  if (!Array.isArray(items)) throw new HttpError(400, 'The body must be { "batchId", "items": [...] }');
+  const valid: RepositoryEntity[] = [];
+  const invalid: WireResult[] = [];
+  const seen = new Set<string>();
+  for (const item of items as unknown[]) {
+    const record = item as Partial<RepositoryEntity> | null;
+    if (typeof record?.id !== 'string' || record.id.length === 0) {
+      throw new HttpError(400, 'Every item needs a string id');
+    }
+    if (seen.has(record.id)) throw new HttpError(400, `Item "${record.id}" appears twice in the batch`);
+    seen.add(record.id);
+    if (!Number.isInteger(record.version) || (record.version as number) < 1) {
+      invalid.push({
+        id: record.id,
+        status: 'rejected',
+        reason: 'version must be a whole number of at least 1',
+        retryable: false,
+      });
+    } else {
+      valid.push(record as RepositoryEntity);
+    }
+  }
+  return { valid, invalid };
+}
+
+function toWire(result: ItemResult, items: readonly RepositoryEntity[]): WireResult {
+  if (result.status === 'ok') {
+    const version = items.find((item) => item.id === result.id)?.version ?? 0;
+    return { id: result.id, status: 'ok', version };
+  }
+  if (result.status === 'conflict') {
+    return { id: result.id, status: 'conflict', remote: { ...result.remote } };
+  }
+  return { id: result.id, status: 'rejected', reason: result.error, retryable: result.retryable };
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function digestOf(body: Buffer): string {
+  const parsed = JSON.parse(body.toString('utf8')) as { items: { id: string; version: number }[] };
+  return createHash('sha256')
+    .update(parsed.items.map((item) => `${item.id}@${item.version}`).join('\n'))
+    .digest('base64url');
+}
+
+async function openPersistence(file: string) {
+  const adapter = new DurableJSONFile<SyncServerSnapshot>(file, (data) => {
+    const snapshot = data as Partial<SyncServerSnapshot> | null;
+    if (snapshot?.format !== 'actorsync-server' || typeof snapshot.items !== 'object') {
+      throw new StoreCorruptError(file, 'it is not an actorsync server file');
+    }
+    return snapshot as SyncServerSnapshot;
+  });
+  const db = new Low<SyncServerSnapshot>(adapter, { format: 'actorsync-server', items: {}, replies: {} });
+  await db.read();
+  return { db };
+}
