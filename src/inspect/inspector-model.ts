@@ -1,0 +1,240 @@
+import type { InspectionEvent } from 'xstate';
+import { createSanitizer, type SanitizeOptions, type Sanitizer } from './sanitize.js';
+
+/** Context slices are kept whole; event payloads (which carry record batches) are cut short. */
+export interface RecordSanitizers {
+  context: Sanitizer;
+  payload: Sanitizer;
+}
+
+export function createRecordSanitizers(options: SanitizeOptions = {}): RecordSanitizers {
+  return {
+    context: createSanitizer(options),
+    payload: createSanitizer({ maxArrayItems: 3, maxDepth: 4, maxStringLength: 200, ...options }),
+  };
+}
+
+/** One entry of the inspection stream in a serialisable, sanitised form (also one line of a trace file). */
+export type InspectorRecord =
+  | {
+      kind: 'actor';
+      at: number;
+      sessionId: string;
+      id: string;
+      systemId: string | undefined;
+      parent: string | undefined;
+      machine: string | undefined;
+    }
+  | {
+      kind: 'snapshot';
+      at: number;
+      sessionId: string;
+      status: string;
+      value: unknown;
+      context: unknown;
+      event: string;
+      /** Set once the system has registered the actor, which is after its `actor` record. */
+      systemId: string | undefined;
+      /** Session ids of the actor's children, for machines: a child missing here was stopped. */
+      children: string[] | undefined;
+    }
+  | {
+      kind: 'event';
+      at: number;
+      sessionId: string;
+      source: string | undefined;
+      type: string;
+      payload: unknown;
+    };
+
+/** An actor as the inspector shows it. */
+export interface ActorNode {
+  sessionId: string;
+  id: string;
+  systemId: string | undefined;
+  parent: string | undefined;
+  machine: string | undefined;
+  status: string;
+  value: unknown;
+  context: unknown;
+  updatedAt: number;
+}
+
+interface ActorLike {
+  sessionId: string;
+  id: string;
+  systemId?: string | undefined;
+  _parent?: { sessionId: string } | undefined;
+  logic?: { id?: unknown; config?: unknown };
+}
+
+function asActor(ref: unknown): ActorLike {
+  return ref as ActorLike;
+}
+
+/** A readable slice of each machine's context: counts, attempts, retry times and errors, never record payloads. */
+export function contextSlice(machine: string | undefined, context: unknown): unknown {
+  const c = (context ?? {}) as Record<string, unknown>;
+  switch (machine) {
+    case 'coordinator': {
+      const active = (c.active ?? {}) as Record<string, unknown>;
+      const queue = (c.queue ?? []) as { entityType: string }[];
+      return {
+        entityTypes: c.entityTypes,
+        active: Object.keys(active),
+        queued: queue.map((run) => run.entityType),
+      };
+    }
+    case 'entitySync':
+      return {
+        entityType: (c.config as { entityType?: unknown } | undefined)?.entityType,
+        runId: c.runId,
+        counts: c.counts,
+        errorMessage: c.errorMessage,
+        nextRetryAt: c.nextRetryAt,
+        stoppedRuns: c.stoppedRuns,
+      };
+    case 'batchPush': {
+      const batch = c.batch as { batchId?: string; items?: unknown[] } | undefined;
+      return {
+        counts: c.counts,
+        batchSeq: c.batchSeq,
+        batch: batch ? { batchId: batch.batchId, items: batch.items?.length ?? 0 } : undefined,
+        attempts: Math.max(0, ...Object.values((c.attempts ?? {}) as Record<string, number>)),
+        carry: Array.isArray(c.carry) ? c.carry.length : 0,
+        backoffMs: c.backoffMs,
+        lastError: c.lastError,
+        nextItemRetryAt: c.nextItemRetryAt,
+      };
+    }
+    default:
+      return context;
+  }
+}
+
+/** Turns an XState inspection event into a record, or `undefined` for kinds the inspector does not show. */
+export function toRecord(
+  event: InspectionEvent,
+  sanitize: RecordSanitizers,
+  at: number,
+): InspectorRecord | undefined {
+  const actor = asActor(event.actorRef);
+  switch (event.type) {
+    case '@xstate.actor': {
+      const machineId = actor.logic?.config ? actor.logic.id : undefined;
+      return {
+        kind: 'actor',
+        at,
+        sessionId: actor.sessionId,
+        id: String(actor.id),
+        systemId: actor.systemId,
+        parent: actor._parent?.sessionId,
+        machine: typeof machineId === 'string' ? machineId : undefined,
+      };
+    }
+    case '@xstate.snapshot': {
+      const snapshot = event.snapshot as {
+        status?: string;
+        value?: unknown;
+        context?: unknown;
+        children?: Record<string, { sessionId: string } | undefined>;
+      };
+      const machineId = actor.logic?.config ? actor.logic.id : undefined;
+      return {
+        kind: 'snapshot',
+        at,
+        sessionId: actor.sessionId,
+        status: snapshot.status ?? 'active',
+        value: sanitize.context(snapshot.value),
+        context: sanitize.context(
+          contextSlice(typeof machineId === 'string' ? machineId : undefined, snapshot.context),
+        ),
+        event: String(event.event.type),
+        systemId: actor.systemId,
+        children: snapshot.children
+          ? Object.values(snapshot.children).flatMap((child) => (child ? [child.sessionId] : []))
+          : undefined,
+      };
+    }
+    case '@xstate.event': {
+      const { type, ...payload } = event.event as { type: string };
+      return {
+        kind: 'event',
+        at,
+        sessionId: actor.sessionId,
+        source: event.sourceRef ? asActor(event.sourceRef).sessionId : undefined,
+        type: String(type),
+        payload: sanitize.payload(payload),
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The live actor tree, rebuilt from records: the inspector keeps one for late-opened pages, and trace replay
+ * builds one up to a moment. Stopped actors leave the tree.
+ */
+export class ActorTree {
+  readonly #nodes = new Map<string, ActorNode>();
+
+  apply(record: InspectorRecord): void {
+    if (record.kind === 'actor') {
+      this.#nodes.set(record.sessionId, {
+        sessionId: record.sessionId,
+        id: record.id,
+        systemId: record.systemId,
+        parent: record.parent,
+        machine: record.machine,
+        status: 'active',
+        value: undefined,
+        context: undefined,
+        updatedAt: record.at,
+      });
+    } else if (record.kind === 'snapshot') {
+      const node = this.#nodes.get(record.sessionId);
+      if (!node) return;
+      if (record.status === 'stopped' || record.status === 'done') {
+        this.#remove(record.sessionId);
+        return;
+      }
+      if (record.systemId !== undefined) node.systemId = record.systemId;
+      Object.assign(node, {
+        status: record.status,
+        value: record.value,
+        context: record.context,
+        updatedAt: record.at,
+      });
+      if (record.children) {
+        // Children stopped by their parent (a cancelled run) send no snapshot of their own.
+        const live = new Set(record.children);
+        for (const child of [...this.#nodes.values()]) {
+          if (child.parent === record.sessionId && !live.has(child.sessionId)) this.#remove(child.sessionId);
+        }
+      }
+    }
+  }
+
+  #remove(sessionId: string): void {
+    this.#nodes.delete(sessionId);
+    for (const child of [...this.#nodes.values()])
+      if (child.parent === sessionId) this.#remove(child.sessionId);
+  }
+
+  /** Live actors, parents before children. */
+  nodes(): ActorNode[] {
+    const nodes = [...this.#nodes.values()];
+    const depth = (node: ActorNode): number => {
+      let d = 0;
+      for (let p = node.parent; p !== undefined; p = this.#nodes.get(p)?.parent) d += 1;
+      return d;
+    };
+    return nodes.map((node) => ({ ...node })).sort((a, b) => depth(a) - depth(b));
+  }
+
+  get(sessionId: string): ActorNode | undefined {
+    const node = this.#nodes.get(sessionId);
+    return node ? { ...node } : undefined;
+  }
+}

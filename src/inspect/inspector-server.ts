@@ -1,0 +1,295 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AnyStateMachine, InspectionEvent } from 'xstate';
+import { batchPushMachine } from '../../machines/batch-push.machine.js';
+import { coordinatorMachine } from '../../machines/coordinator.machine.js';
+import type { CoordinatorCommand } from '../../machines/coordinator.types.js';
+import { entitySyncMachine } from '../../machines/entity-sync.machine.js';
+import { InvalidOptionsError } from '../domain/errors.js';
+import { ActorTree, createRecordSanitizers, type InspectorRecord, toRecord } from './inspector-model.js';
+import { machineGraph } from './machine-graph.js';
+import type { SanitizeOptions } from './sanitize.js';
+import type { Trace } from './trace.js';
+
+export interface LocalInspectorOptions {
+  /** Default 127.0.0.1; another address needs `allowRemote`. */
+  host?: string;
+  port?: number;
+  allowRemote?: boolean;
+  /** The per-run token the page URL carries. Default: a random one. */
+  token?: string;
+  /** What else to keep from the page (the sync server's token, say). */
+  sanitize?: SanitizeOptions;
+  /** Event log entries kept for pages that open late. Default 500. */
+  logLimit?: number;
+  /** Machines whose charts the page draws. Default actorsync's three. */
+  machines?: readonly AnyStateMachine[];
+}
+
+/** Something the page's controls can drive: a `SyncCoordinator` or its root actor. */
+export interface InspectorControlTarget {
+  send(command: CoordinatorCommand): void;
+}
+
+export interface LocalInspector {
+  /** The page, with the token: print it for the user, never log it elsewhere. */
+  readonly url: string;
+  readonly origin: string;
+  /** Pass to `createActor` / the `inspect` option before the actors start. */
+  readonly inspect: (event: InspectionEvent) => void;
+  /** Lets the page send SYNC, SYNC_ALL and CANCEL. */
+  attach(target: InspectorControlTarget): void;
+  /** Switches to replaying a trace with a time slider. */
+  loadTrace(trace: Trace): void;
+  /** The live actor tree as the page sees it. */
+  tree(): ReturnType<ActorTree['nodes']>;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const ASSETS: Record<string, { file: string; type: string }> = {
+  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+};
+const CONTROL_TYPES = new Set(['SYNC', 'SYNC_ALL', 'CANCEL']);
+
+function asset(file: string): string {
+  return readFileSync(new URL(`./page/${file}`, import.meta.url), 'utf8');
+}
+
+/**
+ * actorsync's own inspector: a small web app on loopback, fed by the XState inspection stream over server-sent
+ * events. Shows the live actor tree, each machine's chart with its current state, progress and the event log, and
+ * sends SYNC / SYNC_ALL / CANCEL to an attached coordinator. Every request needs the per-run token; requests from
+ * other origins or hosts are refused; context and events are sanitised before they leave the process.
+ */
+export async function createInspector(options: LocalInspectorOptions = {}): Promise<LocalInspector> {
+  const host = options.host ?? '127.0.0.1';
+  if (!LOOPBACK.has(host) && !options.allowRemote) {
+    throw new InvalidOptionsError(
+      `Refusing to bind ${host}: the inspector binds loopback unless allowRemote is set`,
+    );
+  }
+  const token = options.token ?? randomBytes(18).toString('base64url');
+  const tokenDigest = createHash('sha256').update(token).digest();
+  const sanitize = createRecordSanitizers({
+    ...options.sanitize,
+    secretValues: [...(options.sanitize?.secretValues ?? []), token],
+  });
+  const logLimit = options.logLimit ?? 500;
+  const machines = (options.machines ?? [coordinatorMachine, entitySyncMachine, batchPushMachine]).map(
+    machineGraph,
+  );
+  const tree = new ActorTree();
+  const log: InspectorRecord[] = [];
+  const clients = new Set<ServerResponse>();
+  let target: InspectorControlTarget | undefined;
+  let trace: Trace | undefined;
+  let treeTimer: NodeJS.Timeout | undefined;
+
+  const send = (client: ServerResponse, event: string, data: unknown) => {
+    client.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  const broadcast = (event: string, data: unknown) => {
+    for (const client of clients) send(client, event, data);
+  };
+  // Snapshots come in bursts; the page needs the tree at most every 50 ms.
+  const scheduleTree = () => {
+    treeTimer ??= setTimeout(() => {
+      treeTimer = undefined;
+      broadcast('tree', tree.nodes());
+    }, 50);
+  };
+
+  const inspect = (event: InspectionEvent) => {
+    if (trace) return;
+    const record = toRecord(event, sanitize, Date.now());
+    if (!record) return;
+    tree.apply(record);
+    if (record.kind === 'event') {
+      log.push(record);
+      if (log.length > logLimit) log.splice(0, log.length - logLimit);
+      broadcast('log', record);
+    } else {
+      scheduleTree();
+    }
+  };
+
+  const replayState = (index: number) => {
+    const records = trace?.records ?? [];
+    const replayTree = new ActorTree();
+    const replayLog: InspectorRecord[] = [];
+    for (const record of records.slice(0, index + 1)) {
+      replayTree.apply(record);
+      if (record.kind === 'event') replayLog.push(record);
+    }
+    return { index, at: records[index]?.at, tree: replayTree.nodes(), log: replayLog.slice(-logLimit) };
+  };
+
+  let origin = '';
+  const allowedHosts = new Set<string>();
+  const authorized = (presented: string | null | undefined) =>
+    typeof presented === 'string' &&
+    timingSafeEqual(createHash('sha256').update(presented).digest(), tokenDigest);
+
+  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    const url = new URL(request.url ?? '/', origin);
+    response.setHeader('x-content-type-options', 'nosniff');
+    response.setHeader('referrer-policy', 'no-referrer');
+    // DNS rebinding and cross-site requests: only our own host and origin are served.
+    if (!allowedHosts.has(request.headers.host ?? '')) return text(response, 403, 'Unknown host');
+    const requestOrigin = request.headers.origin;
+    if (requestOrigin !== undefined && requestOrigin !== origin)
+      return text(response, 403, 'Cross-origin request refused');
+    if (request.headers['sec-fetch-site'] === 'cross-site')
+      return text(response, 403, 'Cross-site request refused');
+
+    const assetFile = ASSETS[url.pathname];
+    if (request.method === 'GET' && assetFile) {
+      response.writeHead(200, { 'content-type': assetFile.type, 'cache-control': 'no-store' });
+      return response.end(asset(assetFile.file));
+    }
+    const presented = request.headers['x-inspector-token'] ?? url.searchParams.get('token');
+    if (!authorized(Array.isArray(presented) ? presented[0] : presented)) {
+      return text(
+        response,
+        401,
+        'Open the inspector with the URL printed in the terminal (it carries the token).',
+      );
+    }
+    if (request.method === 'GET' && url.pathname === '/') {
+      response.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-security-policy':
+          "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        'x-frame-options': 'DENY',
+      });
+      return response.end(asset('index.html'));
+    }
+    if (request.method === 'GET' && url.pathname === '/api/stream') {
+      response.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
+      clients.add(response);
+      request.on('close', () => clients.delete(response));
+      // A page that opens late still sees the whole tree and the recent log.
+      return send(response, 'init', {
+        mode: trace ? 'replay' : 'live',
+        controls: target !== undefined,
+        machines,
+        tree: tree.nodes(),
+        log,
+        trace: trace ? { count: trace.records.length, startedAt: trace.header.startedAt } : undefined,
+      });
+    }
+    if (request.method === 'GET' && url.pathname === '/api/trace/state') {
+      if (!trace) return json(response, 409, { error: 'No trace loaded' });
+      const index = Math.max(
+        0,
+        Math.min(trace.records.length - 1, Number(url.searchParams.get('at') ?? 0) || 0),
+      );
+      return json(response, 200, replayState(index));
+    }
+    if (request.method === 'POST' && url.pathname === '/api/control') {
+      if (request.headers['content-type']?.split(';')[0] !== 'application/json') {
+        return json(response, 415, { error: 'Send JSON' });
+      }
+      const body = await readJson(request, 4096);
+      const command = body as Partial<{ type: string; entityType: string }> | undefined;
+      if (!command || !CONTROL_TYPES.has(String(command.type)))
+        return json(response, 400, { error: 'Unknown command' });
+      if (command.type !== 'SYNC_ALL' && typeof command.entityType !== 'string') {
+        return json(response, 400, { error: 'entityType is required' });
+      }
+      if (!target) return json(response, 409, { error: 'No coordinator is attached' });
+      try {
+        target.send(
+          command.type === 'SYNC_ALL'
+            ? { type: 'SYNC_ALL' }
+            : { type: command.type as 'SYNC' | 'CANCEL', entityType: command.entityType as string },
+        );
+      } catch (error) {
+        return json(response, 409, { error: (error as Error).message });
+      }
+      return json(response, 202, { accepted: command.type });
+    }
+    return text(response, 404, 'Not found');
+  };
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch(() => {
+      if (!response.headersSent) text(response, 400, 'Bad request');
+      else response.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const { port, address, family } = server.address() as AddressInfo;
+  const urlHost = family === 'IPv6' ? `[${address}]` : address;
+  origin = `http://${urlHost}:${port}`;
+  allowedHosts.add(`${urlHost}:${port}`);
+  if (LOOPBACK.has(address)) allowedHosts.add(`localhost:${port}`);
+
+  return {
+    url: `${origin}/?token=${encodeURIComponent(token)}`,
+    origin,
+    inspect,
+    attach: (next) => {
+      target = next;
+      broadcast('controls', true);
+    },
+    loadTrace: (loaded) => {
+      trace = loaded;
+      broadcast('reload', {});
+    },
+    tree: () => tree.nodes(),
+    close: async () => {
+      if (treeTimer) clearTimeout(treeTimer);
+      for (const client of clients) client.end();
+      clients.clear();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+function text(response: ServerResponse, status: number, body: string): void {
+  response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  response.end(body);
+}
+
+function json(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+}
+
+function readJson(request: IncomingMessage, maxBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        reject(new Error('too large'));
+        request.destroy();
+      } else chunks.push(chunk);
+    });
+    request.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (error) {
+        reject(error);
+      }
+    });
+    request.on('error', reject);
+  });
+}

@@ -1,0 +1,334 @@
+// actorsync inspector page: renders what the inspector server streams. No dependencies, no network but its origin.
+const token = new URLSearchParams(location.search).get('token') ?? '';
+// Keep the token out of the address bar, history and any referrer.
+history.replaceState(null, '', '/');
+
+const state = { machines: new Map(), nodes: [], log: [], paused: false, mode: 'live', controls: false };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    // Through the CSSOM: the page's CSP allows no inline style attributes.
+    else if (key === 'width') node.style.width = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  return node;
+}
+
+const stateName = (value) =>
+  value === undefined || value === null ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+const actorName = (node) => node.systemId ?? (node.parent ? node.id : 'coordinator');
+
+function formatValue(value) {
+  if (value === undefined) return '—';
+  if (typeof value === 'number' && value > 1e12) return new Date(value).toLocaleTimeString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** A small chart of a machine: its top-level states in a grid, arrows for transitions, the current one lit. */
+function chart(graph, current) {
+  const states = graph.states.filter((s) => s.parent === undefined);
+  const perRow = 4;
+  const width = 132;
+  const height = 28;
+  const gapX = 28;
+  const gapY = 26;
+  const pos = new Map();
+  states.forEach((s, i) => {
+    pos.set(s.path, {
+      x: 8 + (i % perRow) * (width + gapX),
+      y: 8 + Math.floor(i / perRow) * (height + gapY),
+    });
+  });
+  const rows = Math.ceil(states.length / perRow);
+  const root = svg('svg', {
+    class: 'chart',
+    width: 16 + Math.min(states.length, perRow) * (width + gapX) - gapX,
+    height: 16 + rows * (height + gapY) - gapY,
+    'data-machine': graph.id,
+  });
+  const defs = svg('defs');
+  const marker = svg('marker', {
+    id: 'arrow',
+    viewBox: '0 0 10 10',
+    refX: 9,
+    refY: 5,
+    markerWidth: 6,
+    markerHeight: 6,
+    orient: 'auto',
+  });
+  marker.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#4a5663' }));
+  defs.append(marker);
+  root.append(defs);
+  for (const t of graph.transitions) {
+    const a = pos.get(t.source);
+    const b = pos.get(t.target);
+    if (!a || !b || t.source === t.target) continue;
+    const line = svg('line', {
+      x1: a.x + width / 2,
+      y1: a.y + height / 2,
+      x2: b.x + width / 2,
+      y2: b.y + height / 2,
+    });
+    line.append(Object.assign(svg('title'), { textContent: `${t.source} → ${t.target}: ${t.label}` }));
+    root.append(line);
+  }
+  for (const s of states) {
+    const p = pos.get(s.path);
+    const isCurrent = s.key === current;
+    root.append(
+      svg('rect', {
+        x: p.x,
+        y: p.y,
+        width,
+        height,
+        rx: 6,
+        class: isCurrent ? 'current' : '',
+        'data-state': s.key,
+      }),
+    );
+    const label = svg('text', { x: p.x + width / 2, y: p.y + height / 2 + 4, 'text-anchor': 'middle' });
+    label.textContent = (s.initial ? '▸ ' : '') + s.key + (s.final ? ' ◉' : '');
+    root.append(label);
+  }
+  return root;
+}
+
+function exitsOf(graph, current) {
+  const exits = graph.transitions.filter((t) => t.source === current);
+  if (exits.length === 0) return null;
+  return el('div', {
+    class: 'exits',
+    text: `from ${current}: ${exits.map((t) => `${t.label} → ${t.target}`).join(' · ')}`,
+  });
+}
+
+function control(type, entityType) {
+  return fetch('/api/control', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-inspector-token': token },
+    body: JSON.stringify(entityType ? { type, entityType } : { type }),
+  });
+}
+
+function actorCard(node, children) {
+  const current = stateName(node.value);
+  const graph = node.machine ? state.machines.get(node.machine) : undefined;
+  const head = el(
+    'div',
+    { class: 'actor-head' },
+    el('span', { class: 'actor-name', text: actorName(node) }),
+    el('span', { class: 'machine', text: node.machine ?? 'promise' }),
+    el('span', { class: `state ${current}`, 'data-testid': 'state', text: current || node.status }),
+  );
+  const entityType = node.machine === 'entitySync' ? node.context?.entityType : undefined;
+  if (entityType && state.controls && state.mode === 'live') {
+    const sync = el('button', {
+      type: 'button',
+      'data-action': 'sync',
+      'data-entity': entityType,
+      text: 'Sync',
+    });
+    sync.addEventListener('click', () => control('SYNC', entityType));
+    const cancel = el('button', {
+      type: 'button',
+      'data-action': 'cancel',
+      'data-entity': entityType,
+      text: 'Cancel',
+    });
+    cancel.addEventListener('click', () => control('CANCEL', entityType));
+    head.append(sync, cancel);
+  }
+  const details = el('dl', { class: 'context' });
+  if (node.context && typeof node.context === 'object') {
+    for (const [key, value] of Object.entries(node.context)) {
+      if (value === undefined) continue;
+      details.append(el('dt', { text: key }), el('dd', { text: formatValue(value) }));
+    }
+  }
+  return el(
+    'div',
+    {
+      class: 'actor',
+      'data-actor': actorName(node),
+      'data-state': current,
+      'data-machine': node.machine ?? '',
+    },
+    head,
+    graph ? chart(graph, current) : null,
+    graph ? exitsOf(graph, current) : null,
+    details,
+    children.length ? el('div', { class: 'children' }, ...children) : null,
+  );
+}
+
+function renderTree() {
+  const bySession = new Map(state.nodes.map((n) => [n.sessionId, n]));
+  const kids = new Map();
+  const roots = [];
+  for (const node of state.nodes) {
+    if (node.parent && bySession.has(node.parent)) {
+      if (!kids.has(node.parent)) kids.set(node.parent, []);
+      kids.get(node.parent).push(node);
+    } else roots.push(node);
+  }
+  const build = (node) => actorCard(node, (kids.get(node.sessionId) ?? []).map(build));
+  $('tree').replaceChildren(...roots.map(build));
+  renderProgress();
+  renderActorFilter();
+}
+
+function renderProgress() {
+  const entities = state.nodes.filter((n) => n.machine === 'entitySync');
+  const bars = entities.map((node) => {
+    const c = node.context ?? {};
+    const counts = c.counts ?? { total: 0, synced: 0, failed: 0 };
+    const done = counts.synced + counts.failed;
+    const finished = ['synced', 'error'].includes(stateName(node.value));
+    const percent = counts.total > 0 ? Math.floor((done / counts.total) * 100) : finished ? 100 : 0;
+    const failedShare = counts.total > 0 ? (counts.failed / counts.total) * 100 : 0;
+    const label = `${c.entityType} · ${stateName(node.value)} · ${counts.synced}/${counts.total} synced${counts.failed ? `, ${counts.failed} failed` : ''}`;
+    return el(
+      'div',
+      { class: 'bar', 'data-progress': c.entityType, 'data-percent': String(percent) },
+      el('div', { class: 'bar-label' }, el('span', { text: label }), el('span', { text: `${percent}%` })),
+      el(
+        'div',
+        { class: 'bar-track' },
+        el('div', { class: 'bar-fill', width: `${percent - failedShare}%` }),
+        failedShare ? el('div', { class: 'bar-fill failed', width: `${failedShare}%` }) : null,
+      ),
+    );
+  });
+  $('progress').replaceChildren(...bars);
+}
+
+function renderActorFilter() {
+  const select = $('log-actor');
+  const chosen = select.value;
+  const names = [...new Set(state.nodes.map(actorName))];
+  select.replaceChildren(
+    el('option', { value: '', text: 'all actors' }),
+    ...names.map((n) => el('option', { value: n, text: n })),
+  );
+  select.value = names.includes(chosen) ? chosen : '';
+}
+
+function nameOfSession(sessionId) {
+  const node = state.nodes.find((n) => n.sessionId === sessionId);
+  return node ? actorName(node) : sessionId;
+}
+
+function renderLog() {
+  const actor = $('log-actor').value;
+  const type = $('log-type').value.trim().toLowerCase();
+  const items = state.log
+    .filter(
+      (r) =>
+        (!actor || nameOfSession(r.sessionId) === actor) && (!type || r.type.toLowerCase().includes(type)),
+    )
+    .slice(-300)
+    .reverse()
+    .map((r) =>
+      el(
+        'li',
+        { 'data-type': r.type },
+        el('span', {
+          class: 'who',
+          text: `${new Date(r.at).toLocaleTimeString()} → ${nameOfSession(r.sessionId)} `,
+        }),
+        el('span', { class: 'type', text: r.type }),
+        el('span', {
+          text: Object.keys(r.payload ?? {}).length ? ` ${JSON.stringify(r.payload).slice(0, 160)}` : '',
+        }),
+      ),
+    );
+  $('log').replaceChildren(...items);
+}
+
+function setMode(mode, controls) {
+  state.mode = mode;
+  state.controls = controls;
+  $('mode').textContent = mode;
+  $('mode').className = `badge ${mode === 'live' ? 'live' : ''}`;
+  $('replay').hidden = mode !== 'replay';
+  $('sync-all').hidden = !(controls && mode === 'live');
+}
+
+async function showReplayAt(index) {
+  const response = await fetch(`/api/trace/state?at=${index}`, { headers: { 'x-inspector-token': token } });
+  const view = await response.json();
+  state.nodes = view.tree;
+  state.log = view.log;
+  $('replay-time').textContent = view.at ? new Date(view.at).toLocaleTimeString() : '';
+  renderTree();
+  renderLog();
+}
+
+function connect() {
+  const source = new EventSource(`/api/stream?token=${encodeURIComponent(token)}`);
+  source.addEventListener('open', () => {
+    $('status').textContent = 'connected';
+  });
+  source.addEventListener('error', () => {
+    $('status').textContent = 'disconnected';
+  });
+  source.addEventListener('init', (message) => {
+    const init = JSON.parse(message.data);
+    state.machines = new Map(init.machines.map((m) => [m.id, m]));
+    setMode(init.mode, init.controls);
+    state.nodes = init.tree;
+    state.log = init.log;
+    if (init.mode === 'replay') {
+      const slider = $('slider');
+      slider.max = String(Math.max(0, init.trace.count - 1));
+      slider.value = slider.max;
+      showReplayAt(Number(slider.value));
+    } else {
+      renderTree();
+      renderLog();
+    }
+  });
+  source.addEventListener('tree', (message) => {
+    if (state.paused) return;
+    state.nodes = JSON.parse(message.data);
+    renderTree();
+  });
+  source.addEventListener('log', (message) => {
+    state.log.push(JSON.parse(message.data));
+    if (state.log.length > 1000) state.log.splice(0, state.log.length - 1000);
+    if (!state.paused) renderLog();
+  });
+  source.addEventListener('controls', () => setMode(state.mode, true));
+  // A trace was loaded: start over from a fresh init (the token is no longer in the address bar to reload with).
+  source.addEventListener('reload', () => {
+    source.close();
+    connect();
+  });
+}
+
+$('slider').addEventListener('input', (event) => showReplayAt(Number(event.target.value)));
+$('log-actor').addEventListener('change', renderLog);
+$('log-type').addEventListener('input', renderLog);
+$('log-pause').addEventListener('click', () => {
+  state.paused = !state.paused;
+  $('log-pause').textContent = state.paused ? 'Resume' : 'Pause';
+  if (!state.paused) {
+    renderTree();
+    renderLog();
+  }
+});
+$('sync-all').addEventListener('click', () => control('SYNC_ALL'));
+connect();
