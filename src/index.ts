@@ -49,6 +49,34 @@ export type {
   SyncResult,
   SyncState,
 } from './domain/types.js';
+export {
+  type ActorNode,
+  ActorTree,
+  contextSlice,
+  type InspectorRecord,
+} from './inspect/inspector-model.js';
+export {
+  createInspector,
+  type InspectorControlTarget,
+  type LocalInspector,
+  type LocalInspectorOptions,
+} from './inspect/inspector-server.js';
+export { type MachineGraph, machineGraph } from './inspect/machine-graph.js';
+export { createSanitizer, REDACTED, type SanitizeOptions, type Sanitizer } from './inspect/sanitize.js';
+export {
+  createStatelyWebSocketInspector,
+  type StatelyInspectorHandle,
+  type StatelyWebSocketInspectorOptions,
+  statelySanitizers,
+} from './inspect/stately.js';
+export {
+  createTraceInspector,
+  readTrace,
+  type Trace,
+  TraceFormatError,
+  type TraceHeader,
+  type TraceInspector,
+} from './inspect/trace.js';
 export { backoffDelay, DEFAULT_RETRY, resolveRetryPolicy } from './protocol/backoff.js';
 export { validateReply } from './protocol/reply.js';
 export { HttpRemoteDataSource, type HttpRemoteOptions } from './remote/http-remote.js';

@@ -1,0 +1,155 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createSyncServer,
+  HttpRemoteDataSource,
+  LowdbLocalStore,
+  Repository,
+  type RepositoryEntity,
+  SyncCoordinator,
+  type SyncServer,
+} from '../../src/index.js';
+import { createInspector, type LocalInspector } from '../../src/inspect/inspector-server.js';
+import { launchChromium } from '../helpers/chromium.js';
+
+interface Telemetry extends RepositoryEntity {
+  name: string;
+  value: number;
+}
+
+const TYPES = ['telemetry', 'model-info', 'configuration'] as const;
+let browser: Browser;
+let page: Page;
+let server: SyncServer;
+let store: LowdbLocalStore;
+let inspector: LocalInspector;
+let coordinator: SyncCoordinator;
+let dir: string;
+const repos = new Map<string, Repository<Telemetry>>();
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  dir = await mkdtemp(join(tmpdir(), 'actorsync-browser-'));
+  server = await createSyncServer({ faults: { latencyMs: [5, 15] } });
+  store = await LowdbLocalStore.open(join(dir, 'store.json'));
+  inspector = await createInspector({ sanitize: { secretValues: [server.token] } });
+  coordinator = new SyncCoordinator({ inspect: inspector.inspect, batchSize: 50 });
+  inspector.attach(coordinator);
+  for (const type of TYPES) {
+    const repository = new Repository<Telemetry>({
+      entityType: type,
+      local: store.collection<Telemetry>(type),
+      remote: new HttpRemoteDataSource<Telemetry>({ baseUrl: server.url, getToken: () => server.token }),
+    });
+    await repository.saveMany(
+      Array.from({ length: 400 }, (_, i) => ({ id: `${type}-${i}`, name: type, value: i })),
+    );
+    coordinator.register(repository);
+    repos.set(type, repository);
+  }
+  page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await coordinator?.stop();
+  await inspector?.close();
+  await store?.close();
+  await server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const stateOf = (systemId: string) =>
+  page.locator(`[data-actor="${systemId}"]`).first().getAttribute('data-state');
+
+describe('inspector in a real browser', () => {
+  it('shows the live actor tree during a sync against the reference server, and progress reaching 100%', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(inspector.url);
+    // The token leaves the address bar once the page has it.
+    expect(page.url()).toBe(`${inspector.origin}/`);
+    const all = coordinator.syncAll();
+    await page.locator('[data-actor="batch:telemetry"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('[data-actor="coordinator"]').count()).toBe(1);
+    for (const type of TYPES) expect(await page.locator(`[data-actor="entity:${type}"]`).count()).toBe(1);
+    const batchState = await stateOf('batch:telemetry');
+    expect(['opening', 'next', 'loading', 'pushing', 'committing', 'backingOff', '']).toContain(batchState);
+    expect(await page.locator('[data-actor="batch:telemetry"] rect.current').count()).toBeLessThanOrEqual(1);
+
+    const results = await all;
+    expect(results.map((r) => r.state)).toEqual(['synced', 'synced', 'synced']);
+    for (const type of TYPES) {
+      await page.locator(`[data-progress="${type}"][data-percent="100"]`).waitFor({ timeout: 10_000 });
+    }
+    // Once the tree settles, every card shows the state its actor is in.
+    await page.locator('[data-actor^="batch:"]').waitFor({ state: 'detached', timeout: 10_000 });
+    const system = coordinator.actor.system;
+    for (const id of ['coordinator', ...TYPES.map((t) => `entity:${t}`)]) {
+      await expect
+        .poll(() => stateOf(id), { timeout: 5_000 })
+        .toBe(String(system.get(id)?.getSnapshot().value));
+    }
+    expect(
+      await page.locator('[data-actor="entity:telemetry"] rect.current').getAttribute('data-state'),
+    ).toBe('synced');
+    await mkdir('test-artifacts', { recursive: true });
+    await page.screenshot({ path: 'test-artifacts/inspector.png', fullPage: true });
+    expect(errors).toEqual([]);
+    expect(await page.content()).not.toContain(server.token);
+  });
+
+  it('a click on Sync starts a run for that type, which the server observes', async () => {
+    const before = server.stats().syncRequests;
+    await repos.get('configuration')?.save({ id: 'configuration-new', name: 'configuration', value: 1 });
+    const finished = new Promise<void>((resolve) =>
+      coordinator.progress.subscribe(
+        (p) => p.entityType === 'configuration' && p.runId === 2 && p.isComplete && resolve(),
+      ),
+    );
+    await page.locator('button[data-action="sync"][data-entity="configuration"]').click();
+    await finished;
+    expect(server.stats().syncRequests).toBe(before + 1);
+    expect(server.state.get('configuration', 'configuration-new')).toMatchObject({ appliedCount: 1 });
+    await page.locator('#log li[data-type="SYNC"]').first().waitFor();
+  });
+
+  it('the page refuses to talk to another origin, and the server refuses a request from one', async () => {
+    const status = await page.evaluate(async () => {
+      try {
+        await fetch('http://127.0.0.1:9/api/control', { method: 'POST' });
+        return 'reached';
+      } catch {
+        return 'blocked';
+      }
+    });
+    expect(status).toBe('blocked');
+    const other = await browser.newPage();
+    try {
+      // A page served from another origin tries to drive the inspector with a stolen token: refused.
+      await other.goto(`${server.url}/healthz`);
+      const token = new URL(inspector.url).searchParams.get('token');
+      const answer = await other.evaluate(
+        async ([origin, stolen]) => {
+          try {
+            const response = await fetch(`${origin}/api/control`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', 'x-inspector-token': String(stolen) },
+              body: JSON.stringify({ type: 'SYNC_ALL' }),
+            });
+            return response.status;
+          } catch {
+            return 'blocked';
+          }
+        },
+        [inspector.origin, token] as const,
+      );
+      expect(answer).toBe('blocked');
+    } finally {
+      await other.close();
+    }
+  });
+});

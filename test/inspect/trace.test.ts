@@ -1,0 +1,107 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SyncCoordinator } from '../../src/index.js';
+import { ActorTree, type InspectorRecord } from '../../src/inspect/inspector-model.js';
+import { createTraceInspector, readTrace, TraceFormatError } from '../../src/inspect/trace.js';
+import { makeRepo, seed } from '../helpers/fixtures.js';
+
+/** Records up to `coordinator.stop()`, which stops every actor (the entity's stop comes first). */
+const untilStop = (records: InspectorRecord[]) =>
+  records.findIndex(
+    (r) => r.kind === 'snapshot' && r.status === 'stopped' && r.systemId?.startsWith('entity:'),
+  );
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'actorsync-trace-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('trace inspector', () => {
+  it('writes the inspection stream as JSON lines that replay to the actor tree at any moment', async () => {
+    const file = join(dir, 'run.jsonl');
+    const trace = createTraceInspector({ file, sanitize: { secretValues: ['super-secret-token'] } });
+    const coordinator = new SyncCoordinator({ inspect: trace.inspect });
+    const { repository, remote } = makeRepo();
+    await seed(repository, 150);
+    await repository.save({ id: 'leaky', text: 'Authorization: Bearer super-secret-token' });
+    const hold = remote.holdNext();
+    const run = coordinator.sync(repository);
+    await hold.reached;
+    const midRun = trace.count;
+    hold.release();
+    await run;
+    await coordinator.stop();
+    await trace.close();
+
+    const text = await readFile(file, 'utf8');
+    expect(text).not.toContain('super-secret-token');
+    const { header, records } = await readTrace(file);
+    expect(header).toMatchObject({ format: 'actorsync-trace', version: 1 });
+    expect(records.length).toBe(trace.count);
+
+    // Replaying up to the moment the first batch was in flight shows the whole tree, batch actor included.
+    const during = new ActorTree();
+    for (const record of records.slice(0, midRun)) during.apply(record);
+    const names = during.nodes().map((n) => [n.systemId ?? n.id, n.value]);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        ['coordinator', 'manual'],
+        ['entity:note', 'syncing'],
+        ['batch:note', 'pushing'],
+      ]),
+    );
+    expect(during.nodes().find((n) => n.systemId === 'batch:note')?.context).toMatchObject({
+      batch: { items: 100 },
+      batchSeq: 1,
+    });
+
+    // After the run, before stop(): the batch actor has left the tree.
+    const stoppedAt = untilStop(records);
+    expect(stoppedAt).toBeGreaterThan(midRun);
+    const after = new ActorTree();
+    for (const record of records.slice(0, stoppedAt)) after.apply(record);
+    expect(after.nodes().map((n) => n.systemId)).toEqual(['coordinator', 'entity:note']);
+    expect(after.nodes()[1]).toMatchObject({
+      value: 'synced',
+      context: { counts: { synced: 151, total: 151 } },
+    });
+  });
+
+  it('drops children that their parent stopped (a cancelled run) from the tree', async () => {
+    const file = join(dir, 'cancel.jsonl');
+    const trace = createTraceInspector({ file });
+    const coordinator = new SyncCoordinator({ inspect: trace.inspect });
+    const { repository, remote } = makeRepo();
+    await seed(repository, 1);
+    const hold = remote.holdNext();
+    const run = coordinator.sync(repository);
+    await hold.reached;
+    coordinator.cancel('note');
+    await run;
+    await coordinator.stop();
+    await trace.close();
+    const { records } = await readTrace(file);
+    const tree = new ActorTree();
+    for (const record of records.slice(0, untilStop(records))) tree.apply(record);
+    expect(tree.nodes().map((n) => [n.systemId, n.value])).toEqual([
+      ['coordinator', 'manual'],
+      ['entity:note', 'idle'],
+    ]);
+  });
+
+  it('refuses files that are not traces, naming the line', async () => {
+    const file = join(dir, 'bad.jsonl');
+    await writeFile(file, '{"format":"something-else"}\n');
+    await expect(readTrace(file)).rejects.toThrow(TraceFormatError);
+    await writeFile(
+      file,
+      '{"format":"actorsync-trace","version":1,"startedAt":1}\n{"kind":"actor","at":1}\nnot json\n',
+    );
+    await expect(readTrace(file)).rejects.toThrow(/line 3 is not JSON/);
+  });
+});
