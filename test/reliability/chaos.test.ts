@@ -89,6 +89,9 @@ describe('chaos: every fault kind at once while the app keeps editing', () => {
       }
 
       let rejected = 0;
+      let lost = 0;
+      let appliedTwice = 0;
+      let stuck = 0;
       for (const repository of repos) {
         const failures = await repository.local.failures();
         const dead = new Set(failures.map((f) => f.id));
@@ -103,7 +106,13 @@ describe('chaos: every fault kind at once while the app keeps editing', () => {
             expect(onServer?.item.version ?? 0).toBeLessThan(record.version);
             continue;
           }
-          expect(record.syncPending).toBe(false);
+          const onServerItem = onServer?.item as Event | undefined;
+          const agrees =
+            !record.syncPending &&
+            onServerItem?.version === record.version &&
+            onServerItem.name === record.name &&
+            onServerItem.value === record.value;
+          if (!agrees) lost += 1;
           expect(onServer?.item).toMatchObject({
             version: record.version,
             name: record.name,
@@ -111,10 +120,11 @@ describe('chaos: every fault kind at once while the app keeps editing', () => {
           });
         }
         for (const stored of server.state.list(repository.entityType)) {
-          expect(new Set(stored.appliedVersions).size).toBe(stored.appliedVersions.length);
+          appliedTwice += stored.appliedVersions.length - new Set(stored.appliedVersions).size;
         }
-        expect(coordinator.isSyncing(repository.entityType)).toBe(false);
+        if (coordinator.isSyncing(repository.entityType)) stuck += 1;
       }
+      expect({ lost, appliedTwice, stuck }).toEqual({ lost: 0, appliedTwice: 0, stuck: 0 });
       const injected = server.stats().faultsInjected;
       for (const kind of FAULT_KINDS)
         expect(injected[kind], `fault ${kind} was never injected`).toBeGreaterThan(0);
@@ -124,9 +134,9 @@ describe('chaos: every fault kind at once while the app keeps editing', () => {
         runs,
         rejectedAndDeadLettered: rejected,
         duplicateBatchesAnswered: server.stats().duplicateBatches,
-        lost: 0,
-        appliedTwice: 0,
-        stuck: 0,
+        lost,
+        appliedTwice,
+        stuck,
         ...Object.fromEntries(Object.entries(injected).map(([kind, n]) => [`fault:${kind}`, n])),
       });
     } finally {
