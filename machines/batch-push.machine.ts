@@ -287,5 +287,6 @@ export const batchPushMachine = setup({
     failedItems: context.failedItems,
     nextRetryAt: context.nextItemRetryAt,
     errorMessage: context.abortError ?? (context.counts.failed > 0 ? context.lastError : undefined),
+    lastError: context.abortError ?? context.lastError,
   }),
 });

@@ -68,6 +68,8 @@ export interface BatchPushOutput {
   failedItems: FailedItem[];
   nextRetryAt: number | undefined;
   errorMessage: string | undefined;
+  /** The last error of any kind this run saw, even one it recovered from. */
+  lastError: string | undefined;
 }
 
 /** Events the batch actor sends its parent. */

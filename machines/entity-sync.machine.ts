@@ -36,6 +36,7 @@ function snapshotOf(context: EntitySyncContext, state: SyncState, cancelled = fa
     runId: context.runId,
     counts: context.counts,
     errorMessage: context.errorMessage,
+    lastError: context.lastError,
     nextRetryAt: context.nextRetryAt,
     cancelled,
   };
@@ -100,6 +101,7 @@ export const entitySyncMachine = setup({
       nextRetryAt: update.retryAt,
       // Shown while a retry is pending; progress after a batch clears it.
       errorMessage: update.error === undefined ? undefined : `Retrying after: ${update.error}`,
+      ...(update.error === undefined ? {} : { lastError: update.error }),
     })),
     reportProgress: sendParent(
       ({ context }): EntityToParentEvent => ({
@@ -114,6 +116,7 @@ export const entitySyncMachine = setup({
         ...context,
         counts: output.counts,
         errorMessage: describeFailure(output),
+        lastError: failed ? (output.lastError ?? context.lastError) : undefined,
         nextRetryAt: stopped ? stoppedRunRetryAt(context) : output.nextRetryAt,
         stoppedRuns: stopped ? context.stoppedRuns + 1 : 0,
       };
@@ -129,6 +132,7 @@ export const entitySyncMachine = setup({
       const finished = {
         ...context,
         errorMessage: `Sync run failed unexpectedly: ${errorMessage(error)}`,
+        lastError: errorMessage(error),
         nextRetryAt: stoppedRunRetryAt(context),
         stoppedRuns: context.stoppedRuns + 1,
       };
@@ -165,6 +169,7 @@ export const entitySyncMachine = setup({
     counts: NO_COUNTS,
     startedAt: 0,
     errorMessage: undefined,
+    lastError: undefined,
     nextRetryAt: undefined,
     lastRun: undefined,
     stoppedRuns: 0,

@@ -17,6 +17,8 @@ export interface RunSnapshot {
   runId: number;
   counts: RunCounts;
   errorMessage: string | undefined;
+  /** The last error seen, kept until a run succeeds: what a stuck queue is stuck on. */
+  lastError: string | undefined;
   nextRetryAt: number | undefined;
   cancelled: boolean;
 }
@@ -33,6 +35,7 @@ export interface EntitySyncContext {
   counts: RunCounts;
   startedAt: number;
   errorMessage: string | undefined;
+  lastError: string | undefined;
   /** Epoch ms of the next batch retry (while syncing) or of the next automatic run (in `error`). */
   nextRetryAt: number | undefined;
   lastRun: RunReport | undefined;

@@ -18,6 +18,7 @@ export function toSyncProgress(snapshot: RunSnapshot): SyncProgress {
     conflicts: counts.conflicts,
     retries: counts.retries,
     ...(snapshot.errorMessage === undefined ? {} : { errorMessage: snapshot.errorMessage }),
+    ...(snapshot.lastError === undefined ? {} : { lastError: snapshot.lastError }),
     ...(snapshot.nextRetryAt === undefined ? {} : { nextRetryAt: snapshot.nextRetryAt }),
     percent,
     isComplete,
@@ -40,6 +41,7 @@ export function toSyncResult(report: RunReport): SyncResult {
     failed: report.failedItems.map((item) => ({ ...item })),
     cancelled: report.cancelled,
     ...(progress.errorMessage === undefined ? {} : { errorMessage: progress.errorMessage }),
+    ...(progress.lastError === undefined ? {} : { lastError: progress.lastError }),
     ...(progress.nextRetryAt === undefined ? {} : { nextRetryAt: progress.nextRetryAt }),
     durationMs: report.durationMs,
   };

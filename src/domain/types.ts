@@ -179,6 +179,8 @@ export interface SyncProgress {
   /** Batch attempts that failed and were retried in this run. */
   retries: number;
   errorMessage?: string;
+  /** The last error seen, kept until a run succeeds, even when the run recovered from it. */
+  lastError?: string;
   /** Epoch ms of the next automatic retry, while one is scheduled. */
   nextRetryAt?: number;
   /** 0-100: (synced + failed) / total; 100 for an empty finished run. */
@@ -209,6 +211,7 @@ export interface SyncResult {
   failed: FailedItem[];
   cancelled: boolean;
   errorMessage?: string;
+  lastError?: string;
   nextRetryAt?: number;
   durationMs: number;
 }

@@ -91,6 +91,7 @@ export function contextSlice(machine: string | undefined, context: unknown): unk
         runId: c.runId,
         counts: c.counts,
         errorMessage: c.errorMessage,
+        lastError: c.lastError,
         nextRetryAt: c.nextRetryAt,
         stoppedRuns: c.stoppedRuns,
       };
