@@ -1,0 +1,187 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createActor, fromPromise } from 'xstate';
+import { batchPushMachine, coordinatorMachine, entitySyncMachine } from '../../machines/index.js';
+import {
+  FatalSyncError,
+  type LocalDataSource,
+  MemoryLocalDataSource,
+  machineGraph,
+  PermanentSyncError,
+  Repository,
+  resolveRetryPolicy,
+  type SyncCoordinator,
+  TransientSyncError,
+} from '../../src/index.js';
+import { makeCoordinator, type Note } from '../helpers/fixtures.js';
+import { TestRemote } from '../helpers/test-remote.js';
+
+const RETRY = { baseDelayMs: 100, maxDelayMs: 1_000, maxAttempts: 2, maxItemAttempts: 5 };
+
+/** A real memory store whose next call to one method fails, as a full disk or a broken file would. */
+class FailingStore extends MemoryLocalDataSource<Note> {
+  readonly #failing = new Set<string>();
+  failNext(method: 'outbox' | 'pending' | 'commit'): void {
+    this.#failing.add(method);
+  }
+  #check(method: string): void {
+    if (this.#failing.delete(method)) throw new Error(`disk error in ${method}`);
+  }
+  override async outbox(now: number) {
+    this.#check('outbox');
+    return super.outbox(now);
+  }
+  override async pending(query: Parameters<LocalDataSource<Note>['pending']>[0]) {
+    this.#check('pending');
+    return super.pending(query);
+  }
+  override async commit(commit: Parameters<LocalDataSource<Note>['commit']>[0]) {
+    this.#check('commit');
+    return super.commit(commit);
+  }
+}
+
+interface Scenario {
+  arrange(local: FailingStore, remote: TestRemote<Note>): void;
+  /** Where the run that met the fault ends. */
+  ends: 'synced' | 'error';
+}
+
+/** One scenario per error transition of the batch machine; the test fails if a transition has none. */
+const SCENARIOS: Record<string, Scenario> = {
+  'opening -> aborted: error(opening)': { arrange: (local) => local.failNext('outbox'), ends: 'error' },
+  'loading -> aborted: error(loading)': { arrange: (local) => local.failNext('pending'), ends: 'error' },
+  'pushing -> aborted: error(pushing) [isFatal]': {
+    arrange: (_, remote) => remote.failNext(1, () => new FatalSyncError('401 Unauthorized')),
+    ends: 'error',
+  },
+  'pushing -> backingOff: error(pushing) [canRetryBatch]': {
+    arrange: (_, remote) => remote.failNext(1, () => new TransientSyncError('503')),
+    ends: 'synced',
+  },
+  'pushing -> committing: error(pushing)': {
+    arrange: (_, remote) => remote.failNext(2, () => new TransientSyncError('503')),
+    ends: 'error',
+  },
+  'committing -> aborted: error(committing)': { arrange: (local) => local.failNext('commit'), ends: 'error' },
+  'next -> backingOff: always [hasCarry && carryWantsBackoff]': {
+    arrange: (_, remote) => {
+      remote.reject('n1', 'busy', true);
+      setTimeout(() => remote.clearRejects(), 0);
+    },
+    ends: 'synced',
+  },
+};
+
+/** Advances fake time in small steps until `promise` settles, so nothing scheduled later runs early. */
+async function settle<T>(promise: Promise<T>): Promise<T> {
+  let done = false;
+  void promise.finally(() => {
+    done = true;
+  });
+  for (let step = 0; step < 2_000 && !done; step += 1) await vi.advanceTimersByTimeAsync(5);
+  return promise;
+}
+
+const isErrorTransition = (t: { target: string; label: string }) =>
+  t.target === 'aborted' || t.target === 'backingOff' || t.label.startsWith('error(');
+
+const crashingBatch = fromPromise<never>(() => Promise.reject(new Error('bug in the batch actor')));
+
+describe('stuck-queue watchdog', () => {
+  let coordinator: SyncCoordinator;
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(async () => {
+    await coordinator?.stop();
+    vi.useRealTimers();
+  });
+
+  it('has a scenario for every error transition in the machine definitions', () => {
+    const transitions = machineGraph(batchPushMachine)
+      .transitions.filter(isErrorTransition)
+      .map((t) => `${t.source} -> ${t.target}: ${t.label}`);
+    expect(transitions.sort()).toEqual(Object.keys(SCENARIOS).sort());
+    // The entity machine's error paths: a failed run (covered above) and a crashed batch actor (below).
+    expect(
+      machineGraph(entitySyncMachine)
+        .transitions.filter((t) => t.target === 'error')
+        .map((t) => t.label),
+    ).toEqual(['done(batch) [runFailed]', 'error(batch)']);
+  });
+
+  it.each(Object.entries(SCENARIOS))(
+    '%s: a retry is scheduled while items are pending, and it drains them',
+    async (_, scenario) => {
+      const local = new FailingStore();
+      const remote = new TestRemote<Note>();
+      const repository = new Repository<Note>({ entityType: 'note', local, remote });
+      await repository.saveMany([
+        { id: 'n0', text: 'a' },
+        { id: 'n1', text: 'b' },
+      ]);
+      coordinator = makeCoordinator({ retry: RETRY });
+      scenario.arrange(local, remote);
+      const result = await settle(coordinator.sync(repository));
+      expect(result.state).toBe(scenario.ends);
+      if (result.state === 'error') {
+        // Whatever the path: pending items, nothing dead-lettered, so a retry is scheduled and visible.
+        expect(await repository.pendingCount()).toBeGreaterThan(0);
+        expect(result.nextRetryAt).toBeGreaterThan(Date.now() - 1);
+        expect(coordinator.getProgress('note')).toMatchObject({
+          state: 'error',
+          nextRetryAt: result.nextRetryAt,
+          lastError: expect.any(String),
+        });
+        expect(coordinator.getProgress('note')?.lastError).not.toBe('');
+      } else {
+        expect(result.retries).toBeGreaterThan(0);
+      }
+      // Nobody calls sync() again: the scheduled retry drains the outbox.
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(await repository.pendingCount()).toBe(0);
+      expect(coordinator.getProgress('note')).toMatchObject({ state: 'synced' });
+      expect(coordinator.getProgress('note')?.nextRetryAt).toBeUndefined();
+      expect(coordinator.getProgress('note')?.lastError).toBeUndefined();
+    },
+  );
+
+  it('a crashed batch actor (error(batch)) ends the run in error with a retry scheduled', async () => {
+    const crashing = coordinatorMachine.provide({
+      actors: {
+        entitySync: entitySyncMachine.provide({
+          // Replaced by an actor that crashes: the path a bug in the batch actor would take.
+          actors: { batchPush: crashingBatch as unknown as typeof batchPushMachine },
+        }),
+      },
+    });
+    const reports: { state: string; nextRetryAt: number | undefined; errorMessage: string | undefined }[] =
+      [];
+    const actor = createActor(crashing, {
+      input: {
+        batchSize: 10,
+        concurrency: 1,
+        enableAutoSync: false,
+        autoSyncIntervalMs: 1_000,
+        retry: resolveRetryPolicy(RETRY),
+        conflicts: 'server-wins',
+      },
+    });
+    actor.on('runFinished', ({ report }) => reports.push(report));
+    actor.start();
+    actor.send({ type: 'REGISTER', entityType: 'note' });
+    actor.send({ type: 'SYNC', entityType: 'note' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(reports[0]).toMatchObject({
+      state: 'error',
+      errorMessage: 'Sync run failed unexpectedly: bug in the batch actor',
+    });
+    expect(reports[0]?.nextRetryAt).toBeGreaterThanOrEqual(Date.now() + 1_000);
+    // The watchdog keeps trying, backing off, never in a tight loop.
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(reports.length).toBeGreaterThan(1);
+    expect(reports.length).toBeLessThan(12);
+    actor.stop();
+  });
+});
