@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { PermanentSyncError, SyncCoordinator, TransientSyncError } from '../../src/index.js';
 import { makeRepo } from '../helpers/fixtures.js';
+import { recordFigures } from './report.js';
 
 const SCALE = Number(process.env.RELIABILITY_SCALE ?? 1);
 const RUNS = 1_000 * SCALE;
@@ -88,6 +89,14 @@ describe('leaks', () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(timers()).toBeLessThanOrEqual(baseline.timers);
     expect(handles()).toBeLessThanOrEqual(baseline.handles);
+    recordFigures('leaks', {
+      runs: RUNS,
+      cancels: Math.floor(RUNS / 13),
+      liveActorsAfter: late.actors,
+      timersGrowth: late.timers - early.timers,
+      heapGrowthMb: Number((late.heap - early.heap).toFixed(2)),
+      listenersAfterStop: coordinator.progress.listenerCount,
+    });
   }, 120_000);
 
   it('async iterators unsubscribe when the loop breaks, and when the coordinator stops', async () => {

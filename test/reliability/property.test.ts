@@ -12,6 +12,7 @@ import {
   SyncCoordinator,
   type SyncServer,
 } from '../../src/index.js';
+import { recordFigures } from './report.js';
 
 /** Larger under `npm run reliability` (RELIABILITY_SCALE=10). */
 const SCALE = Number(process.env.RELIABILITY_SCALE ?? 1);
@@ -181,6 +182,8 @@ const commands = [
 describe('property: random saves, edits, syncs, cancels, outages, faults and restarts', () => {
   it('keep every invariant, and the outbox drains once the network is healthy', async () => {
     let runs = 0;
+    let steps = 0;
+    let restarts = 0;
     await fc.assert(
       fc.asyncProperty(fc.commands(commands, { maxCommands: 25 }), async (cmds) => {
         runs += 1;
@@ -191,6 +194,7 @@ describe('property: random saves, edits, syncs, cancels, outages, faults and res
         try {
           const model: Model = new Map();
           await fc.asyncModelRun(() => ({ model, real }), cmds);
+          steps += [...cmds].length;
           // Heal: network up, no more faults. The outbox must drain.
           real.network = true;
           for (let round = 0; round < 10 && (await real.repository.pendingCount()) > 0; round += 1) {
@@ -201,6 +205,7 @@ describe('property: random saves, edits, syncs, cancels, outages, faults and res
             expect(server.state.get('doc', id)?.item).toMatchObject(latest);
           }
           await checkInvariants(model, real);
+          restarts += real.restarts;
         } finally {
           await real.close();
           await server.close();
@@ -214,5 +219,6 @@ describe('property: random saves, edits, syncs, cancels, outages, faults and res
       },
     );
     expect(runs).toBeGreaterThanOrEqual(15 * SCALE);
+    recordFigures('property', { sequences: runs, steps, restarts, invariantViolations: 0 });
   }, 120_000);
 });

@@ -14,6 +14,7 @@ import {
 } from '../../src/index.js';
 import { makeCoordinator, type Note } from '../helpers/fixtures.js';
 import { TestRemote } from '../helpers/test-remote.js';
+import { recordFigures } from './report.js';
 
 const RETRY = { baseDelayMs: 100, maxDelayMs: 1_000, maxAttempts: 2, maxItemAttempts: 5 };
 
@@ -103,6 +104,7 @@ describe('stuck-queue watchdog', () => {
       .transitions.filter(isErrorTransition)
       .map((t) => `${t.source} -> ${t.target}: ${t.label}`);
     expect(transitions.sort()).toEqual(Object.keys(SCENARIOS).sort());
+    recordFigures('watchdog', { errorTransitionsWalked: transitions.length + 2 });
     // The entity machine's error paths: a failed run (covered above) and a crashed batch actor (below).
     expect(
       machineGraph(entitySyncMachine)
