@@ -60,7 +60,11 @@ const entity = (id: string, version = 1): RepositoryEntity => ({
 async function pushTo(body: string, options: { maxResponseBytes?: number } = {}) {
   replyBody = body;
   const remote = new HttpRemoteDataSource({ baseUrl: hostileUrl, ...options });
-  return remote.syncBatch([entity('a')], { signal: new AbortController().signal, batchId: 'b1', entityType: 'doc' });
+  return remote.syncBatch([entity('a')], {
+    signal: new AbortController().signal,
+    batchId: 'b1',
+    entityType: 'doc',
+  });
 }
 
 interface Row {

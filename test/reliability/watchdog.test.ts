@@ -6,7 +6,6 @@ import {
   type LocalDataSource,
   MemoryLocalDataSource,
   machineGraph,
-  PermanentSyncError,
   Repository,
   resolveRetryPolicy,
   type SyncCoordinator,
