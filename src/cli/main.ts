@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+/**
+ * The actorsync command line: `demo`, `serve`, `sync` and `status`. Commander wiring only; each command lives in
+ * its own module and returns the exit code.
+ */
+import { randomInt } from 'node:crypto';
+import { Command } from 'commander';
+import { runDemo } from './demo.js';
+import { expectedErrorMessage } from './errors.js';
+import { nonEmpty, rate, wholeNumber } from './options.js';
+import { runServe } from './serve.js';
+import { runStatus } from './status.js';
+import { runSync } from './sync.js';
+
+interface DemoFlags {
+  items: number;
+  faultRate: number;
+  keep?: boolean;
+  seed?: number;
+  timeLimit: number;
+}
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  token?: string;
+  file?: string;
+  faultRate: number;
+  maxBodyBytes?: number;
+  allowRemote?: boolean;
+}
+
+interface SyncFlags {
+  db: string;
+  remote: string;
+  entity: string;
+  token?: string;
+  batchSize: number;
+}
+
+const program = new Command()
+  .name('actorsync')
+  .description('Offline-first sync on XState actors: a demo, a reference server, and store tools.');
+
+program
+  .command('demo')
+  .description('sync records to a local server that injects faults, then check that both sides agree')
+  .option('--items <n>', 'records to seed, spread over three entity types', wholeNumber(1, 1_000_000), 3000)
+  .option('--fault-rate <r>', 'probability (0-1) that a sync request gets a fault', rate, 0.03)
+  .option('--keep', 'keep the temporary directory with the store')
+  .option(
+    '--seed <s>',
+    'seed for the data and the fault draws (default: random)',
+    wholeNumber(0, 2 ** 32 - 1),
+  )
+  .option('--time-limit <seconds>', 'stop waiting for retries after this long', wholeNumber(1, 3600), 60)
+  .action(async (flags: DemoFlags) => {
+    process.exitCode = await runDemo({
+      items: flags.items,
+      faultRate: flags.faultRate,
+      keep: flags.keep === true,
+      seed: flags.seed ?? randomInt(0, 2 ** 32 - 1),
+      timeLimitMs: flags.timeLimit * 1000,
+    });
+  });
+
+program
+  .command('serve')
+  .description('run the reference sync server until Ctrl-C')
+  .option('--host <host>', 'address to bind (not loopback needs --allow-remote)', '127.0.0.1')
+  .option('--port <port>', 'port to listen on (0: any free port)', wholeNumber(0, 65535), 8787)
+  .option(
+    '--token <token>',
+    'bearer token clients must send (default: ACTORSYNC_TOKEN, else generated)',
+    nonEmpty,
+  )
+  .option('--file <file>', 'persist the server state to this JSON file (default: memory only)', nonEmpty)
+  .option('--fault-rate <r>', 'probability (0-1) that a sync request gets an injected fault', rate, 0)
+  .option('--max-body-bytes <n>', 'largest request body accepted (default 1 MiB)', wholeNumber(1))
+  .option('--allow-remote', 'allow binding an address other than loopback')
+  .action(async (flags: ServeFlags) => {
+    process.exitCode = await runServe({ ...flags, allowRemote: flags.allowRemote === true });
+  });
+
+program
+  .command('sync')
+  .description('sync one entity type of a store to a server once')
+  .requiredOption('--db <file>', 'the store file', nonEmpty)
+  .requiredOption('--remote <url>', 'the server, e.g. http://127.0.0.1:8787', nonEmpty)
+  .requiredOption('--entity <type>', 'the entity type to sync', nonEmpty)
+  .option('--token <token>', 'bearer token (default: the ACTORSYNC_TOKEN environment variable)', nonEmpty)
+  .option('--batch-size <n>', 'items per batch', wholeNumber(1, 10_000), 100)
+  .action(async (flags: SyncFlags) => {
+    process.exitCode = await runSync(flags);
+  });
+
+program
+  .command('status')
+  .description("show each entity type's outbox: pending, due, waiting for retry, dead-lettered")
+  .requiredOption('--db <file>', 'the store file', nonEmpty)
+  .action(async (flags: { db: string }) => {
+    process.exitCode = await runStatus(flags.db);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const message = expectedErrorMessage(error);
+  process.stderr.write(
+    message === undefined
+      ? `actorsync: unexpected error\n${String((error as Error)?.stack ?? error)}\n`
+      : `actorsync: ${message}\n`,
+  );
+  process.exitCode = 1;
+}

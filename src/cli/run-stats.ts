@@ -1,0 +1,76 @@
+import type { ProgressStream, Subscription } from '../core/progress-stream.js';
+import type { SyncProgress } from '../domain/types.js';
+
+/** What the runs of one entity type did, summed: the raw material of the summary table. */
+export interface TypeRunStats {
+  entityType: string;
+  /** Runs that had something to push. */
+  runs: number;
+  /** Items acknowledged by the server (an item edited mid-sync and pushed again counts twice). */
+  pushed: number;
+  /** Item failures recorded at the end of a run (retried by a later run unless dead-lettered). */
+  failed: number;
+  /** Batch pushes that failed and were retried within a run. */
+  retries: number;
+  conflicts: number;
+  /** Time spent in runs (in-run backoffs included, waits between runs not). */
+  activeMs: number;
+}
+
+interface RunRecord {
+  startedAt: number;
+  endedAt: number | undefined;
+  last: SyncProgress;
+}
+
+/** Records every run from the progress stream, including the retry runs the coordinator starts by itself. */
+export class RunTracker {
+  readonly #runs = new Map<string, Map<number, RunRecord>>();
+  readonly #subscription: Subscription;
+  readonly #now: () => number;
+
+  constructor(progress: ProgressStream, now: () => number = Date.now) {
+    this.#now = now;
+    this.#subscription = progress.subscribe((p) => this.#record(p));
+  }
+
+  stats(entityType: string): TypeRunStats {
+    const stats: TypeRunStats = {
+      entityType,
+      runs: 0,
+      pushed: 0,
+      failed: 0,
+      retries: 0,
+      conflicts: 0,
+      activeMs: 0,
+    };
+    for (const run of this.#runs.get(entityType)?.values() ?? []) {
+      const { last } = run;
+      if (last.totalItems === 0 && last.retries === 0) continue;
+      stats.runs += 1;
+      stats.pushed += last.syncedItems;
+      stats.failed += last.failedItems;
+      stats.retries += last.retries;
+      stats.conflicts += last.conflicts;
+      stats.activeMs += (run.endedAt ?? this.#now()) - run.startedAt;
+    }
+    return stats;
+  }
+
+  stop(): void {
+    this.#subscription.unsubscribe();
+  }
+
+  #record(progress: SyncProgress): void {
+    let runs = this.#runs.get(progress.entityType);
+    if (!runs) {
+      runs = new Map();
+      this.#runs.set(progress.entityType, runs);
+    }
+    const now = this.#now();
+    const run = runs.get(progress.runId) ?? { startedAt: now, endedAt: undefined, last: progress };
+    run.last = progress;
+    if (progress.state !== 'syncing') run.endedAt ??= now;
+    runs.set(progress.runId, run);
+  }
+}
