@@ -286,7 +286,10 @@ export const batchPushMachine = setup({
     counts: context.counts,
     failedItems: context.failedItems,
     nextRetryAt: context.nextItemRetryAt,
-    errorMessage: context.abortError ?? (context.counts.failed > 0 ? context.lastError : undefined),
+    // A failed run is described by its failed items' own errors, not by a batch error it recovered from.
+    errorMessage:
+      context.abortError ??
+      (context.counts.failed > 0 ? (context.failedItems.at(-1)?.error ?? context.lastError) : undefined),
     lastError: context.abortError ?? context.lastError,
   }),
 });

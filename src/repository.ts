@@ -24,6 +24,7 @@ export class Repository<T extends RepositoryEntity> {
   readonly remote: RemoteDataSource<T> | undefined;
   readonly #now: () => number;
   readonly #newId: () => string;
+  #saves: Promise<unknown> = Promise.resolve();
 
   constructor(options: RepositoryOptions<T>) {
     if (typeof options.entityType !== 'string' || !/^[A-Za-z0-9][\w.-]{0,63}$/.test(options.entityType)) {
@@ -45,7 +46,15 @@ export class Repository<T extends RepositoryEntity> {
   }
 
   /** Like `save` for many records, in one store write. */
-  async saveMany(records: readonly (EntityFields<T> | T)[]): Promise<T[]> {
+  saveMany(records: readonly (EntityFields<T> | T)[]): Promise<T[]> {
+    // Saves run one at a time: each reads the stored version and writes the next, and two saves of one record
+    // that interleaved would both claim the same version (an ack of one would then mark the other synced).
+    const run = this.#saves.then(() => this.#saveMany(records));
+    this.#saves = run.catch(() => {});
+    return run;
+  }
+
+  async #saveMany(records: readonly (EntityFields<T> | T)[]): Promise<T[]> {
     const now = this.#now();
     const entities: T[] = [];
     for (const fields of records) {

@@ -61,13 +61,14 @@ export class SyncServerState {
     }
     const table = this.#table(entityType);
     const reply: ItemResult<T>[] = items.map((item): ItemResult<T> => {
+      const stored = table.get(item.id);
+      // The same version again (a lost reply, then a new batch) is already applied: acknowledge it, never reject.
+      if (stored && stored.item.version === item.version && sameContent(stored.item, item)) {
+        return { id: item.id, status: 'ok' };
+      }
       const rejection = reject?.(item);
       if (rejection) return { id: item.id, status: 'failed', ...rejection };
-      const stored = table.get(item.id);
       if (stored && stored.item.version >= item.version) {
-        // The same version again (a lost reply, then a new batch) is already applied: acknowledge it.
-        if (stored.item.version === item.version && sameContent(stored.item, item))
-          return { id: item.id, status: 'ok' };
         return { id: item.id, status: 'conflict', remote: structuredClone(stored.item) as T };
       }
       const copy = { ...structuredClone(item), syncPending: false };

@@ -58,21 +58,24 @@ export class Journal {
     return { generation: header.generation, ops, goodBytes, tornBytes: buffer.length - goodBytes };
   }
 
-  /** Opens for appending, keeping the first `keepBytes` (0 starts a fresh journal for `generation`). */
-  async open(generation: number, keepBytes: number): Promise<void> {
-    this.#handle = await open(this.file, keepBytes > 0 ? 'r+' : 'w');
-    if (keepBytes > 0) {
-      await this.#handle.truncate(keepBytes);
-      this.bytes = keepBytes;
-      await this.#handle.close();
-      this.#handle = await open(this.file, 'a');
-      if (this.#fsync) await this.#handle.datasync();
-    } else {
-      await this.#handle.close();
-      this.#handle = await open(this.file, 'a');
-      this.bytes = 0;
-      await this.reset(generation);
+  /**
+   * Opens for appending, keeping the first `keepBytes` of `currentBytes` (0 starts a fresh journal for
+   * `generation`). An intact journal is not written to: opening a store to look at it changes nothing.
+   */
+  async open(generation: number, keepBytes: number, currentBytes = keepBytes): Promise<void> {
+    if (keepBytes > 0 && keepBytes < currentBytes) {
+      // Cut off a torn last append (a crash mid-write); it was never acknowledged.
+      const handle = await open(this.file, 'r+');
+      try {
+        await handle.truncate(keepBytes);
+        if (this.#fsync) await handle.datasync();
+      } finally {
+        await handle.close();
+      }
     }
+    this.#handle = await open(this.file, 'a');
+    this.bytes = keepBytes;
+    if (keepBytes === 0) await this.reset(generation);
   }
 
   /** Empties the journal and starts it again after snapshot `generation`. */

@@ -208,7 +208,7 @@ export class LowdbLocalStore {
     }
     if (journal && journal.generation === this.#generation) {
       for (const op of journal.ops) this.#replay(op);
-      await this.#journal.open(this.#generation, journal.goodBytes);
+      await this.#journal.open(this.#generation, journal.goodBytes, journal.goodBytes + journal.tornBytes);
     } else {
       // No journal, or one left from before the last compaction (already in the snapshot).
       await this.#journal.open(this.#generation, 0);

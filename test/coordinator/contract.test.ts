@@ -99,6 +99,21 @@ describe('1. marked synced only at the acknowledged version', () => {
   });
 });
 
+describe('saves', () => {
+  it('two concurrent saves of one record get distinct versions, so an ack of one never marks the other synced', async () => {
+    const { repository, local, remote } = makeRepo();
+    const [a, b] = await Promise.all([
+      repository.save({ id: 'x', text: 'A' }),
+      repository.save({ id: 'x', text: 'B' }),
+    ]);
+    expect([a.version, b.version]).toEqual([1, 2]);
+    coordinator = makeCoordinator();
+    expect(await coordinator.sync(repository)).toMatchObject({ state: 'synced', syncedItems: 1 });
+    expect(await local.get('x')).toMatchObject({ text: 'B', version: 2, syncPending: false });
+    expect(remote.stored('note', 'x')?.item).toMatchObject({ text: 'B', version: 2 });
+  });
+});
+
 describe('2. a sync() for a type already syncing', () => {
   it('is neither dropped nor run in parallel: it resolves after a run that started after the call', async () => {
     const { repository, remote } = makeRepo();
@@ -180,6 +195,7 @@ describe('3. failures are recorded, reported, retried or dead-lettered', () => {
     // Batch 1 failed permanently (all 100 items); batches 2 and 3 went through.
     expect(result).toMatchObject({ state: 'error', totalItems: 250, syncedItems: 150, failedItems: 100 });
     expect(result.errorMessage).toMatch(/100 of 250 items failed to sync; last error: 400 Bad Request/);
+    // A later batch error the run recovered from does not replace the failed items' cause in the message.
     expect(result.failed).toHaveLength(100);
     expect(result.failed[0]).toEqual({ id: 'n0', error: '400 Bad Request', attempts: 1, deadLettered: true });
     const last = terminal(events).at(-1);
@@ -582,5 +598,25 @@ describe('10. readable system ids and inspection', () => {
     expect(actors.map((actor) => actor.id)).toEqual(expect.arrayContaining(['entity:note', 'batch']));
     const systemIds = actors.map((actor) => actor.systemId);
     expect(systemIds).toEqual(expect.arrayContaining(['coordinator', 'entity:note', 'batch:note']));
+  });
+});
+
+describe('run messages', () => {
+  it("name the failed items' own error, not a batch error the run recovered from", async () => {
+    const { repository, remote } = makeRepo();
+    await seed(repository, 200);
+    remote.reject('n1', 'item rejected: bad field', false);
+    coordinator = makeCoordinator({ batchSize: 100 });
+    // The first batch goes through (with n1 rejected); the second gets a 500 once, then goes through.
+    remote.failNext(1, () => undefined);
+    remote.failNext(1, () => new TransientSyncError('Server answered 500'));
+    const result = await coordinator.sync(repository);
+    expect(result).toMatchObject({
+      state: 'error',
+      retries: 1,
+      failedItems: 1,
+      lastError: 'Server answered 500',
+    });
+    expect(result.errorMessage).toBe('1 of 200 items failed to sync; last error: item rejected: bad field');
   });
 });

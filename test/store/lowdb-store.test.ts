@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -181,6 +181,21 @@ describe('LowdbLocalStore', () => {
     await writeFile(`${file}.journal`, stale);
     store = await openStore();
     expect(await store.collection<Doc>('doc').get('a')).toMatchObject({ title: 'v2', version: 2 });
+  });
+
+  it('opening and closing an intact store writes nothing to its files', async () => {
+    const store = await openStore();
+    await repo(store).save({ id: 'a', title: 'a' });
+    await store.close();
+    open.length = 0;
+    const before = await Promise.all([file, `${file}.journal`].map((f) => stat(f)));
+    const contents = await Promise.all([file, `${file}.journal`].map((f) => readFile(f)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await (await openStore()).close();
+    open.length = 0;
+    const after = await Promise.all([file, `${file}.journal`].map((f) => stat(f)));
+    expect(after.map((s) => s.mtimeMs)).toEqual(before.map((s) => s.mtimeMs));
+    expect(await Promise.all([file, `${file}.journal`].map((f) => readFile(f)))).toEqual(contents);
   });
 
   it('lets one process own a store at a time and takes over the lock of a process that died', async () => {
