@@ -1,9 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { InspectionEvent } from 'xstate';
 import { SyncCoordinator } from '../coordinator/sync-coordinator.js';
 import type { ProgressStream } from '../core/progress-stream.js';
 import type { RepositoryEntity } from '../domain/types.js';
+import { createInspector } from '../inspect/inspector-server.js';
+import { createTraceInspector } from '../inspect/trace.js';
 import { HttpRemoteDataSource } from '../remote/http-remote.js';
 import { Repository } from '../repository.js';
 import { FAULT_KINDS } from '../server/faults.js';
@@ -45,6 +48,10 @@ export interface DemoOptions {
   seed: number;
   /** Give up waiting for retries after this long. */
   timeLimitMs: number;
+  /** Serve the local inspector during the demo (and, on a terminal, after it until Ctrl-C). */
+  inspect?: boolean;
+  /** Write the inspection stream to this JSON-lines file. */
+  trace?: string;
 }
 
 type Repo = Repository<RepositoryEntity>;
@@ -77,14 +84,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 async function demo(options: DemoOptions, cleanup: Cleanup): Promise<number> {
   const { server, repos } = await setUp(options, cleanup);
   await seed(repos, options);
+  const observers = await startObservers(options, server, cleanup);
   const coordinator = new SyncCoordinator({
     batchSize: 100,
     concurrency: 3,
     retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttempts: 4, maxItemAttempts: 5 },
     random: seededRandom(options.seed + 2),
+    ...(observers.inspect ? { inspect: observers.inspect } : {}),
   });
   cleanup.add(() => coordinator.stop());
   for (const repo of repos.values()) coordinator.register(repo);
+  await observers.ready(coordinator);
   const tracker = new RunTracker(coordinator.progress);
   const { settled, wallMs, edit } = await syncWithProgress(coordinator, repos, options, cleanup);
 
@@ -92,7 +102,45 @@ async function demo(options: DemoOptions, cleanup: Cleanup): Promise<number> {
   const inputs = await agreementInputs(server, repos);
   const report = checkAgreement(inputs);
   printReport({ server, summaries, wallMs, settled, options, inputs, report, edit });
+  await observers.linger();
   return report.agree ? 0 : 1;
+}
+
+/**
+ * The inspectors asked for: `--inspect` serves the local inspector (waiting on a terminal for the page to open,
+ * and keeping it up after the demo until Ctrl-C), `--trace FILE` writes the inspection stream.
+ */
+async function startObservers(options: DemoOptions, server: SyncServer, cleanup: Cleanup) {
+  const sanitize = { secretValues: [server.token] };
+  const inspector = options.inspect ? await createInspector({ sanitize }) : undefined;
+  if (inspector) cleanup.add(() => inspector.close());
+  const trace = options.trace ? createTraceInspector({ file: options.trace, sanitize }) : undefined;
+  if (trace) cleanup.add(() => trace.close());
+  const observers = [inspector?.inspect, trace?.inspect].filter((o) => o !== undefined);
+  const interactive = Boolean(process.stdout.isTTY);
+  return {
+    inspect: observers.length
+      ? (event: InspectionEvent) => {
+          for (const observe of observers) observe(event);
+        }
+      : undefined,
+    ready: async (coordinator: SyncCoordinator) => {
+      if (!inspector) return;
+      inspector.attach(coordinator);
+      print(`  inspect ${inspector.url}`);
+      if (interactive) {
+        print('          open it in a browser; the sync starts when the page connects (or in 60 s)');
+        await inspector.waitForPage(60_000);
+      }
+    },
+    linger: async () => {
+      if (trace)
+        print(`Trace written to ${options.trace}: \`npm run cli -- inspect --trace ${options.trace}\``);
+      if (!inspector || !interactive) return;
+      print(`Inspector still running at ${inspector.url} — press Ctrl-C to exit`);
+      await new Promise<never>(() => {});
+    },
+  };
 }
 
 /** The temporary directory, the faulty server and the store, each undone by `cleanup`. */
@@ -127,7 +175,8 @@ async function syncWithProgress(
   const settled = await syncUntilSettled(coordinator, [...repos.values()], deadline, edit);
   const wallMs = Date.now() - started;
   view.stop();
-  await coordinator.stop();
+  // With the inspector up the actors stay alive for the page; cleanup stops them at exit.
+  if (!options.inspect) await coordinator.stop();
   return { settled, wallMs, edit: edit.result() };
 }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The actorsync command line: `demo`, `serve`, `sync` and `status`. Commander wiring only; each command lives in
+ * The actorsync command line: `demo`, `inspect`, `serve`, `sync` and `status`. Commander wiring only; each command lives in
  * its own module and returns the exit code.
  */
 import { randomInt } from 'node:crypto';
 import { Command } from 'commander';
 import { runDemo } from './demo.js';
 import { expectedErrorMessage } from './errors.js';
+import { runInspect } from './inspect.js';
 import { nonEmpty, rate, wholeNumber } from './options.js';
 import { runServe } from './serve.js';
 import { runStatus } from './status.js';
@@ -18,6 +19,8 @@ interface DemoFlags {
   keep?: boolean;
   seed?: number;
   timeLimit: number;
+  inspect?: boolean;
+  trace?: string;
 }
 
 interface ServeFlags {
@@ -54,6 +57,8 @@ program
     wholeNumber(0, 2 ** 32 - 1),
   )
   .option('--time-limit <seconds>', 'stop waiting for retries after this long', wholeNumber(1, 3600), 60)
+  .option('--inspect', 'serve the local inspector (on 127.0.0.1, with a per-run token) to watch the actors')
+  .option('--trace <file>', 'write the inspection stream to a JSON-lines trace file', nonEmpty)
   .action(async (flags: DemoFlags) => {
     process.exitCode = await runDemo({
       items: flags.items,
@@ -61,7 +66,18 @@ program
       keep: flags.keep === true,
       seed: flags.seed ?? randomInt(0, 2 ** 32 - 1),
       timeLimitMs: flags.timeLimit * 1000,
+      inspect: flags.inspect === true,
+      ...(flags.trace ? { trace: flags.trace } : {}),
     });
+  });
+
+program
+  .command('inspect')
+  .description('replay a trace file in the local inspector, with a time slider')
+  .requiredOption('--trace <file>', 'a trace written by `demo --trace` or createTraceInspector', nonEmpty)
+  .option('--port <port>', 'port to serve on (0: any free port)', wholeNumber(0, 65535), 0)
+  .action(async (flags: { trace: string; port: number }) => {
+    process.exitCode = await runInspect(flags);
   });
 
 program

@@ -43,6 +43,8 @@ export interface LocalInspector {
   attach(target: InspectorControlTarget): void;
   /** Switches to replaying a trace with a time slider. */
   loadTrace(trace: Trace): void;
+  /** Resolves true once a page is connected (or already is), false after `timeoutMs`. */
+  waitForPage(timeoutMs: number): Promise<boolean>;
   /** The live actor tree as the page sees it. */
   tree(): ReturnType<ActorTree['nodes']>;
   close(): Promise<void>;
@@ -88,6 +90,7 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
   let target: InspectorControlTarget | undefined;
   let trace: Trace | undefined;
   let treeTimer: NodeJS.Timeout | undefined;
+  const pageWaiters: (() => void)[] = [];
 
   const send = (client: ServerResponse, event: string, data: unknown) => {
     client.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -177,6 +180,7 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
       });
       clients.add(response);
       request.on('close', () => clients.delete(response));
+      for (const notify of pageWaiters.splice(0)) notify();
       // A page that opens late still sees the whole tree and the recent log.
       return send(response, 'init', {
         mode: trace ? 'replay' : 'live',
@@ -250,6 +254,16 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
       broadcast('reload', {});
     },
     tree: () => tree.nodes(),
+    waitForPage: (timeoutMs) =>
+      clients.size > 0
+        ? Promise.resolve(true)
+        : new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(false), timeoutMs);
+            pageWaiters.push(() => {
+              clearTimeout(timer);
+              resolve(true);
+            });
+          }),
     close: async () => {
       if (treeTimer) clearTimeout(treeTimer);
       for (const client of clients) client.end();
