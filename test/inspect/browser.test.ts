@@ -7,12 +7,15 @@ import {
   createSyncServer,
   HttpRemoteDataSource,
   LowdbLocalStore,
+  MemoryLocalDataSource,
   Repository,
   type RepositoryEntity,
   SyncCoordinator,
   type SyncServer,
 } from '../../src/index.js';
+import { ActorTree } from '../../src/inspect/inspector-model.js';
 import { createInspector, type LocalInspector } from '../../src/inspect/inspector-server.js';
+import { createTraceInspector, readTrace } from '../../src/inspect/trace.js';
 import { launchChromium } from '../helpers/chromium.js';
 
 interface Telemetry extends RepositoryEntity {
@@ -150,6 +153,62 @@ describe('inspector in a real browser', () => {
       expect(answer).toBe('blocked');
     } finally {
       await other.close();
+    }
+  });
+});
+
+describe('trace replay in a real browser', () => {
+  it('the time slider rebuilds the tree as it was at any record', async () => {
+    const file = join(dir, 'replay.jsonl');
+    const trace = createTraceInspector({ file });
+    const local = new MemoryLocalDataSource<Telemetry>();
+    const replayed = new Repository<Telemetry>({
+      entityType: 'replayed',
+      local,
+      remote: new HttpRemoteDataSource<Telemetry>({ baseUrl: server.url, getToken: () => server.token }),
+    });
+    await replayed.saveMany(Array.from({ length: 120 }, (_, i) => ({ id: `r-${i}`, name: 'r', value: i })));
+    const recorder = new SyncCoordinator({ inspect: trace.inspect, batchSize: 50 });
+    await recorder.sync(replayed);
+    await recorder.stop();
+    await trace.close();
+    const loaded = await readTrace(file);
+    // Pick a moment when the batch actor was pushing, by replaying the records the way the page does.
+    const tree = new ActorTree();
+    let pushingAt = -1;
+    loaded.records.forEach((record, index) => {
+      tree.apply(record);
+      if (
+        pushingAt < 0 &&
+        tree.nodes().some((n) => n.systemId === 'batch:replayed' && n.value === 'pushing')
+      ) {
+        pushingAt = index;
+      }
+    });
+    expect(pushingAt).toBeGreaterThan(0);
+
+    const replay = await createInspector();
+    try {
+      replay.loadTrace(loaded);
+      const replayPage = await browser.newPage();
+      await replayPage.goto(replay.url);
+      await replayPage.locator('#replay').waitFor();
+      expect(await replayPage.locator('#mode').textContent()).toBe('replay');
+      await replayPage.locator('#slider').evaluate((slider, at) => {
+        (slider as unknown as { value: string }).value = String(at);
+        slider.dispatchEvent(new Event('input'));
+      }, pushingAt);
+      await replayPage
+        .locator('[data-actor="batch:replayed"][data-state="pushing"]')
+        .waitFor({ timeout: 5_000 });
+      expect(await replayPage.locator('[data-actor="entity:replayed"]').getAttribute('data-state')).toBe(
+        'syncing',
+      );
+      // No controls in replay: the past cannot be driven.
+      expect(await replayPage.locator('button[data-action="sync"]').count()).toBe(0);
+      await replayPage.close();
+    } finally {
+      await replay.close();
     }
   });
 });
