@@ -1,4 +1,4 @@
-import ky, { type KyInstance, TimeoutError } from 'ky';
+import ky, { type KyInstance } from 'ky';
 import * as v from 'valibot';
 import {
   errorMessage,
@@ -18,7 +18,7 @@ export interface HttpRemoteOptions {
    * sent again once. Tokens never appear in errors, logs or progress.
    */
   getToken?: (options: { refresh: boolean }) => string | undefined | Promise<string | undefined>;
-  /** Per request. Default 10,000. */
+  /** Per request, reading the reply included. Default 10,000. */
   timeoutMs?: number;
   /** Largest reply accepted. Default 16 MiB. */
   maxResponseBytes?: number;
@@ -50,17 +50,32 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     this.#http = ky.create({
       prefixUrl: base.href,
       retry: 0,
-      timeout: this.#timeoutMs,
+      // ky's timeout ends at the response headers; the deadline in syncBatch also covers the body.
+      timeout: false,
       throwHttpErrors: false,
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   }
 
   async syncBatch(items: readonly T[], context: SyncBatchContext): Promise<ItemResult<T>[]> {
+    const deadline = new Deadline(this.#timeoutMs, context.signal);
+    try {
+      return await this.#exchange(items, { ...context, signal: deadline.signal }, deadline);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  async #exchange(
+    items: readonly T[],
+    context: SyncBatchContext,
+    deadline: Deadline,
+  ): Promise<ItemResult<T>[]> {
     const body: SyncRequestBody = { batchId: context.batchId, items: [...items] };
     let response = await this.#post(context, body, false);
     if (response.status === 401 && this.#getToken) {
       await response.body?.cancel();
+      deadline.restart();
       response = await this.#post(context, body, true);
     }
     const status = response.status;
@@ -79,6 +94,12 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
 
   async #post(context: SyncBatchContext, body: SyncRequestBody, refresh: boolean): Promise<Response> {
     const token = this.#getToken ? await this.#getToken({ refresh }) : undefined;
+    // fetch would refuse it with an error that quotes the header, token included: refuse it without the token.
+    if (token && !isHeaderSafe(token)) {
+      throw new FatalSyncError(
+        'Authentication failed: the token from getToken is not a valid HTTP header value',
+      );
+    }
     try {
       return await this.#http.post(`v1/sync/${encodeURIComponent(context.entityType)}`, {
         json: body,
@@ -95,8 +116,8 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
 
   /** Maps a transport failure; never includes request headers, so no token can leak. */
   #networkError(error: unknown, signal: AbortSignal): unknown {
+    // The caller's abort (cancel, stop) or the deadline's TransientSyncError.
     if (signal.aborted) return signal.reason ?? error;
-    if (error instanceof TimeoutError) return new TransientSyncError(`No reply within ${this.#timeoutMs} ms`);
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const reason = cause?.code ?? cause?.message ?? errorMessage(error);
     return new TransientSyncError(`Network error: ${reason}`);
@@ -180,5 +201,43 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
     if (!Number.isFinite(ms) || ms < 0) return undefined;
     return Math.min(ms, this.#maxRetryAfterMs);
+  }
+}
+
+/** Whether fetch accepts `text` in a header value: no NUL, CR or LF, and nothing beyond Latin-1. */
+function isHeaderSafe(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code === 0 || code === 10 || code === 13 || code > 255) return false;
+  }
+  return true;
+}
+
+/**
+ * Aborts `signal` when the caller's signal aborts, or with a `TransientSyncError` once `ms` pass without a
+ * `restart()`: a reply whose body stalls or trickles is abandoned like one that never starts.
+ */
+class Deadline {
+  readonly signal: AbortSignal;
+  readonly #controller = new AbortController();
+  readonly #ms: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number, outer: AbortSignal) {
+    this.#ms = ms;
+    this.signal = AbortSignal.any([outer, this.#controller.signal]);
+    this.restart();
+  }
+
+  restart(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => this.#controller.abort(new TransientSyncError(`No reply within ${this.#ms} ms`)),
+      this.#ms,
+    );
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
   }
 }

@@ -59,7 +59,7 @@ export class FaultPlan {
     this.#random = options.random ?? Math.random;
   }
 
-  /** Replaces the remaining script (tests steer a running server). */
+  /** Appends to the remaining script (tests steer a running server). */
   queue(...faults: (FaultKind | 'none')[]): void {
     this.#script.push(...faults);
   }

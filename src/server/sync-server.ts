@@ -187,8 +187,10 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     }
     const match = /^\/v1\/(sync|items)\/([^/]+)$/.exec(url.pathname);
     if (!match) throw new HttpError(404, 'Not found');
-    const entityType = decodeURIComponent(match[2] as string);
-    if (!ENTITY_TYPE.test(entityType)) throw new HttpError(400, 'Invalid entity type');
+    const entityType = decodePathSegment(match[2] as string);
+    if (entityType === undefined || !ENTITY_TYPE.test(entityType)) {
+      throw new HttpError(400, 'Invalid entity type');
+    }
     if (!authorized(request)) {
       response.setHeader('www-authenticate', 'Bearer');
       throw new HttpError(401, 'A valid bearer token is required');
@@ -253,6 +255,15 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       await writes.catch(() => {});
     },
   };
+}
+
+/** `undefined` for a malformed percent-encoding (a client error, not a 500). */
+function decodePathSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {

@@ -1,0 +1,241 @@
+/**
+ * Crash safety across processes: a child process syncs a lowdb store file to a server this process owns, and is
+ * SIGKILLed at random points, mid-batch, mid-commit or mid-compaction. Whatever the kill interrupts, the store must
+ * open again, nothing may be applied twice, and a final run must leave every record on the server at its latest
+ * local version.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LowdbLocalStore, Repository, type SyncServer } from '../../src/index.js';
+import { ENTITY, Harness, type Note, noteId, STORE_OPTIONS } from './harness.js';
+
+/** Kill-and-restart rounds in the randomised test. */
+const KILL_ROUNDS = 5;
+const RECORDS = 2_000;
+/** Records edited by the parent between two child runs: enough that every child has a few hundred to push. */
+const EDITS_PER_ROUND = 300;
+/** Small batches with some server latency: a kill lands mid-request, mid-commit or between batches. */
+const BATCH_SIZE = 25;
+const SERVER_LATENCY_MS = [5, 25] as const;
+/** The child compacts its store after every few batches, so kills land in compactions too. */
+const COMPACT_EVERY = 3;
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CHILD = fileURLToPath(new URL('../fixtures/sync-child.ts', import.meta.url));
+
+const h = new Harness();
+afterEach(() => h.dispose());
+
+interface ChildLine {
+  type: string;
+  [field: string]: unknown;
+}
+
+/** A running sync-child: its JSON lines as they arrive, and a way to wait for one. */
+class SyncChild {
+  readonly process: ChildProcess;
+  readonly lines: ChildLine[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #stderr = '';
+  #waiters: { matches: (line: ChildLine) => boolean; resolve: (line: ChildLine) => void }[] = [];
+
+  constructor(file: string, server: SyncServer, env: Record<string, string> = {}) {
+    this.process = spawn(process.execPath, ['--import', 'tsx', CHILD, file, server.url], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        ACTORSYNC_TOKEN: server.token,
+        ACTORSYNC_COMPACT_EVERY: String(COMPACT_EVERY),
+        ACTORSYNC_BATCH_SIZE: String(BATCH_SIZE),
+        ...env,
+      },
+    });
+    h.defer(() => this.kill());
+    let buffered = '';
+    this.process.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const complete = buffered.split('\n');
+      buffered = complete.pop() ?? '';
+      for (const text of complete) this.#take(JSON.parse(text) as ChildLine);
+    });
+    this.process.stderr?.on('data', (chunk: Buffer) => {
+      this.#stderr += chunk.toString('utf8');
+    });
+    this.exited = new Promise((resolve) =>
+      this.process.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** The first line (already seen or still to come) that matches; rejects if the child exits first. */
+  waitFor(matches: (line: ChildLine) => boolean, what: string): Promise<ChildLine> {
+    const seen = this.lines.find(matches);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ matches, resolve });
+      void this.exited.then(({ code, signal }) =>
+        reject(new Error(`child exited (${code ?? signal}) before ${what}; stderr: ${this.#stderr}`)),
+      );
+    });
+  }
+
+  async kill(): Promise<void> {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill('SIGKILL');
+    await this.exited;
+  }
+
+  #take(line: ChildLine): void {
+    this.lines.push(line);
+    for (const waiter of this.#waiters.filter((w) => w.matches(line))) {
+      this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+      waiter.resolve(line);
+    }
+  }
+}
+
+/** A small seeded PRNG for kill times and edits; failure messages name the seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** Opens the store (which throws on any damage), runs `work` on it and closes it again. */
+async function withStore<R>(file: string, work: (repository: Repository<Note>) => Promise<R>): Promise<R> {
+  const store = await LowdbLocalStore.open(file, STORE_OPTIONS);
+  try {
+    return await work(new Repository<Note>({ entityType: ENTITY, local: store.collection<Note>(ENTITY) }));
+  } finally {
+    await store.close();
+  }
+}
+
+/** Nothing marked synced locally that the server does not hold at exactly that version. */
+function expectAcknowledgedOnServer(server: SyncServer, notes: readonly Note[], context: string): void {
+  const wrong = notes.filter(
+    (note) => !note.syncPending && server.state.get(ENTITY, note.id)?.item.version !== note.version,
+  );
+  expect(
+    wrong.map((note) => note.id),
+    context,
+  ).toEqual([]);
+}
+
+/** No version applied twice, versions only ever go up, and the count matches. */
+function expectAppliedOnce(server: SyncServer, context: string): void {
+  const bad = server.state.list(ENTITY).filter(({ appliedVersions, appliedCount }) => {
+    const increasing = appliedVersions.every((v, i) => i === 0 || v > (appliedVersions[i - 1] as number));
+    return !increasing || appliedCount !== appliedVersions.length;
+  });
+  expect(bad, context).toEqual([]);
+}
+
+describe('SIGKILL of a syncing process', () => {
+  it(`survives ${KILL_ROUNDS} kills at random points with edits in between`, {
+    timeout: 60_000,
+  }, async () => {
+    const seed = Date.now() % 1_000_000;
+    const random = mulberry32(seed);
+    const context = (what: string) => `${what} (seed ${seed})`;
+    const server = await h.server({ faults: { latencyMs: SERVER_LATENCY_MS } });
+    const file = join(await h.tempDir(), 'store.json');
+    await withStore(file, (notes) =>
+      notes.saveMany(Array.from({ length: RECORDS }, (_, i) => ({ id: noteId(i), text: `note ${i}` }))),
+    );
+
+    let killedMidRun = 0;
+    for (let round = 1; round <= KILL_ROUNDS; round += 1) {
+      const child = new SyncChild(file, server);
+      await child.waitFor((line) => line.type === 'ready', 'the store was open');
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.floor(random() * 350)));
+      if (!child.lines.some((line) => line.type === 'done')) killedMidRun += 1;
+      await child.kill();
+      expect(
+        child.lines.filter((line) => line.type === 'compact-failed'),
+        context('compactions'),
+      ).toEqual([]);
+
+      await withStore(file, async (notes) => {
+        const all = await notes.getAll();
+        expect(all, context(`round ${round}: records`)).toHaveLength(RECORDS);
+        expectAcknowledgedOnServer(server, all, context(`round ${round}`));
+        // Edit records spread over the whole set: some synced, some pending, some maybe in the killed batch.
+        const edited = Array.from(
+          { length: EDITS_PER_ROUND },
+          () => all[Math.floor(random() * RECORDS)] as Note,
+        );
+        const unique = [...new Map(edited.map((note) => [note.id, note])).values()];
+        await notes.saveMany(unique.map((note) => ({ ...note, text: `${note.text} / edit ${round}` })));
+      });
+      expectAppliedOnce(server, context(`round ${round}`));
+    }
+    expect(killedMidRun, context('kills that landed while the child was syncing')).toBeGreaterThan(0);
+
+    const last = new SyncChild(file, server);
+    await last.waitFor((line) => line.type === 'done', 'the final run finished');
+    expect(await last.exited, last.stderr).toEqual({ code: 0, signal: null });
+    expect(last.lines.filter((line) => line.type === 'compact-failed')).toEqual([]);
+
+    await withStore(file, async (notes) => {
+      const all = await notes.getAll();
+      expect(all).toHaveLength(RECORDS);
+      expect(await notes.pendingCount()).toBe(0);
+      expect(await notes.local.failures()).toEqual([]);
+      // The server holds exactly the latest local record, field for field.
+      const behind = all.filter(
+        (note) =>
+          !isDeepStrictEqual(server.state.get(ENTITY, note.id)?.item, { ...note, syncPending: false }),
+      );
+      expect(
+        behind.map((note) => note.id),
+        context('records not on the server at their latest version'),
+      ).toEqual([]);
+    });
+    expectAppliedOnce(server, context('final'));
+    expect(server.state.list(ENTITY)).toHaveLength(RECORDS);
+  });
+
+  it('a kill between the server commit and the local ack: the restarted run is acknowledged, not re-applied', async () => {
+    const server = await h.server({ faults: { script: ['dropReply'] } });
+    const file = join(await h.tempDir(), 'store.json');
+    const ids = ['a', 'b', 'c'];
+    await withStore(file, (notes) => notes.saveMany(ids.map((id) => ({ id, text: id }))));
+
+    // The server applies the batch and drops the reply; the child waits a full minute before its retry.
+    const first = new SyncChild(file, server, { ACTORSYNC_BACKOFF_MS: '60000', ACTORSYNC_MAX_JITTER: '1' });
+    await first.waitFor(
+      (line) => line.type === 'progress' && (line.retries as number) > 0,
+      'the child was backing off',
+    );
+    expect(ids.map((id) => server.state.get(ENTITY, id)?.appliedCount)).toEqual([1, 1, 1]);
+    await first.kill();
+
+    // Committed on the server, never acknowledged locally.
+    await withStore(file, async (notes) => {
+      expect((await notes.getAll()).map((note) => note.syncPending)).toEqual([true, true, true]);
+    });
+
+    const second = new SyncChild(file, server);
+    await second.waitFor((line) => line.type === 'done', 'the restarted run finished');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+    // A new run means a new batch id, so no stored reply: the server acknowledged the versions it already held.
+    expect(ids.map((id) => server.state.get(ENTITY, id)?.appliedVersions)).toEqual([[1], [1], [1]]);
+    expect(server.stats()).toMatchObject({ syncRequests: 2, batchesApplied: 2, duplicateBatches: 0 });
+    await withStore(file, async (notes) => {
+      expect(await notes.pendingCount()).toBe(0);
+      expect((await notes.getAll()).every((note) => note.version === 1)).toBe(true);
+    });
+  });
+});
