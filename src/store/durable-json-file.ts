@@ -1,4 +1,4 @@
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Adapter } from 'lowdb';
 import { StoreCorruptError } from '../domain/errors.js';
@@ -19,6 +19,15 @@ export class DurableJSONFile<T> implements Adapter<T> {
     this.file = file;
     this.#validate = validate;
     this.#fsync = options.fsync ?? true;
+  }
+
+  /** Removes temporary files a crash mid-write left behind. Only call while holding the store's lock. */
+  async removeOrphans(): Promise<number> {
+    const prefix = `.${basename(this.file)}.`;
+    const names = await readdir(dirname(this.file)).catch(() => [] as string[]);
+    const orphans = names.filter((name) => name.startsWith(prefix) && name.endsWith('.tmp'));
+    await Promise.all(orphans.map((name) => unlink(join(dirname(this.file), name)).catch(() => {})));
+    return orphans.length;
   }
 
   async read(): Promise<T | null> {

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { StoreLockedError } from '../domain/errors.js';
 
+/** Lock files this process holds: a lock naming our pid but not listed here was left by an earlier process. */
+const heldHere = new Set<string>();
+
 /** Held while a process owns a store; released on close. A lock whose process is gone (a crash) is taken over. */
 export class LockFile {
   readonly path: string;
@@ -23,13 +26,17 @@ export class LockFile {
         }
         const lock = new LockFile(path);
         lock.#held = true;
+        heldHere.add(path);
         return lock;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         const holder = readHolder(path);
-        if (holder === process.pid) throw new StoreLockedError(storeFile, 'by this process');
-        if (holder !== undefined && isAlive(holder))
+        if (holder === process.pid && heldHere.has(path))
+          throw new StoreLockedError(storeFile, 'by this process');
+        // Our pid without our lock: an earlier process that had the same pid (a container restart) died.
+        if (holder !== undefined && holder !== process.pid && isAlive(holder)) {
           throw new StoreLockedError(storeFile, `by process ${holder}`);
+        }
         // The holder died without releasing it (kill -9): the lock is stale.
         await unlink(path).catch(() => {});
       }
@@ -40,6 +47,7 @@ export class LockFile {
   async release(): Promise<void> {
     if (!this.#held) return;
     this.#held = false;
+    heldHere.delete(this.path);
     if (readHolder(this.path) === process.pid) await unlink(this.path).catch(() => {});
   }
 }

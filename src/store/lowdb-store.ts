@@ -188,6 +188,8 @@ export class LowdbLocalStore {
   }
 
   async #load(): Promise<void> {
+    // A kill during a compaction leaves a full temporary copy behind; we hold the lock, so none is in use.
+    await this.#adapter.removeOrphans();
     await this.#db.read();
     const exists = this.#adapter.bytes > 0;
     const document = this.#db.data;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -181,6 +181,16 @@ describe('LowdbLocalStore', () => {
     await writeFile(`${file}.journal`, stale);
     store = await openStore();
     expect(await store.collection<Doc>('doc').get('a')).toMatchObject({ title: 'v2', version: 2 });
+  });
+
+  it('takes over a lock left by an earlier process with the same pid, and removes temp files a crash left', async () => {
+    await writeFile(`${file}.lock`, `${process.pid}\n`);
+    await writeFile(join(dir, '.store.json.12345.tmp'), '{"half": "a snapshot"');
+    const store = await openStore();
+    await repo(store).save({ id: 'a', title: 'a' });
+    expect((await readdir(dir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    // A second open in this same process is still refused.
+    await expect(LowdbLocalStore.open(file)).rejects.toThrow(/already open \(by this process\)/);
   });
 
   it('opening and closing an intact store writes nothing to its files', async () => {
