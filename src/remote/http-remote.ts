@@ -82,14 +82,39 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     if (status === 200) return this.#results(items, await this.#readJson(response, context));
     const detail = await this.#readDetail(response);
     const what = `Server answered ${status}${detail ? ` (${detail})` : ''}`;
+    if (status === 413) return this.#bisect(items, context, deadline, what);
     if (status === 401) throw new FatalSyncError(`Authentication failed: ${what}`);
     if (status === 403) throw new FatalSyncError(`Not allowed to sync "${context.entityType}": ${what}`);
     if (status === 408 || status === 429 || status >= 500) {
       const retryAfterMs = this.#retryAfter(response.headers.get('retry-after'));
       throw new TransientSyncError(what, retryAfterMs === undefined ? {} : { retryAfterMs });
     }
-    // 400, 413, 422 and the rest of 4xx: sending the same batch again would get the same answer.
+    // 400, 422 and the rest of 4xx: sending the same batch again would get the same answer.
     throw new PermanentSyncError(what);
+  }
+
+  /**
+   * A batch too large for the server is sent again in halves, so one oversized record fails alone instead of
+   * taking its batch with it. The halves get ids derived from the batch id: a retried batch splits the same way,
+   * so the server's idempotency still holds.
+   */
+  async #bisect(
+    items: readonly T[],
+    context: SyncBatchContext,
+    deadline: Deadline,
+    what: string,
+  ): Promise<ItemResult<T>[]> {
+    const [only] = items;
+    if (items.length === 1 && only) return [{ id: only.id, status: 'failed', error: what, retryable: false }];
+    const middle = Math.ceil(items.length / 2);
+    const results: ItemResult<T>[] = [];
+    for (const [index, half] of [items.slice(0, middle), items.slice(middle)].entries()) {
+      deadline.restart();
+      results.push(
+        ...(await this.#exchange(half, { ...context, batchId: `${context.batchId}/${index}` }, deadline)),
+      );
+    }
+    return results;
   }
 
   async #post(context: SyncBatchContext, body: SyncRequestBody, refresh: boolean): Promise<Response> {

@@ -226,23 +226,22 @@ describe('how the HTTP remote classifies the real server', () => {
     text: id,
   });
 
-  it('413 (body over maxBodyBytes) is permanent: the items are dead-lettered, nothing retried', async () => {
+  it('413 (body over maxBodyBytes): the batch is halved until only the oversized record fails, dead-lettered', async () => {
     const { server, remote, coordinator, repository } = await h.setup({
-      count: 3,
-      server: { maxBodyBytes: 200 },
+      count: 7,
+      server: { maxBodyBytes: 2_000 },
     });
+    await repository.save({ id: 'huge', text: 'x'.repeat(5_000) });
     const result = await coordinator.sync(repository);
-    const error = 'Server answered 413 (Body larger than 200 bytes)';
-    expect(result).toMatchObject({ state: 'error', syncedItems: 0, failedItems: 3, retries: 0 });
-    expect(result.failed.every((f) => f.error === error && f.deadLettered)).toBe(true);
-    expect(await coordinator.failures(ENTITY)).toHaveLength(3);
-    expect(await repository.pendingCount()).toBe(3);
-    expect(server.stats().batchesApplied).toBe(0);
-    // Also when the body is far over the cap: the server answers without reading it, and the client gets the 413.
-    const big = Array.from({ length: 2_000 }, (_, i) => ({ ...note(`big-${i}`), text: 'x'.repeat(200) }));
-    const refused = await remote.syncBatch(big, context('direct')).catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(PermanentSyncError);
-    expect((refused as Error).message).toBe(error);
+    const error = 'Server answered 413 (Body larger than 2000 bytes)';
+    expect(result).toMatchObject({ state: 'error', syncedItems: 7, failedItems: 1, retries: 0 });
+    expect(result.failed).toEqual([{ id: 'huge', error, attempts: 1, deadLettered: true }]);
+    expect(await repository.pendingCount()).toBe(1);
+    expect(server.state.list(ENTITY)).toHaveLength(7);
+    // Every record far over the cap: each fails alone (the server answers without reading the body).
+    const big = Array.from({ length: 8 }, (_, i) => ({ ...note(`big-${i}`), text: 'x'.repeat(3_000) }));
+    const results = await remote.syncBatch(big, context('direct'));
+    expect(results).toEqual(big.map((item) => ({ id: item.id, status: 'failed', error, retryable: false })));
   });
 
   it('413 also for a streamed (chunked) body once it passes the cap', async () => {
