@@ -10,10 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LowdbLocalStore, Repository, type SyncServer } from '../../src/index.js';
+import { recordFigures } from '../reliability/report.js';
 import { ENTITY, Harness, type Note, noteId, STORE_OPTIONS } from './harness.js';
 
 /** Kill-and-restart rounds in the randomised test. */
-const KILL_ROUNDS = 5;
+/** Larger under `npm run reliability` (RELIABILITY_SCALE=10 gives 40 kills). */
+const KILL_ROUNDS = Math.max(5, 4 * Number(process.env.RELIABILITY_SCALE ?? 1));
 const RECORDS = 2_000;
 /** Records edited by the parent between two child runs: enough that every child has a few hundred to push. */
 const EDITS_PER_ROUND = 300;
@@ -144,7 +146,7 @@ function expectAppliedOnce(server: SyncServer, context: string): void {
 
 describe('SIGKILL of a syncing process', () => {
   it(`survives ${KILL_ROUNDS} kills at random points with edits in between`, {
-    timeout: 60_000,
+    timeout: 60_000 + KILL_ROUNDS * 3_000,
   }, async () => {
     const seed = Date.now() % 1_000_000;
     const random = mulberry32(seed);
@@ -156,6 +158,7 @@ describe('SIGKILL of a syncing process', () => {
     );
 
     let killedMidRun = 0;
+    let edits = 0;
     for (let round = 1; round <= KILL_ROUNDS; round += 1) {
       const child = new SyncChild(file, server);
       await child.waitFor((line) => line.type === 'ready', 'the store was open');
@@ -178,6 +181,7 @@ describe('SIGKILL of a syncing process', () => {
         );
         const unique = [...new Map(edited.map((note) => [note.id, note])).values()];
         await notes.saveMany(unique.map((note) => ({ ...note, text: `${note.text} / edit ${round}` })));
+        edits += unique.length;
       });
       expectAppliedOnce(server, context(`round ${round}`));
     }
@@ -205,6 +209,17 @@ describe('SIGKILL of a syncing process', () => {
     });
     expectAppliedOnce(server, context('final'));
     expect(server.state.list(ENTITY)).toHaveLength(RECORDS);
+    const appliedTwice = server.state
+      .list(ENTITY)
+      .reduce((sum, s) => sum + s.appliedVersions.length - new Set(s.appliedVersions).size, 0);
+    recordFigures('crash', {
+      records: RECORDS,
+      kills: KILL_ROUNDS,
+      killsMidRun: killedMidRun,
+      editsBetweenKills: edits,
+      lost: server.state.list(ENTITY).length === RECORDS ? 0 : RECORDS - server.state.list(ENTITY).length,
+      appliedTwice,
+    });
   });
 
   it('a kill between the server commit and the local ack: the restarted run is acknowledged, not re-applied', async () => {
