@@ -14,7 +14,7 @@ import type {
 import { DurableJSONFile } from './durable-json-file.js';
 import { Journal, type JournalOp } from './journal.js';
 import { LockFile } from './lock-file.js';
-import { OutboxIndex } from './outbox-index.js';
+import { commitResult, OutboxIndex } from './outbox-index.js';
 
 const FORMAT = 'actorsync-store';
 const FORMAT_VERSION = 1;
@@ -326,12 +326,7 @@ class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> 
       },
       (delta) => {
         this.#index.applyDelta(delta);
-        return {
-          synced: delta.synced.map((ack) => ack.id),
-          stale: delta.stale,
-          replaced: delta.replaced.map((entity) => entity.id),
-          failures: delta.failures.map((record) => ({ ...record })),
-        };
+        return commitResult(delta);
       },
     );
   }

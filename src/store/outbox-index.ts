@@ -23,6 +23,16 @@ export interface CommitDelta<T extends RepositoryEntity> {
   failures: FailureRecord[];
 }
 
+/** What a commit reports, from the delta it applied. */
+export function commitResult<T extends RepositoryEntity>(delta: CommitDelta<T>): OutboxCommitResult {
+  return {
+    synced: delta.synced.map((ack) => ack.id),
+    stale: delta.stale,
+    replaced: delta.replaced.map((entity) => entity.id),
+    failures: delta.failures.map((record) => ({ ...record })),
+  };
+}
+
 interface Row<T> {
   entity: T;
   /** Local change sequence: orders the outbox and bounds a run (its high-water mark). */
@@ -110,12 +120,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
   commit(commit: OutboxCommit<T>): OutboxCommitResult {
     const delta = this.planCommit(commit);
     this.applyDelta(delta);
-    return {
-      synced: delta.synced.map((ack) => ack.id),
-      stale: delta.stale,
-      replaced: delta.replaced.map((entity) => entity.id),
-      failures: delta.failures.map((record) => ({ ...record })),
-    };
+    return commitResult(delta);
   }
 
   /**
