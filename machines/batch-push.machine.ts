@@ -28,12 +28,24 @@ function notProvided<TOutput, TInput>(name: string) {
 /** The error of an `onError` transition, for action and guard params. */
 const thrown = ({ event }: { event: { error: unknown } }): unknown => event.error;
 
-const highestAttempt = (context: BatchPushContext): number =>
-  Math.max(0, ...(context.batch?.items ?? []).map((item) => context.attempts[item.id] ?? 0));
+/** Pushes of an item in this run: in earlier batches (carried items) plus in the current one. */
+const itemAttempts = (context: BatchPushContext, id: string): number =>
+  (context.attempts[id] ?? 0) + (context.batch?.attempt ?? 0);
+
+const highestAttempt = (context: BatchPushContext): number => {
+  const batch = context.batch;
+  if (!batch) return 0;
+  let highest = batch.attempt;
+  // Only carried items have earlier pushes; a batch fresh from the outbox skips the scan.
+  if (context.carry.length > 0 || Object.keys(context.attempts).length > 0) {
+    for (const item of batch.items) highest = Math.max(highest, itemAttempts(context, item.id));
+  }
+  return highest;
+};
 
 /** The next batch of `items`, with an id that stays the same across its retries. */
 const nextBatch = (context: BatchPushContext, items: RepositoryEntity[]) => ({
-  batch: { batchId: `${context.runKey}.${context.batchSeq + 1}`, items },
+  batch: { batchId: `${context.runKey}.${context.batchSeq + 1}`, items, attempt: 0 },
   batchSeq: context.batchSeq + 1,
 });
 
@@ -86,15 +98,13 @@ export const batchPushMachine = setup({
       carryBackoff: context.carryBackoff && context.carry.length > context.input.batchSize,
     })),
     countAttempt: assign(({ context }) => {
-      const attempts = { ...context.attempts };
-      for (const item of context.batch?.items ?? []) attempts[item.id] = (attempts[item.id] ?? 0) + 1;
-      return { attempts };
+      return { batch: context.batch && { ...context.batch, attempt: context.batch.attempt + 1 } };
     }),
     planReply: assign(({ context }, results: PushBatchOutput) => ({
       plan: planReply(
         {
           items: context.batch?.items ?? [],
-          attempts: (id) => context.attempts[id] ?? 0,
+          attempts: (id) => itemAttempts(context, id),
           maxAttempts: context.input.retry.maxAttempts,
           conflicts: context.input.conflicts,
           now: Date.now(),
@@ -131,10 +141,11 @@ export const batchPushMachine = setup({
       const plan = context.plan;
       if (!plan) return {};
       const settled = settleBatch(plan, written);
-      const carry = [...context.carry, ...settled.carry];
-      const inPlay = new Set(carry.map((item) => item.id));
+      const carry = settled.carry.length ? [...context.carry, ...settled.carry] : context.carry;
+      // Earlier pushes are kept for carried items only: those still waiting, and those this batch carries on.
       const attempts: Record<string, number> = {};
-      for (const [id, count] of Object.entries(context.attempts)) if (inPlay.has(id)) attempts[id] = count;
+      for (const item of context.carry) attempts[item.id] = context.attempts[item.id] ?? 0;
+      for (const item of settled.carry) attempts[item.id] = itemAttempts(context, item.id);
       const retryTimes = written.failures.flatMap((r) =>
         r.nextAttemptAt === undefined ? [] : [r.nextAttemptAt],
       );
@@ -148,7 +159,9 @@ export const batchPushMachine = setup({
           failed: context.counts.failed + settled.failed,
           conflicts: context.counts.conflicts + settled.conflicts,
         },
-        failedItems: [...context.failedItems, ...settled.failedItems],
+        failedItems: settled.failedItems.length
+          ? [...context.failedItems, ...settled.failedItems]
+          : context.failedItems,
         carry,
         carryBackoff: context.carryBackoff || settled.backoff,
         attempts,

@@ -35,6 +35,8 @@ export interface BatchInFlight {
   /** Stable across retries of this batch: the server's idempotency key. */
   batchId: string;
   items: RepositoryEntity[];
+  /** Pushes of this batch so far (it is pushed again, same id, after a transient failure). */
+  attempt: number;
 }
 
 export interface BatchPushContext {
@@ -52,7 +54,7 @@ export interface BatchPushContext {
   carry: RepositoryEntity[];
   /** Whether the carry holds failures, which wait for a backoff before they go out again. */
   carryBackoff: boolean;
-  /** Pushes per item in this run, for items still in play. */
+  /** Pushes in earlier batches of this run, for carried items only (a fresh item has none). */
   attempts: Record<string, number>;
   plan: BatchPlan<RepositoryEntity> | undefined;
   backoffMs: number;

@@ -140,7 +140,10 @@ export interface LocalDataSource<T extends RepositoryEntity> {
   saveMany(entities: readonly T[]): Promise<void>;
   delete(id: string): Promise<boolean>;
   outbox(now: number): Promise<OutboxSnapshot>;
-  /** Pending items due at `now`, in a stable order (oldest change first). */
+  /**
+   * Pending items due at `now`, in a stable order (oldest change first). The items may be the stored records
+   * themselves (frozen): read them, never change them.
+   */
   pending(query: PendingQuery): Promise<PendingPage<T>>;
   /** Clears only items whose stored version still equals the one acknowledged. */
   markSynced(acks: readonly SyncAck[]): Promise<OutboxCommitResult>;

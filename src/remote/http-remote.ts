@@ -240,17 +240,22 @@ function isHeaderSafe(text: string): boolean {
 
 /**
  * Aborts `signal` when the caller's signal aborts, or with a `TransientSyncError` once `ms` pass without a
- * `restart()`: a reply whose body stalls or trickles is abandoned like one that never starts.
+ * `restart()`: a reply whose body stalls or trickles is abandoned like one that never starts. (A plain listener,
+ * not `AbortSignal.any`, which costs more per request and keeps composite signals alive until collected.)
  */
 class Deadline {
-  readonly signal: AbortSignal;
   readonly #controller = new AbortController();
+  readonly signal = this.#controller.signal;
   readonly #ms: number;
+  readonly #outer: AbortSignal;
+  readonly #onOuterAbort = () => this.#controller.abort(this.#outer.reason);
   #timer: NodeJS.Timeout | undefined;
 
   constructor(ms: number, outer: AbortSignal) {
     this.#ms = ms;
-    this.signal = AbortSignal.any([outer, this.#controller.signal]);
+    this.#outer = outer;
+    if (outer.aborted) this.#onOuterAbort();
+    else outer.addEventListener('abort', this.#onOuterAbort, { once: true });
     this.restart();
   }
 
@@ -264,5 +269,6 @@ class Deadline {
 
   clear(): void {
     clearTimeout(this.#timer);
+    this.#outer.removeEventListener('abort', this.#onOuterAbort);
   }
 }

@@ -197,7 +197,7 @@ export class LowdbLocalStore {
     for (const [entityType, collection] of Object.entries(document.collections)) {
       const index = this.index(entityType);
       try {
-        index.put(index.prepare(Object.values(collection.records)));
+        index.put(index.adopt(Object.values(collection.records)));
       } catch (error) {
         if (error instanceof InvalidEntityError) throw new StoreCorruptError(this.file, error.message);
         throw error;
@@ -222,7 +222,7 @@ export class LowdbLocalStore {
     const index = this.index(op.c);
     switch (op.op) {
       case 'put':
-        index.put(index.prepare(op.e));
+        index.put(index.adopt(op.e));
         break;
       case 'del':
         index.delete(op.id);

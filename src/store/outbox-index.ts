@@ -57,11 +57,11 @@ export class OutboxIndex<T extends RepositoryEntity> {
 
   get(id: string): T | undefined {
     const row = this.#rows.get(id);
-    return row ? clone(row.entity) : undefined;
+    return row ? this.#copy(row) : undefined;
   }
 
   getAll(): T[] {
-    return Array.from(this.#rows.values(), (row) => clone(row.entity));
+    return Array.from(this.#rows.values(), (row) => this.#copy(row));
   }
 
   /** Validates and copies first, so a bad entity in a set leaves the store untouched. */
@@ -72,7 +72,18 @@ export class OutboxIndex<T extends RepositoryEntity> {
     });
   }
 
-  /** Stores entities already passed through `prepare`. */
+  /**
+   * Validates records read back from a store's own file, without the copy `prepare` makes: they were JSON a
+   * moment ago, so nothing else holds them.
+   */
+  adopt(entities: readonly T[]): T[] {
+    entities.forEach((entity, index) => {
+      assertEntity(entity, entities.length > 1 ? `entity ${index}` : 'entity');
+    });
+    return entities as T[];
+  }
+
+  /** Stores entities already passed through `prepare` or `adopt`. */
   put(entities: readonly T[]): void {
     for (const entity of entities) this.#write(entity);
   }
@@ -110,7 +121,9 @@ export class OutboxIndex<T extends RepositoryEntity> {
       if (seq > upTo) break;
       const row = this.#rows.get(id);
       if (!row || !isDue(row.entity, this.#failures.get(id), query.now)) continue;
-      items.push(clone(row.entity));
+      // A page shares the stored records instead of copying every item of every batch; freezing them keeps a
+      // consumer from changing the store behind its back.
+      items.push(Object.isFrozen(row.entity) ? row.entity : Object.freeze(row.entity));
       if (items.length >= query.limit) return { items, next: seq };
     }
     return { items, next: undefined };
@@ -155,7 +168,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
     for (const ack of delta.synced) {
       const row = this.#rows.get(ack.id);
       if (!row || row.entity.version !== ack.version) continue;
-      if (row.entity.syncPending) row.entity = { ...row.entity, syncPending: false };
+      // The pending set is the truth about syncPending; the stored object is not rewritten per ack.
       this.#pending.delete(ack.id);
       this.#failures.delete(ack.id);
     }
@@ -194,13 +207,25 @@ export class OutboxIndex<T extends RepositoryEntity> {
   /** Everything held, for a snapshot: records in change order and the failure records. */
   exportState(): { records: T[]; failures: FailureRecord[] } {
     return {
-      records: Array.from(this.#rows.values(), (row) => row.entity),
+      records: Array.from(this.#rows.values(), (row) => this.#current(row)),
       failures: [...this.#failures.values()],
     };
   }
 
   #currentFailures(): FailureRecord[] {
     return [...this.#failures.values()].filter((r) => this.#rows.get(r.id)?.entity.version === r.version);
+  }
+
+  /** The stored record with `syncPending` as the pending set has it (acks do not rewrite the object). */
+  #current(row: Row<T>): T {
+    const pending = this.#pending.has(row.entity.id);
+    return row.entity.syncPending === pending ? row.entity : { ...row.entity, syncPending: pending };
+  }
+
+  #copy(row: Row<T>): T {
+    const copy = clone(row.entity);
+    copy.syncPending = this.#pending.has(copy.id);
+    return copy;
   }
 
   #write(entity: T): void {
