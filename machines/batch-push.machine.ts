@@ -1,10 +1,11 @@
-import { and, assign, fromPromise, sendParent, setup } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, not, sendParent, setup } from 'xstate';
 import { errorMessage, failureKind, TransientSyncError } from '../src/domain/errors.js';
 import type { RepositoryEntity } from '../src/domain/types.js';
 import { backoffDelay } from '../src/protocol/backoff.js';
 import { planBatchFailure, planReply, settleBatch } from '../src/protocol/batch-outcome.js';
 import type {
   BatchPushContext,
+  BatchPushEvent,
   BatchPushInput,
   BatchPushOutput,
   BatchToParentEvent,
@@ -57,6 +58,7 @@ const nextBatch = (context: BatchPushContext, items: RepositoryEntity[]) => ({
 export const batchPushMachine = setup({
   types: {
     context: {} as BatchPushContext,
+    events: {} as BatchPushEvent,
     input: {} as BatchPushInput,
     output: {} as BatchPushOutput,
   },
@@ -73,6 +75,7 @@ export const batchPushMachine = setup({
     hasCarry: ({ context }) => context.carry.length > 0,
     carryWantsBackoff: ({ context }) => context.carryBackoff,
     isExhausted: ({ context }) => context.exhausted,
+    commitInFlight: ({ context }) => context.committing !== undefined,
     isEmptyPage: (_, page: LoadPageOutput) => page.items.length === 0,
     isFatal: (_, error: unknown) => failureKind(error) === 'fatal',
     canRetryBatch: ({ context }, error: unknown) =>
@@ -137,15 +140,43 @@ export const batchPushMachine = setup({
         attempt: highestAttempt(context) + 1,
       }),
     ),
-    settle: assign(({ context }, written: CommitBatchOutput) => {
+    /**
+     * Writes the batch just pushed while the next one goes out: the durable commit (an fsync) overlaps the
+     * network wait. Paging is by cursor, so the next page never holds this batch's items.
+     */
+    startCommit: enqueueActions(({ context, enqueue }) => {
       const plan = context.plan;
-      if (!plan) return {};
+      if (!plan) return;
+      enqueue.spawnChild('commitBatch', {
+        id: 'commit',
+        input: {
+          entityType: context.input.entityType,
+          plan,
+          retry: context.input.retry,
+          random: context.input.random,
+        },
+      });
+      enqueue.assign({
+        committing: { plan, items: context.batch?.items ?? [], attempt: context.batch?.attempt ?? 0 },
+        plan: undefined,
+        batch: undefined,
+      });
+    }),
+    settle: assign(({ context }, written: CommitBatchOutput) => {
+      const committing = context.committing;
+      if (!committing) return {};
+      const { plan } = committing;
       const settled = settleBatch(plan, written);
       const carry = settled.carry.length ? [...context.carry, ...settled.carry] : context.carry;
-      // Earlier pushes are kept for carried items only: those still waiting, and those this batch carries on.
-      const attempts: Record<string, number> = {};
-      for (const item of context.carry) attempts[item.id] = context.attempts[item.id] ?? 0;
-      for (const item of settled.carry) attempts[item.id] = itemAttempts(context, item.id);
+      // Earlier pushes are kept for carried items only: this batch's items leave, those it carries on stay.
+      let attempts = context.attempts;
+      if (settled.carry.length > 0 || Object.keys(attempts).length > 0) {
+        attempts = { ...context.attempts };
+        for (const item of committing.items) delete attempts[item.id];
+        for (const item of settled.carry) {
+          attempts[item.id] = (context.attempts[item.id] ?? 0) + committing.attempt;
+        }
+      }
       const retryTimes = written.failures.flatMap((r) =>
         r.nextAttemptAt === undefined ? [] : [r.nextAttemptAt],
       );
@@ -165,8 +196,7 @@ export const batchPushMachine = setup({
         carry,
         carryBackoff: context.carryBackoff || settled.backoff,
         attempts,
-        plan: undefined,
-        batch: undefined,
+        committing: undefined,
         lastError: lastFailure ?? context.lastError,
         nextItemRetryAt: Number.isFinite(firstRetry) ? firstRetry : undefined,
       };
@@ -196,12 +226,23 @@ export const batchPushMachine = setup({
     carryBackoff: false,
     attempts: {},
     plan: undefined,
+    committing: undefined,
     backoffMs: 0,
     lastError: undefined,
     nextItemRetryAt: undefined,
     abortError: undefined,
   }),
   initial: 'opening',
+  on: {
+    // A commit that finishes while the next batch is loading, pushing or backing off.
+    'xstate.done.actor.commit': {
+      actions: [{ type: 'settle', params: ({ event }) => event.output }, 'reportProgress'],
+    },
+    'xstate.error.actor.commit': {
+      target: '.aborted',
+      actions: { type: 'recordAbort', params: thrown },
+    },
+  },
   states: {
     opening: {
       invoke: {
@@ -222,7 +263,7 @@ export const batchPushMachine = setup({
           actions: ['takeCarry', { type: 'scheduleRetry', params: undefined }, 'reportRetrying'],
         },
         { guard: 'hasCarry', target: 'pushing', actions: 'takeCarry' },
-        { guard: 'isExhausted', target: 'done' },
+        { guard: 'isExhausted', target: 'draining' },
         { target: 'loading' },
       ],
     },
@@ -238,7 +279,7 @@ export const batchPushMachine = setup({
         onDone: [
           {
             guard: { type: 'isEmptyPage', params: ({ event }) => event.output },
-            target: 'done',
+            target: 'draining',
             actions: 'markExhausted',
           },
           { target: 'pushing', actions: { type: 'takePage', params: ({ event }) => event.output } },
@@ -255,7 +296,7 @@ export const batchPushMachine = setup({
           batchId: context.batch?.batchId ?? '',
           items: context.batch?.items ?? [],
         }),
-        onDone: { target: 'committing', actions: { type: 'planReply', params: ({ event }) => event.output } },
+        onDone: { target: 'handOff', actions: { type: 'planReply', params: ({ event }) => event.output } },
         onError: [
           {
             guard: { type: 'isFatal', params: thrown },
@@ -267,7 +308,7 @@ export const batchPushMachine = setup({
             target: 'backingOff',
             actions: [{ type: 'scheduleRetry', params: thrown }, 'reportRetrying'],
           },
-          { target: 'committing', actions: { type: 'planBatchFailure', params: thrown } },
+          { target: 'handOff', actions: { type: 'planBatchFailure', params: thrown } },
         ],
       },
     },
@@ -275,20 +316,29 @@ export const batchPushMachine = setup({
     backingOff: {
       after: { backoff: 'pushing' },
     },
-    committing: {
-      invoke: {
-        src: 'commitBatch',
-        input: ({ context }) => ({
-          entityType: context.input.entityType,
-          plan: context.plan ?? planBatchFailure([], '', true),
-          retry: context.input.retry,
-          random: context.input.random,
-        }),
-        onDone: {
+    // The batch just pushed is written while the next one goes out; a second commit waits for the first.
+    handOff: {
+      always: [
+        { guard: 'commitInFlight', target: 'awaitingCommit' },
+        { target: 'next', actions: 'startCommit' },
+      ],
+    },
+    awaitingCommit: {
+      on: {
+        'xstate.done.actor.commit': {
+          target: 'handOff',
+          actions: [{ type: 'settle', params: ({ event }) => event.output }, 'reportProgress'],
+        },
+      },
+    },
+    // Nothing left to push: wait for the last commit, whose outcome may carry items on.
+    draining: {
+      always: { guard: not('commitInFlight'), target: 'done' },
+      on: {
+        'xstate.done.actor.commit': {
           target: 'next',
           actions: [{ type: 'settle', params: ({ event }) => event.output }, 'reportProgress'],
         },
-        onError: { target: 'aborted', actions: { type: 'recordAbort', params: thrown } },
       },
     },
     done: { type: 'final', entry: 'closeCounts' },

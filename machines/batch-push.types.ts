@@ -39,6 +39,18 @@ export interface BatchInFlight {
   attempt: number;
 }
 
+export interface CommittingBatch {
+  plan: BatchPlan<RepositoryEntity>;
+  items: RepositoryEntity[];
+  /** Pushes of that batch, for the attempt counts of the items it carries on. */
+  attempt: number;
+}
+
+/** Events the batch actor handles besides its invoked actors' results: its spawned commit's outcome. */
+export type BatchPushEvent =
+  | { type: 'xstate.done.actor.commit'; output: CommitBatchOutput }
+  | { type: 'xstate.error.actor.commit'; error: unknown };
+
 export interface BatchPushContext {
   input: Required<BatchPushInput>;
   counts: RunCounts;
@@ -56,7 +68,10 @@ export interface BatchPushContext {
   carryBackoff: boolean;
   /** Pushes in earlier batches of this run, for carried items only (a fresh item has none). */
   attempts: Record<string, number>;
+  /** The outcome of the batch just pushed, until its commit starts. */
   plan: BatchPlan<RepositoryEntity> | undefined;
+  /** The batch whose outcome is being written (at most one), while the next batch is pushed. */
+  committing: CommittingBatch | undefined;
   backoffMs: number;
   lastError: string | undefined;
   /** Earliest next attempt of an item waiting for a later run (left by this run or an earlier one). */

@@ -27,6 +27,14 @@ export function toMermaid(machine: AnyStateMachine): string {
   if (handled.length > 0 && first) {
     lines.push(...note(idOf(first, ids), 'In every state (actions only):', handled, INDENT));
   }
+  // The root's own transitions with a target leave any state: drawn from a pseudo-state so they are visible.
+  const fromAnyState = transitionsOf(machine.root).filter((t) => t.target && t.target.length > 0);
+  if (fromAnyState.length > 0) lines.push(`${INDENT}state "any state" as anyState`);
+  for (const transition of fromAnyState) {
+    for (const target of transition.target ?? []) {
+      lines.push(`${INDENT}anyState --> ${idOf(target, ids)}: ${labelOf(transition, machine.root)}`);
+    }
+  }
   return lines.join('\n');
 }
 

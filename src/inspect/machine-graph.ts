@@ -4,6 +4,7 @@ import type { AnyStateMachine, AnyStateNode } from 'xstate';
 export interface MachineGraph {
   id: string;
   states: { path: string; key: string; parent: string | undefined; initial: boolean; final: boolean }[];
+  /** `source` is a state's path, or `*` for the machine's own handlers, which apply in every state. */
   transitions: { source: string; target: string; label: string }[];
 }
 
@@ -69,6 +70,18 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
       visit(child);
     }
   };
+  // Handlers on the machine itself apply in every state: source '*'.
+  for (const [eventType, transitions] of machine.root.transitions) {
+    for (const transition of transitions) {
+      for (const target of transition.target ?? []) {
+        graph.transitions.push({
+          source: '*',
+          target: pathOf(target),
+          label: transitionLabel(eventType, guardName(transition.guard)),
+        });
+      }
+    }
+  }
   visit(machine.root);
   return graph;
 }

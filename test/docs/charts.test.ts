@@ -53,13 +53,16 @@ describe('toMermaid', () => {
     const chart = toMermaid(batchPushMachine);
     expect(chart).toContain('[*] --> opening');
     expect(chart).toContain('opening --> next: done(openOutbox)');
-    expect(chart).toContain('pushing --> committing: done(pushBatch)');
+    expect(chart).toContain('pushing --> handOff: done(pushBatch)');
     expect(chart).toContain('pushing --> aborted: error(pushBatch) [isFatal]');
     expect(chart).toContain('pushing --> backingOff: error(pushBatch) [canRetryBatch]');
     expect(chart).toContain('backingOff --> pushing: after(backoff)');
     expect(chart).toContain('next --> backingOff: always [and(hasCarry, carryWantsBackoff)]');
     expect(chart).toContain('next --> loading: always');
-    expect(chart).toContain('committing --> next: done(commitBatch)');
+    expect(chart).toContain('handOff --> awaitingCommit: always [commitInFlight]');
+    expect(chart).toContain('draining --> done: always [not(commitInFlight)]');
+    // The machine's own transitions leave any state.
+    expect(chart).toContain('anyState --> aborted: error(commit)');
     expect(chart).toContain('done --> [*]');
     expect(chart).toContain('aborted --> [*]');
     expect(chart).not.toContain('xstate.');
@@ -67,7 +70,7 @@ describe('toMermaid', () => {
 
   it('keeps definition order', () => {
     const chart = toMermaid(batchPushMachine);
-    const order = ['next --> backingOff', 'next --> pushing', 'next --> done', 'next --> loading'];
+    const order = ['next --> backingOff', 'next --> pushing', 'next --> draining', 'next --> loading'];
     const positions = order.map((line) => chart.indexOf(line));
     expect(positions.every((position) => position >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);

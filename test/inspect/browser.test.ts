@@ -36,7 +36,7 @@ const repos = new Map<string, Repository<Telemetry>>();
 beforeAll(async () => {
   browser = await launchChromium();
   dir = await mkdtemp(join(tmpdir(), 'actorsync-browser-'));
-  server = await createSyncServer({ faults: { latencyMs: [5, 15] } });
+  server = await createSyncServer({ faults: { latencyMs: [10, 25] } });
   store = await LowdbLocalStore.open(join(dir, 'store.json'));
   inspector = await createInspector({ sanitize: { secretValues: [server.token] } });
   coordinator = new SyncCoordinator({ inspect: inspector.inspect, batchSize: 50 });
@@ -75,12 +75,24 @@ describe('inspector in a real browser', () => {
     await page.goto(inspector.url);
     // The token leaves the address bar once the page has it.
     expect(page.url()).toBe(`${inspector.origin}/`);
+    // The page must be listening before the runs start, or a fast run is over before it sees a batch actor.
+    expect(await inspector.waitForPage(5_000)).toBe(true);
     const all = coordinator.syncAll();
     await page.locator('[data-actor="batch:telemetry"]').waitFor({ timeout: 10_000 });
     expect(await page.locator('[data-actor="coordinator"]').count()).toBe(1);
     for (const type of TYPES) expect(await page.locator(`[data-actor="entity:${type}"]`).count()).toBe(1);
     const batchState = await stateOf('batch:telemetry');
-    expect(['opening', 'next', 'loading', 'pushing', 'committing', 'backingOff', '']).toContain(batchState);
+    expect([
+      'opening',
+      'next',
+      'loading',
+      'pushing',
+      'handOff',
+      'awaitingCommit',
+      'backingOff',
+      'draining',
+      '',
+    ]).toContain(batchState);
     expect(await page.locator('[data-actor="batch:telemetry"] rect.current').count()).toBeLessThanOrEqual(1);
 
     const results = await all;

@@ -58,11 +58,11 @@ const SCENARIOS: Record<string, Scenario> = {
     arrange: (_, remote) => remote.failNext(1, () => new TransientSyncError('503')),
     ends: 'synced',
   },
-  'pushing -> committing: error(pushing)': {
+  'pushing -> handOff: error(pushing)': {
     arrange: (_, remote) => remote.failNext(2, () => new TransientSyncError('503')),
     ends: 'error',
   },
-  'committing -> aborted: error(committing)': { arrange: (local) => local.failNext('commit'), ends: 'error' },
+  '* -> aborted: error(commit)': { arrange: (local) => local.failNext('commit'), ends: 'error' },
   'next -> backingOff: always [hasCarry && carryWantsBackoff]': {
     arrange: (_, remote) => {
       remote.reject('n1', 'busy', true);

@@ -258,6 +258,15 @@ function renderLog() {
   $('log').replaceChildren(...items);
 }
 
+// Events arrive in bursts of hundreds a second; the log is redrawn at most every 100 ms.
+let logTimer;
+function scheduleLogRender() {
+  logTimer ??= setTimeout(() => {
+    logTimer = undefined;
+    renderLog();
+  }, 100);
+}
+
 function setMode(mode, controls) {
   state.mode = mode;
   state.controls = controls;
@@ -309,7 +318,7 @@ function connect() {
   source.addEventListener('log', (message) => {
     state.log.push(JSON.parse(message.data));
     if (state.log.length > 1000) state.log.splice(0, state.log.length - 1000);
-    if (!state.paused) renderLog();
+    if (!state.paused) scheduleLogRender();
   });
   source.addEventListener('controls', () => setMode(state.mode, true));
   // A trace was loaded: start over from a fresh init (the token is no longer in the address bar to reload with).
