@@ -180,11 +180,18 @@ async function syncWithProgress(
   return { settled, wallMs, edit: edit.result() };
 }
 
+/**
+ * With faults on, the first requests always get these, so every demo shows a Retry-After wait, a dropped
+ * connection and a commit whose reply is lost (answered again from the idempotency store, not applied twice).
+ */
+const OPENING_FAULTS = ['unavailable503', 'timeout', 'dropReply'] as const;
+
 function startServer(options: DemoOptions): Promise<SyncServer> {
   return createSyncServer({
     host: '127.0.0.1',
     port: 0,
     faults: {
+      script: options.faultRate > 0 ? OPENING_FAULTS : [],
       rate: options.faultRate,
       kinds: FAULT_KINDS,
       hangMs: HANG_MS,
@@ -216,10 +223,13 @@ function printHeader(options: DemoOptions, server: SyncServer, storeFile: string
   print(`actorsync demo: ${formatCount(options.items)} records to a local server that misbehaves on purpose`);
   print(`  server  ${server.url}  (bearer token: hidden)`);
   print(`  network ${LATENCY_MS[0]}-${LATENCY_MS[1]} ms of simulated latency on every sync request`);
-  print(`  faults  ${rate} of sync requests get one, of a kind drawn evenly from`);
+  if (options.faultRate > 0) print(`  faults  first ${OPENING_FAULTS.join(', ')}; then`);
+  print(
+    `  ${options.faultRate > 0 ? '      ' : 'faults'}  ${rate} of sync requests get one, of a kind drawn evenly from`,
+  );
   print(`          ${FAULT_KINDS.join(', ')}`);
   print(`          ('timeout' holds a request ${HANG_MS} ms, then drops the connection)`);
-  if (expected < 3) {
+  if (options.faultRate > 0 && expected < 3) {
     print(
       `          ~${batches} batches, so about ${expected.toFixed(1)} faults expected: try --fault-rate 0.2`,
     );
