@@ -1,16 +1,6 @@
 import type { EntityFields, RepositoryEntity } from '../domain/types.js';
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same sequence, so a demo run can be repeated. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom } from '../core/random.js';
 
 /** SDK telemetry events, as an app's analytics layer would record them. */
 export interface TelemetryEvent extends RepositoryEntity {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../src/core/random.js';
 import { LowdbLocalStore, Repository, type SyncServer } from '../../src/index.js';
 import { recordFigures } from '../reliability/report.js';
 import { ENTITY, Harness, type Note, noteId, STORE_OPTIONS } from './harness.js';
@@ -102,18 +103,6 @@ class SyncChild {
   }
 }
 
-/** A small seeded PRNG for kill times and edits; failure messages name the seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** Opens the store (which throws on any damage), runs `work` on it and closes it again. */
 async function withStore<R>(file: string, work: (repository: Repository<Note>) => Promise<R>): Promise<R> {
   const store = await LowdbLocalStore.open(file, STORE_OPTIONS);
@@ -149,7 +138,8 @@ describe('SIGKILL of a syncing process', () => {
     timeout: 60_000 + KILL_ROUNDS * 3_000,
   }, async () => {
     const seed = Date.now() % 1_000_000;
-    const random = mulberry32(seed);
+    // Seeded, so a failure message (which names the seed) can be replayed.
+    const random = seededRandom(seed);
     const context = (what: string) => `${what} (seed ${seed})`;
     const server = await h.server({ faults: { latencyMs: SERVER_LATENCY_MS } });
     const file = join(await h.tempDir(), 'store.json');

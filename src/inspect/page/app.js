@@ -261,7 +261,8 @@ function renderLog() {
 // Events arrive in bursts of hundreds a second; the log is redrawn at most every 100 ms.
 let logTimer;
 function scheduleLogRender() {
-  logTimer ??= setTimeout(() => {
+  if (logTimer !== undefined) return;
+  logTimer = setTimeout(() => {
     logTimer = undefined;
     renderLog();
   }, 100);
