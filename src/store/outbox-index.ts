@@ -94,18 +94,18 @@ export class OutboxIndex<T extends RepositoryEntity> {
     return this.#rows.delete(id);
   }
 
+  /** O(failure records), not O(backlog): every pending item is due unless a failure record holds it back. */
   outbox(now: number): OutboxSnapshot {
-    let total = 0;
+    let held = 0;
     let nextDueAt = Number.POSITIVE_INFINITY;
-    for (const id of this.#pending.keys()) {
-      const row = this.#rows.get(id);
-      if (!row) continue;
-      const failure = this.#failures.get(id);
-      if (isDue(row.entity, failure, now)) total += 1;
-      else if (failure?.nextAttemptAt !== undefined) nextDueAt = Math.min(nextDueAt, failure.nextAttemptAt);
+    for (const [id, failure] of this.#failures) {
+      const row = this.#pending.has(id) ? this.#rows.get(id) : undefined;
+      if (!row || isDue(row.entity, failure, now)) continue;
+      held += 1;
+      if (failure.nextAttemptAt !== undefined) nextDueAt = Math.min(nextDueAt, failure.nextAttemptAt);
     }
     return {
-      total,
+      total: this.#pending.size - held,
       pending: this.#pending.size,
       highWater: this.#seq,
       nextDueAt: Number.isFinite(nextDueAt) ? nextDueAt : undefined,
