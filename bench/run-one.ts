@@ -5,16 +5,46 @@
  *     (untimed) creates a lowdb store at F holding N pending telemetry records, compacted so the records are in
  *     the snapshot and the journal holds only its header.
  *
- *   run-one.ts measure --variant baseline-serial|actorsync --file F --size N --url U   (token in BENCH_TOKEN)
- *     (timed) syncs every pending record of F to the server at U in batches of 100 and reports a MeasureResult.
+ *   run-one.ts measure --variant V --file F --size N --url U   (token in BENCH_TOKEN)
+ *     (timed) syncs every pending record of F to the server at U and reports a MeasureResult. V is one of
+ *     baseline-serial, baseline-pipelined (4 batches in flight), actorsync (defaults) or actorsync-best.
+ *
+ *   run-one.ts open-only --file F --size N
+ *     `LowdbLocalStore.open(F)` + `close()` and nothing else: the peak RSS a sync is compared with.
+ *
+ *   run-one.ts actor-cost --size N [--batch-size B]
+ *     the whole actor path with no I/O: a MemoryLocalDataSource and a remote that answers all-ok at once.
+ *
+ *   run-one.ts idle-cpu --file F [--seconds S] [--interval-ms I]
+ *     CPU of a coordinator with auto-sync on and nothing pending, over S seconds.
+ *
+ *   run-one.ts first-progress --file F --size N --url U   (token in BENCH_TOKEN)
+ *     from `sync()` to the first progress event, and to the first with totalItems > 0.
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import type { InspectionEvent } from 'xstate';
+import type {
+  ItemResult,
+  OutboxCommit,
+  OutboxCommitResult,
+  OutboxSnapshot,
+  PendingPage,
+  PendingQuery,
+  RemoteDataSource,
+  SyncProgress,
+} from '../src/index.js';
 import {
+  type ActorCostResult,
   BATCH_SIZE,
+  BEST_BATCH_SIZE,
   ENTITY_TYPE,
+  type FirstProgressResult,
+  type IdleCpuResult,
   type MeasureResult,
   makeRecords,
+  type OpenOnlyResult,
   option,
+  PIPELINE_DEPTH,
   type PrepareResult,
   report,
   type TelemetryRecord,
@@ -66,15 +96,18 @@ interface WireResult {
 }
 
 /**
- * The plain baseline: read the file, POST 100-record batches one after another with global fetch, mark what was
- * acknowledged, write the file once. No journal, no fsync, no retries, no state machine.
+ * The plain baseline: read the file, POST 100-record batches with global fetch (`depth` of them in flight: 1 for
+ * baseline-serial, 4 for baseline-pipelined), mark what was acknowledged, write the file once. No journal, no
+ * fsync, no retries, no state machine.
  */
-async function baselineSerial(
+async function baseline(
+  variant: 'baseline-serial' | 'baseline-pipelined',
   file: string,
   size: number,
   url: string,
   token: string,
 ): Promise<MeasureResult> {
+  const depth = variant === 'baseline-serial' ? 1 : PIPELINE_DEPTH;
   const cpu = process.cpuUsage();
   const started = performance.now();
   const document = JSON.parse(await readFile(file, 'utf8')) as SnapshotDocument;
@@ -91,37 +124,43 @@ async function baselineSerial(
   }
   const pending = Object.values(records).filter((record) => record.syncPending);
   const runKey = `baseline.${process.pid}.${Date.now()}`;
-  let batches = 0;
+  const batches = Math.ceil(pending.length / BATCH_SIZE);
+  let taken = 0;
   let synced = 0;
-  for (let offset = 0; offset < pending.length; offset += BATCH_SIZE) {
-    const items = pending.slice(offset, offset + BATCH_SIZE);
-    batches += 1;
-    const batchId = `${runKey}.${batches}`;
-    const response = await fetch(`${url}/v1/sync/${ENTITY_TYPE}`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'idempotency-key': batchId,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ batchId, items }),
-    });
-    if (response.status !== 200) throw new Error(`batch ${batchId}: server answered ${response.status}`);
-    const reply = (await response.json()) as { results: WireResult[] };
-    for (const result of reply.results) {
-      const record = records[result.id];
-      if (result.status !== 'ok' || !record || record.version !== result.version) continue;
-      records[result.id] = { ...record, syncPending: false };
-      synced += 1;
+  // Each lane takes the next batch as soon as its previous one is answered; one lane is a plain serial loop.
+  const lane = async () => {
+    while (taken < batches) {
+      const index = taken;
+      taken += 1;
+      const items = pending.slice(index * BATCH_SIZE, (index + 1) * BATCH_SIZE);
+      const batchId = `${runKey}.${index + 1}`;
+      const response = await fetch(`${url}/v1/sync/${ENTITY_TYPE}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'idempotency-key': batchId,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ batchId, items }),
+      });
+      if (response.status !== 200) throw new Error(`batch ${batchId}: server answered ${response.status}`);
+      const reply = (await response.json()) as { results: WireResult[] };
+      for (const result of reply.results) {
+        const record = records[result.id];
+        if (result.status !== 'ok' || !record || record.version !== result.version) continue;
+        records[result.id] = { ...record, syncPending: false };
+        synced += 1;
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: depth }, lane));
   const text = JSON.stringify(document);
   await writeFile(file, text);
   const ms = performance.now() - started;
   const cpuMs = cpuSince(cpu);
-  if (synced !== size) throw new Error(`baseline-serial synced ${synced} of ${size} records`);
+  if (synced !== size) throw new Error(`${variant} synced ${synced} of ${size} records`);
   return {
-    variant: 'baseline-serial',
+    variant,
     size,
     ms,
     batches,
@@ -136,7 +175,15 @@ async function baselineSerial(
 }
 
 /** actorsync as an app would run it: open the store, sync the repository, stop, close. */
-async function actorsync(file: string, size: number, url: string, token: string): Promise<MeasureResult> {
+async function actorsync(
+  variant: 'actorsync' | 'actorsync-best',
+  file: string,
+  size: number,
+  url: string,
+  token: string,
+): Promise<MeasureResult> {
+  const batchSize =
+    variant === 'actorsync' ? BATCH_SIZE : Number(process.env.BENCH_BEST_BATCH_SIZE ?? BEST_BATCH_SIZE);
   const { HttpRemoteDataSource, LowdbLocalStore, Repository, SyncCoordinator } = await import(
     '../src/index.js'
   );
@@ -149,7 +196,7 @@ async function actorsync(file: string, size: number, url: string, token: string)
     local: store.collection<TelemetryRecord>(ENTITY_TYPE),
     remote: new HttpRemoteDataSource<TelemetryRecord>({ baseUrl: url, getToken: () => token }),
   });
-  const coordinator = new SyncCoordinator({ batchSize: BATCH_SIZE });
+  const coordinator = new SyncCoordinator({ batchSize });
   const result = await coordinator.sync(repository);
   await coordinator.stop();
   await store.close();
@@ -160,7 +207,7 @@ async function actorsync(file: string, size: number, url: string, token: string)
 
   if (result.state !== 'synced' || result.syncedItems !== size || result.failedItems !== 0) {
     throw new Error(
-      `actorsync did not sync everything: state ${result.state}, ${result.syncedItems}/${size} synced, ` +
+      `${variant} did not sync everything: state ${result.state}, ${result.syncedItems}/${size} synced, ` +
         `${result.failedItems} failed${result.errorMessage ? ` (${result.errorMessage})` : ''}`,
     );
   }
@@ -171,10 +218,10 @@ async function actorsync(file: string, size: number, url: string, token: string)
   if (outbox.pending !== 0) throw new Error(`actorsync left ${outbox.pending} records pending on disk`);
 
   return {
-    variant: 'actorsync',
+    variant,
     size,
     ms,
-    batches: Math.ceil(size / BATCH_SIZE),
+    batches: Math.ceil(size / batchSize),
     synced: result.syncedItems,
     localBytesWritten:
       after.journalBytesWritten -
@@ -188,21 +235,194 @@ async function actorsync(file: string, size: number, url: string, token: string)
   };
 }
 
+/** `LowdbLocalStore.open` + `close()`: what holding the store costs before any sync. */
+async function openOnly(file: string, size: number): Promise<OpenOnlyResult> {
+  const { LowdbLocalStore } = await import('../src/index.js');
+  const started = performance.now();
+  const store = await LowdbLocalStore.open(file);
+  await store.close();
+  return { size, ms: performance.now() - started, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
+/** A remote that answers every item ok at once, timing its own (synchronous) work. */
+class InstantRemote implements RemoteDataSource<TelemetryRecord> {
+  ms = 0;
+  syncBatch(items: readonly TelemetryRecord[]): Promise<ItemResult<TelemetryRecord>[]> {
+    const started = performance.now();
+    const results = items.map((item): ItemResult<TelemetryRecord> => ({ id: item.id, status: 'ok' }));
+    this.ms += performance.now() - started;
+    return Promise.resolve(results);
+  }
+}
+
+/**
+ * The actor path with no I/O. Pass 1 counts inspection events with an `inspect` observer; pass 2, on a fresh
+ * store and coordinator without the observer, is timed. The memory store does all its work synchronously inside
+ * each call, so timing the calls (not the promises) gives the data-source share; the rest of the wall time is
+ * the machines, the coordinator and promise plumbing.
+ */
+async function actorCost(size: number, batchSize: number): Promise<ActorCostResult> {
+  const { MemoryLocalDataSource, Repository, SyncCoordinator } = await import('../src/index.js');
+  class TimedMemorySource extends MemoryLocalDataSource<TelemetryRecord> {
+    ms = 0;
+    #time<R>(work: () => R): R {
+      const started = performance.now();
+      try {
+        return work();
+      } finally {
+        this.ms += performance.now() - started;
+      }
+    }
+    override outbox(now: number): Promise<OutboxSnapshot> {
+      return this.#time(() => super.outbox(now));
+    }
+    override pending(query: PendingQuery): Promise<PendingPage<TelemetryRecord>> {
+      return this.#time(() => super.pending(query));
+    }
+    override commit(commit: OutboxCommit<TelemetryRecord>): Promise<OutboxCommitResult> {
+      return this.#time(() => super.commit(commit));
+    }
+  }
+  const runPass = async (inspect?: (event: InspectionEvent) => void) => {
+    const local = new TimedMemorySource(makeRecords(0, size));
+    const remote = new InstantRemote();
+    const repository = new Repository<TelemetryRecord>({ entityType: ENTITY_TYPE, local, remote });
+    const coordinator = new SyncCoordinator({ batchSize, ...(inspect ? { inspect } : {}) });
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    const result = await coordinator.sync(repository);
+    const ms = performance.now() - started;
+    const cpuMs = cpuSince(cpu);
+    await coordinator.stop();
+    if (result.state !== 'synced' || result.syncedItems !== size)
+      throw new Error(`actor-cost: ${result.state}, ${result.syncedItems}/${size} synced`);
+    return { ms, cpuMs, dataSourceMs: local.ms, remoteMs: remote.ms };
+  };
+  const inspectionCounts: Record<string, number> = {};
+  await runPass((event) => {
+    inspectionCounts[event.type] = (inspectionCounts[event.type] ?? 0) + 1;
+  });
+  const timed = await runPass();
+  const batches = Math.ceil(size / batchSize);
+  return {
+    size,
+    batchSize,
+    batches,
+    eventsPerBatch: (inspectionCounts['@xstate.event'] ?? 0) / batches,
+    snapshotsPerBatch: (inspectionCounts['@xstate.snapshot'] ?? 0) / batches,
+    inspectionCounts,
+    ...timed,
+  };
+}
+
+/** A coordinator with auto-sync every `intervalMs` and nothing pending, left alone for `seconds`. */
+async function idleCpu(file: string, seconds: number, intervalMs: number): Promise<IdleCpuResult> {
+  const { LowdbLocalStore, Repository, SyncCoordinator } = await import('../src/index.js');
+  const store = await LowdbLocalStore.open(file);
+  const repository = new Repository<TelemetryRecord>({
+    entityType: ENTITY_TYPE,
+    local: store.collection<TelemetryRecord>(ENTITY_TYPE),
+    remote: new InstantRemote(),
+  });
+  const coordinator = new SyncCoordinator({ enableAutoSync: true, autoSyncIntervalMs: intervalMs });
+  coordinator.register(repository);
+  let runs = 0;
+  let counting = false;
+  coordinator.progress.subscribe((progress: SyncProgress) => {
+    if (counting && progress.isComplete) runs += 1;
+  });
+  // Let start-up work (module loading, JIT, the first tick) finish before the window opens.
+  await new Promise((done) => setTimeout(done, 1_500));
+  counting = true;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await new Promise((done) => setTimeout(done, seconds * 1000));
+  const cpuMs = cpuSince(cpu);
+  const wallMs = performance.now() - started;
+  counting = false;
+  await coordinator.stop();
+  await store.close();
+  return { seconds, intervalMs, cpuMs, coreShare: cpuMs / wallMs, runs };
+}
+
+/** Latency of the first progress a UI could show, on a lowdb store that is already open. */
+async function firstProgress(
+  file: string,
+  size: number,
+  url: string,
+  token: string,
+): Promise<FirstProgressResult> {
+  const { HttpRemoteDataSource, LowdbLocalStore, Repository, SyncCoordinator } = await import(
+    '../src/index.js'
+  );
+  const opening = performance.now();
+  const store = await LowdbLocalStore.open(file);
+  const openMs = performance.now() - opening;
+  const repository = new Repository<TelemetryRecord>({
+    entityType: ENTITY_TYPE,
+    local: store.collection<TelemetryRecord>(ENTITY_TYPE),
+    remote: new HttpRemoteDataSource<TelemetryRecord>({ baseUrl: url, getToken: () => token }),
+  });
+  const coordinator = new SyncCoordinator({ batchSize: BATCH_SIZE });
+  coordinator.register(repository);
+  let started = 0;
+  let firstProgressMs: number | undefined;
+  const withTotal = new Promise<{ ms: number; total: number }>((resolve) => {
+    coordinator.progress.subscribe((progress: SyncProgress) => {
+      const ms = performance.now() - started;
+      firstProgressMs ??= ms;
+      if (progress.totalItems > 0) resolve({ ms, total: progress.totalItems });
+    });
+  });
+  started = performance.now();
+  const run = coordinator.sync(repository);
+  const first = await withTotal;
+  // The rest of the run is not needed: stop it (the open sync() resolves as cancelled).
+  await coordinator.stop();
+  await run;
+  await store.close();
+  if (firstProgressMs === undefined) throw new Error('first-progress: no progress event');
+  return { size, openMs, firstProgressMs, firstTotalMs: first.ms, firstTotal: first.total };
+}
+
 const [mode, ...args] = process.argv.slice(2);
-const file = option(args, 'file');
-const size = Number(option(args, 'size'));
-if (!Number.isInteger(size) || size < 1) throw new Error(`--size must be a positive whole number`);
+const token = process.env.BENCH_TOKEN ?? '';
+const sizeArg = () => {
+  const size = Number(option(args, 'size'));
+  if (!Number.isInteger(size) || size < 1) throw new Error(`--size must be a positive whole number`);
+  return size;
+};
+const needToken = () => {
+  if (!token) throw new Error('BENCH_TOKEN is not set');
+  return token;
+};
 
 if (mode === 'prepare') {
-  report(await prepare(file, size));
+  report(await prepare(option(args, 'file'), sizeArg()));
 } else if (mode === 'measure') {
   const variant = option(args, 'variant') as Variant;
   if (!VARIANTS.includes(variant)) throw new Error(`--variant must be one of ${VARIANTS.join(', ')}`);
+  const file = option(args, 'file');
   const url = option(args, 'url');
-  const token = process.env.BENCH_TOKEN;
-  if (!token) throw new Error('BENCH_TOKEN is not set');
-  const measure = variant === 'actorsync' ? actorsync : baselineSerial;
-  report(await measure(file, size, url, token));
+  report(
+    variant === 'actorsync' || variant === 'actorsync-best'
+      ? await actorsync(variant, file, sizeArg(), url, needToken())
+      : await baseline(variant, file, sizeArg(), url, needToken()),
+  );
+} else if (mode === 'open-only') {
+  report(await openOnly(option(args, 'file'), sizeArg()));
+} else if (mode === 'actor-cost') {
+  report(await actorCost(sizeArg(), Number(option(args, 'batch-size', String(BATCH_SIZE)))));
+} else if (mode === 'idle-cpu') {
+  report(
+    await idleCpu(
+      option(args, 'file'),
+      Number(option(args, 'seconds', '10')),
+      Number(option(args, 'interval-ms', '1000')),
+    ),
+  );
+} else if (mode === 'first-progress') {
+  report(await firstProgress(option(args, 'file'), sizeArg(), option(args, 'url'), needToken()));
 } else {
-  throw new Error(`usage: run-one.ts prepare|measure --file F --size N ...`);
+  throw new Error(`usage: run-one.ts prepare|measure|open-only|actor-cost|idle-cpu|first-progress ...`);
 }

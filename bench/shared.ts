@@ -31,8 +31,21 @@ export interface TelemetryRecord {
   attributes: { screen: string; network: string; durationMs: number; retry: boolean };
 }
 
-export type Variant = 'baseline-serial' | 'actorsync';
-export const VARIANTS: readonly Variant[] = ['baseline-serial', 'actorsync'];
+/** Batches the pipelined baseline keeps in flight. */
+export const PIPELINE_DEPTH = 4;
+/**
+ * actorsync-best's batch size: the fastest of 100, 250, 500, 1,000 and 2,000 in a quick measurement at 100,000
+ * records (docs/performance.md). A 1,000-record body is about 0.37 MB, under the server's default 1 MiB cap.
+ */
+export const BEST_BATCH_SIZE = 1000;
+
+export type Variant = 'baseline-serial' | 'baseline-pipelined' | 'actorsync' | 'actorsync-best';
+export const VARIANTS: readonly Variant[] = [
+  'baseline-serial',
+  'baseline-pipelined',
+  'actorsync',
+  'actorsync-best',
+];
 
 /** What `run-one.ts measure` reports for one timed run. */
 export interface MeasureResult {
@@ -52,6 +65,53 @@ export interface MeasureResult {
   cpuMs: number;
   /** CPU time of the measuring process over its whole life (startup and checks included). */
   processCpuMs: number;
+}
+
+/** What `run-one.ts open-only` reports: `LowdbLocalStore.open` + `close` and nothing else. */
+export interface OpenOnlyResult {
+  size: number;
+  ms: number;
+  peakRssBytes: number;
+}
+
+/** What `run-one.ts actor-cost` reports: the whole actor path with an instant remote and a memory store. */
+export interface ActorCostResult {
+  size: number;
+  batchSize: number;
+  batches: number;
+  /** Counted with an `inspect` observer, in a pass of its own (the observer costs time). */
+  eventsPerBatch: number;
+  snapshotsPerBatch: number;
+  /** Every inspection event type seen and how often, for the curious. */
+  inspectionCounts: Record<string, number>;
+  /** The timed pass (no observer): wall time of `sync()`, and the part spent inside the data sources. */
+  ms: number;
+  cpuMs: number;
+  dataSourceMs: number;
+  remoteMs: number;
+}
+
+/** What `run-one.ts idle-cpu` reports. */
+export interface IdleCpuResult {
+  seconds: number;
+  intervalMs: number;
+  cpuMs: number;
+  /** CPU time ÷ wall time, as a share of one core (0–1). */
+  coreShare: number;
+  /** Runs the auto-sync started during the window (each one ends with a progress event marked complete). */
+  runs: number;
+}
+
+/** What `run-one.ts first-progress` reports. */
+export interface FirstProgressResult {
+  size: number;
+  /** `LowdbLocalStore.open` (not part of the two times below). */
+  openMs: number;
+  /** From the `sync()` call to the first `progress` event. */
+  firstProgressMs: number;
+  /** From the `sync()` call to the first `progress` event with `totalItems > 0`. */
+  firstTotalMs: number;
+  firstTotal: number;
 }
 
 /** What `run-one.ts prepare` reports. */
