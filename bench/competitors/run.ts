@@ -14,6 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processCpuMs } from '../shared.js';
 import type { CompetitorResult, Variant } from './measure.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -211,20 +212,6 @@ async function serverCount(variant: Variant, server: ServerHandle): Promise<numb
   const twice = body.items.filter((item) => item.appliedCount !== 1).length;
   if (twice > 0) throw new Error(`${variant}: ${twice} items were applied more than once`);
   return body.items.length;
-}
-
-/** Linux clock ticks are 1/100 s. */
-const MS_PER_TICK = 10;
-
-async function processCpuMs(pid: number | undefined): Promise<number | undefined> {
-  if (pid === undefined) return undefined;
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK;
-  } catch {
-    return undefined;
-  }
 }
 
 async function machineTicks(): Promise<{ busy: number; total: number } | undefined> {
