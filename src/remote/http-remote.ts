@@ -172,6 +172,9 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       );
     }
     if (!response.body) return '';
+    // With a declared length (checked against the cap above) fetch reads exactly that many bytes, so the body can
+    // be read in one call; the chunk loop below, much slower per reply, is for replies without one.
+    if (response.headers.get('content-length') !== null && Number.isFinite(declared)) return response.text();
     const chunks: Uint8Array[] = [];
     let size = 0;
     for await (const chunk of response.body as AsyncIterable<Uint8Array>) {

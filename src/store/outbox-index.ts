@@ -230,11 +230,14 @@ export class OutboxIndex<T extends RepositoryEntity> {
 
   #write(entity: T): void {
     const seq = ++this.#seq;
+    const id = entity.id;
     // Re-inserted so the rows, too, stay in change order (snapshots keep the outbox order across restarts).
-    this.#rows.delete(entity.id);
-    this.#rows.set(entity.id, { entity, seq });
-    this.#pending.delete(entity.id);
-    if (entity.syncPending) this.#pending.set(entity.id, seq);
+    if (this.#rows.has(id)) {
+      this.#rows.delete(id);
+      this.#pending.delete(id);
+    }
+    this.#rows.set(id, { entity, seq });
+    if (entity.syncPending) this.#pending.set(id, seq);
   }
 }
 
