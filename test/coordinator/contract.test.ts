@@ -335,6 +335,8 @@ describe('5. isSyncing', () => {
     remote.failNext(1, () => new TransientSyncError('timeout'));
     coordinator = makeCoordinator({
       retry: { baseDelayMs: 30, maxDelayMs: 30, maxAttempts: 3, maxItemAttempts: 3 },
+      // No jitter: the backoff is exactly 30 ms, so the retry is still ahead when the test looks.
+      random: () => 1,
     });
     expect(coordinator.isSyncing('note')).toBe(false);
     const observed: boolean[] = [];
