@@ -46,6 +46,7 @@ import {
   option,
   PIPELINE_DEPTH,
   type PrepareResult,
+  postBatch,
   report,
   type TelemetryRecord,
   VARIANTS,
@@ -89,12 +90,6 @@ interface SnapshotDocument {
   collections: Record<string, { records: Record<string, TelemetryRecord> }>;
 }
 
-interface WireResult {
-  id: string;
-  status: string;
-  version?: number;
-}
-
 /**
  * The plain baseline: read the file, POST 100-record batches with global fetch (`depth` of them in flight: 1 for
  * baseline-serial, 4 for baseline-pipelined), mark what was acknowledged, write the file once. No journal, no
@@ -134,18 +129,7 @@ async function baseline(
       taken += 1;
       const items = pending.slice(index * BATCH_SIZE, (index + 1) * BATCH_SIZE);
       const batchId = `${runKey}.${index + 1}`;
-      const response = await fetch(`${url}/v1/sync/${ENTITY_TYPE}`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${token}`,
-          'idempotency-key': batchId,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ batchId, items }),
-      });
-      if (response.status !== 200) throw new Error(`batch ${batchId}: server answered ${response.status}`);
-      const reply = (await response.json()) as { results: WireResult[] };
-      for (const result of reply.results) {
+      for (const result of await postBatch(url, token, batchId, items)) {
         const record = records[result.id];
         if (result.status !== 'ok' || !record || record.version !== result.version) continue;
         records[result.id] = { ...record, syncPending: false };

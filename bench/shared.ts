@@ -7,10 +7,43 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededRandom } from '../src/core/random.js';
 
 /** The entity type (and store collection) every measurement syncs. */
 export const ENTITY_TYPE = 'telemetry';
 export const BATCH_SIZE = 100;
+
+/** One item of the reference server's reply, as the baselines read it. */
+export interface WireResult {
+  id: string;
+  status: string;
+  version?: number;
+}
+
+/**
+ * POSTs one batch to the reference server with plain `fetch`, the way actorsync's HttpRemoteDataSource does
+ * (bearer token, batch id as Idempotency-Key), and returns the per-item results. Throws unless the answer is 200.
+ */
+export async function postBatch(
+  url: string,
+  token: string,
+  batchId: string,
+  items: readonly object[],
+): Promise<WireResult[]> {
+  const response = await fetch(`${url}/v1/sync/${ENTITY_TYPE}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'idempotency-key': batchId,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ batchId, items }),
+  });
+  if (response.status !== 200) {
+    throw new Error(`batch ${batchId}: server answered ${response.status} ${await response.text()}`);
+  }
+  return ((await response.json()) as { results: WireResult[] }).results;
+}
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -133,18 +166,6 @@ const SCREENS = ['home', 'search', 'product', 'cart', 'checkout', 'settings', 'p
 const NETWORKS = ['wifi', '4g', '5g', 'offline'];
 const PLATFORMS: readonly TelemetryRecord['platform'][] = ['ios', 'android', 'web'];
 
-/** mulberry32: a small deterministic PRNG, so every run and both variants see the same data. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pick<T>(random: () => number, values: readonly T[]): T {
   return values[Math.floor(random() * values.length)] as T;
 }
@@ -160,7 +181,7 @@ function hex(random: () => number, length: number): string {
 
 /** `count` pending records starting at `from`, as a repository would have saved them (version 1). */
 export function makeRecords(from: number, count: number, seed = 42): TelemetryRecord[] {
-  const random = prng(seed + from);
+  const random = seededRandom(seed + from);
   const base = Date.UTC(2025, 0, 1);
   const records: TelemetryRecord[] = [];
   let sessionId = hex(random, 32);

@@ -9,7 +9,7 @@
  * and rxdb-serial have one batch in flight at a time; rxdb as it comes keeps up to 4 push calls in flight.
  */
 import type { RxCollection } from 'rxdb';
-import { makeRecords, type TelemetryRecord } from '../shared.js';
+import { makeRecords, postBatch, type TelemetryRecord } from '../shared.js';
 
 export const VARIANTS = ['baseline-serial', 'pouchdb', 'rxdb', 'rxdb-serial'] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -34,7 +34,6 @@ export interface CompetitorResult {
 }
 
 const BATCH_SIZE = 100;
-const ENTITY_TYPE = 'telemetry';
 const LOAD_CHUNK = 5_000;
 
 function option(name: string): string {
@@ -59,34 +58,10 @@ function cpuSince(start: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1000;
 }
 
-interface WireResult {
-  id: string;
-  status: string;
-  version?: number;
-}
-
-/** POSTs one batch the way actorsync's HttpRemoteDataSource does; returns how many items came back `ok`. */
-async function postBatch(
-  url: string,
-  token: string,
-  batchId: string,
-  items: readonly object[],
-): Promise<number> {
-  const response = await fetch(`${url}/v1/sync/${ENTITY_TYPE}`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'idempotency-key': batchId,
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify({ batchId, items }),
-  });
-  if (response.status !== 200) {
-    throw new Error(`batch ${batchId}: server answered ${response.status} ${await response.text()}`);
-  }
-  const reply = (await response.json()) as { results: WireResult[] };
+/** POSTs one batch (bench/shared.ts) and returns how many items came back `ok`. */
+async function postBatchCountOk(url: string, token: string, batchId: string, items: readonly object[]) {
   let ok = 0;
-  for (const result of reply.results) if (result.status === 'ok') ok += 1;
+  for (const result of await postBatch(url, token, batchId, items)) if (result.status === 'ok') ok += 1;
   return ok;
 }
 
@@ -103,7 +78,7 @@ async function baselineSerial(size: number, url: string, token: string): Promise
   let pushed = 0;
   for (let offset = 0; offset < records.length; offset += BATCH_SIZE) {
     requests += 1;
-    const ok = await postBatch(
+    const ok = await postBatchCountOk(
       url,
       token,
       `${runKey}.${requests}`,
@@ -246,8 +221,8 @@ async function rxdb(size: number, url: string, token: string, serial: boolean): 
   let pushed = 0;
   let queue: Promise<unknown> = Promise.resolve();
   const post = (batchId: string, items: readonly object[]): Promise<number> => {
-    if (!serial) return postBatch(url, token, batchId, items);
-    const turn = queue.then(() => postBatch(url, token, batchId, items));
+    if (!serial) return postBatchCountOk(url, token, batchId, items);
+    const turn = queue.then(() => postBatchCountOk(url, token, batchId, items));
     queue = turn.catch(() => {});
     return turn;
   };
