@@ -406,6 +406,36 @@ describe('7. CANCEL', () => {
     expect(a.remote.calls.map((c) => c.entityType)).toEqual(['alpha']);
   });
 
+  it('stop() waits for an in-flight store write before it resolves', async () => {
+    let releaseCommit!: () => void;
+    let commitStarted!: () => void;
+    const started = new Promise<void>((resolve) => (commitStarted = resolve));
+    let committed = false;
+    // A real memory store whose commit takes until the test lets it finish, as a slow disk would.
+    class SlowStore extends MemoryLocalDataSource<Note> {
+      override async commit(commit: Parameters<MemoryLocalDataSource<Note>['commit']>[0]) {
+        commitStarted();
+        await new Promise<void>((resolve) => (releaseCommit = resolve));
+        const result = await super.commit(commit);
+        committed = true;
+        return result;
+      }
+    }
+    const { remote } = makeRepo();
+    const repository = new Repository<Note>({ entityType: 'note', local: new SlowStore(), remote });
+    await seed(repository, 1);
+    coordinator = makeCoordinator();
+    void coordinator.sync(repository);
+    await started;
+    let stopped = false;
+    const stopping = coordinator.stop().then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(stopped).toBe(false);
+    releaseCommit();
+    await stopping;
+    expect(committed).toBe(true);
+  });
+
   it('stop() resolves open syncs as cancelled and is safe to call twice', async () => {
     const { repository, remote } = makeRepo();
     await seed(repository, 1);
