@@ -11,6 +11,7 @@ import type {
   SyncAck,
 } from '../domain/types.js';
 import { isDue, nextFailureRecord } from '../protocol/failures.js';
+import { PendingQueue } from './pending-queue.js';
 
 /** The changes of one commit, as stores persist them. */
 export interface CommitDelta<T extends RepositoryEntity> {
@@ -46,8 +47,8 @@ interface Row<T> {
  */
 export class OutboxIndex<T extends RepositoryEntity> {
   readonly #rows = new Map<string, Row<T>>();
-  /** Pending ids in change order: a Map keeps insertion order, and every change re-inserts. */
-  readonly #pending = new Map<string, number>();
+  /** Pending ids in change order: every change re-adds its id under a new sequence number. */
+  readonly #pending = new PendingQueue();
   readonly #failures = new Map<string, FailureRecord>();
   #seq = 0;
 
@@ -116,17 +117,19 @@ export class OutboxIndex<T extends RepositoryEntity> {
     const items: T[] = [];
     const after = query.after ?? 0;
     const upTo = query.upTo ?? Number.POSITIVE_INFINITY;
-    for (const [id, seq] of this.#pending) {
-      if (seq <= after) continue;
-      if (seq > upTo) break;
+    let next: number | undefined;
+    this.#pending.forEachAfter(after, (id, seq) => {
+      if (seq > upTo) return false;
       const row = this.#rows.get(id);
-      if (!row || !isDue(row.entity, this.#failures.get(id), query.now)) continue;
+      if (!row || !isDue(row.entity, this.#failures.get(id), query.now)) return true;
       // A page shares the stored records instead of copying every item of every batch; freezing them keeps a
       // consumer from changing the store behind its back.
       items.push(Object.isFrozen(row.entity) ? row.entity : Object.freeze(row.entity));
-      if (items.length >= query.limit) return { items, next: seq };
-    }
-    return { items, next: undefined };
+      if (items.length < query.limit) return true;
+      next = seq;
+      return false;
+    });
+    return { items, next };
   }
 
   /** Applies a commit and says what it changed. */
@@ -237,7 +240,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
       this.#pending.delete(id);
     }
     this.#rows.set(id, { entity, seq });
-    if (entity.syncPending) this.#pending.set(id, seq);
+    if (entity.syncPending) this.#pending.add(id, seq);
   }
 }
 
