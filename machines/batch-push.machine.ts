@@ -11,12 +11,14 @@ import type {
   BatchToParentEvent,
   CommitBatchInput,
   CommitBatchOutput,
+  LaneResult,
   LoadPageInput,
   LoadPageOutput,
   OpenOutboxInput,
   OpenOutboxOutput,
   PushBatchInput,
   PushBatchOutput,
+  PushLane,
 } from './batch-push.types.js';
 
 /** I/O the machine cannot do without: `createSyncMachine(deps)` (or `.provide()`) supplies the real ones. */
@@ -43,6 +45,30 @@ const highestAttempt = (context: BatchPushContext): number => {
   }
   return highest;
 };
+
+/** The result of the adopted lookahead push, once it is in. */
+const adoptedResult = (context: BatchPushContext): LaneResult | undefined => context.adopted?.result;
+
+/** The adopted push's reply (guards make sure it succeeded). */
+const adoptedOutput = ({ context }: { context: BatchPushContext }): PushBatchOutput => {
+  const result = adoptedResult(context);
+  return result && 'output' in result ? result.output : new Map();
+};
+
+/** The adopted push's error (guards make sure it failed). */
+const adoptedError = ({ context }: { context: BatchPushContext }): unknown => {
+  const result = adoptedResult(context);
+  return result && 'error' in result ? result.error : undefined;
+};
+
+/** Room for a lookahead: only the outbox's next page goes ahead, never a carry, and one at a time. */
+const mayLookAhead = (context: BatchPushContext): boolean =>
+  context.input.maxBatchesInFlight > 1 &&
+  !context.retryPause &&
+  context.ahead === undefined &&
+  !context.aheadLoading &&
+  !context.exhausted &&
+  context.carry.length === 0;
 
 /** The next batch of `items`, with an id that stays the same across its retries. */
 const nextBatch = (context: BatchPushContext, items: RepositoryEntity[]) => ({
@@ -73,6 +99,15 @@ export const batchPushMachine = setup({
   },
   guards: {
     hasCarry: ({ context }) => context.carry.length > 0,
+    hasAhead: ({ context }) => context.ahead !== undefined,
+    aheadIsOut: ({ context }) => context.ahead?.lane !== undefined,
+    inRetryPause: ({ context }) => context.retryPause,
+    aheadLoading: ({ context }) => context.aheadLoading,
+    adoptedSettled: ({ context }) => adoptedResult(context) !== undefined,
+    adoptedSucceeded: ({ context }) => {
+      const result = adoptedResult(context);
+      return result !== undefined && 'output' in result;
+    },
     carryWantsBackoff: ({ context }) => context.carryBackoff,
     isExhausted: ({ context }) => context.exhausted,
     commitInFlight: ({ context }) => context.committing !== undefined,
@@ -95,6 +130,70 @@ export const batchPushMachine = setup({
       exhausted: page.next === undefined,
     })),
     markExhausted: assign({ exhausted: true }),
+    /** Loads the page after the current batch while that batch's request is out. */
+    startLookahead: enqueueActions(({ context, enqueue }) => {
+      if (!mayLookAhead(context)) return;
+      enqueue.spawnChild('loadPage', {
+        id: 'aheadPage',
+        input: {
+          entityType: context.input.entityType,
+          limit: context.input.batchSize,
+          after: context.cursor,
+          upTo: context.highWater,
+        },
+      });
+      enqueue.assign({ aheadLoading: true });
+    }),
+    markAheadExhausted: assign({ aheadLoading: false, exhausted: true }),
+    /** Takes the lookahead page as the next batch (like `takePage`, then `countAttempt`) and pushes it at once. */
+    pushAhead: enqueueActions(({ context, enqueue }, page: LoadPageOutput) => {
+      const { batch, batchSeq } = nextBatch(context, page.items);
+      const ahead = { ...batch, attempt: 1 };
+      const lane = context.nextLane;
+      enqueue.spawnChild('pushBatch', {
+        id: lane,
+        input: { entityType: context.input.entityType, batchId: ahead.batchId, items: ahead.items },
+      });
+      enqueue.assign({
+        ahead: { batch: ahead, lane, result: undefined },
+        aheadLoading: false,
+        batchSeq,
+        cursor: page.next,
+        exhausted: page.next === undefined,
+        nextLane: lane === 'laneA' ? 'laneB' : 'laneA',
+      });
+    }),
+    /**
+     * A lookahead page that arrives during a retry wait is kept, not pushed: a server that asked for a pause
+     * (503, 429, Retry-After) gets no request from this run until the wait is over.
+     */
+    keepAhead: assign(({ context }, page: LoadPageOutput) => {
+      const { batch, batchSeq } = nextBatch(context, page.items);
+      return {
+        ahead: { batch, lane: undefined, result: undefined },
+        aheadLoading: false,
+        batchSeq,
+        cursor: page.next,
+        exhausted: page.next === undefined,
+      };
+    }),
+    /** Keeps a lookahead push's outcome until its batch's turn. */
+    keepLaneResult: assign(({ context }, done: { lane: PushLane; result: LaneResult }) => {
+      if (context.ahead?.lane === done.lane) return { ahead: { ...context.ahead, result: done.result } };
+      if (context.adopted?.lane === done.lane)
+        return { adopted: { ...context.adopted, result: done.result } };
+      return {};
+    }),
+    /** The lookahead batch becomes the current one; its push (maybe still out) is handled like `pushing`'s. */
+    adoptAhead: assign(({ context }) => {
+      const ahead = context.ahead;
+      if (!ahead?.lane) return {};
+      return { batch: ahead.batch, adopted: { lane: ahead.lane, result: ahead.result }, ahead: undefined };
+    }),
+    /** A lookahead page kept during a retry wait becomes the current batch, pushed the ordinary way. */
+    takeKeptAhead: assign(({ context }) => ({ batch: context.ahead?.batch, ahead: undefined })),
+    endRetryPause: assign({ retryPause: false }),
+    releaseAdopted: assign({ adopted: undefined }),
     takeCarry: assign(({ context }) => ({
       ...nextBatch(context, context.carry.slice(0, context.input.batchSize)),
       carry: context.carry.slice(context.input.batchSize),
@@ -129,6 +228,7 @@ export const batchPushMachine = setup({
         backoffMs: backoffDelay(highestAttempt(context), context.input.retry, context.input.random, leastMs),
         counts: { ...context.counts, retries: context.counts.retries + 1 },
         lastError: error === undefined ? context.lastError : errorMessage(error),
+        retryPause: true,
       };
     }),
     reportRetrying: sendParent(
@@ -213,7 +313,7 @@ export const batchPushMachine = setup({
 }).createMachine({
   id: 'batchPush',
   context: ({ input }) => ({
-    input: { random: Math.random, ...input },
+    input: { random: Math.random, maxBatchesInFlight: 2, ...input },
     counts: { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 },
     failedItems: [],
     runKey: `${input.entityType}.${input.runId}.${globalThis.crypto.randomUUID()}`,
@@ -227,6 +327,11 @@ export const batchPushMachine = setup({
     attempts: {},
     plan: undefined,
     committing: undefined,
+    ahead: undefined,
+    aheadLoading: false,
+    adopted: undefined,
+    nextLane: 'laneA',
+    retryPause: false,
     backoffMs: 0,
     lastError: undefined,
     nextItemRetryAt: undefined,
@@ -241,6 +346,43 @@ export const batchPushMachine = setup({
     'xstate.error.actor.commit': {
       target: '.aborted',
       actions: { type: 'recordAbort', params: thrown },
+    },
+    // The lookahead (`maxBatchesInFlight: 2`): its page, then its push, whose outcome waits for its batch's turn.
+    'xstate.done.actor.aheadPage': [
+      {
+        guard: { type: 'isEmptyPage', params: ({ event }) => event.output },
+        actions: 'markAheadExhausted',
+      },
+      { guard: 'inRetryPause', actions: { type: 'keepAhead', params: ({ event }) => event.output } },
+      { actions: { type: 'pushAhead', params: ({ event }) => event.output } },
+    ],
+    'xstate.error.actor.aheadPage': {
+      target: '.aborted',
+      actions: { type: 'recordAbort', params: thrown },
+    },
+    'xstate.done.actor.laneA': {
+      actions: {
+        type: 'keepLaneResult',
+        params: ({ event }) => ({ lane: 'laneA', result: { output: event.output } }),
+      },
+    },
+    'xstate.error.actor.laneA': {
+      actions: {
+        type: 'keepLaneResult',
+        params: ({ event }) => ({ lane: 'laneA', result: { error: event.error } }),
+      },
+    },
+    'xstate.done.actor.laneB': {
+      actions: {
+        type: 'keepLaneResult',
+        params: ({ event }) => ({ lane: 'laneB', result: { output: event.output } }),
+      },
+    },
+    'xstate.error.actor.laneB': {
+      actions: {
+        type: 'keepLaneResult',
+        params: ({ event }) => ({ lane: 'laneB', result: { error: event.error } }),
+      },
     },
   },
   states: {
@@ -257,12 +399,17 @@ export const batchPushMachine = setup({
     },
     next: {
       always: [
+        // A batch pushed ahead goes first: batches are handled in the order they were taken.
+        { guard: 'aheadIsOut', target: 'awaitingAdopted', actions: 'adoptAhead' },
+        { guard: 'hasAhead', target: 'pushing', actions: 'takeKeptAhead' },
         {
           guard: and(['hasCarry', 'carryWantsBackoff']),
           target: 'backingOff',
           actions: ['takeCarry', { type: 'scheduleRetry', params: undefined }, 'reportRetrying'],
         },
         { guard: 'hasCarry', target: 'pushing', actions: 'takeCarry' },
+        // Never load the page the lookahead is loading.
+        { guard: 'aheadLoading', target: 'awaitingPage' },
         { guard: 'isExhausted', target: 'draining' },
         { target: 'loading' },
       ],
@@ -287,8 +434,12 @@ export const batchPushMachine = setup({
         onError: { target: 'aborted', actions: { type: 'recordAbort', params: thrown } },
       },
     },
+    // The lookahead's page is loading: it becomes the next batch, or marks the outbox exhausted.
+    awaitingPage: {
+      always: { guard: not('aheadLoading'), target: 'next' },
+    },
     pushing: {
-      entry: 'countAttempt',
+      entry: ['countAttempt', 'endRetryPause', 'startLookahead'],
       invoke: {
         src: 'pushBatch',
         input: ({ context }) => ({
@@ -311,6 +462,35 @@ export const batchPushMachine = setup({
           { target: 'handOff', actions: { type: 'planBatchFailure', params: thrown } },
         ],
       },
+    },
+    // The current batch went out as a lookahead: wait for its push (the next lookahead may start meanwhile).
+    awaitingAdopted: {
+      entry: 'startLookahead',
+      always: { guard: 'adoptedSettled', target: 'adoptedResult' },
+    },
+    // The adopted push's outcome, handled exactly as `pushing` handles its own.
+    adoptedResult: {
+      always: [
+        {
+          guard: 'adoptedSucceeded',
+          target: 'handOff',
+          actions: [{ type: 'planReply', params: adoptedOutput }, 'releaseAdopted'],
+        },
+        {
+          guard: { type: 'isFatal', params: adoptedError },
+          target: 'aborted',
+          actions: { type: 'recordAbort', params: adoptedError },
+        },
+        {
+          guard: { type: 'canRetryBatch', params: adoptedError },
+          target: 'backingOff',
+          actions: [{ type: 'scheduleRetry', params: adoptedError }, 'reportRetrying', 'releaseAdopted'],
+        },
+        {
+          target: 'handOff',
+          actions: [{ type: 'planBatchFailure', params: adoptedError }, 'releaseAdopted'],
+        },
+      ],
     },
     // The retry wait: the same batch (same id) goes out again when it ends.
     backingOff: {

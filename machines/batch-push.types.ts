@@ -16,6 +16,11 @@ export interface BatchPushInput {
   batchSize: number;
   retry: RetryPolicy;
   conflicts: ConflictPolicy;
+  /**
+   * Pushes in flight at once: 1 or 2 (default). With 2 the next page is loaded and pushed (a lookahead) while the
+   * current batch's request is out; its result is still handled only after the current batch's.
+   */
+  maxBatchesInFlight?: 1 | 2;
   /** Jitter source for backoff; `Math.random` by default. */
   random?: () => number;
 }
@@ -46,10 +51,37 @@ export interface CommittingBatch {
   attempt: number;
 }
 
-/** Events the batch actor handles besides its invoked actors' results: its spawned commit's outcome. */
+/** The two child ids a lookahead push alternates between: the adopted push may still be out when the next starts. */
+export type PushLane = 'laneA' | 'laneB';
+
+/** What a lookahead push came back with, kept until its batch's turn comes. */
+export type LaneResult = { output: PushBatchOutput } | { error: unknown };
+
+/** A batch pushed ahead of its turn (`maxBatchesInFlight: 2`), not yet the current batch. */
+export interface AheadBatch {
+  batch: BatchInFlight;
+  /** The child pushing it; undefined for a page kept, not pushed, during a retry wait. */
+  lane: PushLane | undefined;
+  result: LaneResult | undefined;
+}
+
+/** The current batch's push when it went out as a lookahead: its result, once it is in. */
+export interface AdoptedPush {
+  lane: PushLane;
+  result: LaneResult | undefined;
+}
+
+/**
+ * Events the batch actor handles besides its invoked actors' results: its spawned commit's outcome and, with
+ * lookahead, the spawned page load and pushes.
+ */
 export type BatchPushEvent =
   | { type: 'xstate.done.actor.commit'; output: CommitBatchOutput }
-  | { type: 'xstate.error.actor.commit'; error: unknown };
+  | { type: 'xstate.error.actor.commit'; error: unknown }
+  | { type: 'xstate.done.actor.aheadPage'; output: LoadPageOutput }
+  | { type: 'xstate.error.actor.aheadPage'; error: unknown }
+  | { type: `xstate.done.actor.${PushLane}`; output: PushBatchOutput }
+  | { type: `xstate.error.actor.${PushLane}`; error: unknown };
 
 export interface BatchPushContext {
   input: Required<BatchPushInput>;
@@ -72,6 +104,16 @@ export interface BatchPushContext {
   plan: BatchPlan<RepositoryEntity> | undefined;
   /** The batch whose outcome is being written (at most one), while the next batch is pushed. */
   committing: CommittingBatch | undefined;
+  /** The next batch, already pushed while the current one is out (`maxBatchesInFlight: 2`). */
+  ahead: AheadBatch | undefined;
+  /** Whether the lookahead's page is being loaded (from `cursor`; no other load runs meanwhile). */
+  aheadLoading: boolean;
+  /** The lane of the current batch's push when it was a lookahead, until its result is handled. */
+  adopted: AdoptedPush | undefined;
+  /** The lane the next lookahead push goes out on. */
+  nextLane: PushLane;
+  /** A retry wait is on: no lookahead is pushed until the retried batch goes out again. */
+  retryPause: boolean;
   backoffMs: number;
   lastError: string | undefined;
   /** Earliest next attempt of an item waiting for a later run (left by this run or an earlier one). */

@@ -9,6 +9,8 @@ export interface CoordinatorInput {
   autoSyncIntervalMs: number;
   retry: RetryPolicy;
   conflicts: ConflictPolicy;
+  /** Pushes of one run in flight at once (1 or 2); 2 by default. See `SyncCoordinatorOptions.maxBatchesInFlight`. */
+  maxBatchesInFlight?: 1 | 2;
   /** Jitter source for backoff; `Math.random` by default. */
   random?: () => number;
 }

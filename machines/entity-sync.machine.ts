@@ -91,6 +91,9 @@ export const entitySyncMachine = setup({
           batchSize: context.config.batchSize,
           retry: context.config.retry,
           conflicts: context.config.conflicts,
+          ...(context.config.maxBatchesInFlight
+            ? { maxBatchesInFlight: context.config.maxBatchesInFlight }
+            : {}),
           ...(context.config.random ? { random: context.config.random } : {}),
         },
       });

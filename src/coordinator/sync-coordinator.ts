@@ -39,6 +39,14 @@ export interface SyncCoordinatorOptions {
   autoSyncIntervalMs?: number;
   /** Items per batch. Default 100. */
   batchSize?: number;
+  /**
+   * Batch requests of one run in flight at once: 1 or 2. Default 2: the next batch's request overlaps the current
+   * one's reply, which keeps client and server both busy (docs/performance.md). Results are still handled in order
+   * (a batch's outcome, retries included, is settled before the next batch's result is looked at), nothing is
+   * pushed ahead during a retry wait, and a run that stops early leaves the batch pushed ahead pending (the server
+   * acknowledges that version again on the next run). 1 sends one request at a time.
+   */
+  maxBatchesInFlight?: 1 | 2;
   /** Entity types that may sync at once. Default 1: runs are serialised in request order. */
   concurrency?: number;
   /** How conflicts reported by the remote are resolved. Default `'server-wins'`. */
@@ -260,6 +268,12 @@ function resolveOptions(options: SyncCoordinatorOptions): CoordinatorInput {
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
     throw new InvalidOptionsError(`batchSize must be a whole number from 1 to 10,000, got ${batchSize}`);
   }
+  const maxBatchesInFlight = options.maxBatchesInFlight ?? 2;
+  if (maxBatchesInFlight !== 1 && maxBatchesInFlight !== 2) {
+    throw new InvalidOptionsError(
+      `maxBatchesInFlight must be 1 or 2, got ${JSON.stringify(maxBatchesInFlight) ?? String(maxBatchesInFlight)}`,
+    );
+  }
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new InvalidOptionsError(`concurrency must be a whole number of at least 1, got ${concurrency}`);
   }
@@ -279,6 +293,7 @@ function resolveOptions(options: SyncCoordinatorOptions): CoordinatorInput {
     autoSyncIntervalMs,
     retry: resolveRetryPolicy(options.retry),
     conflicts,
+    maxBatchesInFlight,
     ...(options.random ? { random: options.random } : {}),
   };
 }

@@ -40,6 +40,10 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #maxRetryAfterMs: number;
+  /** Bumped when a refresh starts: a 401 to a request sent before it needs no refresh of its own. */
+  #tokenGeneration = 0;
+  /** The refresh in progress, shared by every request that got a 401 meanwhile. */
+  #refreshing: Promise<string | undefined> | undefined;
 
   constructor(options: HttpRemoteOptions) {
     const base = new URL(options.baseUrl);
@@ -72,11 +76,12 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     deadline: Deadline,
   ): Promise<ItemResult<T>[]> {
     const body: SyncRequestBody = { batchId: context.batchId, items: [...items] };
-    let response = await this.#post(context, body, false);
+    const sentInGeneration = this.#tokenGeneration;
+    let response = await this.#post(context, body, await this.#token(false));
     if (response.status === 401 && this.#getToken) {
       await response.body?.cancel();
       deadline.restart();
-      response = await this.#post(context, body, true);
+      response = await this.#post(context, body, await this.#tokenAfter401(sentInGeneration));
     }
     const status = response.status;
     if (status === 200) return this.#results(items, await this.#readJson(response, context));
@@ -117,8 +122,35 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     return results;
   }
 
-  async #post(context: SyncBatchContext, body: SyncRequestBody, refresh: boolean): Promise<Response> {
-    const token = this.#getToken ? await this.#getToken({ refresh }) : undefined;
+  async #token(refresh: boolean): Promise<string | undefined> {
+    return this.#getToken ? this.#getToken({ refresh }) : undefined;
+  }
+
+  /**
+   * The token to resend with after a 401. One refresh serves every request that was refused with the old token:
+   * with two batches in flight both can get a 401, and a rotating refresh token must not be spent twice.
+   */
+  async #tokenAfter401(sentInGeneration: number): Promise<string | undefined> {
+    if (this.#tokenGeneration !== sentInGeneration) {
+      // Refreshed since this request went out: wait for that refresh, then use what it produced.
+      await this.#refreshing?.catch(() => {});
+      return this.#token(false);
+    }
+    this.#tokenGeneration += 1;
+    const refreshing = this.#token(true);
+    this.#refreshing = refreshing;
+    try {
+      return await refreshing;
+    } finally {
+      if (this.#refreshing === refreshing) this.#refreshing = undefined;
+    }
+  }
+
+  async #post(
+    context: SyncBatchContext,
+    body: SyncRequestBody,
+    token: string | undefined,
+  ): Promise<Response> {
     // fetch would refuse it with an error that quotes the header, token included: refuse it without the token.
     if (token && !isHeaderSafe(token)) {
       throw new FatalSyncError(

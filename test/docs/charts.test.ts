@@ -70,7 +70,15 @@ describe('toMermaid', () => {
 
   it('keeps definition order', () => {
     const chart = toMermaid(batchPushMachine);
-    const order = ['next --> backingOff', 'next --> pushing', 'next --> draining', 'next --> loading'];
+    const order = [
+      'next --> awaitingAdopted',
+      'next --> pushing: always [hasAhead]',
+      'next --> backingOff',
+      'next --> pushing: always [hasCarry]',
+      'next --> awaitingPage',
+      'next --> draining',
+      'next --> loading',
+    ];
     const positions = order.map((line) => chart.indexOf(line));
     expect(positions.every((position) => position >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);

@@ -261,9 +261,12 @@ describe('authentication', () => {
     const result = await coordinator.sync(repository);
 
     expect(result).toMatchObject({ state: 'synced', syncedItems: 5, retries: 0 });
-    // Three batches: the first is sent again with the refreshed token, the others use it at once.
-    expect(calls).toEqual([false, true, false, false]);
-    expect(statuses).toEqual([401, 200, 200, 200]);
+    // Three batches. The first is sent again with the refreshed token; the second (pushed ahead while the first
+    // was out) may have gone with the expired one too, and is then resent with the token of that same refresh.
+    expect(calls.filter((refresh) => refresh)).toEqual([true]);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(3);
+    expect(statuses.filter((status) => status === 401).length).toBeOneOf([1, 2]);
+    expect(statuses).toHaveLength(calls.length);
     expect(serverItems(server, ids(5)).every((s) => s.appliedCount === 1)).toBe(true);
     expect(await repository.pendingCount()).toBe(0);
   });

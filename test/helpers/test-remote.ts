@@ -82,6 +82,11 @@ export class TestRemote<T extends RepositoryEntity = RepositoryEntity> implement
     for (let i = 0; i < count; i += 1) this.#faults.push(() => error());
   }
 
+  /** The next `count` calls get no fault: a later `failNext` hits the calls after them. */
+  passNext(count: number): void {
+    for (let i = 0; i < count; i += 1) this.#faults.push(() => undefined);
+  }
+
   /** Every push of `id` fails with `error`. */
   reject(id: string, error: string, retryable: boolean): void {
     this.#rejects.set(id, { error, retryable });

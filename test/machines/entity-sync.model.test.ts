@@ -158,6 +158,9 @@ class RealSystem {
       autoSyncIntervalMs: 300_000,
       retry: RETRY,
       conflicts: 'server-wins',
+      // The model holds one batch in flight and checks that nothing else reached the server meanwhile; the
+      // lookahead (2 in flight) has its own tests in batch-lookahead.test.ts.
+      maxBatchesInFlight: 1,
     };
     this.actor = createActor(build(deps), { input });
     this.actor.on('runFinished', ({ report }) => this.reports.push(report));

@@ -9,6 +9,7 @@ import {
   Repository,
   resolveRetryPolicy,
   type SyncCoordinator,
+  type SyncCoordinatorOptions,
   TransientSyncError,
 } from '../../src/index.js';
 import { makeCoordinator, type Note } from '../helpers/fixtures.js';
@@ -19,12 +20,19 @@ const RETRY = { baseDelayMs: 100, maxDelayMs: 1_000, maxAttempts: 2, maxItemAtte
 
 /** A real memory store whose next call to one method fails, as a full disk or a broken file would. */
 class FailingStore extends MemoryLocalDataSource<Note> {
-  readonly #failing = new Set<string>();
-  failNext(method: 'outbox' | 'pending' | 'commit'): void {
-    this.#failing.add(method);
+  /** Calls of a method still to pass before one fails. */
+  readonly #failing = new Map<string, number>();
+  failNext(method: 'outbox' | 'pending' | 'commit', skip = 0): void {
+    this.#failing.set(method, skip);
   }
   #check(method: string): void {
-    if (this.#failing.delete(method)) throw new Error(`disk error in ${method}`);
+    const skip = this.#failing.get(method);
+    if (skip === undefined) return;
+    if (skip > 0) this.#failing.set(method, skip - 1);
+    else {
+      this.#failing.delete(method);
+      throw new Error(`disk error in ${method}`);
+    }
   }
   override async outbox(now: number) {
     this.#check('outbox');
@@ -44,7 +52,12 @@ interface Scenario {
   arrange(local: FailingStore, remote: TestRemote<Note>): void;
   /** Where the run that met the fault ends. */
   ends: 'synced' | 'error';
+  /** Coordinator options beyond the defaults, e.g. a lookahead. */
+  options?: SyncCoordinatorOptions;
 }
+
+/** One item per batch, two pushes in flight: the second item's batch goes out ahead of its turn. */
+const LOOKAHEAD: SyncCoordinatorOptions = { batchSize: 1, maxBatchesInFlight: 2 };
 
 /** One scenario per error transition of the batch machine; the test fails if a transition has none. */
 const SCENARIOS: Record<string, Scenario> = {
@@ -63,6 +76,27 @@ const SCENARIOS: Record<string, Scenario> = {
     ends: 'error',
   },
   '* -> aborted: error(commit)': { arrange: (local) => local.failNext('commit'), ends: 'error' },
+  '* -> aborted: error(aheadPage)': {
+    arrange: (local) => local.failNext('pending', 1),
+    ends: 'error',
+    options: LOOKAHEAD,
+  },
+  'adoptedResult -> aborted: always [isFatal]': {
+    arrange: (_, remote) => {
+      remote.passNext(1);
+      remote.failNext(1, () => new FatalSyncError('401 Unauthorized'));
+    },
+    ends: 'error',
+    options: LOOKAHEAD,
+  },
+  'adoptedResult -> backingOff: always [canRetryBatch]': {
+    arrange: (_, remote) => {
+      remote.passNext(1);
+      remote.failNext(1, () => new TransientSyncError('503'));
+    },
+    ends: 'synced',
+    options: LOOKAHEAD,
+  },
   'next -> backingOff: always [hasCarry && carryWantsBackoff]': {
     arrange: (_, remote) => {
       remote.reject('n1', 'busy', true);
@@ -123,7 +157,7 @@ describe('stuck-queue watchdog', () => {
         { id: 'n1', text: 'b' },
       ]);
       // No jitter: a retry drawn near zero would run before the test looks at the first run's outcome.
-      coordinator = makeCoordinator({ retry: RETRY, random: () => 1 });
+      coordinator = makeCoordinator({ retry: RETRY, random: () => 1, ...scenario.options });
       scenario.arrange(local, remote);
       const started = Date.now();
       const result = await settle(coordinator.sync(repository));
