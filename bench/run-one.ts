@@ -7,7 +7,8 @@
  *
  *   run-one.ts measure --variant V --file F --size N --url U   (token in BENCH_TOKEN)
  *     (timed) syncs every pending record of F to the server at U and reports a MeasureResult. V is one of
- *     baseline-serial, baseline-pipelined (4 batches in flight), actorsync (defaults) or actorsync-best.
+ *     baseline-serial, baseline-pipelined (4 batches in flight), actorsync (defaults), actorsync-1-in-flight
+ *     (defaults but maxBatchesInFlight 1) or actorsync-best.
  *
  *   run-one.ts open-only --file F --size N
  *     `LowdbLocalStore.open(F)` + `close()` and nothing else: the peak RSS a sync is compared with.
@@ -35,11 +36,13 @@ import type {
 } from '../src/index.js';
 import {
   type ActorCostResult,
+  type ActorsyncVariant,
   BATCH_SIZE,
   BEST_BATCH_SIZE,
   ENTITY_TYPE,
   type FirstProgressResult,
   type IdleCpuResult,
+  isActorsyncVariant,
   type MeasureResult,
   makeRecords,
   type OpenOnlyResult,
@@ -160,14 +163,16 @@ async function baseline(
 
 /** actorsync as an app would run it: open the store, sync the repository, stop, close. */
 async function actorsync(
-  variant: 'actorsync' | 'actorsync-best',
+  variant: ActorsyncVariant,
   file: string,
   size: number,
   url: string,
   token: string,
 ): Promise<MeasureResult> {
   const batchSize =
-    variant === 'actorsync' ? BATCH_SIZE : Number(process.env.BENCH_BEST_BATCH_SIZE ?? BEST_BATCH_SIZE);
+    variant === 'actorsync-best' ? Number(process.env.BENCH_BEST_BATCH_SIZE ?? BEST_BATCH_SIZE) : BATCH_SIZE;
+  // Every option at its default, except what the variant is about.
+  const options = variant === 'actorsync-1-in-flight' ? { maxBatchesInFlight: 1 as const } : {};
   const { HttpRemoteDataSource, LowdbLocalStore, Repository, SyncCoordinator } = await import(
     '../src/index.js'
   );
@@ -180,7 +185,7 @@ async function actorsync(
     local: store.collection<TelemetryRecord>(ENTITY_TYPE),
     remote: new HttpRemoteDataSource<TelemetryRecord>({ baseUrl: url, getToken: () => token }),
   });
-  const coordinator = new SyncCoordinator({ batchSize });
+  const coordinator = new SyncCoordinator({ batchSize, ...options });
   const result = await coordinator.sync(repository);
   await coordinator.stop();
   await store.close();
@@ -389,7 +394,7 @@ if (mode === 'prepare') {
   const file = option(args, 'file');
   const url = option(args, 'url');
   report(
-    variant === 'actorsync' || variant === 'actorsync-best'
+    isActorsyncVariant(variant)
       ? await actorsync(variant, file, sizeArg(), url, needToken())
       : await baseline(variant, file, sizeArg(), url, needToken()),
   );

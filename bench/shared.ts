@@ -72,13 +72,23 @@ export const PIPELINE_DEPTH = 4;
  */
 export const BEST_BATCH_SIZE = 1000;
 
-export type Variant = 'baseline-serial' | 'baseline-pipelined' | 'actorsync' | 'actorsync-best';
+export type Variant =
+  | 'baseline-serial'
+  | 'baseline-pipelined'
+  | 'actorsync'
+  | 'actorsync-1-in-flight'
+  | 'actorsync-best';
 export const VARIANTS: readonly Variant[] = [
   'baseline-serial',
   'baseline-pipelined',
   'actorsync',
+  'actorsync-1-in-flight',
   'actorsync-best',
 ];
+/** The actorsync variants: the library with its defaults, with one request at a time, and with larger batches. */
+export type ActorsyncVariant = Extract<Variant, `actorsync${string}`>;
+export const isActorsyncVariant = (variant: Variant): variant is ActorsyncVariant =>
+  variant.startsWith('actorsync');
 
 /** What `run-one.ts measure` reports for one timed run. */
 export interface MeasureResult {
