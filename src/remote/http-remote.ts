@@ -15,7 +15,8 @@ export interface HttpRemoteOptions {
   baseUrl: string;
   /**
    * Supplies the bearer token. Called with `refresh: true` once after a 401, to get a fresh one; the batch is then
-   * sent again once. Tokens never appear in errors, logs or progress.
+   * sent again once. Requests refused with the same token (two batches in flight) share one refresh. Tokens never
+   * appear in errors, logs or progress.
    */
   getToken?: (options: { refresh: boolean }) => string | undefined | Promise<string | undefined>;
   /** Per request, reading the reply included. Default 10,000. */
