@@ -4,7 +4,7 @@
  * HTTP remote and a lowdb store file (the e2e harness), or the in-process test remote over a memory store where a
  * test must hold one batch in flight.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type HttpRemoteOptions,
   InvalidOptionsError,
@@ -256,20 +256,27 @@ describe('maxBatchesInFlight: 2 (lookahead)', () => {
   describe('cancel and stop with a push ahead', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    beforeEach(() => {
+      unhandled.length = 0;
+      process.on('unhandledRejection', onUnhandled);
+    });
     afterEach(() => {
       process.off('unhandledRejection', onUnhandled);
     });
 
-    it('cancel: aborts both requests, leaves the store consistent, and the next sync finishes', async () => {
-      process.on('unhandledRejection', onUnhandled);
-      unhandled.length = 0;
-      const { server, local, remote, repository, coordinator } = await setup({ count: 50, latencyMs: 25 });
-
-      const run = coordinator.sync(repository);
+    /** 50 notes on a slow server, a run started and a few batches in with a push ahead. */
+    async function runWithPushAhead() {
+      const context = await setup({ count: 50, latencyMs: 25 });
+      const run = context.coordinator.sync(context.repository);
       await until(
-        () => remote.inFlight === 2 && remote.started.length >= 4,
+        () => context.remote.inFlight === 2 && context.remote.started.length >= 4,
         'a push ahead, a few batches in',
       );
+      return { ...context, run };
+    }
+
+    it('cancel: aborts both requests, leaves the store consistent, and the next sync finishes', async () => {
+      const { server, local, remote, repository, coordinator, run } = await runWithPushAhead();
       coordinator.cancel(ENTITY);
       const cancelled = await run;
 
@@ -287,15 +294,7 @@ describe('maxBatchesInFlight: 2 (lookahead)', () => {
     });
 
     it('stop: waits for in-flight work; a new coordinator on the same store finishes the outbox', async () => {
-      process.on('unhandledRejection', onUnhandled);
-      unhandled.length = 0;
-      const { server, local, remote, repository, coordinator } = await setup({ count: 50, latencyMs: 25 });
-
-      const run = coordinator.sync(repository);
-      await until(
-        () => remote.inFlight === 2 && remote.started.length >= 4,
-        'a push ahead, a few batches in',
-      );
+      const { server, local, remote, repository, coordinator, run } = await runWithPushAhead();
       await coordinator.stop();
       expect(await run).toMatchObject({ cancelled: true });
       await until(() => remote.inFlight === 0, 'the aborted requests to settle');
