@@ -313,7 +313,7 @@ export const batchPushMachine = setup({
 }).createMachine({
   id: 'batchPush',
   context: ({ input }) => ({
-    input: { random: Math.random, maxBatchesInFlight: 2, ...input },
+    input: { random: Math.random, ...input, maxBatchesInFlight: input.maxBatchesInFlight ?? 2 },
     counts: { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 },
     failedItems: [],
     runKey: `${input.entityType}.${input.runId}.${globalThis.crypto.randomUUID()}`,

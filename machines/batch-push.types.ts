@@ -104,7 +104,10 @@ export interface BatchPushContext {
   plan: BatchPlan<RepositoryEntity> | undefined;
   /** The batch whose outcome is being written (at most one), while the next batch is pushed. */
   committing: CommittingBatch | undefined;
-  /** The next batch, already pushed while the current one is out (`maxBatchesInFlight: 2`). */
+  /**
+   * The next batch, taken while the current one is out (`maxBatchesInFlight: 2`): pushed at once on a lane, or
+   * kept unsent (no lane) when it arrived during a retry wait.
+   */
   ahead: AheadBatch | undefined;
   /** Whether the lookahead's page is being loaded (from `cursor`; no other load runs meanwhile). */
   aheadLoading: boolean;

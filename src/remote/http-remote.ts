@@ -15,8 +15,9 @@ export interface HttpRemoteOptions {
   baseUrl: string;
   /**
    * Supplies the bearer token. Called with `refresh: true` once after a 401, to get a fresh one; the batch is then
-   * sent again once. Requests refused with the same token (two batches in flight) share one refresh. Tokens never
-   * appear in errors, logs or progress.
+   * sent again once. With `refresh: false` it returns the current token, which after a refresh is the refreshed
+   * one. Requests refused with the same token (two batches in flight) share one refresh and its outcome; a request
+   * leaving while a refresh runs waits for it. Tokens never appear in errors, logs or progress.
    */
   getToken?: (options: { refresh: boolean }) => string | undefined | Promise<string | undefined>;
   /** Per request, reading the reply included. Default 10,000. */
@@ -41,10 +42,10 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #maxRetryAfterMs: number;
-  /** Bumped when a refresh starts: a 401 to a request sent before it needs no refresh of its own. */
+  /** Bumped when a refresh starts: a 401 to a request whose token was read before it needs no refresh of its own. */
   #tokenGeneration = 0;
-  /** The refresh in progress, shared by every request that got a 401 meanwhile. */
-  #refreshing: Promise<string | undefined> | undefined;
+  /** The latest refresh (running or done): what a request refused with an older token resends with. */
+  #lastRefresh: Promise<string | undefined> | undefined;
 
   constructor(options: HttpRemoteOptions) {
     const base = new URL(options.baseUrl);
@@ -77,6 +78,8 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     deadline: Deadline,
   ): Promise<ItemResult<T>[]> {
     const body: SyncRequestBody = { batchId: context.batchId, items: [...items] };
+    // A request leaving while a refresh runs waits for it, rather than going out with the token being replaced.
+    await this.#lastRefresh?.catch(() => {});
     const sentInGeneration = this.#tokenGeneration;
     let response = await this.#post(context, body, await this.#token(false));
     if (response.status === 401 && this.#getToken) {
@@ -128,23 +131,17 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   }
 
   /**
-   * The token to resend with after a 401. One refresh serves every request that was refused with the old token:
-   * with two batches in flight both can get a 401, and a rotating refresh token must not be spent twice.
+   * The token to resend with after a 401. One refresh serves every request that was refused with the token it
+   * replaced: with two batches in flight both can get a 401, and a rotating refresh token must not be spent twice.
+   * A request whose token was read before the latest refresh started shares that refresh's outcome, its failure
+   * included, instead of resending a token already known to be stale.
    */
-  async #tokenAfter401(sentInGeneration: number): Promise<string | undefined> {
-    if (this.#tokenGeneration !== sentInGeneration) {
-      // Refreshed since this request went out: wait for that refresh, then use what it produced.
-      await this.#refreshing?.catch(() => {});
-      return this.#token(false);
-    }
+  #tokenAfter401(sentInGeneration: number): Promise<string | undefined> {
+    if (this.#tokenGeneration !== sentInGeneration && this.#lastRefresh) return this.#lastRefresh;
     this.#tokenGeneration += 1;
-    const refreshing = this.#token(true);
-    this.#refreshing = refreshing;
-    try {
-      return await refreshing;
-    } finally {
-      if (this.#refreshing === refreshing) this.#refreshing = undefined;
-    }
+    const refresh = (async () => this.#token(true))();
+    this.#lastRefresh = refresh;
+    return refresh;
   }
 
   async #post(

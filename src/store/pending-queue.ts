@@ -28,14 +28,17 @@ export class PendingQueue {
     if (last !== undefined && seq <= last) {
       throw new RangeError(`PendingQueue: sequence ${seq} is not above ${last}`);
     }
+    const readded = this.#seqOf.has(id);
     this.#seqOf.set(id, seq);
     this.#ids.push(id);
     this.#seqs.push(seq);
+    // Re-adding a live id leaves its old entry dead, like a delete does.
+    if (readded) this.#compactIfSparse();
   }
 
   delete(id: string): boolean {
     if (!this.#seqOf.delete(id)) return false;
-    if (this.#ids.length > 1024 && this.#ids.length > 2 * this.#seqOf.size) this.#compact();
+    this.#compactIfSparse();
     return true;
   }
 
@@ -63,6 +66,11 @@ export class PendingQueue {
       else high = middle;
     }
     return low;
+  }
+
+  /** Dead entries outnumber live ones: rewrite the arrays (amortised O(1) per change). */
+  #compactIfSparse(): void {
+    if (this.#ids.length > 1024 && this.#ids.length > 2 * this.#seqOf.size) this.#compact();
   }
 
   #compact(): void {

@@ -3,7 +3,13 @@
  * and a lowdb store file. Nothing of ours is mocked.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConflictPolicy, LowdbLocalStore, type SyncProgress } from '../../src/index.js';
+import {
+  type ConflictPolicy,
+  FatalSyncError,
+  LowdbLocalStore,
+  type SyncBatchContext,
+  type SyncProgress,
+} from '../../src/index.js';
 import {
   ENTITY,
   Harness,
@@ -266,9 +272,96 @@ describe('authentication', () => {
     expect(calls.filter((refresh) => refresh)).toEqual([true]);
     expect(statuses.filter((status) => status === 200)).toHaveLength(3);
     expect(statuses.filter((status) => status === 401).length).toBeOneOf([1, 2]);
-    expect(statuses).toHaveLength(calls.length);
+    // One token read per batch; a batch refused with the old token resends with the refresh's result.
+    expect(calls.filter((refresh) => !refresh)).toHaveLength(3);
     expect(serverItems(server, ids(5)).every((s) => s.appliedCount === 1)).toBe(true);
     expect(await repository.pendingCount()).toBe(0);
+  });
+});
+
+describe('one token refresh for requests in flight together', () => {
+  const note = (id: string): Note => ({
+    id,
+    createdAt: 1,
+    updatedAt: 1,
+    version: 1,
+    syncPending: true,
+    text: id,
+  });
+  const context = (batchId: string): SyncBatchContext => ({
+    signal: new AbortController().signal,
+    batchId,
+    entityType: ENTITY,
+  });
+
+  it('a request that leaves while a refresh runs waits for it instead of spending a second refresh', async () => {
+    const server = await h.server();
+    const sent: SentRequest[] = [];
+    let current = 'expired-token-1a2b3c4d';
+    let refreshes = 0;
+    let releaseRefresh = () => {};
+    const refreshHeld = new Promise<void>((resolve) => {
+      releaseRefresh = resolve;
+    });
+    const remote = h.remote(server, {
+      fetch: recordingFetch(sent),
+      getToken: async ({ refresh }) => {
+        if (refresh) {
+          refreshes += 1;
+          await refreshHeld;
+          current = SERVER_TOKEN;
+        }
+        return current;
+      },
+    });
+
+    const first = remote.syncBatch([note('a')], context('b1'));
+    await until(() => refreshes === 1, 'the refresh after the first 401');
+    const second = remote.syncBatch([note('b')], context('b2'));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    releaseRefresh();
+
+    expect(await first).toEqual([{ id: 'a', status: 'ok' }]);
+    expect(await second).toEqual([{ id: 'b', status: 'ok' }]);
+    expect(refreshes).toBe(1);
+    expect(sent.filter((r) => r.idempotencyKey === 'b1').map((r) => r.status)).toEqual([401, 200]);
+    // It never went out with the token being replaced.
+    expect(sent.filter((r) => r.idempotencyKey === 'b2').map((r) => r.status)).toEqual([200]);
+  });
+
+  it('a failed refresh fails every request refused with the old token the same way, none as an auth error', async () => {
+    const server = await h.server();
+    let refreshes = 0;
+    let releaseRefresh = () => {};
+    const refreshHeld = new Promise<void>((resolve) => {
+      releaseRefresh = resolve;
+    });
+    const remote = h.remote(server, {
+      getToken: async ({ refresh }) => {
+        if (!refresh) return 'expired-token-5e6f7a8b';
+        refreshes += 1;
+        await refreshHeld;
+        throw new Error('auth server unreachable');
+      },
+    });
+
+    // Both leave with the expired token before either 401 is back.
+    const outcomes = [
+      remote.syncBatch([note('a')], context('b1')).catch((error: unknown) => error),
+      remote.syncBatch([note('b')], context('b2')).catch((error: unknown) => error),
+    ];
+    await until(() => refreshes === 1, 'the refresh');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    releaseRefresh();
+    const errors = await Promise.all(outcomes);
+
+    expect(refreshes).toBe(1);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(Error);
+      expect(error).not.toBeInstanceOf(FatalSyncError);
+      expect((error as Error).message).toBe('auth server unreachable');
+    }
+    expect(server.stats()).toMatchObject({ batchesApplied: 0 });
   });
 });
 

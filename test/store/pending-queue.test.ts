@@ -101,7 +101,8 @@ describe('PendingQueue', () => {
         for (const s of steps) {
           if (s.kind === 'put') {
             seq += 1;
-            queue.delete(`i${s.id}`);
+            // Re-adding a live id without deleting it first must supersede its old entry just the same.
+            if (s.id % 2 === 0) queue.delete(`i${s.id}`);
             queue.add(`i${s.id}`, seq);
             model.delete(`i${s.id}`);
             model.set(`i${s.id}`, seq);
