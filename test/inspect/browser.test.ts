@@ -48,7 +48,8 @@ beforeAll(async () => {
       remote: new HttpRemoteDataSource<Telemetry>({ baseUrl: server.url, getToken: () => server.token }),
     });
     await repository.saveMany(
-      Array.from({ length: 400 }, (_, i) => ({ id: `${type}-${i}`, name: type, value: i })),
+      // Enough batches that a run outlasts the page's first look at it, with two requests in flight.
+      Array.from({ length: 1_000 }, (_, i) => ({ id: `${type}-${i}`, name: type, value: i })),
     );
     coordinator.register(repository);
     repos.set(type, repository);
@@ -79,14 +80,18 @@ describe('inspector in a real browser', () => {
     expect(await inspector.waitForPage(5_000)).toBe(true);
     const all = coordinator.syncAll();
     await page.locator('[data-actor="batch:telemetry"]').waitFor({ timeout: 10_000 });
+    // Read while the card is surely there: the run ends (and the card goes) within a second or so.
+    const batchState = await stateOf('batch:telemetry');
     expect(await page.locator('[data-actor="coordinator"]').count()).toBe(1);
     for (const type of TYPES) expect(await page.locator(`[data-actor="entity:${type}"]`).count()).toBe(1);
-    const batchState = await stateOf('batch:telemetry');
     expect([
       'opening',
       'next',
       'loading',
       'pushing',
+      'awaitingAdopted',
+      'adoptedResult',
+      'awaitingPage',
       'handOff',
       'awaitingCommit',
       'backingOff',
