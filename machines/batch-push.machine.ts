@@ -28,6 +28,13 @@ function notProvided<TOutput, TInput>(name: string) {
   });
 }
 
+/**
+ * How many failed items a run lists in its output. A run in which every item is rejected must not build (and,
+ * batch after batch, copy) a list as long as the backlog; the count stays exact and the store's failure records
+ * hold every one.
+ */
+export const MAX_LISTED_FAILURES = 1_000;
+
 /** The error of an `onError` transition, for action and guard params. */
 const thrown = ({ event }: { event: { error: unknown } }): unknown => event.error;
 
@@ -290,9 +297,14 @@ export const batchPushMachine = setup({
           failed: context.counts.failed + settled.failed,
           conflicts: context.counts.conflicts + settled.conflicts,
         },
-        failedItems: settled.failedItems.length
-          ? [...context.failedItems, ...settled.failedItems]
-          : context.failedItems,
+        failedItems:
+          settled.failedItems.length && context.failedItems.length < MAX_LISTED_FAILURES
+            ? [
+                ...context.failedItems,
+                ...settled.failedItems.slice(0, MAX_LISTED_FAILURES - context.failedItems.length),
+              ]
+            : context.failedItems,
+        lastItemError: settled.failedItems.at(-1)?.error ?? context.lastItemError,
         carry,
         carryBackoff: context.carryBackoff || settled.backoff,
         attempts,
@@ -316,6 +328,7 @@ export const batchPushMachine = setup({
     input: { random: Math.random, ...input, maxBatchesInFlight: input.maxBatchesInFlight ?? 2 },
     counts: { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 },
     failedItems: [],
+    lastItemError: undefined,
     runKey: `${input.entityType}.${input.runId}.${globalThis.crypto.randomUUID()}`,
     batchSeq: 0,
     highWater: 0,
@@ -532,7 +545,7 @@ export const batchPushMachine = setup({
     // A failed run is described by its failed items' own errors, not by a batch error it recovered from.
     errorMessage:
       context.abortError ??
-      (context.counts.failed > 0 ? (context.failedItems.at(-1)?.error ?? context.lastError) : undefined),
+      (context.counts.failed > 0 ? (context.lastItemError ?? context.lastError) : undefined),
     lastError: context.abortError ?? context.lastError,
   }),
 });

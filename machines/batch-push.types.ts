@@ -86,7 +86,10 @@ export type BatchPushEvent =
 export interface BatchPushContext {
   input: Required<BatchPushInput>;
   counts: RunCounts;
+  /** The run's first `MAX_LISTED_FAILURES` failed items (`counts.failed` counts them all). */
   failedItems: FailedItem[];
+  /** The error of the run's last failed item, listed or not. */
+  lastItemError: string | undefined;
   /** Unique per run: batch ids are `${runKey}.${batchSeq}`. */
   runKey: string;
   batchSeq: number;
@@ -127,6 +130,7 @@ export interface BatchPushContext {
 export interface BatchPushOutput {
   outcome: 'completed' | 'aborted';
   counts: RunCounts;
+  /** The first `MAX_LISTED_FAILURES` failed items; `counts.failed` counts them all. */
   failedItems: FailedItem[];
   nextRetryAt: number | undefined;
   errorMessage: string | undefined;

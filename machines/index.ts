@@ -1,4 +1,4 @@
-export { batchPushMachine } from './batch-push.machine.js';
+export { batchPushMachine, MAX_LISTED_FAILURES } from './batch-push.machine.js';
 export type {
   BatchInFlight,
   BatchPushContext,

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyActor, InspectionEvent } from 'xstate';
+import { MAX_LISTED_FAILURES } from '../../machines/index.js';
 import {
   InvalidEntityError,
   MalformedReplyError,
@@ -630,6 +631,28 @@ describe('10. readable system ids and inspection', () => {
     expect(actors.map((actor) => actor.id)).toEqual(expect.arrayContaining(['entity:note', 'batch']));
     const systemIds = actors.map((actor) => actor.systemId);
     expect(systemIds).toEqual(expect.arrayContaining(['coordinator', 'entity:note', 'batch:note']));
+  });
+});
+
+describe('a run in which every item fails', () => {
+  it('lists its first 1,000 failed items, counts all of them, and names the last one in its message', async () => {
+    const { repository, local, remote } = makeRepo();
+    const notes = await seed(repository, 2_500);
+    for (const note of notes) remote.reject(note.id, `bad field in ${note.id}`, false);
+    coordinator = makeCoordinator({ batchSize: 100 });
+
+    const result = await coordinator.sync(repository);
+
+    expect(result).toMatchObject({ state: 'error', totalItems: 2_500, syncedItems: 0, failedItems: 2_500 });
+    expect(result.failed).toHaveLength(MAX_LISTED_FAILURES);
+    expect(result.failed.map((item) => item.id)).toEqual(
+      notes.slice(0, MAX_LISTED_FAILURES).map((n) => n.id),
+    );
+    expect(result.failed.every((item) => item.deadLettered)).toBe(true);
+    const last = notes.at(-1)?.id;
+    expect(result.errorMessage).toBe(`2500 of 2500 items failed to sync; last error: bad field in ${last}`);
+    // The store holds a failure record for every one of them.
+    expect(await local.failures()).toHaveLength(2_500);
   });
 });
 
