@@ -77,6 +77,15 @@ const mayLookAhead = (context: BatchPushContext): boolean =>
   !context.exhausted &&
   context.carry.length === 0;
 
+/** The lookahead's page as the next batch, with the cursor advanced past it as `takePage` does. */
+const takeAheadPage = (context: BatchPushContext, page: LoadPageOutput) => {
+  const { batch, batchSeq } = nextBatch(context, page.items);
+  return {
+    batch,
+    advance: { aheadLoading: false, batchSeq, cursor: page.next, exhausted: page.next === undefined },
+  };
+};
+
 /** The next batch of `items`, with an id that stays the same across its retries. */
 const nextBatch = (context: BatchPushContext, items: RepositoryEntity[]) => ({
   batch: { batchId: `${context.runKey}.${context.batchSeq + 1}`, items, attempt: 0 },
@@ -154,7 +163,7 @@ export const batchPushMachine = setup({
     markAheadExhausted: assign({ aheadLoading: false, exhausted: true }),
     /** Takes the lookahead page as the next batch (like `takePage`, then `countAttempt`) and pushes it at once. */
     pushAhead: enqueueActions(({ context, enqueue }, page: LoadPageOutput) => {
-      const { batch, batchSeq } = nextBatch(context, page.items);
+      const { batch, advance } = takeAheadPage(context, page);
       const ahead = { ...batch, attempt: 1 };
       const lane = context.nextLane;
       enqueue.spawnChild('pushBatch', {
@@ -162,11 +171,8 @@ export const batchPushMachine = setup({
         input: { entityType: context.input.entityType, batchId: ahead.batchId, items: ahead.items },
       });
       enqueue.assign({
+        ...advance,
         ahead: { batch: ahead, lane, result: undefined },
-        aheadLoading: false,
-        batchSeq,
-        cursor: page.next,
-        exhausted: page.next === undefined,
         nextLane: lane === 'laneA' ? 'laneB' : 'laneA',
       });
     }),
@@ -175,14 +181,8 @@ export const batchPushMachine = setup({
      * (503, 429, Retry-After) gets no request from this run until the wait is over.
      */
     keepAhead: assign(({ context }, page: LoadPageOutput) => {
-      const { batch, batchSeq } = nextBatch(context, page.items);
-      return {
-        ahead: { batch, lane: undefined, result: undefined },
-        aheadLoading: false,
-        batchSeq,
-        cursor: page.next,
-        exhausted: page.next === undefined,
-      };
+      const { batch, advance } = takeAheadPage(context, page);
+      return { ...advance, ahead: { batch, lane: undefined, result: undefined } };
     }),
     /** Keeps a lookahead push's outcome until its batch's turn. */
     keepLaneResult: assign(({ context }, done: { lane: PushLane; result: LaneResult }) => {
