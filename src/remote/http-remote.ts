@@ -79,13 +79,18 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   ): Promise<ItemResult<T>[]> {
     const body: SyncRequestBody = { batchId: context.batchId, items: [...items] };
     // A request leaving while a refresh runs waits for it, rather than going out with the token being replaced.
-    await this.#lastRefresh?.catch(() => {});
+    if (this.#lastRefresh)
+      await abortable(
+        this.#lastRefresh.catch(() => {}),
+        context.signal,
+      );
     const sentInGeneration = this.#tokenGeneration;
-    let response = await this.#post(context, body, await this.#token(false));
+    let response = await this.#post(context, body, await abortable(this.#token(false), context.signal));
     if (response.status === 401 && this.#getToken) {
       await response.body?.cancel();
       deadline.restart();
-      response = await this.#post(context, body, await this.#tokenAfter401(sentInGeneration));
+      const token = await abortable(this.#tokenAfter401(sentInGeneration), context.signal);
+      response = await this.#post(context, body, token);
     }
     const status = response.status;
     if (status === 200) return this.#results(items, await this.#readJson(response, context));
@@ -260,6 +265,28 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     if (!Number.isFinite(ms) || ms < 0) return undefined;
     return Math.min(ms, this.#maxRetryAfterMs);
   }
+}
+
+/**
+ * `work`, or a rejection with the signal's reason as soon as it aborts: a `getToken` that hangs holds neither a
+ * cancelled or stopped run nor a request past its deadline.
+ */
+function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Whether fetch accepts `text` in a header value: no NUL, CR or LF, and nothing beyond Latin-1. */

@@ -9,6 +9,7 @@ import {
   LowdbLocalStore,
   type SyncBatchContext,
   type SyncProgress,
+  TransientSyncError,
 } from '../../src/index.js';
 import {
   ENTITY,
@@ -327,6 +328,29 @@ describe('one token refresh for requests in flight together', () => {
     expect(sent.filter((r) => r.idempotencyKey === 'b1').map((r) => r.status)).toEqual([401, 200]);
     // It never went out with the token being replaced.
     expect(sent.filter((r) => r.idempotencyKey === 'b2').map((r) => r.status)).toEqual([200]);
+  });
+
+  it('a token refresh that hangs does not hold a request that is aborted or past its deadline', async () => {
+    const server = await h.server();
+    const remote = h.remote(server, {
+      timeoutMs: 300,
+      getToken: ({ refresh }) => (refresh ? new Promise<string>(() => {}) : 'expired-token-9a8b7c6d'),
+    });
+
+    // Cancelled while the refresh hangs: the caller's reason, at once.
+    const controller = new AbortController();
+    const cancelled = remote
+      .syncBatch([note('a')], { signal: controller.signal, batchId: 'b1', entityType: ENTITY })
+      .catch((error: unknown) => error);
+    await until(() => server.stats().requests >= 1, 'the first 401');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    controller.abort(new Error('cancelled by the test'));
+    expect(((await cancelled) as Error).message).toBe('cancelled by the test');
+
+    // Not cancelled: the request's deadline ends the wait, as a transient error.
+    const timedOut = await remote.syncBatch([note('b')], context('b2')).catch((error: unknown) => error);
+    expect(timedOut).toBeInstanceOf(TransientSyncError);
+    expect((timedOut as Error).message).toBe('No reply within 300 ms');
   });
 
   it('a failed refresh fails every request refused with the old token the same way, none as an auth error', async () => {
