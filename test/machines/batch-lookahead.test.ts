@@ -311,6 +311,40 @@ describe('maxBatchesInFlight: 2 (lookahead)', () => {
     });
   });
 
+  it('waits for a lookahead page still loading when the current batch is done, and never loads it twice', async () => {
+    // The lookahead's page load is held until batch 1 is settled, so `next` finds it still loading.
+    const queries: (number | undefined)[] = [];
+    let releasePage = () => {};
+    const pageGate = new Promise<void>((resolve) => {
+      releasePage = resolve;
+    });
+    class SlowSecondPage extends MemoryLocalDataSource<Note> {
+      override async pending(query: PendingQuery): Promise<PendingPage<Note>> {
+        queries.push(query.after);
+        if (queries.length === 2) await pageGate;
+        return super.pending(query);
+      }
+    }
+    const remote = new TestRemote<Note>();
+    const repository = new Repository<Note>({ entityType: 'note', local: new SlowSecondPage(), remote });
+    await seed(repository, 15);
+    const coordinator = makeCoordinator({ batchSize: 5, maxBatchesInFlight: 2 });
+    h.defer(() => coordinator.stop());
+    const events: SyncProgress[] = [];
+    coordinator.progress.subscribe((p) => events.push(p));
+
+    const run = coordinator.sync(repository);
+    await until(() => syncingCounts(events).includes(5), 'batch 1 to be settled');
+    expect(remote.calls).toHaveLength(1);
+    releasePage();
+
+    expect(await run).toMatchObject({ state: 'synced', syncedItems: 15, failedItems: 0 });
+    expect(remote.calls.map((c) => c.ids.length)).toEqual([5, 5, 5]);
+    expect(new Set(remote.calls.flatMap((c) => c.ids)).size, 'no item pushed twice').toBe(15);
+    // One load per page, each from a new cursor (plus the empty page that ends the run).
+    expect(new Set(queries).size).toBe(queries.length);
+  });
+
   it('pushes nothing ahead during a retry wait: a page loaded meanwhile waits for the retried batch', async () => {
     // The lookahead's page load is held until batch 1 has failed, so it arrives during the retry wait.
     let pageLoads = 0;
