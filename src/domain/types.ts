@@ -213,8 +213,7 @@ export interface SyncResult {
   retries: number;
   /**
    * The run's failed items, the first 1,000 of them (`MAX_LISTED_FAILURES` in `actorsync/machines`); `failedItems`
-   * counts them all, and the
-   * store's failure records (`LocalDataSource.failures()`) hold every one.
+   * counts them all, and the store's failure records (`LocalDataSource.failures()`) hold every one.
    */
   failed: FailedItem[];
   cancelled: boolean;
