@@ -1,4 +1,4 @@
-import { assertEntity } from '../domain/entity.js';
+import { assertEntity, jsonProblem } from '../domain/entity.js';
 import { InvalidEntityError } from '../domain/errors.js';
 import type {
   FailureRecord,
@@ -151,9 +151,20 @@ export class OutboxIndex<T extends RepositoryEntity> {
       else delta.stale.push(ack.id);
     }
     for (const write of commit.replace ?? []) {
-      if (this.#rows.get(write.entity.id)?.entity.version === write.expectedVersion) {
-        delta.replaced.push(cloneForStorage(write.entity));
+      // Replacements come from remotes and conflict resolvers: checked here too, so no caller can write a record
+      // the store could not read back, or move a version down. A bad one refuses the whole commit.
+      assertEntity(write.entity, 'replacement');
+      const problem = jsonProblem(write.entity);
+      if (problem)
+        throw new InvalidEntityError(`replacement "${write.entity.id}" cannot be stored: ${problem}`);
+      const stored = this.#rows.get(write.entity.id)?.entity.version;
+      if (stored !== write.expectedVersion) continue;
+      if (write.entity.version < stored) {
+        throw new InvalidEntityError(
+          `replacement "${write.entity.id}" has version ${write.entity.version}, below the stored ${stored}`,
+        );
       }
+      delta.replaced.push(cloneForStorage(write.entity));
     }
     if (commit.failures?.length) {
       const policy = commit.failurePolicy;
