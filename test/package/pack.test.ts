@@ -1,0 +1,156 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// What a newcomer's app sees: the packed tarball installed into a project of its own, used from strict TypeScript.
+const execFileAsync = promisify(execFile);
+/** Runs a command; on failure the error carries its output, so the report says what broke (e.g. a type error). */
+const run = (file: string, args: string[], options: { cwd: string; timeout: number }) =>
+  execFileAsync(file, args, options).catch((error: { stdout?: string; stderr?: string; message: string }) => {
+    throw new Error(`${error.message}\n${error.stdout ?? ''}\n${error.stderr ?? ''}`.trim());
+  });
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const SLOW = 120_000;
+
+let dir: string;
+let consumer: string;
+let tarball: string;
+
+/** The consumer's code: imports every public entry point and syncs a few records with them. */
+const CONSUMER_SOURCE = `
+import { readFile } from 'node:fs/promises';
+import {
+  createSyncServer,
+  HttpRemoteDataSource,
+  MemoryLocalDataSource,
+  Repository,
+  type RepositoryEntity,
+  SyncCoordinator,
+  type SyncResult,
+} from 'actorsync';
+import { batchPushMachine, coordinatorMachine, createSyncMachine, entitySyncMachine } from 'actorsync/machines';
+
+interface Note extends RepositoryEntity {
+  text: string;
+}
+
+const manifest: unknown = JSON.parse(await readFile(new URL(import.meta.resolve('actorsync/package.json')), 'utf8'));
+const server = await createSyncServer();
+try {
+  const notes = new Repository<Note>({
+    entityType: 'notes',
+    local: new MemoryLocalDataSource<Note>(),
+    remote: new HttpRemoteDataSource<Note>({ baseUrl: server.url, getToken: () => server.token }),
+  });
+  await notes.saveMany([1, 2, 3, 4, 5].map((n) => ({ id: \`note-\${n}\`, text: \`note \${n}\` })));
+  const coordinator = new SyncCoordinator({ batchSize: 2 });
+  const result: SyncResult = await coordinator.sync(notes);
+  await coordinator.stop();
+  console.log(
+    JSON.stringify({
+      state: result.state,
+      syncedItems: result.syncedItems,
+      pending: await notes.pendingCount(),
+      onServer: server.state.list('notes').map((stored) => stored.item.id).sort(),
+      machines: [batchPushMachine, coordinatorMachine, entitySyncMachine].map((machine) => machine.id),
+      createSyncMachine: typeof createSyncMachine,
+      manifestName: (manifest as { name?: unknown }).name,
+    }),
+  );
+} finally {
+  await server.close();
+}
+`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'actorsync-pack-'));
+  const packed = join(dir, 'packed');
+  consumer = join(dir, 'consumer');
+  await mkdir(packed);
+  await mkdir(join(consumer, 'src'), { recursive: true });
+  // prepack builds dist/ first: a fresh clone (or `npm ci`) has none.
+  await run(npm, ['pack', '--pack-destination', packed], { cwd: root, timeout: SLOW });
+  const [file] = (await readdir(packed)).filter((name) => name.endsWith('.tgz'));
+  if (!file) throw new Error(`npm pack wrote no tarball to ${packed}`);
+  tarball = join(packed, file);
+  await writeFile(
+    join(consumer, 'package.json'),
+    JSON.stringify({ name: 'actorsync-consumer', private: true, type: 'module' }),
+  );
+  await run(npm, ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], {
+    cwd: consumer,
+    timeout: SLOW,
+  });
+}, SLOW);
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('the packed package, installed into a separate app', () => {
+  it('ships every file its exports, types and bin name', async () => {
+    const installed = join(consumer, 'node_modules', 'actorsync');
+    const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as {
+      exports: Record<string, string | Record<string, string>>;
+      bin: Record<string, string>;
+    };
+    const targets = [
+      ...Object.values(manifest.exports).flatMap((entry) =>
+        typeof entry === 'string' ? [entry] : Object.values(entry),
+      ),
+      ...Object.values(manifest.bin),
+    ];
+    expect(targets.length).toBeGreaterThan(4);
+    for (const target of targets) expect(existsSync(join(installed, target)), target).toBe(true);
+  });
+
+  it('type-checks under strict TypeScript (nodenext) and syncs records to the packaged reference server', async () => {
+    await writeFile(join(consumer, 'src', 'app.ts'), CONSUMER_SOURCE);
+    await writeFile(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          // The package's own declarations are checked too: they must stand alone in an app.
+          skipLibCheck: false,
+          noEmitOnError: true,
+          // The app brings its own @types/node; borrow ours rather than install one.
+          typeRoots: [join(root, 'node_modules', '@types')],
+          types: ['node'],
+          outDir: 'out',
+          rootDir: 'src',
+        },
+        include: ['src'],
+      }),
+    );
+    const tsc = join(root, 'node_modules', '.bin', 'tsc');
+    const compiled = await run(tsc, ['-p', 'tsconfig.json'], { cwd: consumer, timeout: SLOW });
+    expect(compiled.stdout).toBe('');
+    const { stdout } = await run(process.execPath, ['out/app.js'], { cwd: consumer, timeout: 30_000 });
+    expect(JSON.parse(stdout)).toEqual({
+      state: 'synced',
+      syncedItems: 5,
+      pending: 0,
+      onServer: ['note-1', 'note-2', 'note-3', 'note-4', 'note-5'],
+      machines: expect.arrayContaining([expect.any(String)]),
+      createSyncMachine: 'function',
+      manifestName: 'actorsync',
+    });
+  }, 60_000);
+
+  it('installs a working actorsync command', async () => {
+    const bin = join(consumer, 'node_modules', '.bin', 'actorsync');
+    const { stdout } = await run(bin, ['--help'], { cwd: consumer, timeout: 30_000 });
+    for (const command of ['demo', 'serve', 'sync', 'status']) expect(stdout).toContain(command);
+  });
+});
