@@ -118,3 +118,12 @@ export class StoreWriteError extends ActorSyncError {
     super('STORE_WRITE', message, options);
   }
 }
+
+/** The store was opened with `readOnly: true`: it refuses every write, and writes nothing itself. */
+export class StoreReadOnlyError extends ActorSyncError {
+  readonly file: string;
+  constructor(file: string) {
+    super('STORE_READ_ONLY', `Store ${file} was opened read-only; open it without readOnly to write`);
+    this.file = file;
+  }
+}

@@ -1,5 +1,11 @@
 import { Low } from 'lowdb';
-import { errorMessage, InvalidEntityError, StoreCorruptError, StoreWriteError } from '../domain/errors.js';
+import {
+  errorMessage,
+  InvalidEntityError,
+  StoreCorruptError,
+  StoreReadOnlyError,
+  StoreWriteError,
+} from '../domain/errors.js';
 import type {
   FailureRecord,
   LocalDataSource,
@@ -12,7 +18,7 @@ import type {
   SyncAck,
 } from '../domain/types.js';
 import { DurableJSONFile } from './durable-json-file.js';
-import { Journal, type JournalOp } from './journal.js';
+import { Journal, type JournalContents, type JournalOp } from './journal.js';
 import { LockFile } from './lock-file.js';
 import { commitResult, OutboxIndex } from './outbox-index.js';
 
@@ -39,6 +45,12 @@ export interface LowdbLocalStoreOptions {
   compactAfterBytes?: number;
   /** fsync every acknowledged write. Default true; turn off only for throwaway data. */
   fsync?: boolean;
+  /**
+   * Look without touching: no lock is taken and nothing is created, repaired or removed (a torn journal tail is
+   * ignored, not cut off). Every write, `compact()` included, is refused with `StoreReadOnlyError`. A missing store
+   * opens empty. Another process may have the store open meanwhile: this is a view of it as of the open.
+   */
+  readOnly?: boolean;
 }
 
 /** Counters for tests and benchmarks. */
@@ -66,9 +78,11 @@ export class LowdbLocalStore {
   readonly #db: Low<StoreDocument>;
   readonly #adapter: DurableJSONFile<StoreDocument>;
   readonly #journal: Journal;
-  readonly #lock: LockFile;
+  /** Absent when opened read-only. */
+  readonly #lock: LockFile | undefined;
   readonly #collections = new Map<string, OutboxIndex<RepositoryEntity>>();
   readonly #compactAfterBytes: number;
+  readonly readOnly: boolean;
   #generation = 0;
   #tail: Promise<unknown> = Promise.resolve();
   #broken: Error | undefined;
@@ -79,7 +93,7 @@ export class LowdbLocalStore {
     db: Low<StoreDocument>,
     adapter: DurableJSONFile<StoreDocument>,
     journal: Journal,
-    lock: LockFile,
+    lock: LockFile | undefined,
     options: LowdbLocalStoreOptions,
   ) {
     this.file = file;
@@ -88,6 +102,7 @@ export class LowdbLocalStore {
     this.#journal = journal;
     this.#lock = lock;
     this.#compactAfterBytes = options.compactAfterBytes ?? 8 * 1024 * 1024;
+    this.readOnly = lock === undefined;
   }
 
   /**
@@ -95,7 +110,7 @@ export class LowdbLocalStore {
    * a store another live process has open; in both cases nothing is written.
    */
   static async open(file: string, options: LowdbLocalStoreOptions = {}): Promise<LowdbLocalStore> {
-    const lock = await LockFile.acquire(`${file}.lock`, file);
+    const lock = options.readOnly ? undefined : await LockFile.acquire(`${file}.lock`, file);
     try {
       const adapter = new DurableJSONFile<StoreDocument>(
         file,
@@ -108,7 +123,7 @@ export class LowdbLocalStore {
       await store.#load();
       return store;
     } catch (error) {
-      await lock.release();
+      await lock?.release();
       throw error;
     }
   }
@@ -125,6 +140,7 @@ export class LowdbLocalStore {
 
   /** Rewrites the snapshot and empties the journal. */
   compact(): Promise<void> {
+    if (this.readOnly) return Promise.reject(new StoreReadOnlyError(this.file));
     return this.#enqueue(() => this.#compact());
   }
 
@@ -134,7 +150,7 @@ export class LowdbLocalStore {
     this.#closed = true;
     await this.#tail.catch(() => {});
     await this.#journal.close();
-    await this.#lock.release();
+    await this.#lock?.release();
   }
 
   /** @internal the in-memory state of a collection. */
@@ -153,6 +169,7 @@ export class LowdbLocalStore {
    */
   mutate<P, R>(prepare: () => { ops: JournalOp[]; plan: P }, apply: (plan: P) => R): Promise<R> {
     return this.#enqueue(async () => {
+      if (this.readOnly) throw new StoreReadOnlyError(this.file);
       if (this.#closed) throw new StoreWriteError(`Store ${this.file} is closed`);
       if (this.#broken) {
         throw new StoreWriteError(
@@ -189,12 +206,11 @@ export class LowdbLocalStore {
 
   async #load(): Promise<void> {
     // A kill during a compaction leaves a full temporary copy behind; we hold the lock, so none is in use.
-    await this.#adapter.removeOrphans();
-    await this.#db.read();
-    const exists = this.#adapter.bytes > 0;
-    const document = this.#db.data;
-    this.#generation = document.generation;
-    for (const [entityType, collection] of Object.entries(document.collections)) {
+    if (!this.readOnly) await this.#adapter.removeOrphans();
+    const { document, journal } = await this.#readFiles();
+    const exists = document !== null;
+    this.#generation = document?.generation ?? 0;
+    for (const [entityType, collection] of Object.entries(document?.collections ?? {})) {
       const index = this.index(entityType);
       try {
         index.put(index.adopt(Object.values(collection.records)));
@@ -204,18 +220,35 @@ export class LowdbLocalStore {
       }
       index.applyDelta({ synced: [], stale: [], replaced: [], failures: Object.values(collection.failures) });
     }
-    const journal = await this.#journal.read();
     if (journal && journal.generation > this.#generation) {
       throw new StoreCorruptError(this.#journal.file, 'it is newer than the snapshot it belongs to');
     }
-    if (journal && journal.generation === this.#generation) {
-      for (const op of journal.ops) this.#replay(op);
-      await this.#journal.open(this.#generation, journal.goodBytes, journal.goodBytes + journal.tornBytes);
+    const current = journal && journal.generation === this.#generation ? journal : undefined;
+    for (const op of current?.ops ?? []) this.#replay(op);
+    // Read-only: a torn tail is left as it is (the ops before it are all that was acknowledged).
+    if (this.readOnly) return;
+    if (current) {
+      await this.#journal.open(this.#generation, current.goodBytes, current.goodBytes + current.tornBytes);
     } else {
       // No journal, or one left from before the last compaction (already in the snapshot).
       await this.#journal.open(this.#generation, 0);
     }
-    if (!exists) await this.#db.write();
+    if (!exists) {
+      this.#db.data = emptyDocument();
+      await this.#db.write();
+    }
+  }
+
+  /** The snapshot (`null` if there is none) and the journal, as one consistent pair. */
+  async #readFiles(): Promise<{ document: StoreDocument | null; journal: JournalContents | undefined }> {
+    for (let attempt = 1; ; attempt += 1) {
+      const document = await this.#adapter.read();
+      const journal = await this.#journal.read();
+      // Without the lock, a writer may compact between the two reads: it writes the snapshot, then starts a new
+      // journal. A journal newer than the snapshot read then means the snapshot changed too: read both again.
+      const raced = this.readOnly && journal && journal.generation > (document?.generation ?? 0);
+      if (!raced || attempt === 3) return { document, journal };
+    }
   }
 
   #replay(op: JournalOp): void {

@@ -1,0 +1,125 @@
+/**
+ * `LowdbLocalStore.open(file, { readOnly: true })`: for `actorsync status` and other lookers. It takes no lock,
+ * creates, repairs and removes nothing, and refuses every write with a typed error (issue 10, point 10).
+ */
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreReadOnlyError } from '../../src/domain/errors.js';
+import { LowdbLocalStore, type RepositoryEntity } from '../../src/index.js';
+
+interface Doc extends RepositoryEntity {
+  title: string;
+}
+
+let dir: string;
+let file: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'actorsync-read-only-'));
+  file = join(dir, 'store.json');
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const doc = (id: string, title = id): Doc => ({
+  id,
+  title,
+  createdAt: 1,
+  updatedAt: 1,
+  version: 1,
+  syncPending: true,
+});
+
+/** Every file in the store's directory: name, bytes and mtime. */
+async function snapshotDir(): Promise<{ name: string; bytes: string; mtimeMs: number }[]> {
+  const names = (await readdir(dir)).sort();
+  return Promise.all(
+    names.map(async (name) => ({
+      name,
+      bytes: (await readFile(join(dir, name))).toString('base64'),
+      mtimeMs: (await stat(join(dir, name))).mtimeMs,
+    })),
+  );
+}
+
+describe('LowdbLocalStore read-only', () => {
+  it('reads a store with a torn journal tail and leaves every file byte-for-byte identical, mtime included', async () => {
+    const writer = await LowdbLocalStore.open(file);
+    await writer.collection<Doc>('doc').saveMany([doc('a'), doc('b')]);
+    await writer.close();
+    await appendFile(`${file}.journal`, '{"op":"put","c":"doc","e":[{"id":"torn"');
+    // A temp file a crashed compaction left: a writable open removes it, a read-only one must not.
+    await writeFile(join(dir, '.store.json.999999999.tmp'), '{"half"');
+    const before = await snapshotDir();
+
+    const reader = await LowdbLocalStore.open(file, { readOnly: true });
+    expect((await reader.collection<Doc>('doc').getAll()).map((d) => d.id)).toEqual(['a', 'b']);
+    expect(reader.readOnly).toBe(true);
+    await reader.close();
+
+    expect(await snapshotDir()).toEqual(before);
+  });
+
+  it('opens a missing store empty and creates nothing, not even a lock', async () => {
+    const reader = await LowdbLocalStore.open(file, { readOnly: true });
+    expect(reader.entityTypes).toEqual([]);
+    expect(await reader.collection<Doc>('doc').getAll()).toEqual([]);
+    await reader.close();
+    expect(await readdir(dir)).toEqual([]);
+    const nowhere = join(dir, 'no', 'such', 'dir', 'store.json');
+    await (await LowdbLocalStore.open(nowhere, { readOnly: true })).close();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('refuses every write with StoreReadOnlyError and writes nothing', async () => {
+    const writer = await LowdbLocalStore.open(file);
+    await writer.collection<Doc>('doc').save(doc('a'));
+    await writer.close();
+    const before = await snapshotDir();
+    const reader = await LowdbLocalStore.open(file, { readOnly: true });
+    const local = reader.collection<Doc>('doc');
+    const policy = { maxItemAttempts: 3, retryDelayMs: () => 1_000 };
+    const writes: [string, () => Promise<unknown>][] = [
+      ['save', () => local.save(doc('b'))],
+      ['saveMany', () => local.saveMany([doc('b')])],
+      ['delete', () => local.delete('a')],
+      ['markSynced', () => local.markSynced([{ id: 'a', version: 1 }])],
+      [
+        'commit',
+        () =>
+          local.commit({
+            failures: [{ id: 'a', version: 1, error: 'x', retryable: true }],
+            failurePolicy: policy,
+            now: 1,
+          }),
+      ],
+      ['requeueFailures', () => local.requeueFailures()],
+      ['compact', () => reader.compact()],
+    ];
+    for (const [name, write] of writes) {
+      const error = await write().catch((e: unknown) => e);
+      expect(error, name).toBeInstanceOf(StoreReadOnlyError);
+      expect((error as StoreReadOnlyError).code, name).toBe('STORE_READ_ONLY');
+    }
+    expect(await local.getAll()).toEqual([{ ...doc('a') }]);
+    await reader.close();
+    expect(await snapshotDir()).toEqual(before);
+  });
+
+  it('takes no lock: it opens a store another open holds, and the holder keeps writing', async () => {
+    const writer = await LowdbLocalStore.open(file);
+    await writer.collection<Doc>('doc').save(doc('a'));
+    const reader = await LowdbLocalStore.open(file, { readOnly: true });
+    expect(await reader.collection<Doc>('doc').get('a')).toMatchObject({ id: 'a' });
+    await reader.close();
+    await writer.collection<Doc>('doc').save(doc('b'));
+    await writer.close();
+    const again = await LowdbLocalStore.open(file);
+    expect((await again.collection<Doc>('doc').getAll()).map((d) => d.id)).toEqual(['a', 'b']);
+    await again.close();
+  });
+});
