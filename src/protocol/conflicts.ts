@@ -1,5 +1,6 @@
 import { errorMessage } from '../domain/errors.js';
 import type { ConflictPolicy, RepositoryEntity } from '../domain/types.js';
+import { adoptRemoteRecord, storableRecord } from './remote-record.js';
 
 /** What resolving one conflict asks of the outbox. */
 export type ConflictResolution<T extends RepositoryEntity> =
@@ -7,40 +8,57 @@ export type ConflictResolution<T extends RepositoryEntity> =
   | { kind: 'accept-remote'; entity: T }
   /** Push this record (the local one or a merge) on top of the server's version. */
   | { kind: 'push'; entity: T }
+  /** The conflict cannot be resolved (an unusable server copy, a resolver that threw): the item fails for good. */
   | { kind: 'failed'; error: string };
 
+/**
+ * Resolves a conflict between the record sent (`local`) and the server's copy. The copy is untrusted and goes
+ * through `adoptRemoteRecord` whatever the policy; a merge function's output is user code's and is checked the
+ * same way, so every record this returns can be stored.
+ */
 export function resolveConflict<T extends RepositoryEntity>(
   policy: ConflictPolicy<T>,
   local: T,
-  remote: T,
+  remote: unknown,
   now: number,
 ): ConflictResolution<T> {
-  if (policy === 'server-wins') {
-    return { kind: 'accept-remote', entity: { ...remote, syncPending: false } };
-  }
-  let chosen: T;
+  const adopted = adoptRemoteRecord(local, remote, {
+    minVersion: local.version,
+    syncPending: false,
+    now,
+  });
+  if (!adopted.ok) return { kind: 'failed', error: adopted.error };
+  if (policy === 'server-wins') return { kind: 'accept-remote', entity: adopted.record };
+  let chosen: unknown;
   if (policy === 'client-wins') {
     chosen = local;
   } else {
     try {
-      chosen = policy(local, remote);
+      chosen = policy(local, adopted.record);
     } catch (error) {
       return { kind: 'failed', error: `Conflict resolver threw: ${errorMessage(error)}` };
     }
-    if (typeof chosen !== 'object' || chosen === null) {
+    if (typeof chosen !== 'object' || chosen === null || Array.isArray(chosen)) {
       return { kind: 'failed', error: 'Conflict resolver returned no record' };
     }
   }
-  // The pushed version must be above the server's, or the server would report the same conflict again.
-  return {
-    kind: 'push',
-    entity: {
-      ...chosen,
+  let candidate: Record<string, unknown>;
+  try {
+    // The pushed version must be above the server's, or the server would report the same conflict again.
+    candidate = {
+      ...(chosen as Record<string, unknown>),
       id: local.id,
       createdAt: local.createdAt,
-      version: Math.max(local.version, remote.version) + 1,
+      version: Math.max(local.version, adopted.record.version) + 1,
       updatedAt: now,
       syncPending: true,
-    },
-  };
+    };
+  } catch (error) {
+    return {
+      kind: 'failed',
+      error: `Conflict resolver returned a record that cannot be read: ${errorMessage(error)}`,
+    };
+  }
+  const pushed = storableRecord<T>(candidate, `The resolved record "${local.id}"`);
+  return pushed.ok ? { kind: 'push', entity: pushed.record } : { kind: 'failed', error: pushed.error };
 }

@@ -1,0 +1,114 @@
+import { assertEntity, jsonProblem } from '../domain/entity.js';
+import { errorMessage } from '../domain/errors.js';
+import type { RepositoryEntity } from '../domain/types.js';
+
+/** A record that may be written to a store, or why the candidate cannot be one. */
+export type RecordCheck<T extends RepositoryEntity> = { ok: true; record: T } | { ok: false; error: string };
+
+export interface AdoptRemoteOptions {
+  /**
+   * The lowest version accepted. For a conflict it is the version sent: the server holds that version (with other
+   * content) or a newer one, so anything lower breaks the protocol, and a local version never goes down.
+   */
+  minVersion: number;
+  /** Whether the adopted record still has to be pushed (it is ours to set, never the remote's). */
+  syncPending: boolean;
+  /** `updatedAt` when the remote's own is missing or unusable. */
+  now: number;
+}
+
+/**
+ * Turns a record a remote sent (a conflict's server copy today, a pulled change tomorrow) into a local record, or
+ * says why it cannot become one. Nothing in it is trusted: its id must be the local one and its version a safe
+ * whole number of at least `minVersion`; the bookkeeping the server does not own is ours (`createdAt` from the
+ * local record, `syncPending` from `options`, `updatedAt` the remote's only if usable); and the result must pass
+ * every check a stored record passes, so writing it can never stop a store from opening. A minimal
+ * `{ id, version }` copy, which the protocol allows, is completed that way.
+ */
+export function adoptRemoteRecord<T extends RepositoryEntity>(
+  local: T,
+  remote: unknown,
+  options: AdoptRemoteOptions,
+): RecordCheck<T> {
+  const where = `The server's copy of "${local.id}"`;
+  try {
+    return adopt(local, remote, options, where);
+  } catch (error) {
+    // A getter or a proxy that throws, in a copy from a custom remote.
+    return { ok: false, error: `${where} cannot be read: ${errorMessage(error)}` };
+  }
+}
+
+function adopt<T extends RepositoryEntity>(
+  local: T,
+  remote: unknown,
+  options: AdoptRemoteOptions,
+  where: string,
+): RecordCheck<T> {
+  if (typeof remote !== 'object' || remote === null || Array.isArray(remote)) {
+    return { ok: false, error: `${where} is not a record (${show(remote)})` };
+  }
+  const copy = remote as Record<string, unknown>;
+  if (copy.id !== local.id) return { ok: false, error: `${where} names another id, ${show(copy.id)}` };
+  const { version, updatedAt } = copy;
+  // The upper bound leaves room for the next local edit's version + 1 to still count up exactly.
+  if (!Number.isSafeInteger(version) || (version as number) < options.minVersion || version === MAX_VERSION) {
+    return {
+      ok: false,
+      error: `${where} has version ${show(version)}, not a whole number from ${options.minVersion} (the version sent) to ${MAX_VERSION - 1}`,
+    };
+  }
+  return storableRecord<T>(
+    {
+      ...copy,
+      id: local.id,
+      version,
+      createdAt: local.createdAt,
+      updatedAt: isTimestamp(updatedAt) ? updatedAt : options.now,
+      syncPending: options.syncPending,
+    },
+    where,
+  );
+}
+
+/**
+ * A JSON copy of `candidate` that any store accepts and reads back the same, or why there is none: it must be
+ * JSON-safe (no functions, non-finite numbers or nesting past `MAX_ENTITY_DEPTH`) and a valid entity. For what
+ * comes from outside our control: remote copies and the records conflict resolvers return.
+ */
+export function storableRecord<T extends RepositoryEntity>(
+  candidate: unknown,
+  where: string,
+): RecordCheck<T> {
+  const problem = jsonProblem(candidate);
+  if (problem) return { ok: false, error: `${where} cannot be stored: ${problem}` };
+  let copy: unknown;
+  try {
+    copy = JSON.parse(JSON.stringify(candidate));
+  } catch (error) {
+    return { ok: false, error: `${where} cannot be stored: ${errorMessage(error)}` };
+  }
+  // What a `toJSON` returned was not walked above.
+  const copyProblem = jsonProblem(copy);
+  if (copyProblem) return { ok: false, error: `${where} cannot be stored: ${copyProblem}` };
+  try {
+    assertEntity(copy, where);
+  } catch (error) {
+    return { ok: false, error: errorMessage(error) };
+  }
+  return { ok: true, record: copy as T };
+}
+
+const MAX_VERSION = Number.MAX_SAFE_INTEGER;
+
+function isTimestamp(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** A short description of an untrusted value for an error message. */
+function show(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
