@@ -2,7 +2,7 @@ import { type Actor, createActor, type InspectionEvent, type Observer } from 'xs
 import { entityActorId } from '../../machines/coordinator.machine.js';
 import type { CoordinatorCommand, CoordinatorInput } from '../../machines/coordinator.types.js';
 import { createSyncMachine, type SyncTarget } from '../../machines/deps.js';
-import type { RunReport } from '../../machines/entity-sync.types.js';
+import type { RunReport, RunSnapshot } from '../../machines/entity-sync.types.js';
 import { ProgressStream } from '../core/progress-stream.js';
 import {
   CoordinatorStoppedError,
@@ -83,6 +83,8 @@ export class SyncCoordinator {
   readonly #requests = new Map<string, PendingRequest>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #logger: SyncLogger;
+  /** The run whose first `syncing` snapshot each type has had: the one sent before its outbox was read. */
+  readonly #announcedRuns = new Map<string, number>();
   #nextRequest = 0;
   #stopped = false;
 
@@ -107,7 +109,10 @@ export class SyncCoordinator {
       systemId: 'coordinator',
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
-    this.actor.on('progress', ({ snapshot }) => this.progress.publish(toSyncProgress(snapshot)));
+    this.actor.on('progress', ({ snapshot }) => {
+      if (this.#isRunAnnouncement(snapshot)) return;
+      this.progress.publish(toSyncProgress(snapshot));
+    });
     this.actor.on('runFinished', ({ report, requestIds }) => this.#finish(report, requestIds));
     this.actor.on('requestsCancelled', ({ entityType, requestIds }) => {
       const state = this.progress.latest(entityType)?.state ?? 'idle';
@@ -216,6 +221,7 @@ export class SyncCoordinator {
   async stop(): Promise<void> {
     if (!this.#stopped) {
       this.#stopped = true;
+      this.#cancelEverything();
       this.actor.stop();
       for (const [id, request] of this.#requests) {
         const state = this.progress.latest(request.entityType)?.state ?? 'idle';
@@ -224,6 +230,32 @@ export class SyncCoordinator {
       this.progress.close();
     }
     await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /**
+   * Cancels queued runs, then active ones, through the machines' own CANCEL, so a `sync()` whose run was under way
+   * resolves with that run's counts and duration (`cancelled: true`) rather than an empty result. Queued runs go
+   * first: a cancelled active run would otherwise start the next one.
+   */
+  #cancelEverything(): void {
+    const { queue, active } = this.actor.getSnapshot().context;
+    const activeTypes = Object.keys(active);
+    const queuedOnly = queue.map((run) => run.entityType).filter((type) => !activeTypes.includes(type));
+    for (const entityType of [...queuedOnly, ...activeTypes]) this.actor.send({ type: 'CANCEL', entityType });
+  }
+
+  /**
+   * The entity actor reports a run as soon as it starts, before the run has read its outbox: that snapshot's
+   * zero total says nothing yet (a `syncing 0% (0/0)` that the next snapshot, with the real total, repeats), so it
+   * is not published. Only the first `syncing` snapshot of a run with every count at zero is held back.
+   */
+  #isRunAnnouncement(snapshot: RunSnapshot): boolean {
+    if (snapshot.state !== 'syncing' || this.#announcedRuns.get(snapshot.entityType) === snapshot.runId) {
+      return false;
+    }
+    this.#announcedRuns.set(snapshot.entityType, snapshot.runId);
+    const { total, synced, failed, conflicts, retries } = snapshot.counts;
+    return total === 0 && synced === 0 && failed === 0 && conflicts === 0 && retries === 0;
   }
 
   #finish(report: RunReport, requestIds: readonly string[]): void {
