@@ -1,4 +1,5 @@
 import { and, assign, enqueueActions, fromPromise, not, sendParent, setup } from 'xstate';
+import { clampDelay } from '../src/core/timers.js';
 import { errorMessage, failureKind, TransientSyncError } from '../src/domain/errors.js';
 import type { RepositoryEntity } from '../src/domain/types.js';
 import { backoffDelay } from '../src/protocol/backoff.js';
@@ -111,7 +112,7 @@ export const batchPushMachine = setup({
     commitBatch: notProvided<CommitBatchOutput, CommitBatchInput>('commitBatch'),
   },
   delays: {
-    backoff: ({ context }) => context.backoffMs,
+    backoff: ({ context }) => clampDelay(context.backoffMs),
   },
   guards: {
     hasCarry: ({ context }) => context.carry.length > 0,

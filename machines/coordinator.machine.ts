@@ -1,4 +1,5 @@
 import { assign, emit, enqueueActions, setup } from 'xstate';
+import { clampDelay } from '../src/core/timers.js';
 import type {
   CoordinatorContext,
   CoordinatorEmitted,
@@ -26,7 +27,7 @@ export const coordinatorMachine = setup({
   },
   actors: { entitySync: entitySyncMachine },
   delays: {
-    autoSyncInterval: ({ context }) => context.config.autoSyncIntervalMs,
+    autoSyncInterval: ({ context }) => clampDelay(context.config.autoSyncIntervalMs),
   },
   guards: {
     autoSyncEnabled: ({ context }) => context.config.enableAutoSync,

@@ -1,4 +1,5 @@
 import { assign, enqueueActions, sendParent, setup, stopChild } from 'xstate';
+import { clampDelay } from '../src/core/timers.js';
 import { errorMessage } from '../src/domain/errors.js';
 import type { SyncState } from '../src/domain/types.js';
 import { backoffDelay } from '../src/protocol/backoff.js';
@@ -67,7 +68,7 @@ export const entitySyncMachine = setup({
   },
   actors: { batchPush: batchPushMachine },
   delays: {
-    untilRetryDue: ({ context }) => Math.max(0, (context.nextRetryAt ?? 0) - Date.now()),
+    untilRetryDue: ({ context }) => clampDelay((context.nextRetryAt ?? 0) - Date.now()),
   },
   guards: {
     runFailed: (_, output: BatchPushOutput) => output.outcome === 'aborted' || output.counts.failed > 0,

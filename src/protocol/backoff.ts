@@ -1,3 +1,4 @@
+import { clampDelay } from '../core/timers.js';
 import { InvalidOptionsError } from '../domain/errors.js';
 import type { RetryOptions, RetryPolicy } from '../domain/types.js';
 
@@ -29,6 +30,7 @@ export function resolveRetryPolicy(options: RetryOptions = {}): RetryPolicy {
 /**
  * Exponential backoff with full jitter: a uniform delay in [0, min(cap, base * 2^(attempt-1))].
  * Full jitter spreads retries of many clients after a shared outage; `leastMs` (a server's Retry-After) wins if larger.
+ * Clamped to what a timer can wait (`clampDelay`), however large the policy or the Retry-After.
  */
 export function backoffDelay(
   attempt: number,
@@ -38,7 +40,7 @@ export function backoffDelay(
 ): number {
   const exponent = Math.min(Math.max(attempt - 1, 0), 30);
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exponent);
-  return Math.max(Math.round(random() * ceiling), leastMs);
+  return clampDelay(Math.max(Math.round(random() * ceiling), leastMs));
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

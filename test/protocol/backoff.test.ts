@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { clampDelay, MAX_TIMER_DELAY_MS } from '../../src/core/timers.js';
 import { backoffDelay, DEFAULT_RETRY, InvalidOptionsError, resolveRetryPolicy } from '../../src/index.js';
 
 describe('backoffDelay (exponential, full jitter)', () => {
@@ -34,3 +35,30 @@ describe('backoffDelay (exponential, full jitter)', () => {
     expect(() => resolveRetryPolicy({ baseDelayMs: 10, maxDelayMs: 5 })).toThrow(/maxDelayMs/);
   });
 });
+
+describe('clampDelay (every timer of the library)', () => {
+  it('keeps ordinary delays, rounds up fractions', () => {
+    expect([0, 1, 1.2, 500, 30_000].map(clampDelay)).toEqual([0, 1, 2, 500, 30_000]);
+  });
+
+  it('caps what setTimeout would fire after 1 ms, and maps nonsense to now', () => {
+    expect(clampDelay(MAX_TIMER_DELAY_MS)).toBe(2 ** 31 - 1);
+    expect(clampDelay(2 ** 31)).toBe(MAX_TIMER_DELAY_MS);
+    expect(clampDelay(99_999_999_999_000)).toBe(MAX_TIMER_DELAY_MS);
+    expect(clampDelay(Number.POSITIVE_INFINITY)).toBe(MAX_TIMER_DELAY_MS);
+    expect(clampDelay(-5)).toBe(0);
+    expect(clampDelay(Number.NEGATIVE_INFINITY)).toBe(0);
+    expect(clampDelay(Number.NaN)).toBe(0);
+  });
+
+  it('backoffDelay never returns more than a timer can wait, whatever the policy or Retry-After', () => {
+    const huge = { baseDelayMs: 1e12, maxDelayMs: 1e15 };
+    expect(backoffDelay(30, huge, () => 1)).toBe(MAX_TIMER_DELAY_MS);
+    expect(backoffDelay(1, policy(), () => 0.5, 99_999_999_999_000)).toBe(MAX_TIMER_DELAY_MS);
+    expect(backoffDelay(1, policy(), () => 0.5, Number.POSITIVE_INFINITY)).toBe(MAX_TIMER_DELAY_MS);
+  });
+});
+
+function policy() {
+  return { baseDelayMs: 100, maxDelayMs: 1_000 };
+}
