@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SyncCoordinator } from '../../src/index.js';
 import { ActorTree, type InspectorRecord } from '../../src/inspect/inspector-model.js';
-import { createTraceInspector, readTrace, TraceFormatError } from '../../src/inspect/trace.js';
+import {
+  createTraceInspector,
+  readTrace,
+  TraceFileError,
+  TraceFormatError,
+} from '../../src/inspect/trace.js';
 import { makeRepo, seed } from '../helpers/fixtures.js';
 
 /** Records up to `coordinator.stop()`, which stops every actor (the entity's stop comes first). */
@@ -103,5 +108,51 @@ describe('trace inspector', () => {
       '{"format":"actorsync-trace","version":1,"startedAt":1}\n{"kind":"actor","at":1}\nnot json\n',
     );
     await expect(readTrace(file)).rejects.toThrow(/line 3 is not JSON/);
+  });
+
+  it('issue 11: a trace file that cannot be opened throws a typed error when the inspector is created', () => {
+    const file = join(dir, 'no-such-dir', 't.jsonl');
+    let thrown: unknown;
+    try {
+      createTraceInspector({ file });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TraceFileError);
+    expect(thrown).toMatchObject({
+      code: 'TRACE_FILE',
+      message: `Cannot write trace ${file}: its directory does not exist`,
+    });
+  });
+
+  it('issue 11: a write that fails later goes to the logger and ends the trace; the sync goes on', async () => {
+    const errors: { message: string; details: Record<string, unknown> | undefined }[] = [];
+    let reported!: () => void;
+    const reportedOnce = new Promise<void>((resolve) => (reported = resolve));
+    const logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error(message: string, details?: Record<string, unknown>) {
+        errors.push({ message, details });
+        reported();
+      },
+    };
+    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    const trace = createTraceInspector({ file: '/dev/full', logger });
+    const coordinator = new SyncCoordinator({ inspect: trace.inspect });
+    const { repository } = makeRepo();
+    await seed(repository, 5);
+    await reportedOnce;
+    expect((await coordinator.sync(repository)).state).toBe('synced');
+    await coordinator.stop();
+    await trace.close();
+    expect(errors).toEqual([
+      {
+        message: 'Trace /dev/full stopped: a write failed',
+        details: { error: expect.stringMatching(/ENOSPC/) },
+      },
+    ]);
+    expect(trace.error?.message).toMatch(/ENOSPC/);
   });
 });
