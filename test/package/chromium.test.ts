@@ -1,8 +1,8 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, constants, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findChromium } from '../helpers/chromium.js';
+import { findChromium, unpackBundledChromium } from '../helpers/chromium.js';
 
 // A fresh machine has no Chromium and no root: the browser tests must find one on their own, or fail saying how.
 let dir: string;
@@ -75,6 +75,23 @@ describe('findChromium', () => {
       await browser.close();
     }
   });
+
+  it('unpacks the bundled Chromium atomically: concurrent unpacks never leave a partial binary', async () => {
+    const previous = process.env.TMPDIR;
+    const unpackDir = join(dir, 'unpack');
+    process.env.TMPDIR = unpackDir;
+    try {
+      const [first, second] = await Promise.all([unpackBundledChromium(), unpackBundledChromium()]);
+      expect(second).toBe(first);
+      expect(first.startsWith(unpackDir)).toBe(true);
+      await access(first, constants.X_OK);
+      const [versionDir] = await readdir(unpackDir);
+      expect(await readdir(join(unpackDir, String(versionDir)))).toEqual(['chromium']);
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+    }
+  }, 60_000);
 
   it('fails, never skips, when none is found, naming all three ways', async () => {
     const error = await findChromium({ env: { PATH: '' }, systemDirs: [], bundled: noBundled }).catch(
