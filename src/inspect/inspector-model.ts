@@ -47,6 +47,14 @@ export type InspectorRecord =
       payload: unknown;
     };
 
+/** A run that had something to do, kept so a later empty run does not hide what the last real one did. */
+export interface ActiveRunSummary {
+  runId: unknown;
+  state: unknown;
+  counts: unknown;
+  failed: unknown;
+}
+
 /** An actor as the inspector shows it. */
 export interface ActorNode {
   sessionId: string;
@@ -58,6 +66,8 @@ export interface ActorNode {
   value: unknown;
   context: unknown;
   updatedAt: number;
+  /** Entity actors: the latest run that had items (or retries), even if emptier runs came after it. */
+  lastActiveRun?: ActiveRunSummary;
 }
 
 interface ActorLike {
@@ -72,6 +82,9 @@ function asActor(ref: unknown): ActorLike {
   return ref as ActorLike;
 }
 
+/** Failed items of a run shown per entity type; the run's counts say how many there were in all. */
+const MAX_FAILED_SHOWN = 20;
+
 /** A readable slice of each machine's context: counts, attempts, retry times and errors, never record payloads. */
 export function contextSlice(machine: string | undefined, context: unknown): unknown {
   const c = (context ?? {}) as Record<string, unknown>;
@@ -85,7 +98,16 @@ export function contextSlice(machine: string | undefined, context: unknown): unk
         queued: queue.map((run) => run.entityType),
       };
     }
-    case 'entitySync':
+    case 'entitySync': {
+      const lastRun = c.lastRun as { runId?: unknown; failedItems?: unknown[] } | undefined;
+      // The failed items of the last finished run (what was dead-lettered or will be retried, and why).
+      const failed =
+        lastRun && lastRun.runId === c.runId && Array.isArray(lastRun.failedItems)
+          ? lastRun.failedItems.slice(0, MAX_FAILED_SHOWN).map((item) => {
+              const { id, error, attempts, deadLettered } = item as Record<string, unknown>;
+              return { id, error, attempts, deadLettered };
+            })
+          : undefined;
       return {
         entityType: (c.config as { entityType?: unknown } | undefined)?.entityType,
         runId: c.runId,
@@ -94,7 +116,9 @@ export function contextSlice(machine: string | undefined, context: unknown): unk
         lastError: c.lastError,
         nextRetryAt: c.nextRetryAt,
         stoppedRuns: c.stoppedRuns,
+        ...(failed && failed.length > 0 ? { failed } : {}),
       };
+    }
     case 'batchPush': {
       const batch = c.batch as { batchId?: string; items?: unknown[] } | undefined;
       return {
@@ -207,6 +231,7 @@ export class ActorTree {
         context: record.context,
         updatedAt: record.at,
       });
+      if (node.machine === 'entitySync') rememberActiveRun(node);
       if (record.children) {
         // Children stopped by their parent (a cancelled run) send no snapshot of their own.
         const live = new Set(record.children);
@@ -238,4 +263,17 @@ export class ActorTree {
     const node = this.#nodes.get(sessionId);
     return node ? { ...node } : undefined;
   }
+}
+
+/** Keeps the entity's latest run that had anything to do (items or retries) on its node. */
+function rememberActiveRun(node: ActorNode): void {
+  const context = (node.context ?? {}) as { runId?: unknown; counts?: unknown; failed?: unknown };
+  const counts = (context.counts ?? {}) as { total?: unknown; retries?: unknown };
+  if (!(Number(counts.total) > 0 || Number(counts.retries) > 0)) return;
+  node.lastActiveRun = {
+    runId: context.runId,
+    state: node.value,
+    counts: context.counts,
+    failed: context.failed,
+  };
 }

@@ -149,6 +149,11 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
     if (request.headers['sec-fetch-site'] === 'cross-site')
       return text(response, 403, 'Cross-site request refused');
 
+    // Browsers ask for it unprompted; without this they log a 401 for every page load.
+    if (request.method === 'GET' && url.pathname === '/favicon.ico') {
+      response.writeHead(204, { 'cache-control': 'max-age=86400' });
+      return response.end();
+    }
     const assetFile = ASSETS[url.pathname];
     if (request.method === 'GET' && assetFile) {
       response.writeHead(200, { 'content-type': assetFile.type, 'cache-control': 'no-store' });

@@ -16,6 +16,7 @@ import {
 import { ActorTree } from '../../src/inspect/inspector-model.js';
 import { createInspector, type LocalInspector } from '../../src/inspect/inspector-server.js';
 import { createTraceInspector, readTrace } from '../../src/inspect/trace.js';
+import { SyncServerState } from '../../src/server/server-state.js';
 import { launchChromium } from '../helpers/chromium.js';
 
 interface Telemetry extends RepositoryEntity {
@@ -226,6 +227,51 @@ describe('trace replay in a real browser', () => {
       await replayPage.close();
     } finally {
       await replay.close();
+    }
+  });
+});
+
+describe('issue 11: the page after an empty run, and its failed items', () => {
+  it("keeps the last real run's bar after an empty run and lists the dead-lettered item with its reason", async () => {
+    const inspected = await createInspector();
+    const state = new SyncServerState();
+    const reviewed = new Repository<Telemetry>({
+      entityType: 'reviewed',
+      local: new MemoryLocalDataSource<Telemetry>(),
+      remote: {
+        syncBatch: async (items, { batchId, entityType }) =>
+          state.apply(entityType, batchId, items, (item) =>
+            item.value < 0 ? { error: 'value must not be negative', retryable: false } : undefined,
+          ),
+      },
+    });
+    await reviewed.saveMany(
+      Array.from({ length: 5 }, (_, i) => ({ id: `v-${i}`, name: 'v', value: i === 3 ? -1 : i })),
+    );
+    const local = new SyncCoordinator({ inspect: inspected.inspect });
+    const reviewPage = await browser.newPage();
+    const consoleErrors: string[] = [];
+    reviewPage.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
+    try {
+      await reviewPage.goto(inspected.url);
+      expect(await inspected.waitForPage(5_000)).toBe(true);
+      expect((await local.sync(reviewed)).failedItems).toBe(1);
+      // v-3 is dead-lettered: the next run has nothing to do and ends synced 0/0.
+      expect(await local.sync(reviewed)).toMatchObject({ state: 'synced', runId: 2, totalItems: 0 });
+      await reviewPage
+        .locator('[data-actor="entity:reviewed"]')
+        .and(reviewPage.locator('[data-state="synced"]'))
+        .waitFor({ timeout: 5_000 });
+      const bar = reviewPage.locator('[data-progress="reviewed"]');
+      expect(await bar.textContent()).toContain('4/5 synced, 1 failed (run 1; nothing to sync since)');
+      expect(await bar.getAttribute('data-percent')).toBe('100');
+      const failed = reviewPage.locator('[data-failures="reviewed"] li[data-failed="v-3"]');
+      expect(await failed.textContent()).toBe('v-3 dead-lettered (attempts 1) value must not be negative');
+      expect(consoleErrors).toEqual([]);
+    } finally {
+      await reviewPage.close();
+      await local.stop();
+      await inspected.close();
     }
   });
 });

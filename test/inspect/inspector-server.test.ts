@@ -134,4 +134,30 @@ describe('local inspector server', () => {
       expect(output).not.toContain(token);
     }
   });
+
+  it('issue 11: answers /favicon.ico without the token, so a browser logs no 401; the page declares its icon', async () => {
+    const favicon = await fetch(`${inspector.origin}/favicon.ico`);
+    expect(favicon.status).toBe(204);
+    expect(await (await fetch(inspector.url)).text()).toContain('<link rel="icon" href="data:," />');
+    // Nothing else opens up without the token.
+    expect((await fetch(`${inspector.origin}/favicon.ico/../`)).status).toBe(401);
+  });
+
+  it("issue 11: an empty run after a real one keeps the real run's counts and its failed items on the entity", async () => {
+    const { repository, remote } = makeRepo();
+    await seed(repository, 5);
+    remote.reject('n2', 'text must not be "note 2" (secret-ish: Bearer remote-api-token-123)', false);
+    expect(await coordinator.sync(repository)).toMatchObject({ state: 'error', failedItems: 1 });
+    // n2 is dead-lettered, so the next run has nothing to do.
+    expect(await coordinator.sync(repository)).toMatchObject({ state: 'synced', totalItems: 0 });
+    const entity = inspector.tree().find((node) => node.systemId === 'entity:note');
+    expect(entity?.context).toMatchObject({ runId: 2, counts: { total: 0 } });
+    expect(entity?.lastActiveRun).toMatchObject({
+      runId: 1,
+      state: 'error',
+      counts: { total: 5, synced: 4, failed: 1 },
+      failed: [{ id: 'n2', deadLettered: true, attempts: 1, error: expect.stringContaining('must not be') }],
+    });
+    expect(JSON.stringify(inspector.tree())).not.toContain('remote-api-token-123');
+  });
 });

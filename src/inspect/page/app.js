@@ -190,16 +190,46 @@ function renderTree() {
   renderActorFilter();
 }
 
+/**
+ * The run a progress bar shows: the current one, unless it finished with nothing to do while an earlier run had
+ * items; then that run (an empty follow-up run would otherwise turn 1000/1000 into 0/0).
+ */
+function shownRun(node) {
+  const c = node.context ?? {};
+  const current = {
+    runId: c.runId,
+    state: stateName(node.value),
+    counts: c.counts,
+    failed: c.failed,
+    current: true,
+  };
+  const counts = c.counts ?? { total: 0, retries: 0 };
+  const finished = ['synced', 'error', 'idle'].includes(current.state);
+  const last = node.lastActiveRun;
+  if (finished && counts.total === 0 && !counts.retries && last && last.runId !== c.runId) {
+    return {
+      runId: last.runId,
+      state: stateName(last.state),
+      counts: last.counts,
+      failed: last.failed,
+      current: false,
+    };
+  }
+  return current;
+}
+
 function renderProgress() {
   const entities = state.nodes.filter((n) => n.machine === 'entitySync');
   const bars = entities.map((node) => {
     const c = node.context ?? {};
-    const counts = c.counts ?? { total: 0, synced: 0, failed: 0 };
+    const run = shownRun(node);
+    const counts = run.counts ?? { total: 0, synced: 0, failed: 0 };
     const done = counts.synced + counts.failed;
-    const finished = ['synced', 'error'].includes(stateName(node.value));
+    const finished = ['synced', 'error'].includes(run.state);
     const percent = counts.total > 0 ? Math.floor((done / counts.total) * 100) : finished ? 100 : 0;
     const failedShare = counts.total > 0 ? (counts.failed / counts.total) * 100 : 0;
-    const label = `${c.entityType} · ${stateName(node.value)} · ${counts.synced}/${counts.total} synced${counts.failed ? `, ${counts.failed} failed` : ''}`;
+    const since = run.current ? '' : ` (run ${run.runId}; nothing to sync since)`;
+    const label = `${c.entityType} · ${run.state} · ${counts.synced}/${counts.total} synced${counts.failed ? `, ${counts.failed} failed` : ''}${since}`;
     return el(
       'div',
       { class: 'bar', 'data-progress': c.entityType, 'data-percent': String(percent) },
@@ -213,6 +243,35 @@ function renderProgress() {
     );
   });
   $('progress').replaceChildren(...bars);
+  renderFailures(entities);
+}
+
+/** The failed items of each type's last run with items: dead letters and items that will be retried, with why. */
+function renderFailures(entities) {
+  const groups = entities.flatMap((node) => {
+    const run = shownRun(node);
+    const failed = Array.isArray(run.failed) ? run.failed : [];
+    if (failed.length === 0) return [];
+    const total = run.counts?.failed ?? failed.length;
+    const items = failed.map((item) =>
+      el(
+        'li',
+        { 'data-failed': String(item.id), class: item.deadLettered ? 'dead' : 'retry' },
+        el('span', { class: 'who', text: `${item.id} ` }),
+        el('span', {
+          class: 'type',
+          text: `${item.deadLettered ? 'dead-lettered' : 'will be retried'} (attempts ${item.attempts})`,
+        }),
+        el('span', { text: ` ${item.error}` }),
+      ),
+    );
+    const more = total > failed.length ? el('li', { text: `… and ${total - failed.length} more` }) : null;
+    return [
+      el('h3', { text: `${node.context?.entityType} · run ${run.runId} · ${total} failed` }),
+      el('ol', { class: 'failures', 'data-failures': String(node.context?.entityType) }, ...items, more),
+    ];
+  });
+  $('failures').replaceChildren(...(groups.length ? groups : [el('p', { class: 'empty', text: 'none' })]));
 }
 
 function renderActorFilter() {
