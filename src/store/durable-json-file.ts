@@ -1,4 +1,5 @@
-import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Adapter } from 'lowdb';
 import { StoreCorruptError } from '../domain/errors.js';
@@ -21,24 +22,28 @@ export class DurableJSONFile<T> implements Adapter<T> {
     this.#fsync = options.fsync ?? true;
   }
 
-  /** Removes temporary files a crash mid-write left behind. Only call while holding the store's lock. */
+  /**
+   * Removes temporary files a crash mid-write left behind: those of dead processes, and this process's own (it
+   * holds the store's lock, so it is not writing one). A live process's temp file is never touched, whatever it
+   * is doing. Only call while holding the store's lock.
+   */
   async removeOrphans(): Promise<number> {
     const prefix = `.${basename(this.file)}.`;
     const names = await readdir(dirname(this.file)).catch(() => [] as string[]);
-    const orphans = names.filter((name) => name.startsWith(prefix) && name.endsWith('.tmp'));
+    const orphans = names.filter((name) => {
+      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) return false;
+      const pid = Number(name.slice(prefix.length, -'.tmp'.length));
+      return Number.isSafeInteger(pid) && pid > 0 && (pid === process.pid || !isProcessAlive(pid));
+    });
     await Promise.all(orphans.map((name) => unlink(join(dirname(this.file), name)).catch(() => {})));
     return orphans.length;
   }
 
   async read(): Promise<T | null> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
-    }
-    this.bytes = Buffer.byteLength(text);
+    const buffer = await readRegularFile(this.file);
+    if (buffer === undefined) return null;
+    const text = buffer.toString('utf8');
+    this.bytes = buffer.length;
     let data: unknown;
     try {
       data = JSON.parse(text);
@@ -74,6 +79,58 @@ export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Whether process `pid` exists (one we may not signal exists too). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** What a store path holds when it is not a regular file, for the error that refuses it. */
+function describeKind(info: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO';
+  if (info.isSocket()) return 'a socket';
+  return 'a device or other special file';
+}
+
+/**
+ * Refuses, with `StoreCorruptError` naming it, a path that exists but is not a regular file (following symlinks):
+ * reading a FIFO would hang, a directory or device is no store. Missing is fine.
+ */
+export async function assertRegularOrMissing(path: string): Promise<void> {
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  if (info && !info.isFile()) throw new StoreCorruptError(path, `it is ${describeKind(info)}, not a file`);
+}
+
+/**
+ * The contents of `path`, or `undefined` if it does not exist. Opened non-blocking and checked on the open
+ * handle, so a FIFO or device put there (even after an earlier check) is refused instead of hanging the read.
+ */
+export async function readRegularFile(path: string): Promise<Buffer | undefined> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new StoreCorruptError(path, `it cannot be read (${code ?? (error as Error).message})`);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new StoreCorruptError(path, `it is ${describeKind(info)}, not a file`);
+    return await handle.readFile();
   } finally {
     await handle.close();
   }

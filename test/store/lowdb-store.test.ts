@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,6 +45,13 @@ async function reopen(store: LowdbLocalStore, options = {}) {
 
 const repo = (store: LowdbLocalStore, type = 'doc') =>
   new Repository<Doc>({ entityType: type, local: store.collection<Doc>(type) });
+
+/** A pid no process has: one that has just exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid as number;
+}
 
 const docId = (n: number) => `d${String(n).padStart(5, '0')}`;
 const policy = { maxItemAttempts: 3, retryDelayMs: () => 60_000 };
@@ -185,7 +192,7 @@ describe('LowdbLocalStore', () => {
 
   it('takes over a lock left by an earlier process with the same pid, and removes temp files a crash left', async () => {
     await writeFile(`${file}.lock`, `${process.pid}\n`);
-    await writeFile(join(dir, '.store.json.12345.tmp'), '{"half": "a snapshot"');
+    await writeFile(join(dir, `.store.json.${await deadPid()}.tmp`), '{"half": "a snapshot"');
     const store = await openStore();
     await repo(store).save({ id: 'a', title: 'a' });
     expect((await readdir(dir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
@@ -229,5 +236,31 @@ describe('LowdbLocalStore', () => {
     await new Promise((resolve) => child.once('exit', resolve));
     const store = await openStore();
     expect(await store.collection<Doc>('doc').get('held')).toMatchObject({ id: 'held' });
+  });
+
+  it('never removes the temp file of a live process, even while it cleans up after dead ones', async () => {
+    // The parent of this test process is alive: its temp file may be a write in progress (issue 10, point 1).
+    const live = join(dir, `.store.json.${process.ppid}.tmp`);
+    const dead = join(dir, `.store.json.${await deadPid()}.tmp`);
+    await writeFile(live, '{"being": "written"');
+    await writeFile(dead, '{"half"');
+    await openStore();
+    expect(await readFile(live, 'utf8')).toBe('{"being": "written"');
+    await expect(stat(dead)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('treats a lock that holds no pid yet as held, and takes it over only once it is old', async () => {
+    // A lock file another process has just created: it may not have written its pid yet (issue 10, point 1).
+    await writeFile(`${file}.lock`, '');
+    const error = await LowdbLocalStore.open(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreLockedError);
+    expect(await readFile(`${file}.lock`, 'utf8')).toBe('');
+    // Long past the grace period, an empty lock is a crash's leftover.
+    const minuteAgo = new Date(Date.now() - 60_000);
+    await utimes(`${file}.lock`, minuteAgo, minuteAgo);
+    const store = await openStore();
+    await repo(store).save({ id: 'a', title: 'a' });
+    expect((await readFile(`${file}.lock`, 'utf8')).split('\n')[0]).toBe(String(process.pid));
+    expect((await readdir(dir)).filter((name) => name.includes('.lock.'))).toEqual([]);
   });
 });
