@@ -23,6 +23,7 @@ import {
   splitCounts,
 } from './demo-data.js';
 import { Cleanup, cleanUpOnSignal, sleep } from './lifecycle.js';
+import { printableUrl } from './printable-url.js';
 import { createProgressView, type ProgressView } from './progress-view.js';
 import { RunTracker } from './run-stats.js';
 import {
@@ -83,8 +84,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
 async function demo(options: DemoOptions, cleanup: Cleanup): Promise<number> {
   const { server, repos } = await setUp(options, cleanup);
-  await seed(repos, options);
+  // Before seeding: a trace file that cannot be written stops the demo at once (cleanup closes the store).
   const observers = await startObservers(options, server, cleanup);
+  await seed(repos, options);
   const coordinator = new SyncCoordinator({
     batchSize: 100,
     concurrency: 3,
@@ -127,7 +129,7 @@ async function startObservers(options: DemoOptions, server: SyncServer, cleanup:
     ready: async (coordinator: SyncCoordinator) => {
       if (!inspector) return;
       inspector.attach(coordinator);
-      print(`  inspect ${inspector.url}`);
+      print(`  inspect ${printableUrl(inspector.url)}`);
       if (interactive) {
         print('          open it in a browser; the sync starts when the page connects (or in 60 s)');
         await inspector.waitForPage(60_000);
@@ -137,7 +139,7 @@ async function startObservers(options: DemoOptions, server: SyncServer, cleanup:
       if (trace)
         print(`Trace written to ${options.trace}: \`npm run cli -- inspect --trace ${options.trace}\``);
       if (!inspector || !interactive) return;
-      print(`Inspector still running at ${inspector.url} — press Ctrl-C to exit`);
+      print(`Inspector still running at ${printableUrl(inspector.url)} — press Ctrl-C to exit`);
       await new Promise<never>(() => {});
     },
   };
@@ -221,7 +223,7 @@ function printHeader(options: DemoOptions, server: SyncServer, storeFile: string
   const batches = Math.ceil(options.items / 3 / 100) * 3 + 1;
   const expected = batches * options.faultRate;
   print(`actorsync demo: ${formatCount(options.items)} records to a local server that misbehaves on purpose`);
-  print(`  server  ${server.url}  (bearer token: hidden)`);
+  print(`  server  ${printableUrl(server.url)}  (bearer token: hidden)`);
   print(`  network ${LATENCY_MS[0]}-${LATENCY_MS[1]} ms of simulated latency on every sync request`);
   if (options.faultRate > 0) print(`  faults  first ${OPENING_FAULTS.join(', ')}; then`);
   print(

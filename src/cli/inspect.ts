@@ -1,6 +1,7 @@
 import { createInspector } from '../inspect/inspector-server.js';
 import { readTrace } from '../inspect/trace.js';
 import { Cleanup, cleanUpOnSignal } from './lifecycle.js';
+import { printableUrl } from './printable-url.js';
 
 /** `actorsync inspect --trace FILE`: serves the local inspector in replay mode until Ctrl-C. */
 export async function runInspect(options: { trace: string; port: number }): Promise<number> {
@@ -11,7 +12,7 @@ export async function runInspect(options: { trace: string; port: number }): Prom
   cleanUpOnSignal(cleanup);
   inspector.loadTrace(trace);
   console.log(`Replaying ${trace.records.length} records from ${options.trace}`);
-  console.log(`Inspector: ${inspector.url}`);
+  console.log(`Inspector: ${printableUrl(inspector.url)}`);
   console.log('Press Ctrl-C to exit.');
   await new Promise<never>(() => {});
   return 0;

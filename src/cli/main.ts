@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 /**
- * The actorsync command line: `demo`, `inspect`, `serve`, `sync` and `status`. Commander wiring only; each command lives in
- * its own module and returns the exit code.
+ * The actorsync command line: `demo`, `inspect`, `serve`, `import`, `sync`, `status`, `retry-failed` and `export`.
+ * Commander wiring only; each command lives in its own module and returns the exit code.
  */
 import { randomInt } from 'node:crypto';
 import { Command } from 'commander';
 import { runDemo } from './demo.js';
 import { expectedErrorMessage } from './errors.js';
 import { runInspect } from './inspect.js';
+import { runPendingCleanups } from './lifecycle.js';
 import { nonEmpty, rate, wholeNumber } from './options.js';
+import { runExport, runImport } from './records.js';
+import { runRetryFailed } from './retry-failed.js';
 import { runServe } from './serve.js';
 import { runStatus } from './status.js';
 import { runSync } from './sync.js';
@@ -112,20 +115,68 @@ program
 
 program
   .command('status')
-  .description("show each entity type's outbox: pending, due, waiting for retry, dead-lettered")
+  .description(
+    "show each entity type's outbox (pending, due, waiting for retry, dead-lettered) and its failures; reads only",
+  )
   .requiredOption('--db <file>', 'the store file', nonEmpty)
-  .action(async (flags: { db: string }) => {
-    process.exitCode = await runStatus(flags.db);
+  .option('--json', 'print a JSON report for scripts (format "actorsync-status", version 1)')
+  .action(async (flags: { db: string; json?: boolean }) => {
+    process.exitCode = await runStatus({ db: flags.db, json: flags.json === true });
   });
 
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
+program
+  .command('retry-failed')
+  .description('re-queue dead-lettered records and scheduled retries of one entity type, for the next sync')
+  .requiredOption('--db <file>', 'the store file', nonEmpty)
+  .requiredOption('--entity <type>', 'the entity type', nonEmpty)
+  .option('--id <id...>', 'only these records (default: every failed record of the type)')
+  .action(async (flags: { db: string; entity: string; id?: string[] }) => {
+    process.exitCode = await runRetryFailed({ db: flags.db, entity: flags.entity, ids: flags.id });
+  });
+
+program
+  .command('import')
+  .description(
+    'save the records of a JSON-lines file as pending, all or nothing, creating the store if it does not exist',
+  )
+  .argument('<file>', 'one JSON object per line: the fields of a record, with an optional string "id"')
+  .requiredOption('--db <file>', 'the store file', nonEmpty)
+  .requiredOption('--entity <type>', 'the entity type of the records', nonEmpty)
+  .action(async (file: string, flags: { db: string; entity: string }) => {
+    process.exitCode = await runImport({ db: flags.db, entity: flags.entity, file });
+  });
+
+program
+  .command('export')
+  .description(
+    'print every record of one entity type as JSON lines (bookkeeping fields included); reads only',
+  )
+  .requiredOption('--db <file>', 'the store file', nonEmpty)
+  .requiredOption('--entity <type>', 'the entity type', nonEmpty)
+  .action(async (flags: { db: string; entity: string }) => {
+    process.exitCode = await runExport(flags);
+  });
+
+function reportError(error: unknown): void {
   const message = expectedErrorMessage(error);
   process.stderr.write(
     message === undefined
       ? `actorsync: unexpected error\n${String((error as Error)?.stack ?? error)}\n`
       : `actorsync: ${message}\n`,
   );
+}
+
+// An error no command caught (an 'error' event nobody listens to, say) still closes stores and servers.
+const crash = (error: unknown) => {
+  reportError(error);
+  void runPendingCleanups().finally(() => process.exit(1));
+};
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  reportError(error);
   process.exitCode = 1;
 }

@@ -17,6 +17,11 @@ export interface ProgressViewOptions {
   stream?: NodeJS.WriteStream;
   /** Where plain lines go. Default `console.log`. */
   write?: (line: string) => void;
+  /**
+   * The process ends after this run (`actorsync sync`), so the automatic retry the actors schedule after a failed
+   * run never happens and is not shown. Retry waits inside a run still are.
+   */
+  oneShot?: boolean;
 }
 
 /**
@@ -53,11 +58,22 @@ export class CumulativeProgress {
   }
 }
 
-/** A short status: what the run is doing now, or how it ended. */
-export function describeStatus(progress: SyncProgress | undefined, now = Date.now(), maxError = 90): string {
+/**
+ * A short status: what the run is doing now, or how it ended. `scheduledRetry: false` leaves out the retry the
+ * actors schedule after a finished run (for a process that exits before it).
+ */
+export function describeStatus(
+  progress: SyncProgress | undefined,
+  now = Date.now(),
+  maxError = 90,
+  scheduledRetry = true,
+): string {
   if (!progress) return 'waiting';
+  const finished = progress.state !== 'syncing';
   const retry =
-    progress.nextRetryAt === undefined ? '' : `retry in ${seconds(Math.max(0, progress.nextRetryAt - now))}`;
+    progress.nextRetryAt === undefined || (finished && !scheduledRetry)
+      ? ''
+      : `retry in ${seconds(Math.max(0, progress.nextRetryAt - now))}`;
   if (progress.state === 'syncing') {
     if (!retry || !progress.errorMessage) return 'syncing';
     return `${retry} after: ${shorten(stripRetrying(progress.errorMessage), maxError)}`;
@@ -80,7 +96,7 @@ export function createProgressView(
 ): ProgressView {
   return options.tty
     ? createBarView(progress, entityTypes, options.stream ?? process.stdout)
-    : createLineView(progress, options.write ?? ((line) => console.log(line)));
+    : createLineView(progress, options.write ?? ((line) => console.log(line)), !options.oneShot);
 }
 
 function createBarView(
@@ -141,13 +157,17 @@ function createBarView(
 }
 
 /** Plain progress lines: a run's start, every 10%, every batch retry and its end. Empty runs print nothing. */
-function createLineView(progress: ProgressStream, write: (line: string) => void): ProgressView {
+function createLineView(
+  progress: ProgressStream,
+  write: (line: string) => void,
+  scheduledRetry: boolean,
+): ProgressView {
   const printed = new Map<string, { runId: number; decile: number; retries: number }>();
   const subscription = progress.subscribe((p) => {
     if (p.totalItems === 0 && p.retries === 0) return;
     const last = printed.get(p.entityType);
     const seen = last?.runId === p.runId ? last : { runId: p.runId, decile: -1, retries: 0 };
-    for (const line of linesFor(p, seen)) write(line);
+    for (const line of linesFor(p, seen, scheduledRetry)) write(line);
     printed.set(p.entityType, { runId: p.runId, decile: Math.floor(p.percent / 10), retries: p.retries });
   });
   let stopped = false;
@@ -161,7 +181,11 @@ function createLineView(progress: ProgressStream, write: (line: string) => void)
   };
 }
 
-function linesFor(p: SyncProgress, seen: { decile: number; retries: number }): string[] {
+function linesFor(
+  p: SyncProgress,
+  seen: { decile: number; retries: number },
+  scheduledRetry: boolean,
+): string[] {
   const head = `  ${p.entityType.padEnd(14)} run ${p.runId}`;
   const counts = `${p.syncedItems + p.failedItems}/${p.totalItems} (${p.percent}%)`;
   const lines: string[] = [];
@@ -169,7 +193,11 @@ function linesFor(p: SyncProgress, seen: { decile: number; retries: number }): s
   if (p.state === 'syncing' && p.totalItems > 0 && Math.floor(p.percent / 10) > seen.decile) {
     lines.push(`${head}  ${counts}  synced ${p.syncedItems}, failed ${p.failedItems}`);
   }
-  if (p.state !== 'syncing') lines.push(`${head}  ${counts}  ${describeStatus(p)}, retries ${p.retries}`);
+  if (p.state !== 'syncing') {
+    lines.push(
+      `${head}  ${counts}  ${describeStatus(p, Date.now(), 90, scheduledRetry)}, retries ${p.retries}`,
+    );
+  }
   return lines;
 }
 

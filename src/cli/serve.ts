@@ -1,5 +1,8 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { createSyncServer } from '../server/sync-server.js';
+import { CliError } from './errors.js';
+import { printableUrl } from './printable-url.js';
+import { assertDirectory } from './store-file.js';
 
 export interface ServeOptions {
   host: string;
@@ -12,9 +15,19 @@ export interface ServeOptions {
   allowRemote: boolean;
 }
 
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
 /** Runs the reference sync server until SIGINT or SIGTERM. */
 export async function runServe(options: ServeOptions): Promise<number> {
-  const token = options.token ?? process.env.ACTORSYNC_TOKEN;
+  // Checked here so the message names the flag, not the library option.
+  if (!LOOPBACK.has(options.host) && !options.allowRemote) {
+    throw new CliError(
+      `Refusing to bind ${options.host}: serve binds loopback (127.0.0.1, ::1, localhost) unless --allow-remote is given`,
+    );
+  }
+  // The server writes its state file on the first sync: a directory that is not there would fail every sync.
+  if (options.file) await assertDirectory(dirname(resolve(options.file)));
+  const token = options.token || process.env.ACTORSYNC_TOKEN || undefined;
   const server = await createSyncServer({
     host: options.host,
     port: options.port,
@@ -26,8 +39,9 @@ export async function runServe(options: ServeOptions): Promise<number> {
     onRequest: ({ method, path, status, fault }) =>
       console.log(`${new Date().toISOString()} ${method} ${path} ${status}${fault ? ` fault=${fault}` : ''}`),
   });
-  console.log(`actorsync sync server listening on ${server.url}`);
-  console.log(`  POST ${server.url}/v1/sync/{entityType}   GET ${server.url}/v1/items/{entityType}`);
+  const url = printableUrl(server.url);
+  console.log(`actorsync sync server listening on ${url}`);
+  console.log(`  POST ${url}/v1/sync/{entityType}   GET ${url}/v1/items/{entityType}`);
   if (!token) {
     console.log(`  token: ${server.token}`);
     console.log('  (generated for this run; clients send it as a bearer token, e.g. via ACTORSYNC_TOKEN)');

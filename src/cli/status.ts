@@ -1,6 +1,7 @@
 import type { FailureRecord, OutboxSnapshot } from '../domain/types.js';
-import { openExistingStore } from './store-file.js';
-import { formatCount, formatDuration, formatTable } from './table.js';
+import type { LowdbLocalStore } from '../store/lowdb-store.js';
+import { openExistingStore, withStore } from './store-file.js';
+import { formatCount, formatDuration, formatTable, plural } from './table.js';
 
 /** The sync state of one entity type in a store. */
 export interface TypeStatus {
@@ -11,30 +12,90 @@ export interface TypeStatus {
   waiting: number;
   deadLettered: number;
   nextRetryAt: number | undefined;
+  /** Failure records: scheduled retries first, then dead letters. */
+  failures: readonly FailureRecord[];
 }
 
-/** Prints each entity type's outbox. Reads the store without changing it. */
-export async function runStatus(file: string): Promise<number> {
-  const store = await openExistingStore(file);
-  try {
-    const now = Date.now();
-    const statuses = await Promise.all(
-      store.entityTypes.map(async (entityType) => {
-        const collection = store.collection(entityType);
-        const [records, outbox, failures] = await Promise.all([
-          collection.getAll(),
-          collection.outbox(now),
-          collection.failures(),
-        ]);
-        return typeStatus(entityType, records.length, outbox, failures, now);
-      }),
-    );
-    console.log(`Store ${store.file}`);
-    for (const line of formatStatus(statuses, now)) console.log(line);
-    return 0;
-  } finally {
-    await store.close();
-  }
+/**
+ * `actorsync status --json`: a stable shape for scripts. Times are ISO 8601 strings, absent ones `null`; new
+ * fields may be added, existing ones keep their meaning while `version` is 1.
+ */
+export interface StatusReport {
+  format: 'actorsync-status';
+  version: 1;
+  /** The store file, as an absolute path. */
+  store: string;
+  /** When the report was made: "due now" and "waiting" are relative to it. */
+  at: string;
+  entityTypes: EntityTypeStatusJson[];
+}
+
+export interface EntityTypeStatusJson {
+  entityType: string;
+  records: number;
+  /** Not yet acknowledged by the server: due now, waiting for a retry and dead letters. */
+  pending: number;
+  dueNow: number;
+  waitingForRetry: number;
+  deadLettered: number;
+  /** When the first record waiting for a retry becomes due. */
+  nextRetryAt: string | null;
+  /** Every failure record: scheduled retries first, then dead letters. */
+  failures: FailureJson[];
+}
+
+export interface FailureJson {
+  id: string;
+  /** The version that failed; a newer local edit makes the record due again at once. */
+  version: number;
+  /** Runs this version failed in. */
+  attempts: number;
+  deadLettered: boolean;
+  /** The last error, as the server or the network gave it. */
+  error: string;
+  failedAt: string;
+  /** When a run may try again; `null` for a dead letter. */
+  nextAttemptAt: string | null;
+}
+
+/** Failures listed per entity type in the text output; `--json` lists them all. */
+const LISTED_FAILURES = 20;
+
+/** Prints each entity type's outbox and its failures. Opens the store read-only: nothing is written. */
+export async function runStatus(options: { db: string; json?: boolean }): Promise<number> {
+  return withStore(
+    () => openExistingStore(options.db, { readOnly: true }),
+    async (store) => {
+      const now = Date.now();
+      const statuses = await readStatuses(store, now);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(statusReport(store.file, statuses, now), null, 2)}\n`);
+        return 0;
+      }
+      console.log(`Store ${store.file}`);
+      for (const line of formatStatus(statuses, now)) console.log(line);
+      for (const line of formatFailures(statuses, store.file, now)) console.log(line);
+      return 0;
+    },
+  );
+}
+
+export function readStatuses(store: LowdbLocalStore, now: number): Promise<TypeStatus[]> {
+  return Promise.all(store.entityTypes.map((entityType) => readTypeStatus(store, entityType, now)));
+}
+
+export async function readTypeStatus(
+  store: LowdbLocalStore,
+  entityType: string,
+  now: number,
+): Promise<TypeStatus> {
+  const collection = store.collection(entityType);
+  const [records, outbox, failures] = await Promise.all([
+    collection.getAll(),
+    collection.outbox(now),
+    collection.failures(),
+  ]);
+  return typeStatus(entityType, records.length, outbox, failures, now);
 }
 
 export function typeStatus(
@@ -52,6 +113,36 @@ export function typeStatus(
     waiting: failures.filter((f) => !f.deadLettered && (f.nextAttemptAt ?? 0) > now).length,
     deadLettered: failures.filter((f) => f.deadLettered).length,
     nextRetryAt: outbox.nextDueAt,
+    failures,
+  };
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function statusReport(store: string, statuses: readonly TypeStatus[], now: number): StatusReport {
+  return {
+    format: 'actorsync-status',
+    version: 1,
+    store,
+    at: new Date(now).toISOString(),
+    entityTypes: statuses.map((s) => ({
+      entityType: s.entityType,
+      records: s.records,
+      pending: s.pending,
+      dueNow: s.dueNow,
+      waitingForRetry: s.waiting,
+      deadLettered: s.deadLettered,
+      nextRetryAt: iso(s.nextRetryAt),
+      failures: s.failures.map((f) => ({
+        id: f.id,
+        version: f.version,
+        attempts: f.attempts,
+        deadLettered: f.deadLettered,
+        error: f.lastError,
+        failedAt: new Date(f.failedAt).toISOString(),
+        nextAttemptAt: f.deadLettered ? null : iso(f.nextAttemptAt),
+      })),
+    })),
   };
 }
 
@@ -82,4 +173,58 @@ export function formatStatus(statuses: readonly TypeStatus[], now: number): stri
     rows,
   );
   return table.map((line) => `  ${line}`);
+}
+
+/** The failure records of each type with their reasons, and how to re-queue them. */
+export function formatFailures(statuses: readonly TypeStatus[], storeFile: string, now: number): string[] {
+  const lines: string[] = [];
+  for (const s of statuses) {
+    if (s.failures.length === 0) continue;
+    lines.push(
+      '',
+      `  ${s.entityType}: ${describeCounts(s.deadLettered, s.failures.length - s.deadLettered)}`,
+    );
+    for (const failure of s.failures.slice(0, LISTED_FAILURES))
+      lines.push(`    ${describeFailure(failure, now)}`);
+    if (s.failures.length > LISTED_FAILURES) {
+      lines.push(
+        `    … and ${formatCount(s.failures.length - LISTED_FAILURES)} more (--json lists every one)`,
+      );
+    }
+    lines.push(`    Re-queue them: ${retryFailedCommand(storeFile, s.entityType)}`);
+  }
+  return lines;
+}
+
+function describeCounts(deadLettered: number, scheduled: number): string {
+  const parts = [];
+  if (deadLettered > 0) parts.push(`${formatCount(deadLettered)} dead-lettered`);
+  if (scheduled > 0) parts.push(`${formatCount(scheduled)} waiting for a retry`);
+  return parts.join(', ');
+}
+
+function describeFailure(failure: FailureRecord, now: number): string {
+  const runs = plural(failure.attempts, 'failed run');
+  const when =
+    failure.deadLettered || failure.nextAttemptAt === undefined
+      ? `dead-lettered after ${runs}`
+      : failure.nextAttemptAt > now
+        ? `retried from ${new Date(failure.nextAttemptAt).toISOString()} (${runs})`
+        : `due again now (${runs})`;
+  return `${failure.deadLettered ? '✘' : '↻'} ${failure.id} v${failure.version}  ${when}: ${oneLine(failure.lastError)}`;
+}
+
+function oneLine(text: string, max = 200): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/** The command that re-queues one type's failures, for the user to paste. */
+export function retryFailedCommand(storeFile: string, entityType: string): string {
+  return `actorsync retry-failed --db ${shellWord(storeFile)} --entity ${shellWord(entityType)}`;
+}
+
+/** Quotes a word for a POSIX shell only when it needs it. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -3,10 +3,12 @@ import type { RepositoryEntity, SyncResult } from '../domain/types.js';
 import { HttpRemoteDataSource } from '../remote/http-remote.js';
 import { Repository } from '../repository.js';
 import { CliError } from './errors.js';
-import { Cleanup, cleanUpOnSignal } from './lifecycle.js';
+import { Cleanup, interruptGracefully, signalExitCode } from './lifecycle.js';
+import { printableUrl } from './printable-url.js';
 import { createProgressView } from './progress-view.js';
-import { openExistingStore } from './store-file.js';
-import { formatCount, formatDuration } from './table.js';
+import { readTypeStatus, retryFailedCommand, shellWord, type TypeStatus } from './status.js';
+import { assertHoldsType, openExistingStore } from './store-file.js';
+import { formatCount, formatDuration, plural } from './table.js';
 
 export interface SyncCommandOptions {
   db: string;
@@ -19,48 +21,73 @@ export interface SyncCommandOptions {
 
 const print = (line = '') => console.log(line);
 
-/** Syncs one entity type of a store once. Exit code 0 when the run ended synced, 2 when it ended in error. */
+/**
+ * Syncs one entity type of a store once. Exit code 0 when the run ended synced and nothing is left failed (dead
+ * letters or records waiting for a retry, this run's or an earlier one's); 2 otherwise; 130 or 143 after SIGINT or
+ * SIGTERM, which cancel the run (a second one exits at once).
+ */
 export async function runSync(options: SyncCommandOptions): Promise<number> {
   const baseUrl = parseRemote(options.remote);
-  const token = options.token ?? process.env.ACTORSYNC_TOKEN;
+  const token = options.token || process.env.ACTORSYNC_TOKEN || undefined;
   const cleanup = new Cleanup();
-  const removeHandlers = cleanUpOnSignal(cleanup, () => print('\nInterrupted: cancelling the sync…'));
+  let coordinator: SyncCoordinator | undefined;
+  const interruption = interruptGracefully(cleanup, (signal) => {
+    print(`\nInterrupted (${signal}): cancelling the sync…`);
+    if (coordinator?.isSyncing(options.entity)) coordinator.cancel(options.entity);
+  });
   try {
     const store = await openExistingStore(options.db);
     cleanup.add(() => store.close());
-    if (!store.entityTypes.includes(options.entity)) {
-      const held = store.entityTypes.length > 0 ? store.entityTypes.join(', ') : 'none';
-      throw new CliError(`Store ${store.file} has no "${options.entity}" records (entity types: ${held})`);
-    }
+    assertHoldsType(store, options.entity);
+    if (interruption.signal) return signalExitCode(interruption.signal);
     const repository = new Repository<RepositoryEntity>({
       entityType: options.entity,
       local: store.collection(options.entity),
       remote: new HttpRemoteDataSource({ baseUrl, getToken: () => token }),
     });
-    const coordinator = new SyncCoordinator({ batchSize: options.batchSize });
-    cleanup.add(() => coordinator.stop());
-    const view = createProgressView(coordinator.progress, [options.entity], { tty: false });
+    const running = new SyncCoordinator({ batchSize: options.batchSize });
+    coordinator = running;
+    cleanup.add(() => running.stop());
+    // The process ends after this run: an automatic retry the actors schedule would never happen.
+    const view = createProgressView(running.progress, [options.entity], { tty: false, oneShot: true });
     cleanup.add(() => view.stop());
-    print(`Syncing "${options.entity}" from ${store.file} to ${baseUrl}${token ? '' : ' (no token)'}`);
-    const result = await coordinator.sync(repository);
+    print(
+      `Syncing "${options.entity}" from ${store.file} to ${printableUrl(baseUrl)}${token ? '' : ' (no token)'}`,
+    );
+    const result = await running.sync(repository);
     view.stop();
+    await running.stop();
     for (const line of describeResult(result)) print(line);
-    return result.state === 'synced' ? 0 : 2;
+    const left = await readTypeStatus(store, options.entity, Date.now());
+    for (const line of describeLeftOver(left, store.file)) print(line);
+    if (interruption.signal) return signalExitCode(interruption.signal);
+    return result.state === 'synced' && left.failures.length === 0 ? 0 : 2;
   } finally {
     await cleanup.run();
-    removeHandlers();
+    interruption.remove();
   }
 }
 
-function parseRemote(remote: string): string {
+/** The server's base URL, refused early when it is not http(s) or carries credentials (sent nowhere, printed never). */
+export function parseRemote(remote: string): string {
   let url: URL;
   try {
     url = new URL(remote);
   } catch {
-    throw new CliError(`--remote must be a URL such as http://127.0.0.1:8787, got ${JSON.stringify(remote)}`);
+    throw new CliError(
+      `--remote must be a URL such as http://127.0.0.1:8787, got ${JSON.stringify(printableUrl(remote))}`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new CliError(`--remote must be an http:// or https:// URL, got ${JSON.stringify(remote)}`);
+    throw new CliError(
+      `--remote must be an http:// or https:// URL, got ${JSON.stringify(printableUrl(remote))}`,
+    );
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new CliError(
+      `--remote must not carry a user name or password (${printableUrl(url.href)}): ` +
+        'pass the token with --token or ACTORSYNC_TOKEN',
+    );
   }
   return url.href;
 }
@@ -69,18 +96,47 @@ export function describeResult(result: SyncResult): string[] {
   const counts =
     `${formatCount(result.syncedItems)}/${formatCount(result.totalItems)} synced, ${result.failedItems} failed, ` +
     `${result.retries} retries, ${result.conflicts} conflicts in ${formatDuration(result.durationMs)}`;
-  const lines = [`Result: ${result.state}${result.cancelled ? ' (cancelled)' : ''}: ${counts}`];
+  const lines = [
+    result.cancelled && result.runId === 0
+      ? 'Result: cancelled before the run started'
+      : `Result: ${result.cancelled ? 'cancelled' : result.state}: ${counts}`,
+  ];
   if (result.errorMessage) lines.push(`  ${result.errorMessage}`);
   for (const item of result.failed.slice(0, 10)) {
     const status = item.deadLettered ? 'dead-lettered' : 'will be retried';
     lines.push(`  ✘ ${item.id} (${status}, attempts ${item.attempts}): ${item.error}`);
   }
-  if (result.failed.length > 10) lines.push(`  … and ${result.failed.length - 10} more`);
-  const waiting = result.failed.filter((item) => !item.deadLettered).length;
-  if (waiting > 0 && result.nextRetryAt !== undefined) {
+  if (result.failedItems > 10) lines.push(`  … and ${formatCount(result.failedItems - 10)} more`);
+  return lines;
+}
+
+/**
+ * What the store still holds for this type after the run, whether or not this run touched it: records not yet
+ * synced, dead letters and scheduled retries, and the commands that deal with them.
+ */
+export function describeLeftOver(status: TypeStatus, storeFile: string): string[] {
+  if (status.pending === 0) return [`Store: all ${plural(status.records, 'record')} synced.`];
+  const waiting = status.failures.length - status.deadLettered;
+  const parts = [
+    status.dueNow > 0 ? `${formatCount(status.dueNow)} due now` : undefined,
+    waiting > 0 ? `${formatCount(waiting)} waiting for a retry` : undefined,
+    status.deadLettered > 0 ? `${formatCount(status.deadLettered)} dead-lettered` : undefined,
+  ].filter((part) => part !== undefined);
+  const lines = [
+    `Store: ${formatCount(status.pending)} of ${plural(status.records, 'record')} not synced: ${parts.join(', ')}.`,
+  ];
+  if (status.nextRetryAt !== undefined && waiting > 0) {
     lines.push(
-      `  ${waiting} items may be retried from ${new Date(result.nextRetryAt).toISOString()}: run sync again.`,
+      `  The next retry is due at ${new Date(status.nextRetryAt).toISOString()}: run sync again then.`,
     );
+  }
+  if (status.failures.length > 0) {
+    lines.push(
+      `  \`actorsync status --db ${shellWord(storeFile)}\` lists them with their reasons; re-queue them with`,
+    );
+    lines.push(`  ${retryFailedCommand(storeFile, status.entityType)}`);
+  } else if (status.dueNow > 0) {
+    lines.push('  Run sync again to push them.');
   }
   return lines;
 }

@@ -1,0 +1,78 @@
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+/** `node --import tsx` by absolute URL, so the CLI runs from any working directory. */
+export const tsxLoader = new URL('node_modules/tsx/dist/loader.mjs', new URL('../../', import.meta.url)).href;
+export const cliMain = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  /** Resolves with the whole output once the process has exited. */
+  exited: Promise<CliRun>;
+  /** Resolves once stdout matches `pattern` (rejects if the process exits first). */
+  waitFor(pattern: RegExp): Promise<RegExpExecArray>;
+  stdout(): string;
+}
+
+/** Starts the real CLI in a child process (pipes, so not a TTY), with ACTORSYNC_TOKEN unset unless given. */
+export function startCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): CliProcess {
+  const child = spawn(process.execPath, ['--import', tsxLoader, cliMain, ...args], {
+    cwd: options.cwd ?? root,
+    env: { ...process.env, ACTORSYNC_TOKEN: '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const watchers = new Set<() => void>();
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+    for (const watch of [...watchers]) watch();
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const exited = new Promise<CliRun>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      for (const watch of [...watchers]) watch();
+      resolve({ code, stdout, stderr });
+    });
+  });
+  let closed = false;
+  void exited.then(() => (closed = true));
+  const waitFor = (pattern: RegExp) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(stdout);
+        if (match) {
+          watchers.delete(check);
+          resolve(match);
+        } else if (closed || child.exitCode !== null) {
+          watchers.delete(check);
+          reject(new Error(`CLI exited before printing ${pattern}:\n${stdout}\n${stderr}`));
+        }
+      };
+      watchers.add(check);
+      check();
+    });
+  return { child, exited, waitFor, stdout: () => stdout };
+}
+
+/** Runs the CLI to the end. */
+export function runCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<CliRun> {
+  return startCli(args, options).exited;
+}
