@@ -46,6 +46,10 @@ export class SyncServerState {
     return previous !== undefined && previous.digest !== digest;
   }
 
+  /**
+   * Applies a batch all or nothing: every result and every write is computed first and the state changes only
+   * once all of them are known, so an error while applying (a bug, a throwing `reject`) leaves it as it was.
+   */
   apply<T extends RepositoryEntity>(
     entityType: string,
     batchId: string,
@@ -59,9 +63,10 @@ export class SyncServerState {
       this.#duplicateBatches += 1;
       return structuredClone(previous.reply) as ItemResult<T>[];
     }
-    const table = this.#table(entityType);
+    const table = this.#items.get(entityType);
+    const writes = new Map<string, StoredItem>();
     const reply: ItemResult<T>[] = items.map((item): ItemResult<T> => {
-      const stored = table.get(item.id);
+      const stored = writes.get(item.id) ?? table?.get(item.id);
       // The same version again (a lost reply, then a new batch) is already applied: acknowledge it, never reject.
       if (stored && stored.item.version === item.version && sameContent(stored.item, item)) {
         return { id: item.id, status: 'ok' };
@@ -71,17 +76,20 @@ export class SyncServerState {
       if (stored && stored.item.version >= item.version) {
         return { id: item.id, status: 'conflict', remote: structuredClone(stored.item) as T };
       }
-      const copy = { ...structuredClone(item), syncPending: false };
-      table.set(item.id, {
-        item: copy,
+      writes.set(item.id, {
+        item: { ...structuredClone(item), syncPending: false },
         appliedCount: (stored?.appliedCount ?? 0) + 1,
         appliedVersions: [...(stored?.appliedVersions ?? []), item.version],
       });
       return { id: item.id, status: 'ok' };
     });
+    const answer = structuredClone(reply);
+    // Nothing above changed the state; from here on nothing can fail.
+    const target = this.#table(entityType);
+    for (const [id, write] of writes) target.set(id, write);
     this.#replies.set(key, { digest, reply });
     this.#batchesApplied += 1;
-    return structuredClone(reply);
+    return answer;
   }
 
   /** Writes a record as another client would (tests use it to cause conflicts). */

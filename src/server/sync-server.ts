@@ -3,9 +3,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { Low } from 'lowdb';
 import { InvalidOptionsError, StoreCorruptError } from '../domain/errors.js';
-import type { ItemResult, RepositoryEntity } from '../domain/types.js';
+import type { ItemResult } from '../domain/types.js';
 import type { SyncResponseBody, WireResult } from '../remote/wire.js';
 import { DurableJSONFile } from '../store/durable-json-file.js';
+import { checkBatch, type ItemRejection } from './batch-checks.js';
 import { type FaultOptions, FaultPlan } from './faults.js';
 import { type StoredItem, type SyncServerSnapshot, SyncServerState } from './server-state.js';
 
@@ -54,6 +55,8 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** For a 400 that refuses named items of a batch: every one of them, with its reason. */
+    readonly rejected?: ItemRejection[],
   ) {
     super(message);
   }
@@ -120,7 +123,9 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       throw new HttpError(400, 'An Idempotency-Key header (the batch id) is required');
     }
     const body = await readBody(request, maxBodyBytes);
-    const items = parseBatch(body);
+    // Every item is checked before anything is applied: a bad one refuses the whole batch with a 400.
+    const batch = checkBatch(body.toString('utf8'));
+    if (!batch.ok) throw new HttpError(400, batch.error, batch.rejected);
     const fault = faults.next();
     const latency = faults.latency();
     if (latency > 0) await wait(latency);
@@ -135,20 +140,26 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       request.socket.destroy();
       return fault;
     }
-    if (state.isKeyReused(entityType, batchId, digestOf(body))) {
+    if (state.isKeyReused(entityType, batchId, batch.digest)) {
       throw new HttpError(422, 'Idempotency-Key was already used for a different batch');
     }
-    const rejectedId = fault === 'reject' ? faults.pick(items.valid)?.id : undefined;
+    const rejectedId = fault === 'reject' ? faults.pick(batch.valid)?.id : undefined;
     const reply = state.apply(
       entityType,
       batchId,
-      items.valid,
+      batch.valid,
       (item) =>
         item.id === rejectedId ? { error: 'Injected fault: item rejected', retryable: false } : undefined,
-      digestOf(body),
+      batch.digest,
     );
     await persist();
-    const results = [...items.invalid, ...reply.map((result) => toWire(result, items.valid))];
+    const sent = new Map(batch.valid.map((item) => [item.id, item.version]));
+    const results: WireResult[] = [
+      ...batch.unusableVersion.map(
+        ({ id, error }): WireResult => ({ id, status: 'rejected', reason: error, retryable: false }),
+      ),
+      ...reply.map((result) => toWire(result, sent)),
+    ];
     if (fault === 'dropReply') {
       // Committed, but the client never hears: it must retry with the same key and not apply twice.
       request.socket.destroy();
@@ -215,7 +226,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         if (!response.headersSent && !response.destroyed) {
           // A request we stop reading (413) must not keep the connection.
           if (status === 413) response.setHeader('connection', 'close');
-          sendJson(response, status, { error: message });
+          const rejected = error instanceof HttpError ? error.rejected : undefined;
+          sendJson(response, status, rejected ? { error: message, rejected } : { error: message });
         }
         options.onRequest?.({ method: request.method ?? '', path, status, fault: undefined });
       },
@@ -296,45 +308,8 @@ function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
   });
 }
 
-/** Splits a batch into items the server can apply and per-item rejections for the rest. */
-function parseBatch(body: Buffer): { valid: RepositoryEntity[]; invalid: WireResult[] } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'The body is not valid JSON');
-  }
-  const items = (parsed as { items?: unknown } | null)?.items;
-  if (!Array.isArray(items)) throw new HttpError(400, 'The body must be { "batchId", "items": [...] }');
-  const valid: RepositoryEntity[] = [];
-  const invalid: WireResult[] = [];
-  const seen = new Set<string>();
-  for (const item of items as unknown[]) {
-    const record = item as Partial<RepositoryEntity> | null;
-    if (typeof record?.id !== 'string' || record.id.length === 0) {
-      throw new HttpError(400, 'Every item needs a string id');
-    }
-    if (seen.has(record.id)) throw new HttpError(400, `Item "${record.id}" appears twice in the batch`);
-    seen.add(record.id);
-    if (!Number.isInteger(record.version) || (record.version as number) < 1) {
-      invalid.push({
-        id: record.id,
-        status: 'rejected',
-        reason: 'version must be a whole number of at least 1',
-        retryable: false,
-      });
-    } else {
-      valid.push(record as RepositoryEntity);
-    }
-  }
-  return { valid, invalid };
-}
-
-function toWire(result: ItemResult, items: readonly RepositoryEntity[]): WireResult {
-  if (result.status === 'ok') {
-    const version = items.find((item) => item.id === result.id)?.version ?? 0;
-    return { id: result.id, status: 'ok', version };
-  }
+function toWire(result: ItemResult, sent: ReadonlyMap<string, number>): WireResult {
+  if (result.status === 'ok') return { id: result.id, status: 'ok', version: sent.get(result.id) ?? 0 };
   if (result.status === 'conflict') {
     return { id: result.id, status: 'conflict', remote: { ...result.remote } };
   }
@@ -343,13 +318,6 @@ function toWire(result: ItemResult, items: readonly RepositoryEntity[]): WireRes
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
-}
-
-function digestOf(body: Buffer): string {
-  const parsed = JSON.parse(body.toString('utf8')) as { items: { id: string; version: number }[] };
-  return createHash('sha256')
-    .update(parsed.items.map((item) => `${item.id}@${item.version}`).join('\n'))
-    .digest('base64url');
 }
 
 async function openPersistence(file: string) {

@@ -46,4 +46,37 @@ describe('SyncServerState', () => {
     expect(copy.apply('doc', 'b1', [item(1)])).toEqual([{ id: 'a', status: 'ok' }]);
     expect(copy.duplicateBatches).toBe(1);
   });
+
+  it('applies a batch all or nothing: an error partway leaves the state, replies and counters as they were', () => {
+    const state = new SyncServerState();
+    state.apply('doc', 'b1', [item(1)]);
+    const before = JSON.stringify(state.toJSON());
+    const items = [item(2), { ...item(1), id: 'b' }, { ...item(1), id: 'c' }];
+    const throwOnC = (candidate: { id: string }) => {
+      if (candidate.id === 'c') throw new Error('failed while applying');
+      return undefined;
+    };
+    expect(() => state.apply('doc', 'b2', items, throwOnC)).toThrow('failed while applying');
+    expect(JSON.stringify(state.toJSON())).toBe(before);
+    expect(state.batchesApplied).toBe(1);
+    expect(state.replyFor('doc', 'b2')).toBeUndefined();
+    expect(state.list('other')).toEqual([]);
+    // The same key applies normally afterwards.
+    expect(state.apply('doc', 'b2', items)).toEqual([
+      { id: 'a', status: 'ok' },
+      { id: 'b', status: 'ok' },
+      { id: 'c', status: 'ok' },
+    ]);
+    expect(state.get('doc', 'a')).toMatchObject({ appliedCount: 2, appliedVersions: [1, 2] });
+  });
+
+  it('an error in a batch of a new entity type leaves no empty table behind', () => {
+    const state = new SyncServerState();
+    expect(() =>
+      state.apply('fresh', 'b1', [item(1)], () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(state.toJSON()).toEqual({ format: 'actorsync-server', items: {}, replies: {} });
+  });
 });
