@@ -34,13 +34,67 @@ export const syncResponseSchema = v.object({
   results: v.array(v.variant('status', [ok, conflict, rejected])),
 });
 
+/** The longest item reason kept from a reply: reasons end up in failure records on disk. */
+export const MAX_REASON_CHARS = 500;
+
+/** Issue messages quote the value received, which a server controls: each is cut to this length. */
+const MAX_ISSUE_CHARS = 120;
+
 /** A short, safe description of why a reply did not match the schema. */
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
   return issues
     .slice(0, 3)
     .map((issue) => {
-      const path = issue.path?.map((p) => String(p.key)).join('.') ?? '';
-      return path ? `${path}: ${issue.message}` : issue.message;
+      const path = issue.path?.map((p) => String(p.key).slice(0, 40)).join('.') ?? '';
+      const message =
+        issue.message.length > MAX_ISSUE_CHARS
+          ? `${issue.message.slice(0, MAX_ISSUE_CHARS)}…`
+          : issue.message;
+      return path ? `${path}: ${message}` : message;
     })
     .join('; ');
+}
+
+/**
+ * The body of a 400 that names invalid items: `{ "rejected": [{ "id", "error" }, …] }`. Such a server applied
+ * nothing of the batch; the client fails those items and sends the rest again.
+ */
+const batchRejectSchema = v.looseObject({
+  rejected: v.pipe(v.array(v.looseObject({ id: v.string(), error: v.optional(v.string()) })), v.minLength(1)),
+});
+
+/**
+ * The invalid items a 400 reply names (id → reason), or `undefined` when it names none, an id twice or an id not
+ * in the batch: then the request as a whole was refused.
+ */
+export function batchRejects(
+  json: unknown,
+  items: readonly { id: string }[],
+): ReadonlyMap<string, string> | undefined {
+  const parsed = v.safeParse(batchRejectSchema, json);
+  if (!parsed.success) return undefined;
+  const sent = new Set(items.map((item) => item.id));
+  const rejects = new Map<string, string>();
+  for (const { id, error } of parsed.output.rejected) {
+    if (!sent.has(id) || rejects.has(id)) return undefined;
+    rejects.set(id, error || 'Rejected by the server as invalid (400)');
+  }
+  return rejects;
+}
+
+/**
+ * A `Retry-After` header (whole seconds or an HTTP date) as a wait in ms, capped at `maxMs`; `undefined` for a
+ * missing, negative, past or unreadable one, which then leaves the wait to the backoff.
+ */
+export function retryAfterMs(header: string | null, now: number, maxMs: number): number | undefined {
+  const value = header?.trim();
+  if (!value) return undefined;
+  let ms: number;
+  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
+  // HTTP dates, all three RFC 9110 forms, start with the day name; Date.parse would read "-5" or "12" as a year.
+  else if (/^[A-Za-z]{3}/.test(value)) ms = Date.parse(value) - now;
+  else return undefined;
+  if (!Number.isFinite(ms) && ms !== Number.POSITIVE_INFINITY) return undefined;
+  if (ms < 0) return undefined;
+  return Math.min(ms, maxMs);
 }

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { MIN_SECRET_LENGTH, printableUrl, REDACTED, Redactor } from '../../src/remote/redactor.js';
+
+describe('Redactor', () => {
+  const token = 'tok/9f8e+7d6c=secret';
+
+  it('replaces a secret in its raw, URL-encoded, JSON-escaped and base64 forms', () => {
+    const redactor = new Redactor([token]);
+    const texts = [
+      `Bearer ${token}`,
+      `?access_token=${encodeURIComponent(token)}`,
+      JSON.stringify({ echoed: `a"${token}` }),
+      `Basic ${Buffer.from(token).toString('base64')}`,
+      Buffer.from(token).toString('base64url'),
+    ];
+    for (const text of texts) {
+      expect(redactor.leaks(text), text).toBe(true);
+      const redacted = redactor.redact(text);
+      expect(redacted, text).toContain(REDACTED);
+      expect(redactor.leaks(redacted), redacted).toBe(false);
+    }
+    expect(redactor.redact(`x ${token} y ${token}`)).toBe(`x ${REDACTED} y ${REDACTED}`);
+  });
+
+  it('a secret quoted inside JSON with escapes is found too', () => {
+    const quoted = 'pa"ss\\word-1';
+    const redactor = new Redactor([quoted]);
+    expect(redactor.redact(JSON.stringify({ error: `bad ${quoted}` }))).toBe(`{"error":"bad ${REDACTED}"}`);
+  });
+
+  it('remembers secrets added later, ignores short and missing ones', () => {
+    const redactor = new Redactor(['ab', undefined, '']);
+    expect(MIN_SECRET_LENGTH).toBe(4);
+    expect(redactor.redact('ab abc about')).toBe('ab abc about');
+    redactor.remember('later-token-1234');
+    expect(redactor.redact('got later-token-1234!')).toBe(`got ${REDACTED}!`);
+  });
+
+  it('replaces the longer of two overlapping secrets whole', () => {
+    const redactor = new Redactor(['user', 'user:password-1']);
+    expect(redactor.redact('user:password-1 and user')).toBe(`${REDACTED} and ${REDACTED}`);
+  });
+
+  it('redactLoose also hides whatever follows Bearer or Basic', () => {
+    const redactor = new Redactor();
+    expect(redactor.redactLoose('refresh failed for Authorization: Bearer eyJhbGc.iOiJ-IUzI1NiJ9')).toBe(
+      `refresh failed for Authorization: Bearer ${REDACTED}`,
+    );
+    expect(redactor.redactLoose('Basic dXNlcjpwYXNz')).toBe(`Basic ${REDACTED}`);
+    expect(redactor.redactLoose('the auth server is down')).toBe('the auth server is down');
+    // redact alone leaves unknown text alone.
+    expect(redactor.redact('Bearer eyJhbGc')).toBe('Bearer eyJhbGc');
+  });
+
+  it('keeps a bounded number of tokens: the oldest go first', () => {
+    const redactor = new Redactor();
+    for (let i = 0; i < 300; i += 1) redactor.remember(`rotating-token-${String(i).padStart(4, '0')}`);
+    expect(redactor.leaks('rotating-token-0299')).toBe(true);
+    expect(redactor.leaks('rotating-token-0100')).toBe(true);
+    expect(redactor.leaks('rotating-token-0000')).toBe(false);
+  });
+});
+
+describe('printableUrl', () => {
+  it('drops credentials, query and fragment', () => {
+    expect(printableUrl('https://user:secret@api.example.com:8443/v1/sync?access_token=abc#frag')).toBe(
+      'https://api.example.com:8443/v1/sync',
+    );
+    expect(printableUrl(new URL('http://127.0.0.1:9/'))).toBe('http://127.0.0.1:9/');
+    expect(printableUrl('not a url')).toBe('an invalid URL');
+  });
+});
