@@ -1,44 +1,79 @@
 import ky, { type KyInstance } from 'ky';
 import * as v from 'valibot';
+import { clampDelay, MAX_TIMER_DELAY_MS } from '../core/timers.js';
 import {
+  ActorSyncError,
   errorMessage,
   FatalSyncError,
+  InvalidOptionsError,
   MalformedReplyError,
   PermanentSyncError,
   TransientSyncError,
 } from '../domain/errors.js';
 import type { ItemResult, RemoteDataSource, RepositoryEntity, SyncBatchContext } from '../domain/types.js';
-import { describeIssues, type SyncRequestBody, syncResponseSchema } from './wire.js';
+import { printableUrl, Redactor } from './redactor.js';
+import {
+  batchRejects,
+  describeIssues,
+  MAX_REASON_CHARS,
+  retryAfterMs,
+  type SyncRequestBody,
+  syncResponseSchema,
+} from './wire.js';
 
 export interface HttpRemoteOptions {
-  /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
+  /**
+   * The server's base URL, e.g. `http://127.0.0.1:8080`. Credentials in it (`http://user:password@host`) are never
+   * part of the request URL: without `getToken` they are sent as `Authorization: Basic …`; with `getToken` as well
+   * they are refused (`InvalidOptionsError`), since it would be unclear which one the server should get. They never
+   * appear in a message.
+   */
   baseUrl: string;
   /**
    * Supplies the bearer token. Called with `refresh: true` once after a 401, to get a fresh one; the batch is then
    * sent again once. With `refresh: false` it returns the current token, which after a refresh is the refreshed
    * one. Requests refused with the same token (two batches in flight) share one refresh and its outcome; a request
-   * leaving while a refresh runs waits for it. Tokens never appear in errors, logs or progress.
+   * leaving while a refresh runs waits for it. A `getToken` that throws ends the run (`FatalSyncError`). Tokens
+   * never appear in errors, logs, progress or failure records: every token it returns is redacted from every
+   * message, and so is anything after `Bearer ` in the message of a `getToken` that threw.
    */
   getToken?: (options: { refresh: boolean }) => string | undefined | Promise<string | undefined>;
-  /** Per request, reading the reply included. Default 10,000. */
+  /**
+   * More values to redact from every message (an API key a proxy might echo, say), like the tokens. Values shorter
+   * than 4 characters are ignored.
+   */
+  secrets?: readonly string[];
+  /** Per request, reading the reply included. Default 10,000; at most 2^31-1. */
   timeoutMs?: number;
-  /** Largest reply accepted. Default 16 MiB. */
+  /** Largest reply accepted, counted in decoded bytes (after gzip, deflate or br). Default 16 MiB. */
   maxResponseBytes?: number;
-  /** Longest Retry-After honoured. Default 300,000 (5 minutes). */
+  /** Longest Retry-After honoured. Default 300,000 (5 minutes); values above 2^31-1 (24.8 days) are capped. */
   maxRetryAfterMs?: number;
   /** A fetch implementation (tests, proxies). Default the global one. */
   fetch?: typeof fetch;
 }
 
+/** Statuses that say the request was fine but the server could not take it now. */
+const TRANSIENT_4XX = new Set([408, 429]);
+
 /**
  * The remote end over HTTP (docs/protocol.md): one `POST /v1/sync/{entityType}` per batch, the batch id as the
- * `Idempotency-Key`. Classifies every failure for the batch machine, which owns retries (ky's are off).
+ * `Idempotency-Key`. Classifies every failure for the batch machine, which owns retries (ky's are off), and redacts
+ * every secret it has seen from every message it produces.
+ *
+ * One instance serves every entity type: `syncBatch` is generic, so the remote fits `RemoteDataSource<T>` for any
+ * `T` (`T` of the class only narrows it, for callers that want to).
  */
 export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   implements RemoteDataSource<T>
 {
   readonly #http: KyInstance;
+  /** Where requests go, without credentials, query or fragment: for messages. */
+  readonly #printableBase: string;
   readonly #getToken: HttpRemoteOptions['getToken'];
+  /** `Basic …` from the base URL's credentials, sent when there is no `getToken`. */
+  readonly #basicAuth: string | undefined;
+  readonly #redactor: Redactor;
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #maxRetryAfterMs: number;
@@ -48,35 +83,67 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   #lastRefresh: Promise<string | undefined> | undefined;
 
   constructor(options: HttpRemoteOptions) {
-    const base = new URL(options.baseUrl);
+    const base = parseBaseUrl(options.baseUrl);
+    const username = decodeUserinfo(base.username);
+    const password = decodeUserinfo(base.password);
+    this.#redactor = new Redactor([
+      ...(options.secrets ?? []),
+      base.username,
+      base.password,
+      username,
+      password,
+      ...(username || password ? [`${username}:${password}`] : []),
+    ]);
+    if ((username || password) && options.getToken) {
+      throw new InvalidOptionsError(
+        `baseUrl ${printableUrl(base)} carries credentials and getToken is set too: pass one of them`,
+      );
+    }
+    this.#basicAuth =
+      username || password
+        ? `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`
+        : undefined;
+    base.username = '';
+    base.password = '';
+    const printable = printableUrl(base);
+    this.#printableBase = printable.endsWith('/') ? printable : `${printable}/`;
     this.#getToken = options.getToken;
-    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#timeoutMs = checkedMs('timeoutMs', options.timeoutMs, 10_000, 1);
+    this.#maxRetryAfterMs = checkedMs('maxRetryAfterMs', options.maxRetryAfterMs, 300_000, 0);
     this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
-    this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 300_000;
+    if (!Number.isFinite(this.#maxResponseBytes) || this.#maxResponseBytes < 1) {
+      throw new InvalidOptionsError(
+        `maxResponseBytes must be a positive number, got ${options.maxResponseBytes}`,
+      );
+    }
     this.#http = ky.create({
       prefixUrl: base.href,
       retry: 0,
       // ky's timeout ends at the response headers; the deadline in syncBatch also covers the body.
       timeout: false,
       throwHttpErrors: false,
+      // A redirected batch would be posted to another host, without its token, and that host's "ok" trusted.
+      redirect: 'manual',
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   }
 
-  async syncBatch(items: readonly T[], context: SyncBatchContext): Promise<ItemResult<T>[]> {
+  async syncBatch<U extends T>(items: readonly U[], context: SyncBatchContext): Promise<ItemResult<U>[]> {
     const deadline = new Deadline(this.#timeoutMs, context.signal);
     try {
       return await this.#exchange(items, { ...context, signal: deadline.signal }, deadline);
+    } catch (error) {
+      throw this.#redactedError(error, context.signal);
     } finally {
       deadline.clear();
     }
   }
 
-  async #exchange(
-    items: readonly T[],
+  async #exchange<U extends T>(
+    items: readonly U[],
     context: SyncBatchContext,
     deadline: Deadline,
-  ): Promise<ItemResult<T>[]> {
+  ): Promise<ItemResult<U>[]> {
     const body: SyncRequestBody = { batchId: context.batchId, items: [...items] };
     // A request leaving while a refresh runs waits for it, rather than going out with the token being replaced.
     if (this.#lastRefresh)
@@ -93,18 +160,32 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       response = await this.#post(context, body, token);
     }
     const status = response.status;
-    if (status === 200) return this.#results(items, await this.#readJson(response, context));
-    const detail = await this.#readDetail(response);
-    const what = `Server answered ${status}${detail ? ` (${detail})` : ''}`;
+    const where = `${this.#printableBase}v1/sync/${encodeURIComponent(context.entityType)}`;
+    if (response.redirected || (status >= 300 && status < 400)) {
+      await response.body?.cancel();
+      throw new FatalSyncError(this.#redirectMessage(response, where));
+    }
+    if (status >= 200 && status < 300) return this.#results(items, await this.#readJson(response, context));
+    const reply = await this.#readErrorReply(response);
+    const what = `Server answered ${status}${reply.detail ? ` (${reply.detail})` : ''}`;
     if (status === 413) return this.#bisect(items, context, deadline, what);
     if (status === 401) throw new FatalSyncError(`Authentication failed: ${what}`);
     if (status === 403) throw new FatalSyncError(`Not allowed to sync "${context.entityType}": ${what}`);
-    if (status === 408 || status === 429 || status >= 500) {
-      const retryAfterMs = this.#retryAfter(response.headers.get('retry-after'));
-      throw new TransientSyncError(what, retryAfterMs === undefined ? {} : { retryAfterMs });
+    if (TRANSIENT_4XX.has(status) || status >= 500) {
+      const wait = retryAfterMs(response.headers.get('retry-after'), Date.now(), this.#maxRetryAfterMs);
+      throw new TransientSyncError(what, wait === undefined ? {} : { retryAfterMs: wait });
     }
-    // 400, 422 and the rest of 4xx: sending the same batch again would get the same answer.
-    throw new PermanentSyncError(what);
+    if (status === 400) {
+      const rejects = batchRejects(reply.json, items);
+      if (rejects) return this.#resendValid(items, rejects, context, deadline);
+    }
+    // 422: this batch's content was refused (an Idempotency-Key reused for other items); its items fail.
+    if (status === 422) throw new PermanentSyncError(what);
+    // 400 for the batch as a whole, 404, 405 and the rest: the endpoint or the request is wrong, for every batch
+    // alike. Failing the items would dead-letter the whole outbox over a mistyped URL; stop the run instead.
+    throw new FatalSyncError(
+      `${what} for POST ${where}: the sync endpoint or the request is wrong; check baseUrl and the server`,
+    );
   }
 
   /**
@@ -112,16 +193,16 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
    * taking its batch with it. The halves get ids derived from the batch id: a retried batch splits the same way,
    * so the server's idempotency still holds.
    */
-  async #bisect(
-    items: readonly T[],
+  async #bisect<U extends T>(
+    items: readonly U[],
     context: SyncBatchContext,
     deadline: Deadline,
     what: string,
-  ): Promise<ItemResult<T>[]> {
+  ): Promise<ItemResult<U>[]> {
     const [only] = items;
     if (items.length === 1 && only) return [{ id: only.id, status: 'failed', error: what, retryable: false }];
     const middle = Math.ceil(items.length / 2);
-    const results: ItemResult<T>[] = [];
+    const results: ItemResult<U>[] = [];
     for (const [index, half] of [items.slice(0, middle), items.slice(middle)].entries()) {
       deadline.restart();
       results.push(
@@ -131,8 +212,61 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     return results;
   }
 
+  /**
+   * A 400 naming invalid items applied nothing: those items fail for good and the rest go out again at once,
+   * under a batch id derived from this one (`{batchId}/valid`), so a retried batch resends the same way.
+   */
+  async #resendValid<U extends T>(
+    items: readonly U[],
+    rejects: ReadonlyMap<string, string>,
+    context: SyncBatchContext,
+    deadline: Deadline,
+  ): Promise<ItemResult<U>[]> {
+    const failed: ItemResult<U>[] = [];
+    const valid: U[] = [];
+    for (const item of items) {
+      const reason = rejects.get(item.id);
+      if (reason === undefined) valid.push(item);
+      else failed.push({ id: item.id, status: 'failed', error: this.#reason(reason), retryable: false });
+    }
+    if (valid.length === 0) return failed;
+    deadline.restart();
+    const rest = await this.#exchange(valid, { ...context, batchId: `${context.batchId}/valid` }, deadline);
+    return [...failed, ...rest];
+  }
+
+  #redirectMessage(response: Response, where: string): string {
+    const location = response.headers.get('location');
+    let target = 'no Location';
+    if (response.redirected) target = printableUrl(response.url);
+    else if (location !== null) {
+      try {
+        target = printableUrl(new URL(location, where));
+      } catch {
+        target = 'an invalid Location';
+      }
+    }
+    return (
+      `Server redirected POST ${where} (${response.status}) to ${target}: a sync request is never redirected; ` +
+      'point baseUrl at the sync server itself'
+    );
+  }
+
+  /** The current (or refreshed) token; a `getToken` that throws ends the run, its message redacted. */
   async #token(refresh: boolean): Promise<string | undefined> {
-    return this.#getToken ? this.#getToken({ refresh }) : undefined;
+    if (!this.#getToken) return undefined;
+    let token: unknown;
+    try {
+      token = await this.#getToken({ refresh });
+    } catch (error) {
+      throw new FatalSyncError(`getToken failed: ${this.#redactor.redactLoose(errorMessage(error))}`);
+    }
+    if (token === undefined || token === null || token === '') return undefined;
+    if (typeof token !== 'string') {
+      throw new FatalSyncError(`Authentication failed: getToken returned a ${typeof token}, not a string`);
+    }
+    this.#redactor.remember(token);
+    return token;
   }
 
   /**
@@ -144,7 +278,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   #tokenAfter401(sentInGeneration: number): Promise<string | undefined> {
     if (this.#tokenGeneration !== sentInGeneration && this.#lastRefresh) return this.#lastRefresh;
     this.#tokenGeneration += 1;
-    const refresh = (async () => this.#token(true))();
+    const refresh = this.#token(true);
     this.#lastRefresh = refresh;
     return refresh;
   }
@@ -160,13 +294,14 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
         'Authentication failed: the token from getToken is not a valid HTTP header value',
       );
     }
+    const authorization = token ? `Bearer ${token}` : this.#basicAuth;
     try {
       return await this.#http.post(`v1/sync/${encodeURIComponent(context.entityType)}`, {
         json: body,
         signal: context.signal,
         headers: {
           'idempotency-key': context.batchId,
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(authorization ? { authorization } : {}),
         },
       });
     } catch (error) {
@@ -178,9 +313,38 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   #networkError(error: unknown, signal: AbortSignal): unknown {
     // The caller's abort (cancel, stop) or the deadline's TransientSyncError.
     if (signal.aborted) return signal.reason ?? error;
+    if (error instanceof ActorSyncError) return error;
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const reason = cause?.code ?? cause?.message ?? errorMessage(error);
-    return new TransientSyncError(`Network error: ${reason}`);
+    return new TransientSyncError(`Network error: ${this.#redactor.redact(reason)}`);
+  }
+
+  /**
+   * Every error leaves with its secrets redacted and without a cause chain (a cause could quote what the message
+   * no longer does). The caller's own abort reason is returned as it is.
+   */
+  #redactedError(error: unknown, outer: AbortSignal): unknown {
+    if (outer.aborted && error === outer.reason) return error;
+    const message = this.#redactor.redact(errorMessage(error));
+    if (error instanceof ActorSyncError && error.cause === undefined && message === error.message)
+      return error;
+    if (error instanceof TransientSyncError) {
+      return new TransientSyncError(
+        message,
+        error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs },
+      );
+    }
+    if (error instanceof FatalSyncError) return new FatalSyncError(message);
+    if (error instanceof PermanentSyncError) return new PermanentSyncError(message);
+    if (error instanceof MalformedReplyError) return new MalformedReplyError(message);
+    // Anything else is unexpected here (a bug or a fetch that throws oddly): retried like a network error.
+    return new TransientSyncError(`Unexpected error: ${message}`);
+  }
+
+  /** A server's reason for one item: redacted and kept short, since it is stored in failure records. */
+  #reason(text: string): string {
+    const redacted = this.#redactor.redact(text);
+    return redacted.length > MAX_REASON_CHARS ? `${redacted.slice(0, MAX_REASON_CHARS)}…` : redacted;
   }
 
   async #readJson(response: Response, context: SyncBatchContext): Promise<unknown> {
@@ -197,43 +361,55 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     }
   }
 
-  /** Reads the body, refusing one larger than the cap instead of buffering it. */
+  /**
+   * Reads the body, refusing one larger than the cap as soon as the decoded bytes pass it. `Content-Length` counts
+   * the bytes on the wire, so it bounds the body only when there is no `Content-Encoding`: a gzip reply of 200 KB
+   * can inflate to 200 MB.
+   */
   async #readText(response: Response): Promise<string> {
-    const declared = Number(response.headers.get('content-length'));
-    if (declared > this.#maxResponseBytes) {
+    const declared = response.headers.get('content-length');
+    const declaredBytes = declared === null ? Number.NaN : Number(declared);
+    const identity = isIdentityEncoding(response.headers.get('content-encoding'));
+    if (identity && declaredBytes > this.#maxResponseBytes) {
       await response.body?.cancel();
       throw new MalformedReplyError(
-        `Server reply of ${declared} bytes exceeds the ${this.#maxResponseBytes} byte limit`,
+        `Server reply of ${declaredBytes} bytes exceeds the ${this.#maxResponseBytes} byte limit`,
       );
     }
     if (!response.body) return '';
-    // With a declared length (checked against the cap above) fetch reads exactly that many bytes, so the body can
-    // be read in one call; the chunk loop below, much slower per reply, is for replies without one.
-    if (response.headers.get('content-length') !== null && Number.isFinite(declared)) return response.text();
+    // Unencoded with a declared length (checked against the cap above), fetch reads exactly that many bytes, so the
+    // body can be read in one call; the chunk loop below, much slower per reply, counts decoded bytes otherwise.
+    if (identity && Number.isFinite(declaredBytes)) return response.text();
+    const reader = response.body.getReader();
     const chunks: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      size += chunk.byteLength;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
       if (size > this.#maxResponseBytes) {
+        // Cancelling closes the connection: the rest is neither downloaded nor inflated.
+        await reader.cancel().catch(() => {});
         throw new MalformedReplyError(`Server reply exceeds the ${this.#maxResponseBytes} byte limit`);
       }
-      chunks.push(chunk);
+      chunks.push(value);
     }
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  /** A short reason from an error reply, for the message. */
-  async #readDetail(response: Response): Promise<string | undefined> {
+  /** An error reply's JSON (for a 400's list of invalid items) and a short reason from it, for the message. */
+  async #readErrorReply(response: Response): Promise<{ json?: unknown; detail?: string }> {
     try {
-      const text = (await this.#readText(response)).slice(0, 500);
-      const parsed = JSON.parse(text) as { error?: unknown };
-      return typeof parsed.error === 'string' ? parsed.error.slice(0, 200) : undefined;
+      const json: unknown = JSON.parse(await this.#readText(response));
+      const error = (json as { error?: unknown } | null)?.error;
+      const detail = typeof error === 'string' ? this.#redactor.redact(error).slice(0, 200) : undefined;
+      return detail === undefined ? { json } : { json, detail };
     } catch {
-      return undefined;
+      return {};
     }
   }
 
-  #results(items: readonly T[], json: unknown): ItemResult<T>[] {
+  #results<U extends T>(items: readonly U[], json: unknown): ItemResult<U>[] {
     const parsed = v.safeParse(syncResponseSchema, json);
     if (!parsed.success) {
       throw new MalformedReplyError(
@@ -241,7 +417,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       );
     }
     const sent = new Map(items.map((item) => [item.id, item.version]));
-    return parsed.output.results.map((result): ItemResult<T> => {
+    return parsed.output.results.map((result): ItemResult<U> => {
       if (result.status === 'ok') {
         const version = sent.get(result.id);
         // Only the exact version sent may be marked synced.
@@ -252,19 +428,53 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
         }
         return { id: result.id, status: 'ok' };
       }
+      // The server's copy is data (saved as the record), not a message: it is left as it is.
       if (result.status === 'conflict')
-        return { id: result.id, status: 'conflict', remote: result.remote as unknown as T };
-      return { id: result.id, status: 'failed', error: result.reason, retryable: result.retryable };
+        return { id: result.id, status: 'conflict', remote: result.remote as unknown as U };
+      return {
+        id: result.id,
+        status: 'failed',
+        error: this.#reason(result.reason),
+        retryable: result.retryable,
+      };
     });
   }
+}
 
-  #retryAfter(header: string | null): number | undefined {
-    if (!header) return undefined;
-    const seconds = Number(header);
-    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
-    if (!Number.isFinite(ms) || ms < 0) return undefined;
-    return Math.min(ms, this.#maxRetryAfterMs);
+/** The base URL, or an `InvalidOptionsError` that does not quote it (it may carry credentials). */
+function parseBaseUrl(baseUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new InvalidOptionsError('baseUrl is not a valid absolute URL');
   }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidOptionsError(`baseUrl must be an http: or https: URL, got ${url.protocol}`);
+  }
+  return url;
+}
+
+function decodeUserinfo(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
+/** A millisecond option: finite, at least `least`; above what a timer can wait it is capped. */
+function checkedMs(name: string, value: number | undefined, fallback: number, least: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < least) {
+    throw new InvalidOptionsError(`${name} must be a finite number of at least ${least}, got ${value}`);
+  }
+  return Math.min(value, MAX_TIMER_DELAY_MS);
+}
+
+/** Whether the body arrives as sent: no `Content-Encoding`, or `identity`. */
+function isIdentityEncoding(header: string | null): boolean {
+  return header === null || header.trim() === '' || header.trim().toLowerCase() === 'identity';
 }
 
 /**
@@ -323,7 +533,7 @@ class Deadline {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(
       () => this.#controller.abort(new TransientSyncError(`No reply within ${this.#ms} ms`)),
-      this.#ms,
+      clampDelay(this.#ms),
     );
   }
 

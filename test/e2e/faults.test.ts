@@ -322,12 +322,15 @@ describe('how the HTTP remote classifies the real server', () => {
     expect(server.stats().batchesApplied).toBe(1);
   });
 
-  it('400 and 422 reach the remote as PermanentSyncError; 401 as FatalSyncError without the token', async () => {
+  it('a 400 for the whole batch and a 401 reach the remote as FatalSyncError (no token), a 422 as PermanentSyncError', async () => {
     const server = await h.server();
     const remote = h.remote(server);
     const duplicate = await remote.syncBatch([note('a'), note('a')], context('dup')).catch((e: unknown) => e);
-    expect(duplicate).toBeInstanceOf(PermanentSyncError);
-    expect((duplicate as Error).message).toBe('Server answered 400 (Item "a" appears twice in the batch)');
+    expect(duplicate).toBeInstanceOf(FatalSyncError);
+    expect((duplicate as Error).message).toBe(
+      `Server answered 400 (Item "a" appears twice in the batch) for POST ${server.url}/v1/sync/note: ` +
+        'the sync endpoint or the request is wrong; check baseUrl and the server',
+    );
 
     expect(await remote.syncBatch([note('a')], context('key-1'))).toEqual([{ id: 'a', status: 'ok' }]);
     // The same key again with the same items: the stored reply, not applied again.

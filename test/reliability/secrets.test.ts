@@ -1,0 +1,251 @@
+/**
+ * Issue 10 point 5: no secret the library has seen leaves it. A server that echoes the token (batch-level error
+ * text, item reasons, a 400's item list, a malformed reply, a redirect), a `getToken` that throws with tokens in
+ * its message, credentials in the base URL and a configured API key; then every place a secret could reach is
+ * scanned: thrown errors (message, stack, cause chain), `SyncResult`s, progress events, logger calls, the trace
+ * file, and the store's files on disk after close.
+ */
+
+import { readdir, readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createTraceInspector,
+  HttpRemoteDataSource,
+  type HttpRemoteOptions,
+  InvalidOptionsError,
+  Repository,
+  type RepositoryEntity,
+  type SyncProgress,
+} from '../../src/index.js';
+import { Harness, memoryLogger } from '../e2e/harness.js';
+import { recordFigures } from './report.js';
+
+interface Doc extends RepositoryEntity {
+  text: string;
+}
+
+const h = new Harness();
+afterEach(() => h.dispose());
+
+const TOKEN = 'tok-5e6f7a8b-live-secret';
+/** Only ever in the message of the throwing getToken, after "Bearer ": never returned, so never seen. */
+const UNSEEN_TOKEN = 'eyJhbGciOi.unseen-refresh-token';
+const PASSWORD = 'url-password-91c2';
+const USER = 'sync-user';
+const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
+const API_KEY = 'api-key-0d9e8f7a';
+const SECRETS = { TOKEN, UNSEEN_TOKEN, PASSWORD, BASIC, API_KEY };
+
+/** What the hostile server does per entity type; every answer quotes a secret. */
+type Behaviour = (request: IncomingMessage, items: Doc[]) => [number, Record<string, string>, unknown];
+
+const BEHAVIOURS: Record<string, Behaviour> = {
+  batchecho: (request) => [500, {}, { error: `proxy saw Authorization: ${request.headers.authorization}` }],
+  itemecho: (_, items) => [
+    200,
+    {},
+    { results: items.map((i) => ({ id: i.id, status: 'rejected', reason: `token ${TOKEN} may not write` })) },
+  ],
+  rejectecho: (request, items) =>
+    String(request.headers['idempotency-key']).endsWith('/valid')
+      ? [200, {}, { results: items.map((i) => ({ id: i.id, status: 'ok', version: i.version })) }]
+      : [
+          400,
+          {},
+          { error: `bad ${TOKEN}`, rejected: [{ id: items[0]?.id, error: `item signed with ${TOKEN}` }] },
+        ],
+  malformed: (_, items) => [200, {}, { results: items.map((i) => ({ id: i.id, status: TOKEN })) }],
+  forbidden: () => [403, {}, { error: `token ${encodeURIComponent(TOKEN)} lacks the scope` }],
+  redirect: () => [
+    307,
+    { location: `http://${USER}:${PASSWORD}@127.0.0.1:1/x/${TOKEN}?access_token=${TOKEN}` },
+    {},
+  ],
+  throwing: () => [401, {}, { error: 'A valid bearer token is required' }],
+  basic: (request) => [500, {}, { error: `credentials ${request.headers.authorization} refused` }],
+  apikey: (_, items) => [
+    200,
+    {},
+    { results: items.map((i) => ({ id: i.id, status: 'rejected', reason: `key ${API_KEY} is revoked` })) },
+  ],
+};
+
+async function hostileServer(): Promise<string> {
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => {
+      body += chunk;
+    });
+    request.on('end', () => {
+      const type = decodeURIComponent(request.url?.split('/').pop() ?? '');
+      const behaviour = BEHAVIOURS[type];
+      const items = body ? (JSON.parse(body) as { items: Doc[] }).items : [];
+      const [status, headers, reply] = behaviour
+        ? behaviour(request, items)
+        : [404, {}, { error: 'Not found' }];
+      response.writeHead(status, { 'content-type': 'application/json', ...headers });
+      response.end(JSON.stringify(reply));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  h.defer(() => new Promise((resolve) => server.close(resolve)));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** The remote each type syncs through: one shared instance, except where the behaviour needs its own. */
+function remotesFor(url: string): Record<string, HttpRemoteDataSource> {
+  const shared = new HttpRemoteDataSource({ baseUrl: url, getToken: () => TOKEN, timeoutMs: 5_000 });
+  const throwing = new HttpRemoteDataSource({
+    baseUrl: url,
+    getToken: ({ refresh }) => {
+      if (!refresh) return TOKEN;
+      throw new Error(
+        `refresh failed: ${TOKEN} was refused; also tried Authorization: Bearer ${UNSEEN_TOKEN}`,
+      );
+    },
+  });
+  const basic = new HttpRemoteDataSource({ baseUrl: url.replace('//', `//${USER}:${PASSWORD}@`) });
+  const apikey = new HttpRemoteDataSource({ baseUrl: url, getToken: () => TOKEN, secrets: [API_KEY] });
+  return Object.fromEntries(
+    Object.keys(BEHAVIOURS).map((type) => [
+      type,
+      type === 'throwing' ? throwing : type === 'basic' ? basic : type === 'apikey' ? apikey : shared,
+    ]),
+  );
+}
+
+/** An error as it could be logged or serialised: message, stack and every cause. */
+function everythingOf(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && depth < 10; depth += 1) {
+    const e = current as { message?: unknown; stack?: unknown; cause?: unknown };
+    parts.push(String(e.message), String(e.stack), JSON.stringify(current) ?? '');
+    current = e.cause;
+  }
+  return parts.join('\n');
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+describe('secrets never leave the remote layer', () => {
+  it('credentials in baseUrl with getToken too are refused without quoting them', () => {
+    const options: HttpRemoteOptions = {
+      baseUrl: `http://${USER}:${PASSWORD}@127.0.0.1:1`,
+      getToken: () => TOKEN,
+    };
+    const error = (() => {
+      try {
+        return new HttpRemoteDataSource(options);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect((error as Error).message).toBe(
+      'baseUrl http://127.0.0.1:1/ carries credentials and getToken is set too: pass one of them',
+    );
+    expect(everythingOf(error)).not.toContain(PASSWORD);
+  });
+
+  it('no token, password or key reaches errors, results, progress, logs, the trace or the store files', async () => {
+    const url = await hostileServer();
+    const dir = await h.tempDir();
+    const remotes = remotesFor(url);
+
+    // 1. Every behaviour straight through the remote: the thrown errors or the item reasons.
+    const direct: string[] = [];
+    for (const [type, remote] of Object.entries(remotes)) {
+      const item: Doc = {
+        id: `${type}-1`,
+        text: 'x',
+        createdAt: 1,
+        updatedAt: 1,
+        syncPending: true,
+        version: 1,
+      };
+      const outcome = await remote
+        .syncBatch([item], {
+          signal: new AbortController().signal,
+          batchId: `direct-${type}`,
+          entityType: type,
+        })
+        .then((results) => JSON.stringify(results), everythingOf);
+      direct.push(outcome);
+    }
+
+    // 2. The same through a coordinator into a lowdb store file, with a logger, progress and a trace.
+    const store = await h.store(join(dir, 'store.json'));
+    const logger = memoryLogger();
+    const trace = createTraceInspector({ file: join(dir, 'trace.jsonl') });
+    const coordinator = h.coordinator({
+      logger,
+      inspect: trace.inspect,
+      retry: { baseDelayMs: 1, maxDelayMs: 2, maxAttempts: 2, maxItemAttempts: 2 },
+    });
+    const progress: SyncProgress[] = [];
+    coordinator.progress.subscribe((p) => progress.push(p));
+    for (const [type, remote] of Object.entries(remotes)) {
+      const repository = new Repository<Doc>({
+        entityType: type,
+        local: store.collection<Doc>(type),
+        remote,
+      });
+      await repository.saveMany([
+        { id: `${type}-a`, text: 'a' },
+        { id: `${type}-b`, text: 'b' },
+      ]);
+      coordinator.register(repository);
+    }
+    const results = await coordinator.syncAll();
+    const failures = await Promise.all(Object.keys(remotes).map((type) => coordinator.failures(type)));
+    await coordinator.stop();
+    await trace.close();
+    await store.close();
+
+    // The runs did meet every behaviour: each ended in error, items were dead-lettered and retried.
+    expect(results.map((r) => r.state)).toEqual(Object.keys(BEHAVIOURS).map(() => 'error'));
+    expect(results.find((r) => r.entityType === 'throwing')?.errorMessage).toContain(
+      'getToken failed: refresh failed:',
+    );
+    expect(failures.flat().some((f) => f.deadLettered)).toBe(true);
+    expect(failures.flat().some((f) => !f.deadLettered)).toBe(true);
+
+    const storeFiles = (await filesUnder(dir)).filter((file) => !file.endsWith('trace.jsonl'));
+    const places: Record<string, string> = {
+      directErrors: direct.join('\n'),
+      results: JSON.stringify(results),
+      failureRecords: JSON.stringify(failures),
+      progress: JSON.stringify(progress),
+      logs: logger.lines.join('\n'),
+      trace: await readFile(join(dir, 'trace.jsonl'), 'utf8'),
+    };
+    for (const file of storeFiles)
+      places[`store file ${file.slice(dir.length)}`] = await readFile(file, 'utf8');
+
+    const leaks: string[] = [];
+    for (const [place, text] of Object.entries(places)) {
+      expect(text.length, `${place} captured nothing`).toBeGreaterThan(0);
+      for (const [name, secret] of Object.entries(SECRETS)) {
+        if (text.includes(secret)) leaks.push(`${name} in ${place}`);
+      }
+    }
+    // The scan sees redactions, so it looked where the secrets would have been.
+    expect(places.results).toContain('[redacted]');
+    expect(places.logs).toContain('[redacted]');
+    expect(storeFiles.length).toBeGreaterThan(0);
+    recordFigures('secrets', {
+      'secrets planted': Object.keys(SECRETS).length,
+      'server behaviours': Object.keys(BEHAVIOURS).length,
+      'places scanned': Object.keys(places).length,
+      leaks: leaks.length,
+    });
+    expect(leaks).toEqual([]);
+  });
+});

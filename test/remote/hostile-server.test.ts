@@ -1,0 +1,293 @@
+/**
+ * Issue 10 points 3 and 4 against real `node:http` servers on 127.0.0.1 that misbehave on purpose: compressed
+ * replies that inflate past `maxResponseBytes`, and redirects of a sync request to another origin.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { brotliCompressSync, constants, createGzip, deflateSync, gzipSync } from 'node:zlib';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ActorSyncError,
+  FatalSyncError,
+  HttpRemoteDataSource,
+  MalformedReplyError,
+  Repository,
+  TransientSyncError,
+} from '../../src/index.js';
+import { ENTITY, Harness, type Note, noteId } from '../e2e/harness.js';
+
+const h = new Harness();
+afterEach(() => h.dispose());
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+
+/** A server on 127.0.0.1 that answers with `handler` once the request body is in; counts requests. */
+async function hostile(handler: Handler): Promise<{ url: string; requests: IncomingMessage[] }> {
+  const requests: IncomingMessage[] = [];
+  const server: Server = createServer((request, response) => {
+    requests.push(request);
+    request.resume();
+    request.on('end', () => handler(request, response));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  h.defer(() => new Promise((resolve) => server.close(resolve)));
+  h.defer(() => server.closeAllConnections());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+/** A pass-through fetch that counts the decoded body bytes the remote pulled from the real fetch. */
+function countingFetch(): { fetch: typeof fetch; pulled: () => number } {
+  let pulled = 0;
+  const counted: typeof fetch = async (input, init) => {
+    const response = await globalThis.fetch(input, init);
+    if (!response.body) return response;
+    const counter = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    });
+    return new Response(response.body.pipeThrough(counter), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  };
+  return { fetch: counted, pulled: () => pulled };
+}
+
+const MiB = 1024 * 1024;
+const CAP = MiB;
+/** Decoded size of each bomb: 32 times the cap. */
+const BOMB_BYTES = 32 * MiB;
+
+const note = (id: string): Note => ({
+  id,
+  createdAt: 1,
+  updatedAt: 1,
+  syncPending: true,
+  version: 1,
+  text: id,
+});
+const context = (batchId: string) => ({ signal: new AbortController().signal, batchId, entityType: ENTITY });
+
+type Encoding = 'gzip' | 'deflate' | 'br';
+const bombs = new Map<Encoding, Buffer>();
+
+beforeAll(() => {
+  // Valid JSON when read in full (a reply with no results), so only the cap can refuse it.
+  const decoded = Buffer.concat([
+    Buffer.from('{"results":[],"error":"inflated","pad":"'),
+    Buffer.alloc(BOMB_BYTES, '0'),
+    Buffer.from('"}'),
+  ]);
+  bombs.set('gzip', gzipSync(decoded));
+  bombs.set('deflate', deflateSync(decoded));
+  bombs.set('br', brotliCompressSync(decoded, { params: { [constants.BROTLI_PARAM_QUALITY]: 4 } }));
+});
+
+type Length = 'honest' | 'absent' | 'lying';
+
+/** Answers `status` with the `encoding` bomb; its Content-Length honest (compressed size), absent or too large. */
+function bombReply(status: number, encoding: Encoding, length: Length): Handler {
+  return (_, response) => {
+    const body = bombs.get(encoding) as Buffer;
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-encoding': encoding,
+    };
+    if (length === 'honest') headers['content-length'] = body.length;
+    if (length === 'lying') headers['content-length'] = body.length + 1_000;
+    response.writeHead(status, headers);
+    if (length === 'lying') response.write(body, () => response.destroy());
+    else response.end(body);
+  };
+}
+
+describe('the reply size cap counts decoded bytes (issue 10 point 3)', () => {
+  const cases = (['gzip', 'deflate', 'br'] as const).flatMap((encoding) =>
+    (['honest', 'absent', 'lying'] as const).map((length) => [encoding, length] as const),
+  );
+
+  it.each(cases)(
+    'a %s reply that inflates past the cap (Content-Length %s) is refused early',
+    async (encoding, length) => {
+      const server = await hostile(bombReply(200, encoding, length));
+      const counter = countingFetch();
+      const remote = new HttpRemoteDataSource<Note>({
+        baseUrl: server.url,
+        maxResponseBytes: CAP,
+        fetch: counter.fetch,
+      });
+      const error = await remote.syncBatch([note('a')], context('bomb')).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(ActorSyncError);
+      if (length !== 'lying') {
+        expect(error).toBeInstanceOf(MalformedReplyError);
+        expect((error as Error).message).toBe(`Server reply exceeds the ${CAP} byte limit`);
+      }
+      // It stopped reading soon after the cap, instead of inflating all 32 MiB.
+      expect(counter.pulled()).toBeLessThan(4 * MiB);
+    },
+  );
+
+  it.each(['gzip', 'deflate', 'br'] as const)(
+    'an error reply compressed with %s is read only up to the cap too',
+    async (encoding) => {
+      const server = await hostile(bombReply(500, encoding, 'honest'));
+      const counter = countingFetch();
+      const remote = new HttpRemoteDataSource<Note>({
+        baseUrl: server.url,
+        maxResponseBytes: CAP,
+        fetch: counter.fetch,
+      });
+      const error = await remote.syncBatch([note('a')], context('bomb')).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(TransientSyncError);
+      expect((error as Error).message).toBe('Server answered 500');
+      expect(counter.pulled()).toBeLessThan(4 * MiB);
+    },
+  );
+
+  it('an endless gzip stream is cut off: the server sees the connection closed', async () => {
+    let closed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    const server = await hostile((_, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      const zeros = Buffer.alloc(64 * 1024, '0');
+      const endless = new Readable({
+        read() {
+          this.push(zeros);
+        },
+      });
+      const gzip = createGzip();
+      endless.pipe(gzip).pipe(response);
+      response.on('close', () => {
+        endless.destroy();
+        gzip.destroy();
+        closed();
+      });
+    });
+    const remote = new HttpRemoteDataSource<Note>({ baseUrl: server.url, maxResponseBytes: CAP });
+    const error = await remote.syncBatch([note('a')], context('endless')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MalformedReplyError);
+    await connectionClosed;
+  });
+
+  it('an honest uncompressed reply is still read whole, and one over the cap refused before reading', async () => {
+    const reply = JSON.stringify({ results: [{ id: 'a', status: 'ok', version: 1 }] });
+    const server = await hostile((request, response) => {
+      const big = request.headers['idempotency-key'] === 'big';
+      const body = big ? Buffer.alloc(CAP + 1, ' ') : Buffer.from(reply);
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      response.end(body);
+    });
+    const remote = new HttpRemoteDataSource<Note>({ baseUrl: server.url, maxResponseBytes: CAP });
+    expect(await remote.syncBatch([note('a')], context('small'))).toEqual([{ id: 'a', status: 'ok' }]);
+    await expect(remote.syncBatch([note('a')], context('big'))).rejects.toThrow(
+      `Server reply of ${CAP + 1} bytes exceeds the ${CAP} byte limit`,
+    );
+  });
+});
+
+describe('a sync request is never redirected (issue 10 point 4)', () => {
+  const SECRET = 'query-secret-7c1d';
+
+  /** A second origin that would happily acknowledge anything. */
+  async function elsewhere() {
+    return hostile((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => {
+        body += chunk;
+      });
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const ids = body ? (JSON.parse(body) as { items: { id: string }[] }).items.map((i) => i.id) : [];
+      response.end(JSON.stringify({ results: ids.map((id) => ({ id, status: 'ok', version: 1 })) }));
+    });
+  }
+
+  it.each([301, 302, 303, 307, 308])(
+    'a %i is a fatal error naming where it pointed, stripped of secrets',
+    async (status) => {
+      const other = await elsewhere();
+      const location = `${other.url.replace('//', `//user:${SECRET}@`)}/v1/sync/note?access_token=${SECRET}#x`;
+      const server = await hostile((_, response) => {
+        response.writeHead(status, { location, 'content-type': 'application/json' });
+        response.end('{}');
+      });
+      const remote = new HttpRemoteDataSource<Note>({
+        baseUrl: server.url,
+        getToken: () => 'bearer-token-1234',
+      });
+      const error = await remote.syncBatch([note('a')], context('redirected')).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(FatalSyncError);
+      expect((error as Error).message).toBe(
+        `Server redirected POST ${server.url}/v1/sync/note (${status}) to ${other.url}/v1/sync/note: ` +
+          'a sync request is never redirected; point baseUrl at the sync server itself',
+      );
+      expect(
+        JSON.stringify({ message: (error as Error).message, stack: (error as Error).stack }),
+      ).not.toContain(SECRET);
+      expect(other.requests).toHaveLength(0);
+    },
+  );
+
+  it('a relative Location is named against the request URL; a fetch that follows anyway is refused', async () => {
+    const other = await elsewhere();
+    const server = await hostile((_, response) => {
+      response.writeHead(307, { location: `${other.url}/v1/sync/note` });
+      response.end();
+    });
+    const relative = await hostile((_, response) => {
+      response.writeHead(308, { location: '/elsewhere?key=abc' });
+      response.end();
+    });
+    const error = await new HttpRemoteDataSource<Note>({ baseUrl: relative.url })
+      .syncBatch([note('a')], context('r'))
+      .catch((e: unknown) => e);
+    expect((error as Error).message).toContain(`(308) to ${relative.url}/elsewhere:`);
+
+    // A custom fetch that follows redirects itself: the reply came from elsewhere, so it is not trusted.
+    const following: typeof fetch = (input, init) =>
+      globalThis.fetch(
+        new Request(input as Request, { redirect: 'follow' }),
+        init && { ...init, redirect: 'follow' },
+      );
+    const followed = await new HttpRemoteDataSource<Note>({ baseUrl: server.url, fetch: following })
+      .syncBatch([note('a')], context('f'))
+      .catch((e: unknown) => e);
+    expect(followed).toBeInstanceOf(FatalSyncError);
+    expect((followed as Error).message).toContain(`(200) to ${other.url}/v1/sync/note:`);
+    expect(other.requests).toHaveLength(1);
+  });
+
+  it('a sync run that is redirected ends in error with every record still pending, none sent elsewhere', async () => {
+    const other = await elsewhere();
+    const server = await hostile((_, response) => {
+      response.writeHead(307, { location: `${other.url}/v1/sync/note` });
+      response.end();
+    });
+    const dir = await h.tempDir();
+    const store = await h.store(`${dir}/store.json`);
+    const local = store.collection<Note>(ENTITY);
+    const remote = new HttpRemoteDataSource<Note>({
+      baseUrl: server.url,
+      getToken: () => 'bearer-token-1234',
+    });
+    const repository = new Repository<Note>({ entityType: ENTITY, local, remote });
+    await repository.saveMany([0, 1, 2].map((n) => ({ id: noteId(n), text: `note ${n}` })));
+    const result = await h.coordinator().sync(repository);
+
+    expect(result).toMatchObject({ state: 'error', syncedItems: 0 });
+    expect(result.errorMessage).toMatch(
+      /Server redirected POST .* \(307\) to http:\/\/127\.0\.0\.1:\d+\/v1\/sync\/note/,
+    );
+    expect(await repository.pendingCount()).toBe(3);
+    expect(await local.failures()).toEqual([]);
+    expect(other.requests).toHaveLength(0);
+  });
+});
