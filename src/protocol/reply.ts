@@ -8,7 +8,9 @@ const isStatus = (value: unknown): value is ItemResult['status'] => STATUSES.has
  * Checks a remote's reply against the batch that was sent and returns it keyed by id. Anything off (not an array,
  * an unknown or repeated id, a bad status, a conflict without a usable server copy) makes the whole reply
  * untrustworthy: a `MalformedReplyError`, and nothing in it is marked synced. Ids the reply leaves out are simply
- * absent from the map; the caller treats them as retryable failures.
+ * absent from the map; the caller treats them as retryable failures. A conflict's copy is only checked for its id
+ * and a numeric version here (the protocol allows a minimal `{ id, version }`): `adoptRemoteRecord` checks and
+ * completes the rest before it can become a local record, failing just that item if it cannot.
  */
 export function validateReply<T extends RepositoryEntity>(
   sent: readonly T[],
