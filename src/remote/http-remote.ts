@@ -452,6 +452,10 @@ function parseBaseUrl(baseUrl: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InvalidOptionsError(`baseUrl must be an http: or https: URL, got ${url.protocol}`);
   }
+  // The sync path is appended to the base URL, so a query or fragment would swallow it.
+  if (url.search || url.hash) {
+    throw new InvalidOptionsError(`baseUrl ${printableUrl(url)} must not have a query or fragment`);
+  }
   return url;
 }
 

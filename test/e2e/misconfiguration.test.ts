@@ -103,7 +103,8 @@ describe('a misconfigured endpoint stops the run; it never dead-letters items', 
     [400, { rejected: [] }],
   ])('a %i for the whole batch (%j) is fatal and names the URL', async (status, reply) => {
     const server = await scripted(() => [status, reply]);
-    const error = await new HttpRemoteDataSource<Note>({ baseUrl: `${server.url}/base?key=secret-key-1` })
+    const baseUrl = `${server.url.replace('//', '//user:secret-key-1@')}/base`;
+    const error = await new HttpRemoteDataSource<Note>({ baseUrl })
       .syncBatch([note('a')], context('b1'))
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FatalSyncError);
@@ -159,6 +160,24 @@ describe('a 400 that names invalid items', () => {
       noteId(1),
       noteId(3),
     ]);
+  });
+
+  it('against the reference server: the unstorable item fails, the rest is applied once under {batchId}/valid', async () => {
+    const server = await h.server();
+    const remote = new HttpRemoteDataSource<Note>({ baseUrl: server.url, getToken: () => server.token });
+    const results = await remote.syncBatch([note('a'), { ...note('b'), createdAt: -1 }], context('b1'));
+
+    expect(results).toEqual([
+      { id: 'b', status: 'failed', error: 'createdAt must be a non-negative number', retryable: false },
+      { id: 'a', status: 'ok' },
+    ]);
+    expect(server.state.get(ENTITY, 'a')?.appliedCount).toBe(1);
+    expect(server.state.get(ENTITY, 'b')).toBeUndefined();
+    // The same batch again (a retry): the derived key gets the stored reply, nothing is applied twice.
+    expect(await remote.syncBatch([note('a'), { ...note('b'), createdAt: -1 }], context('b1'))).toEqual(
+      results,
+    );
+    expect(server.stats()).toMatchObject({ batchesApplied: 1, duplicateBatches: 1 });
   });
 
   it('a batch of only invalid items sends nothing again', async () => {

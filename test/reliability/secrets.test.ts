@@ -152,6 +152,13 @@ describe('secrets never leave the remote layer', () => {
       'baseUrl http://127.0.0.1:1/ carries credentials and getToken is set too: pass one of them',
     );
     expect(everythingOf(error)).not.toContain(PASSWORD);
+    // A query (where keys hide) would swallow the sync path: refused, and not quoted either.
+    expect(() => new HttpRemoteDataSource({ baseUrl: `http://127.0.0.1:1/api?key=${API_KEY}` })).toThrow(
+      'baseUrl http://127.0.0.1:1/api must not have a query or fragment',
+    );
+    expect(() => new HttpRemoteDataSource({ baseUrl: `nonsense ${PASSWORD}` })).toThrow(
+      'baseUrl is not a valid absolute URL',
+    );
   });
 
   it('no token, password or key reaches errors, results, progress, logs, the trace or the store files', async () => {
