@@ -73,9 +73,11 @@ export {
   createTraceInspector,
   readTrace,
   type Trace,
+  TraceFileError,
   TraceFormatError,
   type TraceHeader,
   type TraceInspector,
+  type TraceInspectorOptions,
 } from './inspect/trace.js';
 export { backoffDelay, DEFAULT_RETRY, resolveRetryPolicy } from './protocol/backoff.js';
 export { validateReply } from './protocol/reply.js';

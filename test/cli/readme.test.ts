@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,17 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliMain, tsxLoader } from './run-cli.js';
 
 /**
- * The README's CLI example, verbatim: a newcomer pastes it line by line (the server in its own terminal). The test
- * runs exactly these lines in bash in an empty directory; it only swaps `npm run cli --` for the same CLI started
- * directly (npm needs the repository as its working directory) and port 8787 for a free one.
+ * The README's CLI example, read from README.md: a newcomer pastes it line by line (the server in its own
+ * terminal). The test runs exactly these lines in bash in an empty directory; it only swaps `npm run cli --` for the
+ * same CLI started directly (npm needs the repository as its working directory) and port 8787 for a free one.
  */
-const README_CLI_EXAMPLE = `# terminal 1: the reference sync server
-npm run cli -- serve --port 8787 --token dev-token-123
-# terminal 2: records into a new store, pushed to the server, then the store's outbox
-printf '%s\\n' '{"id":"evt-1","name":"cpu","value":42}' '{"id":"evt-2","name":"mem","value":7}' > events.jsonl
-npm run cli -- import --db app.json --entity telemetry events.jsonl
-ACTORSYNC_TOKEN=dev-token-123 npm run cli -- sync --db app.json --remote http://127.0.0.1:8787 --entity telemetry
-npm run cli -- status --db app.json`;
+function readmeCliExample(): string {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block = /```sh\n(# terminal 1: the reference sync server\n[\s\S]*?)```/.exec(readme)?.[1];
+  if (!block)
+    throw new Error('README.md has no ```sh block starting "# terminal 1: the reference sync server"');
+  return block.trimEnd();
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -54,7 +55,8 @@ afterAll(async () => {
 describe("the README's CLI example", () => {
   it('serve, import, sync, status: each line works as pasted', async () => {
     const port = String(await freePort());
-    const lines = README_CLI_EXAMPLE.split('\n')
+    const lines = readmeCliExample()
+      .split('\n')
       .filter((line) => !line.startsWith('#'))
       .map((line) =>
         line
