@@ -45,7 +45,10 @@ describe('sync over HTTP into a lowdb store file', () => {
     const result = await coordinator.sync(repository);
 
     expect(result).toMatchObject({ state: 'synced', totalItems: 250, syncedItems: 250, failedItems: 0 });
-    expect(events.filter((p) => p.state === 'syncing').map((p) => p.percent)).toEqual([0, 0, 40, 80, 100]);
+    // One 0% event once the run knows its total (none with 0/0 before it), then one per batch.
+    const syncing = events.filter((p) => p.state === 'syncing');
+    expect(syncing.map((p) => p.percent)).toEqual([0, 40, 80, 100]);
+    expect(syncing.every((p) => p.totalItems === 250)).toBe(true);
     // Three batches, three distinct idempotency keys, each with the bearer token.
     expect(sent.map((r) => [r.method, r.path, r.status])).toEqual(
       Array.from({ length: 3 }, () => ['POST', '/v1/sync/note', 200]),
