@@ -47,8 +47,8 @@ one of them; \`npm test\` runs them at a small size, \`npm run reliability\` at 
 ## Latest run
 
 ${passed ? 'All suites passed' : '**Some suites failed**'} (scale ${scale}, ${seconds} s, Node ${process.version}, 2 cores).
-Figures are written by the tests themselves after their assertions pass; \`lost\`, \`appliedTwice\` and \`stuck\`
-are counted, not assumed.
+Figures are written by the tests themselves after their assertions pass; \`lost\`, \`appliedTwice\`, \`stuck\`,
+\`overlaps\`, \`unopenable\` and \`leaks\` are counted, not assumed.
 
 ${table}
 
@@ -74,6 +74,26 @@ ${table}
   and live actors stay flat and heap growth is bounded.
 - **bad-input** (\`test/reliability/bad-input.test.ts\`): a table of hostile and broken inputs, each with the typed
   error and message it must get.
+- **store-races** (\`test/reliability/store-races.test.ts\`): six processes leave the start line within a fraction
+  of a millisecond and open one store (retrying while it is locked), save one record, hold the store and close it;
+  rounds start on a new store, a store used before, a lock left by a dead process and an old empty lock file. No two
+  may hold the store at once, every acknowledged save must be there afterwards, and the store must always reopen.
+- **hostile-remote-copies** (\`test/reliability/hostile-copies.test.ts\`): a hostile server answers conflicts with
+  every kind of bad server copy (a bare \`{ id, version }\`, negative, fractional, huge, string, lower or equal
+  versions, another id, \`null\`, bad timestamps, deep nesting, \`__proto__\` keys, extra fields) under server-wins,
+  client-wins and a merge function, into a lowdb store that is then compacted, closed and reopened. Every store must
+  reopen with a valid record whose version never went down; the item is resolved, or failed with a clear error.
+- **hostile-replies** (\`test/reliability/hostile-replies.test.ts\`): a server that lies in every way a reply can
+  (compression bombs, redirects to a host that accepts everything, three-century Retry-After, acks of other
+  versions or ids, broken, empty, cut or 400,000-deep JSON, wrong statuses, resets, silence, bad conflict copies),
+  each through a lowdb store, the coordinator and the HTTP remote. Nothing may be marked synced, the run must end,
+  the error must be one of ours, the reader must stop at the size cap and requests stay bounded; then the store
+  reopens and syncs everything to the reference server, each version applied once.
+- **secrets** (\`test/reliability/secrets.test.ts\`): plants a bearer token, a token seen only in a throwing
+  \`getToken\`'s message, a base-URL password, its Basic-auth form and a configured API key; a hostile server echoes
+  them in batch errors, item reasons, a 400's item list, a malformed reply, a 403, a redirect Location and a 401
+  followed by a failing refresh. Every secret is then searched for in thrown errors (message, stack, cause chain),
+  \`SyncResult\`s, failure records, progress events, logger calls, the trace file and the store's files on disk.
 - **security** (\`test/reliability/security.test.ts\`): the server refuses missing and wrong tokens (compared in
   constant time via SHA-256 digests), oversized bodies and public binds; the inspector refuses requests without
   its token or from other origins; no token appears in logs, errors, results, progress, traces or inspector output.

@@ -290,7 +290,6 @@ describe('hostile replies, each through a lowdb store, the coordinator and the H
 
   it('records the figures', () => {
     expect(figures.behaviours).toBe(CASES.length);
-    figures.stuck = 0;
     recordFigures('hostile-replies', figures);
   });
 });
