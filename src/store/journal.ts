@@ -1,7 +1,9 @@
-import { type FileHandle, open, readFile } from 'node:fs/promises';
-import { StoreCorruptError } from '../domain/errors.js';
+import { type FileHandle, open } from 'node:fs/promises';
+import { InvalidEntityError, StoreCorruptError } from '../domain/errors.js';
+import { isEntityTypeName } from '../domain/names.js';
 import type { RepositoryEntity } from '../domain/types.js';
-import type { CommitDelta } from './outbox-index.js';
+import { readRegularFile } from './durable-json-file.js';
+import { assertStoredEntity, type CommitDelta, validateCommitDelta } from './outbox-index.js';
 
 /** One line of the journal: a change to one collection. */
 export type JournalOp =
@@ -37,24 +39,38 @@ export class Journal {
     this.#fsync = options.fsync ?? true;
   }
 
-  /** Reads the journal; `undefined` if there is none. Refuses a damaged line that is not the torn tail. */
+  /**
+   * Reads the journal; `undefined` if there is none. Refuses a damaged line that is not the torn tail, and any
+   * line that is not exactly an operation this store writes.
+   */
   async read(): Promise<JournalContents | undefined> {
-    let buffer: Buffer;
-    try {
-      buffer = await readFile(this.file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    const buffer = await readRegularFile(this.file);
+    if (buffer === undefined) return undefined;
     const goodBytes = buffer.lastIndexOf(0x0a) + 1;
     const lines = buffer.subarray(0, goodBytes).toString('utf8').split('\n');
     lines.pop();
     if (lines.length === 0) return { generation: -1, ops: [], goodBytes: 0, tornBytes: buffer.length };
-    const header = this.#parse(lines[0] as string, 1) as { format?: unknown; generation?: unknown };
-    if (header.format !== FORMAT || typeof header.generation !== 'number') {
+    const header = this.#parse(lines[0] as string, 1);
+    if (
+      header.format !== FORMAT ||
+      typeof header.generation !== 'number' ||
+      !Number.isSafeInteger(header.generation) ||
+      header.generation < 0
+    ) {
       throw new StoreCorruptError(this.file, 'its first line is not an actorsync journal header');
     }
-    const ops = lines.slice(1).map((line, index) => this.#parse(line, index + 2) as JournalOp);
+    const ops = lines.slice(1).map((line, index) => {
+      const lineNumber = index + 2;
+      try {
+        return parseOp(this.#parse(line, lineNumber));
+      } catch (error) {
+        if (!(error instanceof InvalidEntityError)) throw error;
+        throw new StoreCorruptError(
+          this.file,
+          `line ${lineNumber} is not a valid operation: ${error.message}`,
+        );
+      }
+    });
     return { generation: header.generation, ops, goodBytes, tornBytes: buffer.length - goodBytes };
   }
 
@@ -109,13 +125,52 @@ export class Journal {
     return this.#handle;
   }
 
-  #parse(line: string, lineNumber: number): unknown {
+  #parse(line: string, lineNumber: number): Record<string, unknown> {
     try {
       const value: unknown = JSON.parse(line);
-      if (typeof value !== 'object' || value === null) throw new Error('not an object');
-      return value;
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new Error('not an object');
+      return value as Record<string, unknown>;
     } catch (error) {
       throw new StoreCorruptError(this.file, `line ${lineNumber} is damaged (${(error as Error).message})`);
     }
   }
+}
+
+/**
+ * One journal line as the operation it must be, checked whole (collection name, every field, every entity and
+ * failure record); throws `InvalidEntityError` saying what is wrong. Replay then cannot fail half-way.
+ */
+export function parseOp(line: Record<string, unknown>): JournalOp {
+  const c = line.c;
+  if (!isEntityTypeName(c)) throw new InvalidEntityError(`its collection name ${describe(c)} is not valid`);
+  switch (line.op) {
+    case 'put': {
+      const entities = line.e;
+      if (!Array.isArray(entities)) throw new InvalidEntityError('put needs an array of entities');
+      entities.forEach((entity, i) => {
+        assertStoredEntity(entity, `entity ${i}`);
+      });
+      return { op: 'put', c, e: entities as RepositoryEntity[] };
+    }
+    case 'del':
+      if (typeof line.id !== 'string') throw new InvalidEntityError('del needs a string id');
+      return { op: 'del', c, id: line.id };
+    case 'commit':
+      return { op: 'commit', c, d: validateCommitDelta(line.d) };
+    case 'requeue': {
+      const ids = line.ids;
+      if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) {
+        throw new InvalidEntityError('requeue needs an array of string ids');
+      }
+      return { op: 'requeue', c, ids: ids as string[] };
+    }
+    default:
+      throw new InvalidEntityError(`unknown operation ${describe(line.op)}`);
+  }
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 }

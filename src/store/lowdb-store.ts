@@ -6,6 +6,7 @@ import {
   StoreReadOnlyError,
   StoreWriteError,
 } from '../domain/errors.js';
+import { assertEntityTypeName, isEntityTypeName } from '../domain/names.js';
 import type {
   FailureRecord,
   LocalDataSource,
@@ -17,10 +18,10 @@ import type {
   RepositoryEntity,
   SyncAck,
 } from '../domain/types.js';
-import { DurableJSONFile } from './durable-json-file.js';
+import { assertRegularOrMissing, DurableJSONFile } from './durable-json-file.js';
 import { Journal, type JournalContents, type JournalOp } from './journal.js';
 import { LockFile } from './lock-file.js';
-import { commitResult, OutboxIndex } from './outbox-index.js';
+import { assertStoredEntity, commitResult, OutboxIndex, validateFailureRecord } from './outbox-index.js';
 
 const FORMAT = 'actorsync-store';
 const FORMAT_VERSION = 1;
@@ -110,6 +111,9 @@ export class LowdbLocalStore {
    * a store another live process has open; in both cases nothing is written.
    */
   static async open(file: string, options: LowdbLocalStoreOptions = {}): Promise<LowdbLocalStore> {
+    // Before anything is created: a directory, FIFO or device where a store file belongs is refused, by name.
+    const paths = options.readOnly ? [file, `${file}.journal`] : [file, `${file}.journal`, `${file}.lock`];
+    for (const path of paths) await assertRegularOrMissing(path);
     const lock = options.readOnly ? undefined : await LockFile.acquire(`${file}.lock`, file);
     try {
       const adapter = new DurableJSONFile<StoreDocument>(
@@ -130,6 +134,7 @@ export class LowdbLocalStore {
 
   /** The `LocalDataSource` of one entity type (created empty on first use). */
   collection<T extends RepositoryEntity>(entityType: string): LocalDataSource<T> {
+    assertEntityTypeName(entityType);
     return new LowdbCollection<T>(this, entityType);
   }
 
@@ -210,14 +215,10 @@ export class LowdbLocalStore {
     const { document, journal } = await this.#readFiles();
     const exists = document !== null;
     this.#generation = document?.generation ?? 0;
+    // Checked whole by validateDocument: records, failure records and names.
     for (const [entityType, collection] of Object.entries(document?.collections ?? {})) {
       const index = this.index(entityType);
-      try {
-        index.put(index.adopt(Object.values(collection.records)));
-      } catch (error) {
-        if (error instanceof InvalidEntityError) throw new StoreCorruptError(this.file, error.message);
-        throw error;
-      }
+      index.put(Object.values(collection.records));
       index.applyDelta({ synced: [], stale: [], replaced: [], failures: Object.values(collection.failures) });
     }
     if (journal && journal.generation > this.#generation) {
@@ -255,7 +256,7 @@ export class LowdbLocalStore {
     const index = this.index(op.c);
     switch (op.op) {
       case 'put':
-        index.put(index.adopt(op.e));
+        index.put(op.e);
         break;
       case 'del':
         index.delete(op.id);
@@ -275,13 +276,15 @@ export class LowdbLocalStore {
   }
 
   async #compact(): Promise<void> {
-    const collections: StoreDocument['collections'] = {};
+    // Keyed by names and ids users chose: objects without a prototype, so "__proto__" is a key like any other.
+    const collections: StoreDocument['collections'] = Object.create(null);
     for (const [entityType, index] of this.#collections) {
       const { records, failures } = index.exportState();
-      collections[entityType] = {
-        records: Object.fromEntries(records.map((record) => [record.id, record])),
-        failures: Object.fromEntries(failures.map((record) => [record.id, record])),
-      };
+      const byId: Record<string, RepositoryEntity> = Object.create(null);
+      for (const record of records) byId[record.id] = record;
+      const failuresById: Record<string, FailureRecord> = Object.create(null);
+      for (const record of failures) failuresById[record.id] = record;
+      collections[entityType] = { records: byId, failures: failuresById };
     }
     this.#generation += 1;
     this.#db.data = { format: FORMAT, version: FORMAT_VERSION, generation: this.#generation, collections };
@@ -386,26 +389,58 @@ class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> 
 }
 
 function emptyDocument(): StoreDocument {
-  return { format: FORMAT, version: FORMAT_VERSION, generation: 0, collections: {} };
+  return { format: FORMAT, version: FORMAT_VERSION, generation: 0, collections: Object.create(null) };
 }
 
 function validateDocument(file: string, data: unknown): StoreDocument {
   const fail = (reason: string): never => {
     throw new StoreCorruptError(file, reason);
   };
-  if (typeof data !== 'object' || data === null || Array.isArray(data))
-    return fail('it is not a JSON object');
+  if (!isPlainObject(data)) return fail('it is not a JSON object');
   const document = data as Partial<StoreDocument>;
   if (document.format !== FORMAT) return fail(`it is not an actorsync store (no "format": "${FORMAT}")`);
   if (document.version !== FORMAT_VERSION)
-    return fail(`store format version ${document.version} is not supported`);
-  if (typeof document.generation !== 'number') return fail('it has no generation number');
-  const collections = document.collections;
-  if (typeof collections !== 'object' || collections === null) return fail('it has no collections');
+    return fail(`store format version ${JSON.stringify(document.version)} is not supported`);
+  const generation = document.generation;
+  if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0) {
+    return fail('it has no generation number');
+  }
+  const collections: unknown = document.collections;
+  if (!isPlainObject(collections)) return fail('it has no collections');
   for (const [entityType, collection] of Object.entries(collections)) {
-    if (typeof collection?.records !== 'object' || typeof collection?.failures !== 'object') {
+    if (!isEntityTypeName(entityType))
+      return fail(`collection name ${JSON.stringify(entityType)} is not valid`);
+    if (
+      !isPlainObject(collection) ||
+      !isPlainObject(collection.records) ||
+      !isPlainObject(collection.failures)
+    ) {
       return fail(`collection "${entityType}" is damaged`);
+    }
+    const { records, failures } = collection;
+    // Clean copies only: nothing but the fields a failure record has is trusted. No prototype, so any id is a key.
+    const cleanFailures: Record<string, FailureRecord> = Object.create(null);
+    try {
+      for (const [id, record] of Object.entries(records)) {
+        assertStoredEntity(record, `record "${entityType}"/${JSON.stringify(id)}`);
+        if (record.id !== id)
+          return fail(`record ${JSON.stringify(id)} of "${entityType}" has the id "${record.id}"`);
+      }
+      for (const [id, record] of Object.entries(failures)) {
+        const clean = validateFailureRecord(record, `failure record "${entityType}"/${JSON.stringify(id)}`);
+        if (clean.id !== id)
+          return fail(`failure record ${JSON.stringify(id)} of "${entityType}" has the id "${clean.id}"`);
+        cleanFailures[id] = clean;
+      }
+      collection.failures = cleanFailures;
+    } catch (error) {
+      if (error instanceof InvalidEntityError) return fail(error.message);
+      throw error;
     }
   }
   return document as StoreDocument;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

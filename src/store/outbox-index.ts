@@ -73,18 +73,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
     });
   }
 
-  /**
-   * Validates records read back from a store's own file, without the copy `prepare` makes: they were JSON a
-   * moment ago, so nothing else holds them.
-   */
-  adopt(entities: readonly T[]): T[] {
-    entities.forEach((entity, index) => {
-      assertEntity(entity, entities.length > 1 ? `entity ${index}` : 'entity');
-    });
-    return entities as T[];
-  }
-
-  /** Stores entities already passed through `prepare` or `adopt`. */
+  /** Stores entities already passed through `prepare`, or read back and checked with `assertStoredEntity`. */
   put(entities: readonly T[]): void {
     for (const entity of entities) this.#write(entity);
   }
@@ -145,7 +134,11 @@ export class OutboxIndex<T extends RepositoryEntity> {
    */
   planCommit(commit: OutboxCommit<T>): CommitDelta<T> {
     const delta: CommitDelta<T> = { synced: [], stale: [], replaced: [], failures: [] };
-    for (const ack of commit.synced ?? []) {
+    for (const [i, ack] of (commit.synced ?? []).entries()) {
+      // Acks reach the journal (stale ones too): only what a reopen accepts may be written.
+      if (typeof ack?.id !== 'string' || typeof ack.version !== 'number') {
+        throw new InvalidEntityError(`ack ${i} must be { id: string, version: number }`);
+      }
       if (this.#rows.get(ack.id)?.entity.version === ack.version)
         delta.synced.push({ id: ack.id, version: ack.version });
       else delta.stale.push(ack.id);
@@ -171,7 +164,9 @@ export class OutboxIndex<T extends RepositoryEntity> {
       if (!policy) throw new TypeError('OutboxCommit.failurePolicy is required with failures');
       for (const failure of commit.failures) {
         if (this.#rows.get(failure.id)?.entity.version !== failure.version) continue;
-        delta.failures.push(nextFailureRecord(this.#failures.get(failure.id), failure, commit.now, policy));
+        const record = nextFailureRecord(this.#failures.get(failure.id), failure, commit.now, policy);
+        // Checked as a reopen will check it: a bad policy or clock fails this commit, not the next open.
+        delta.failures.push(validateFailureRecord(record, 'failure record'));
       }
     }
     return delta;
@@ -259,19 +254,109 @@ function clone<T>(value: T): T {
   return structuredClone(value);
 }
 
-/** A deep copy that only holds what JSON can carry, so memory and file stores accept the same records. */
+/**
+ * A deep copy that only holds what JSON can carry, so memory and file stores accept the same records and read
+ * them back the same: no functions, symbols, bigints or non-finite numbers, no nesting past `MAX_ENTITY_DEPTH`.
+ */
 function cloneForStorage<T extends RepositoryEntity>(entity: T): T {
-  let text: string | undefined;
+  // Walked without recursion first: a value too deep for JSON.stringify gets the same typed refusal.
+  const problem = jsonProblem(entity);
+  if (problem) throw new InvalidEntityError(`entity "${entity.id}" cannot be stored: ${problem}`);
+  let copy: T;
   try {
-    text = JSON.stringify(entity, (_key, value: unknown) => {
-      if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') {
-        throw new InvalidEntityError(`entity "${entity.id}" holds a ${typeof value}, which cannot be stored`);
-      }
-      return value;
-    });
+    copy = JSON.parse(JSON.stringify(entity)) as T;
   } catch (error) {
-    if (error instanceof InvalidEntityError) throw error;
     throw new InvalidEntityError(`entity "${entity.id}" cannot be serialised: ${(error as Error).message}`);
   }
-  return JSON.parse(text as string) as T;
+  // What a `toJSON` (a Date's, say) returned was not walked above.
+  const copyProblem = jsonProblem(copy);
+  if (copyProblem) throw new InvalidEntityError(`entity "${entity.id}" cannot be stored: ${copyProblem}`);
+  return copy;
+}
+
+/**
+ * The deepest nesting accepted in what a store reads back. Above `MAX_ENTITY_DEPTH` (what new writes may have),
+ * so records an earlier version wrote still load, and well below what `structuredClone` and `JSON.stringify`
+ * overflow on (about 2,000 levels), so whatever loads can also be read and compacted.
+ */
+export const MAX_STORED_DEPTH = 512;
+
+/** `assertEntity` for stored data: also refuses what JSON cannot carry back and nesting past `MAX_STORED_DEPTH`. */
+export function assertStoredEntity(value: unknown, where: string): asserts value is RepositoryEntity {
+  assertEntity(value, where);
+  const problem = jsonProblem(value, MAX_STORED_DEPTH);
+  if (problem) throw new InvalidEntityError(`${where} "${value.id}" cannot be kept: ${problem}`);
+}
+
+/** Fields of a stored failure record, for the messages that refuse one. */
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isVersion = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * A failure record read back from a store file, checked field by field and copied without anything else it
+ * carried; throws `InvalidEntityError` saying what is wrong. A record is trusted whole or not at all: one with a
+ * wrong field could hold an item back forever, or let it go before its time.
+ */
+export function validateFailureRecord(value: unknown, where: string): FailureRecord {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidEntityError(`${where} must be an object, got ${value === null ? 'null' : typeof value}`);
+  }
+  const r = value as Record<string, unknown>;
+  const fail = (reason: string): never => {
+    throw new InvalidEntityError(`${where} ${typeof r.id === 'string' ? `"${r.id}" ` : ''}${reason}`);
+  };
+  if (typeof r.id !== 'string' || r.id.length === 0) return fail('needs a non-empty string id');
+  if (!isVersion(r.version)) return fail('needs a non-negative number version');
+  if (!isCount(r.attempts) || r.attempts < 1) return fail('needs a whole number of attempts, at least 1');
+  if (typeof r.lastError !== 'string') return fail('needs a string lastError');
+  if (typeof r.retryable !== 'boolean') return fail('needs a boolean retryable');
+  if (typeof r.deadLettered !== 'boolean') return fail('needs a boolean deadLettered');
+  if (!isTime(r.failedAt)) return fail('needs a number failedAt');
+  // A dead letter has no next attempt; anything else has one (JSON drops an undefined field).
+  if (r.deadLettered ? r.nextAttemptAt !== undefined : !isTime(r.nextAttemptAt)) {
+    return fail(r.deadLettered ? 'is dead-lettered but has a nextAttemptAt' : 'needs a number nextAttemptAt');
+  }
+  return {
+    id: r.id,
+    version: r.version,
+    attempts: r.attempts,
+    lastError: r.lastError,
+    retryable: r.retryable,
+    nextAttemptAt: r.deadLettered ? undefined : (r.nextAttemptAt as number),
+    deadLettered: r.deadLettered,
+    failedAt: r.failedAt,
+  };
+}
+
+/** A commit delta read back from a journal, checked whole; throws `InvalidEntityError` saying what is wrong. */
+export function validateCommitDelta(value: unknown): CommitDelta<RepositoryEntity> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidEntityError('its delta must be an object');
+  }
+  const d = value as Record<string, unknown>;
+  const list = (field: string): unknown[] => {
+    const items = d[field];
+    if (!Array.isArray(items)) throw new InvalidEntityError(`its delta's ${field} must be an array`);
+    return items;
+  };
+  const synced = list('synced').map((ack, i): SyncAck => {
+    const a = (typeof ack === 'object' && ack !== null ? ack : {}) as Record<string, unknown>;
+    if (typeof a.id !== 'string' || !isVersion(a.version)) {
+      throw new InvalidEntityError(`its delta's synced[${i}] must be an { id, version } ack`);
+    }
+    return { id: a.id, version: a.version };
+  });
+  const stale = list('stale').map((id, i) => {
+    if (typeof id !== 'string') throw new InvalidEntityError(`its delta's stale[${i}] must be a string id`);
+    return id;
+  });
+  const replaced = list('replaced');
+  replaced.forEach((entity, i) => {
+    assertStoredEntity(entity, `its delta's replaced[${i}]`);
+  });
+  const failures = list('failures').map((record, i) =>
+    validateFailureRecord(record, `its delta's failures[${i}]`),
+  );
+  return { synced, stale, replaced: replaced as RepositoryEntity[], failures };
 }

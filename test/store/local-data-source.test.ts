@@ -152,7 +152,7 @@ describe.each(implementations)('%s (the LocalDataSource contract)', (_, factory)
     copy?.tags?.push('mutated');
     expect((await local.get('a'))?.tags).toEqual(['x']);
     await expect(local.save({ ...saved, title: (() => 1) as unknown as string })).rejects.toThrow(
-      /holds a function, which cannot be stored/,
+      /holds a function in field "title"/,
     );
     const circular: Record<string, unknown> = { ...saved };
     circular.self = circular;
