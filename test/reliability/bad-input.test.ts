@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreReadOnlyError } from '../../src/domain/errors.js';
 import {
   ActorSyncError,
   createSyncServer,
@@ -197,6 +198,37 @@ const ROWS: Row[] = [
     act: () => new MemoryLocalDataSource().save(entity('x', -1)),
     error: InvalidEntityError,
     message: /non-negative number version/,
+  },
+  {
+    input: 'store collection named "__proto__"',
+    act: async () => {
+      const store = await LowdbLocalStore.open(join(dir, 'proto.json'));
+      try {
+        return store.collection('__proto__');
+      } finally {
+        await store.close();
+      }
+    },
+    error: InvalidEntityError,
+    message: /entityType must be 1-64 letters/,
+  },
+  {
+    input: 'write to a store opened read-only',
+    act: async () => {
+      const store = await LowdbLocalStore.open(join(dir, 'read-only.json'), { readOnly: true });
+      return store.collection('doc').save(entity('a'));
+    },
+    error: StoreReadOnlyError,
+    message: /opened read-only/,
+  },
+  {
+    input: 'store path that is a directory',
+    act: async () => {
+      await mkdir(join(dir, 'a-directory.json'), { recursive: true });
+      return LowdbLocalStore.open(join(dir, 'a-directory.json'));
+    },
+    error: StoreCorruptError,
+    message: /a-directory\.json: it is a directory, not a file/,
   },
   {
     input: 'sync of an unknown entity type',

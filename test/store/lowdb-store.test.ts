@@ -263,4 +263,18 @@ describe('LowdbLocalStore', () => {
     expect((await readFile(`${file}.lock`, 'utf8')).split('\n')[0]).toBe(String(process.pid));
     expect((await readdir(dir)).filter((name) => name.includes('.lock.'))).toEqual([]);
   });
+
+  it('a takeover another live process has begun is left to it; one a crash left half-done is finished', async () => {
+    const token = '0123456789abcdef';
+    await writeFile(`${file}.lock`, `${await deadPid()}\n${token}\n`);
+    // The parent of this test process is alive: it is taking the stale lock over right now.
+    await writeFile(`${file}.lock.takeover-${token}`, `${process.ppid}\n${'f'.repeat(16)}\n`);
+    const error = await LowdbLocalStore.open(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreLockedError);
+    expect((error as Error).message).toMatch(/being taken over/);
+    // The taker died mid-takeover: its takeover lock is stale too, and is taken over in turn.
+    await writeFile(`${file}.lock.takeover-${token}`, `${await deadPid()}\n${'f'.repeat(16)}\n`);
+    await openStore();
+    expect((await readdir(dir)).filter((name) => name.includes('.lock.'))).toEqual([]);
+  });
 });
