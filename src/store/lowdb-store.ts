@@ -107,8 +107,10 @@ export class LowdbLocalStore {
   }
 
   /**
-   * Opens (or creates) the store at `file`. Refuses a file that is not valid JSON or not an actorsync store, and
-   * a store another live process has open; in both cases nothing is written.
+   * Opens (or creates) the store at `file`. Refuses, with a `StoreCorruptError` naming the file, anything where a
+   * store file belongs that is not exactly what this store writes (not JSON, another format, a damaged record or
+   * journal line, a directory or FIFO), and a store another live process has open (`StoreLockedError`); in both
+   * cases nothing is written. With `readOnly`, see `LowdbLocalStoreOptions.readOnly`.
    */
   static async open(file: string, options: LowdbLocalStoreOptions = {}): Promise<LowdbLocalStore> {
     // Before anything is created: a directory, FIFO or device where a store file belongs is refused, by name.
@@ -132,7 +134,10 @@ export class LowdbLocalStore {
     }
   }
 
-  /** The `LocalDataSource` of one entity type (created empty on first use). */
+  /**
+   * The `LocalDataSource` of one entity type (created empty on first use). Names follow `assertEntityTypeName`
+   * (1-64 letters, digits, ".", "_" or "-", starting with a letter or digit); others throw `InvalidEntityError`.
+   */
   collection<T extends RepositoryEntity>(entityType: string): LocalDataSource<T> {
     assertEntityTypeName(entityType);
     return new LowdbCollection<T>(this, entityType);
@@ -245,10 +250,12 @@ export class LowdbLocalStore {
     for (let attempt = 1; ; attempt += 1) {
       const document = await this.#adapter.read();
       const journal = await this.#journal.read();
-      // Without the lock, a writer may compact between the two reads: it writes the snapshot, then starts a new
-      // journal. A journal newer than the snapshot read then means the snapshot changed too: read both again.
-      const raced = this.readOnly && journal && journal.generation > (document?.generation ?? 0);
-      if (!raced || attempt === 3) return { document, journal };
+      // Without the lock, a writer may compact between the two reads: it writes the snapshot, then empties the
+      // journal and starts it again. A journal newer than the snapshot read, or one caught empty (no header yet),
+      // means the snapshot changed too: read both again.
+      const generation = document?.generation ?? 0;
+      const raced = this.readOnly && journal && (journal.generation > generation || journal.generation < 0);
+      if (!raced || attempt === 10) return { document, journal };
     }
   }
 

@@ -122,4 +122,34 @@ describe('LowdbLocalStore read-only', () => {
     expect((await again.collection<Doc>('doc').getAll()).map((d) => d.id)).toEqual(['a', 'b']);
     await again.close();
   });
+
+  it('sees every acknowledged write while another open keeps writing and compacting', async () => {
+    const writer = await LowdbLocalStore.open(file);
+    const local = writer.collection<Doc>('doc');
+    let acknowledged = 0;
+    const writing = (async () => {
+      for (let i = 0; i < 200; i += 1) {
+        await local.save(doc(`d${String(i).padStart(3, '0')}`));
+        acknowledged = i + 1;
+        if (i % 7 === 0) await writer.compact();
+      }
+    })();
+    const problems: string[] = [];
+    let views = 0;
+    while (acknowledged < 200) {
+      const before = acknowledged;
+      const reader = await LowdbLocalStore.open(file, { readOnly: true });
+      const ids = (await reader.collection<Doc>('doc').getAll()).map((d) => d.id);
+      await reader.close();
+      views += 1;
+      // A prefix of the writes, holding at least every one acknowledged before this open began.
+      const expected = Array.from({ length: ids.length }, (_, i) => `d${String(i).padStart(3, '0')}`);
+      if (ids.length < before || ids.join() !== expected.join())
+        problems.push(`view ${views}: ${ids.length} < ${before}`);
+    }
+    await writing;
+    await writer.close();
+    expect(problems).toEqual([]);
+    expect(views).toBeGreaterThan(5);
+  });
 });
