@@ -73,7 +73,18 @@ export class OutboxIndex<T extends RepositoryEntity> {
     });
   }
 
-  /** Stores entities already passed through `prepare`, or read back and checked with `assertStoredEntity`. */
+  /**
+   * Validates records read back from a store's own file, without the copy `prepare` makes: they were JSON a
+   * moment ago, so nothing else holds them.
+   */
+  adopt(entities: readonly T[]): T[] {
+    entities.forEach((entity, index) => {
+      assertStoredEntity(entity, entities.length > 1 ? `entity ${index}` : 'entity');
+    });
+    return entities as T[];
+  }
+
+  /** Stores entities already passed through `prepare` or `adopt` (or checked with `assertStoredEntity`). */
   put(entities: readonly T[]): void {
     for (const entity of entities) this.#write(entity);
   }
