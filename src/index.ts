@@ -18,10 +18,12 @@ export {
   PermanentSyncError,
   StoreCorruptError,
   StoreLockedError,
+  StoreReadOnlyError,
   StoreWriteError,
   TransientSyncError,
   UnknownEntityTypeError,
 } from './domain/errors.js';
+export { assertEntityTypeName, isEntityTypeName } from './domain/names.js';
 export type {
   ConditionalWrite,
   ConflictPolicy,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidEntityError } from './domain/errors.js';
+import { assertEntityTypeName } from './domain/names.js';
 import type { EntityFields, LocalDataSource, RemoteDataSource, RepositoryEntity } from './domain/types.js';
 
 export interface RepositoryOptions<T extends RepositoryEntity> {
@@ -27,11 +28,7 @@ export class Repository<T extends RepositoryEntity> {
   #saves: Promise<unknown> = Promise.resolve();
 
   constructor(options: RepositoryOptions<T>) {
-    if (typeof options.entityType !== 'string' || !/^[A-Za-z0-9][\w.-]{0,63}$/.test(options.entityType)) {
-      throw new InvalidEntityError(
-        `entityType must be 1-64 letters, digits, ".", "_" or "-", got ${JSON.stringify(options.entityType)}`,
-      );
-    }
+    assertEntityTypeName(options.entityType);
     this.entityType = options.entityType;
     this.local = options.local;
     this.remote = options.remote;

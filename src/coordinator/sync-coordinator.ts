@@ -11,6 +11,7 @@ import {
   MissingRemoteError,
   UnknownEntityTypeError,
 } from '../domain/errors.js';
+import { assertEntityTypeName } from '../domain/names.js';
 import type {
   ConflictPolicy,
   FailureRecord,
@@ -137,6 +138,7 @@ export class SyncCoordinator {
   register<T extends RepositoryEntity>(repository: SyncableRepository<T>): void {
     this.#assertRunning();
     const { entityType, local, remote } = repository;
+    assertEntityTypeName(entityType);
     const existing = this.#repositories.get(entityType);
     if (existing) {
       if (existing.local === local && existing.remote === remote) return;

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { Low } from 'lowdb';
 import { InvalidOptionsError, StoreCorruptError } from '../domain/errors.js';
+import { isEntityTypeName } from '../domain/names.js';
 import type { ItemResult } from '../domain/types.js';
 import type { SyncResponseBody, WireResult } from '../remote/wire.js';
 import { DurableJSONFile } from '../store/durable-json-file.js';
@@ -49,7 +50,6 @@ export interface SyncServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-const ENTITY_TYPE = /^[A-Za-z0-9][\w.-]{0,63}$/;
 
 class HttpError extends Error {
   constructor(
@@ -199,7 +199,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     const match = /^\/v1\/(sync|items)\/([^/]+)$/.exec(url.pathname);
     if (!match) throw new HttpError(404, 'Not found');
     const entityType = decodePathSegment(match[2] as string);
-    if (entityType === undefined || !ENTITY_TYPE.test(entityType)) {
+    if (entityType === undefined || !isEntityTypeName(entityType)) {
       throw new HttpError(400, 'Invalid entity type');
     }
     if (!authorized(request)) {
