@@ -73,6 +73,7 @@ export const entitySyncMachine = setup({
   guards: {
     runFailed: (_, output: BatchPushOutput) => output.outcome === 'aborted' || output.counts.failed > 0,
     hasRetryDue: ({ context }) => context.nextRetryAt !== undefined,
+    retryIsDue: ({ context }) => context.nextRetryAt !== undefined && Date.now() >= context.nextRetryAt,
   },
   actions: {
     startRun: assign(({ context }) => ({
@@ -216,13 +217,23 @@ export const entitySyncMachine = setup({
     synced: {
       on: { SYNC: 'syncing' },
       after: {
-        untilRetryDue: { guard: 'hasRetryDue', actions: 'requestRetry' },
+        // A timer can fire a little before the wall clock reaches the due time (Node measures it from a cached
+        // loop time): asking for a run then would find nothing due, so the wait starts again instead.
+        untilRetryDue: [
+          { guard: 'retryIsDue', actions: 'requestRetry' },
+          { guard: 'hasRetryDue', target: 'synced', reenter: true },
+        ],
       },
     },
     error: {
       on: { SYNC: 'syncing' },
       after: {
-        untilRetryDue: { guard: 'hasRetryDue', actions: 'requestRetry' },
+        // A timer can fire a little before the wall clock reaches the due time (Node measures it from a cached
+        // loop time): asking for a run then would find nothing due, so the wait starts again instead.
+        untilRetryDue: [
+          { guard: 'retryIsDue', actions: 'requestRetry' },
+          { guard: 'hasRetryDue', target: 'error', reenter: true },
+        ],
       },
     },
   },

@@ -46,7 +46,7 @@ describe('toMermaid', () => {
     // Actions-only handlers are notes, not arrows.
     expect(chart).not.toMatch(/--> [^\n]*BATCH\.PROGRESS/);
     expect(chart).toMatch(/note right of syncing\n\s+Actions only:\n\s+BATCH\.PROGRESS\n\s+BATCH\.RETRYING/);
-    expect(chart).toMatch(/note right of error\n\s+Actions only:\n\s+after\(untilRetryDue\) \[hasRetryDue\]/);
+    expect(chart).toMatch(/note right of error\n\s+Actions only:\n\s+after\(untilRetryDue\) \[retryIsDue\]/);
   });
 
   it('draws the batch run: invoked actors by name, delayed and eventless transitions', () => {

@@ -156,4 +156,34 @@ describe('entity sync machine: timers', () => {
     expect(reports).toHaveLength(2);
     expect(remote.calls).toHaveLength(2);
   });
+
+  it('a retry timer that fires before the wall clock reaches the due time waits again instead of running early', async () => {
+    vi.useFakeTimers();
+    const { remote, repo, sync, reports, entity } = createSystem({
+      baseDelayMs: BASE_DELAY_MS,
+      maxDelayMs: 30_000,
+      maxAttempts: 1,
+      maxItemAttempts: 8,
+    });
+    await repo.save({ id: 'a', title: 'first' });
+    remote.failNext(1, () => new Error('boom'));
+    const result = sync.sync(TYPE);
+    await vi.advanceTimersByTimeAsync(0);
+    const dueAt = (await result).nextRetryAt as number;
+    expect(entity().value).toBe('error');
+
+    // Node measures a timer from its cached loop time, which can lag the wall clock: the timer fires while
+    // Date.now() still reads a few ms before the due time. A run started then would find nothing due.
+    vi.setSystemTime(Date.now() - 5);
+    await vi.advanceTimersByTimeAsync(BASE_DELAY_MS);
+    expect(Date.now()).toBe(dueAt - 5);
+    expect(reports).toHaveLength(1);
+    expect(remote.calls).toHaveLength(1);
+    expect(entity().value).toBe('error');
+
+    await vi.advanceTimersByTimeAsync(5);
+    expect(reports).toHaveLength(2);
+    expect(reports[1]).toMatchObject({ state: 'synced', runId: 2 });
+    expect(reports[1]?.counts).toMatchObject({ total: 1, synced: 1 });
+  });
 });
