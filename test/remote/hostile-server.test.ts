@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { brotliCompressSync, constants, createGzip, deflateSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HttpRemoteDataSource } from '../../src/http.js';
 import {
   ActorSyncError,
   FatalSyncError,
-  HttpRemoteDataSource,
   MalformedReplyError,
   Repository,
   TransientSyncError,
