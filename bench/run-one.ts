@@ -59,7 +59,7 @@ import {
 const PREPARE_CHUNK = 5_000;
 
 async function prepare(file: string, size: number): Promise<PrepareResult> {
-  const { LowdbLocalStore } = await import('../src/index.js');
+  const { LowdbLocalStore } = await import('../src/lowdb.js');
   const started = performance.now();
   // No fsync while preparing: nothing here needs to survive a crash, and close() leaves it all in the files.
   const store = await LowdbLocalStore.open(file, { fsync: false });
@@ -173,9 +173,11 @@ async function actorsync(
     variant === 'actorsync-best' ? Number(process.env.BENCH_BEST_BATCH_SIZE ?? BEST_BATCH_SIZE) : BATCH_SIZE;
   // Every option at its default, except what the variant is about.
   const options = variant === 'actorsync-1-in-flight' ? { maxBatchesInFlight: 1 as const } : {};
-  const { HttpRemoteDataSource, LowdbLocalStore, Repository, SyncCoordinator } = await import(
-    '../src/index.js'
-  );
+  const [{ HttpRemoteDataSource }, { LowdbLocalStore }, { Repository, SyncCoordinator }] = await Promise.all([
+    import('../src/http.js'),
+    import('../src/lowdb.js'),
+    import('../src/index.js'),
+  ]);
   const cpu = process.cpuUsage();
   const started = performance.now();
   const store = await LowdbLocalStore.open(file);
@@ -226,7 +228,7 @@ async function actorsync(
 
 /** `LowdbLocalStore.open` + `close()`: what holding the store costs before any sync. */
 async function openOnly(file: string, size: number): Promise<OpenOnlyResult> {
-  const { LowdbLocalStore } = await import('../src/index.js');
+  const { LowdbLocalStore } = await import('../src/lowdb.js');
   const started = performance.now();
   const store = await LowdbLocalStore.open(file);
   await store.close();
@@ -306,7 +308,10 @@ async function actorCost(size: number, batchSize: number): Promise<ActorCostResu
 
 /** A coordinator with auto-sync every `intervalMs` and nothing pending, left alone for `seconds`. */
 async function idleCpu(file: string, seconds: number, intervalMs: number): Promise<IdleCpuResult> {
-  const { LowdbLocalStore, Repository, SyncCoordinator } = await import('../src/index.js');
+  const [{ LowdbLocalStore }, { Repository, SyncCoordinator }] = await Promise.all([
+    import('../src/lowdb.js'),
+    import('../src/index.js'),
+  ]);
   const store = await LowdbLocalStore.open(file);
   const repository = new Repository<TelemetryRecord>({
     entityType: ENTITY_TYPE,
@@ -341,9 +346,11 @@ async function firstProgress(
   url: string,
   token: string,
 ): Promise<FirstProgressResult> {
-  const { HttpRemoteDataSource, LowdbLocalStore, Repository, SyncCoordinator } = await import(
-    '../src/index.js'
-  );
+  const [{ HttpRemoteDataSource }, { LowdbLocalStore }, { Repository, SyncCoordinator }] = await Promise.all([
+    import('../src/http.js'),
+    import('../src/lowdb.js'),
+    import('../src/index.js'),
+  ]);
   const opening = performance.now();
   const store = await LowdbLocalStore.open(file);
   const openMs = performance.now() - opening;

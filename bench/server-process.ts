@@ -3,7 +3,7 @@
  * the client being measured: memory only, no faults, 127.0.0.1 on a free port. Prints `{ url, token }` as one
  * JSON line, then serves until SIGTERM or until its stdin closes (the parent went away).
  */
-import { createSyncServer } from '../src/index.js';
+import { createSyncServer } from '../src/server.js';
 import { report, type ServerInfo } from './shared.js';
 
 const server = await createSyncServer({ host: '127.0.0.1', port: 0 });

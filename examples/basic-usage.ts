@@ -10,7 +10,7 @@ import {
   type SyncBatchContext,
   SyncCoordinator,
 } from '../src/index.js';
-import { SyncServerState } from '../src/server/server-state.js';
+import { SyncServerState } from '../src/server.js';
 
 interface TelemetryEvent extends RepositoryEntity {
   name: string;

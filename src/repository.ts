@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { markUpdated } from './domain/entity.js';
 import { InvalidEntityError } from './domain/errors.js';
 import { assertEntityTypeName } from './domain/names.js';
 import type { EntityFields, LocalDataSource, RemoteDataSource, RepositoryEntity } from './domain/types.js';
@@ -11,7 +11,7 @@ export interface RepositoryOptions<T extends RepositoryEntity> {
   remote?: RemoteDataSource<T>;
   /** Epoch ms; replace in tests. */
   now?: () => number;
-  /** Ids for records saved without one. */
+  /** Ids for records saved without one. Default `crypto.randomUUID()` (Node 20 and browsers, in secure contexts). */
   newId?: () => string;
 }
 
@@ -33,7 +33,7 @@ export class Repository<T extends RepositoryEntity> {
     this.local = options.local;
     this.remote = options.remote;
     this.#now = options.now ?? Date.now;
-    this.#newId = options.newId ?? randomUUID;
+    this.#newId = options.newId ?? (() => globalThis.crypto.randomUUID());
   }
 
   /** Stores the record and marks it pending: a new version, `updatedAt` now, `createdAt` on first save. */
@@ -65,14 +65,16 @@ export class Repository<T extends RepositoryEntity> {
         throw new InvalidEntityError(`save() needs a non-empty string id, got ${JSON.stringify(id)}`);
       }
       const existing = await this.local.get(id);
-      entities.push({
+      // The app's fields on the stored bookkeeping (a new record's version counts from 0), then marked changed.
+      const current = {
         ...fields,
         id,
         createdAt: existing?.createdAt ?? now,
-        updatedAt: now,
-        version: (existing?.version ?? 0) + 1,
-        syncPending: true,
-      } as T);
+        updatedAt: existing?.updatedAt ?? now,
+        version: existing?.version ?? 0,
+        syncPending: existing?.syncPending ?? false,
+      } as T;
+      entities.push(markUpdated(current, now));
     }
     await this.local.saveMany(entities);
     return entities;

@@ -33,6 +33,15 @@ export interface SyncableRepository<T extends RepositoryEntity = RepositoryEntit
   readonly remote?: RemoteDataSource<T> | undefined;
 }
 
+/**
+ * The events an app may send the root actor through `send()`. Registering goes through `register()`, which also
+ * gives the actors the repository's store and remote; a `SYNC` sent here answers no `sync()` call.
+ */
+export type SyncCommand =
+  | { type: 'SYNC'; entityType: string }
+  | { type: 'SYNC_ALL' }
+  | { type: 'CANCEL'; entityType: string };
+
 export interface SyncCoordinatorOptions {
   /** Sync every registered type on an interval. Default false. */
   enableAutoSync?: boolean;
@@ -189,10 +198,13 @@ export class SyncCoordinator {
     return this.progress.latest(entityType);
   }
 
-  /** Sends a command to the root actor (`SYNC`, `SYNC_ALL`, `CANCEL`, `REGISTER`). */
-  send(command: CoordinatorCommand): void {
+  /**
+   * Sends `SYNC`, `SYNC_ALL` or `CANCEL` to the root actor; anything else is refused (`InvalidOptionsError`). Only
+   * the fields named in `SyncCommand` are passed on: a `requestId` would tie the run to another caller's `sync()`.
+   */
+  send(command: SyncCommand): void {
     this.#assertRunning();
-    this.actor.send(command);
+    this.actor.send(appCommand(command));
   }
 
   /** Cancels the run of `entityType` (aborting its request) and any run queued for it. */
@@ -292,6 +304,22 @@ export class SyncCoordinator {
 
   #assertRunning(): void {
     if (this.#stopped) throw new CoordinatorStoppedError();
+  }
+}
+
+/** The event `send()` passes on, rebuilt from the accepted fields (JavaScript callers are not type-checked). */
+function appCommand(command: SyncCommand): CoordinatorCommand {
+  const type: unknown = (command as { type?: unknown } | null)?.type;
+  switch (type) {
+    case 'SYNC':
+    case 'CANCEL':
+      return { type, entityType: (command as { entityType: string }).entityType };
+    case 'SYNC_ALL':
+      return { type };
+    default:
+      throw new InvalidOptionsError(
+        `send() accepts SYNC, SYNC_ALL or CANCEL (register types with register()), got ${JSON.stringify(type) ?? String(type)}`,
+      );
   }
 }
 

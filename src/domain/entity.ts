@@ -1,12 +1,19 @@
 import { InvalidEntityError } from './errors.js';
 import type { RepositoryEntity } from './types.js';
 
-/** A copy marked as changed locally: a new version, pending sync. */
+/**
+ * A copy of `entity` marked as changed locally: the next version, `updatedAt` = `now`, pending sync. The one rule
+ * for a local change: `Repository.save` applies it, and so should a repository or store of your own, since the
+ * remote acknowledges versions and a change that kept its version could be taken for one already synced.
+ */
 export function markUpdated<T extends RepositoryEntity>(entity: T, now: number = Date.now()): T {
   return { ...entity, version: entity.version + 1, updatedAt: now, syncPending: true };
 }
 
-/** A copy marked as acknowledged by the remote. */
+/**
+ * A copy of `entity` marked as acknowledged by the remote (`syncPending` false, nothing else changed). Stores apply
+ * it to a record whose stored version the remote acknowledged; only that exact version may be marked synced.
+ */
 export function markSynced<T extends RepositoryEntity>(entity: T): T {
   return { ...entity, syncPending: false };
 }

@@ -11,7 +11,7 @@ import {
   TransientSyncError,
 } from '../domain/errors.js';
 import type { ItemResult, RemoteDataSource, RepositoryEntity, SyncBatchContext } from '../domain/types.js';
-import { printableUrl, Redactor } from './redactor.js';
+import { base64, printableUrl, Redactor } from './redactor.js';
 import {
   batchRejects,
   describeIssues,
@@ -99,10 +99,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
         `baseUrl ${printableUrl(base)} carries credentials and getToken is set too: pass one of them`,
       );
     }
-    this.#basicAuth =
-      username || password
-        ? `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`
-        : undefined;
+    this.#basicAuth = username || password ? `Basic ${base64(`${username}:${password}`)}` : undefined;
     base.username = '';
     base.password = '';
     const printable = printableUrl(base);
@@ -394,7 +391,9 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       }
       chunks.push(value);
     }
-    return Buffer.concat(chunks).toString('utf8');
+    // One decoder over every chunk, so a character split between two chunks is decoded whole.
+    const decoder = new TextDecoder();
+    return chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join('') + decoder.decode();
   }
 
   /** An error reply's JSON (for a 400's list of invalid items) and a short reason from it, for the message. */
@@ -523,7 +522,7 @@ class Deadline {
   readonly #ms: number;
   readonly #outer: AbortSignal;
   readonly #onOuterAbort = () => this.#controller.abort(this.#outer.reason);
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(ms: number, outer: AbortSignal) {
     this.#ms = ms;

@@ -65,8 +65,8 @@ function formsOf(secret: string): string[] {
     secret,
     encodeURIComponent(secret),
     JSON.stringify(secret).slice(1, -1),
-    Buffer.from(secret, 'utf8').toString('base64'),
-    Buffer.from(secret, 'utf8').toString('base64url'),
+    base64(secret),
+    base64url(secret),
   ];
   return forms.filter((form) => form.length >= MIN_SECRET_LENGTH);
 }
@@ -83,4 +83,16 @@ export function printableUrl(url: URL | string): string {
     return 'an invalid URL';
   }
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+}
+
+/** The base64 of `text`'s UTF-8 bytes, as `Authorization: Basic` carries it (Web APIs only, for browsers). */
+export function base64(text: string): string {
+  let binary = '';
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** `base64` with the URL-safe alphabet and no padding (RFC 4648 §5). */
+export function base64url(text: string): string {
+  return base64(text).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
 }

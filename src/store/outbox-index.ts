@@ -1,4 +1,4 @@
-import { assertEntity, jsonProblem } from '../domain/entity.js';
+import { assertEntity, jsonProblem, markSynced } from '../domain/entity.js';
 import { InvalidEntityError } from '../domain/errors.js';
 import type {
   FailureRecord,
@@ -238,14 +238,12 @@ export class OutboxIndex<T extends RepositoryEntity> {
 
   /** The stored record with `syncPending` as the pending set has it (acks do not rewrite the object). */
   #current(row: Row<T>): T {
-    const pending = this.#pending.has(row.entity.id);
-    return row.entity.syncPending === pending ? row.entity : { ...row.entity, syncPending: pending };
+    // Only a pending record is in the pending set (`#write`), so the two differ only once its version was acked.
+    return row.entity.syncPending && !this.#pending.has(row.entity.id) ? markSynced(row.entity) : row.entity;
   }
 
   #copy(row: Row<T>): T {
-    const copy = clone(row.entity);
-    copy.syncPending = this.#pending.has(copy.id);
-    return copy;
+    return clone(this.#current(row));
   }
 
   #write(entity: T): void {

@@ -3,6 +3,7 @@ import type { AnyActor, InspectionEvent } from 'xstate';
 import { MAX_LISTED_FAILURES } from '../../machines/index.js';
 import {
   InvalidEntityError,
+  InvalidOptionsError,
   MalformedReplyError,
   MemoryLocalDataSource,
   MissingRemoteError,
@@ -11,8 +12,8 @@ import {
   type SyncCoordinator,
   TransientSyncError,
   UnknownEntityTypeError,
-  validateReply,
 } from '../../src/index.js';
+import { validateReply } from '../../src/protocol/reply.js';
 import {
   collectProgress,
   makeCoordinator,
@@ -474,6 +475,34 @@ describe('8. bad input gets a typed, clear error and the coordinator keeps worki
     });
     coordinator.send({ type: 'SYNC', entityType: 'ghost' });
     expect(warnings).toEqual(['Unknown entity type "ghost" (registered: none)']);
+  });
+
+  it('send() refuses REGISTER, which would register a type the facade has no store or remote for (issue 12)', async () => {
+    const { repository } = makeRepo();
+    await seed(repository, 1);
+    coordinator = makeCoordinator();
+    // @ts-expect-error REGISTER is not an event an app sends: register() is.
+    expect(() => coordinator.send({ type: 'REGISTER', entityType: 'ghost' })).toThrow(InvalidOptionsError);
+    expect(() => coordinator.send(null as never)).toThrow(/send\(\) accepts SYNC, SYNC_ALL or CANCEL/);
+    expect(coordinator.actor.getSnapshot().context.entityTypes).toEqual([]);
+    coordinator.register(repository);
+    expect((await coordinator.sync('note')).state).toBe('synced');
+  });
+
+  it('a SYNC sent with a requestId cannot answer a later sync() with a run that started before it', async () => {
+    const { repository, remote } = makeRepo();
+    await seed(repository, 2);
+    coordinator = makeCoordinator();
+    coordinator.register(repository);
+    const hold = remote.holdNext();
+    // The facade numbers its requests "sync-1", "sync-2"…: an app's event claiming the next id starts a run now.
+    coordinator.send({ type: 'SYNC', entityType: 'note', requestId: 'sync-1' } as never);
+    await hold.reached;
+    await repository.save({ id: 'late', text: 'saved after that run read its outbox' });
+    const result = coordinator.sync('note');
+    hold.release();
+    expect(await result).toMatchObject({ state: 'synced', syncedItems: 1, totalItems: 1 });
+    expect(await repository.pendingCount()).toBe(0);
   });
 
   it('a repository without a remote', async () => {

@@ -46,6 +46,10 @@ async function compileErrors(samples: readonly ReadmeSample[]): Promise<string[]
       typeRoots: [join(root, 'node_modules', '@types')],
       paths: {
         actorsync: [join(root, 'src', 'index.ts')],
+        'actorsync/http': [join(root, 'src', 'http.ts')],
+        'actorsync/lowdb': [join(root, 'src', 'lowdb.ts')],
+        'actorsync/server': [join(root, 'src', 'server.ts')],
+        'actorsync/inspect': [join(root, 'src', 'inspect.ts')],
         'actorsync/machines': [join(root, 'machines', 'index.ts')],
       },
     },
@@ -94,7 +98,7 @@ describe('extractTypeScriptSamples', () => {
 });
 
 describe('README.md TypeScript samples', () => {
-  it('all compile under strict TypeScript, each as a module importing actorsync', async () => {
+  it('all compile under strict TypeScript, each as a module importing actorsync and its sub-paths', async () => {
     const samples = extractTypeScriptSamples(await readFile(join(root, 'README.md'), 'utf8'));
     expect(samples.length).toBeGreaterThanOrEqual(3);
     // The reference server is how a newcomer tries the HTTP side: the README must show its real API.
@@ -107,7 +111,7 @@ describe('README.md TypeScript samples', () => {
       {
         line: 40,
         preamble: '',
-        code: "import { createSyncServer } from 'actorsync';\n\nconst server = await createSyncServer();\nserver.listen();\n",
+        code: "import { createSyncServer } from 'actorsync/server';\n\nconst server = await createSyncServer();\nserver.listen();\n",
       },
     ]);
     expect(errors).toHaveLength(1);

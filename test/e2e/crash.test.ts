@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/core/random.js';
-import { LowdbLocalStore, Repository, type SyncServer } from '../../src/index.js';
+import { Repository } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
+import type { SyncServer } from '../../src/server.js';
 import { recordFigures } from '../reliability/report.js';
 import { ENTITY, Harness, type Note, noteId, STORE_OPTIONS } from './harness.js';
 

@@ -3,20 +3,22 @@
  * and a lowdb store file; then how the HTTP remote classifies the server's answers, and the server's own guards.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { HttpRemoteDataSource } from '../../src/http.js';
 import {
-  createSyncServer,
-  FAULT_KINDS,
   FatalSyncError,
-  type FaultKind,
-  type FaultOptions,
-  HttpRemoteDataSource,
   InvalidOptionsError,
   MalformedReplyError,
   PermanentSyncError,
   type SyncProgress,
-  type SyncServer,
   TransientSyncError,
 } from '../../src/index.js';
+import {
+  createSyncServer,
+  FAULT_KINDS,
+  type FaultKind,
+  type FaultOptions,
+  type SyncServer,
+} from '../../src/server.js';
 import {
   ENTITY,
   Harness,

@@ -5,21 +5,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HttpRemoteDataSource, type HttpRemoteOptions } from '../../src/http.js';
 import {
-  createSyncServer,
-  HttpRemoteDataSource,
-  type HttpRemoteOptions,
-  LowdbLocalStore,
-  type LowdbLocalStoreOptions,
   Repository,
   type RepositoryEntity,
   SyncCoordinator,
   type SyncCoordinatorOptions,
   type SyncLogger,
   type SyncProgress,
-  type SyncServer,
-  type SyncServerOptions,
 } from '../../src/index.js';
+import { LowdbLocalStore, type LowdbLocalStoreOptions } from '../../src/lowdb.js';
+import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server.js';
 
 export interface Note extends RepositoryEntity {
   text: string;

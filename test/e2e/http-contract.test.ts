@@ -6,11 +6,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type ConflictPolicy,
   FatalSyncError,
-  LowdbLocalStore,
   type SyncBatchContext,
   type SyncProgress,
   TransientSyncError,
 } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
 import {
   ENTITY,
   Harness,

@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FatalSyncError, HttpRemoteDataSource, PermanentSyncError, Repository } from '../../src/index.js';
+import { HttpRemoteDataSource } from '../../src/http.js';
+import { FatalSyncError, PermanentSyncError, Repository } from '../../src/index.js';
 import { ENTITY, Harness, type Note, noteId, serverItems } from './harness.js';
 
 const h = new Harness();

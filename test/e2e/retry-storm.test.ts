@@ -6,13 +6,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_TIMER_DELAY_MS } from '../../src/core/timers.js';
-import {
-  HttpRemoteDataSource,
-  InvalidOptionsError,
-  Repository,
-  type SyncProgress,
-  TransientSyncError,
-} from '../../src/index.js';
+import { HttpRemoteDataSource } from '../../src/http.js';
+import { InvalidOptionsError, Repository, type SyncProgress, TransientSyncError } from '../../src/index.js';
 import { ENTITY, Harness, type Note, nextProgress, noteId } from './harness.js';
 
 const h = new Harness();

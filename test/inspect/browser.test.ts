@@ -3,20 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpRemoteDataSource } from '../../src/http.js';
 import {
-  createSyncServer,
-  HttpRemoteDataSource,
-  LowdbLocalStore,
   MemoryLocalDataSource,
   Repository,
   type RepositoryEntity,
   SyncCoordinator,
-  type SyncServer,
 } from '../../src/index.js';
 import { ActorTree } from '../../src/inspect/inspector-model.js';
 import { createInspector, type LocalInspector } from '../../src/inspect/inspector-server.js';
 import { createTraceInspector, readTrace } from '../../src/inspect/trace.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
 import { SyncServerState } from '../../src/server/server-state.js';
+import { createSyncServer, type SyncServer } from '../../src/server.js';
 import { launchChromium } from '../helpers/chromium.js';
 
 interface Telemetry extends RepositoryEntity {

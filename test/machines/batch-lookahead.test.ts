@@ -5,8 +5,8 @@
  * test must hold one batch in flight.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HttpRemoteOptions } from '../../src/http.js';
 import {
-  type HttpRemoteOptions,
   InvalidOptionsError,
   type ItemResult,
   MemoryLocalDataSource,

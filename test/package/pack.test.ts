@@ -22,49 +22,74 @@ let dir: string;
 let consumer: string;
 let tarball: string;
 
-/** The consumer's code: imports every public entry point and syncs a few records with them. */
+/**
+ * The consumer's code: imports every public entry point, each by its sub-path, and syncs a few records with them:
+ * a file store (`actorsync/lowdb`), the HTTP remote (`actorsync/http`), the reference server (`actorsync/server`),
+ * a trace of the run (`actorsync/inspect`) and the bare machines (`actorsync/machines`).
+ */
 const CONSUMER_SOURCE = `
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
-  createSyncServer,
-  HttpRemoteDataSource,
+  markSynced,
+  markUpdated,
   MemoryLocalDataSource,
   Repository,
   type RepositoryEntity,
+  type SyncCommand,
   SyncCoordinator,
   type SyncResult,
 } from 'actorsync';
+import { HttpRemoteDataSource, type HttpRemoteOptions } from 'actorsync/http';
+import { createTraceInspector, readTrace } from 'actorsync/inspect';
+import { LowdbLocalStore } from 'actorsync/lowdb';
 import { batchPushMachine, coordinatorMachine, createSyncMachine, entitySyncMachine } from 'actorsync/machines';
+import { createSyncServer, type SyncServer } from 'actorsync/server';
 
 interface Note extends RepositoryEntity {
   text: string;
 }
 
 const manifest: unknown = JSON.parse(await readFile(new URL(import.meta.resolve('actorsync/package.json')), 'utf8'));
-const server = await createSyncServer();
+const dir = await mkdtemp(join(tmpdir(), 'consumer-'));
+const server: SyncServer = await createSyncServer();
+const store = await LowdbLocalStore.open(join(dir, 'notes.json'));
 try {
+  const options: HttpRemoteOptions = { baseUrl: server.url, getToken: () => server.token };
   const notes = new Repository<Note>({
     entityType: 'notes',
-    local: new MemoryLocalDataSource<Note>(),
-    remote: new HttpRemoteDataSource<Note>({ baseUrl: server.url, getToken: () => server.token }),
+    local: store.collection<Note>('notes'),
+    remote: new HttpRemoteDataSource<Note>(options),
   });
   await notes.saveMany([1, 2, 3, 4, 5].map((n) => ({ id: \`note-\${n}\`, text: \`note \${n}\` })));
-  const coordinator = new SyncCoordinator({ batchSize: 2 });
+  const trace = createTraceInspector({ file: join(dir, 'trace.jsonl') });
+  const coordinator = new SyncCoordinator({ batchSize: 2, inspect: trace.inspect });
   const result: SyncResult = await coordinator.sync(notes);
+  const cancel: SyncCommand = { type: 'CANCEL', entityType: 'notes' };
+  coordinator.send(cancel);
   await coordinator.stop();
+  await trace.close();
+  const inMemory = new MemoryLocalDataSource<Note>();
+  const marked = markSynced(markUpdated({ id: 'm', text: 'm', createdAt: 0, updatedAt: 0, version: 1, syncPending: false }, 5));
   console.log(
     JSON.stringify({
       state: result.state,
       syncedItems: result.syncedItems,
       pending: await notes.pendingCount(),
       onServer: server.state.list('notes').map((stored) => stored.item.id).sort(),
+      traced: (await readTrace(join(dir, 'trace.jsonl'))).records.length > 0,
+      marked: { version: marked.version, updatedAt: marked.updatedAt, syncPending: marked.syncPending },
+      memoryStore: (await inMemory.getAll()).length,
       machines: [batchPushMachine, coordinatorMachine, entitySyncMachine].map((machine) => machine.id),
       createSyncMachine: typeof createSyncMachine,
       manifestName: (manifest as { name?: unknown }).name,
     }),
   );
 } finally {
+  await store.close();
   await server.close();
+  await rm(dir, { recursive: true, force: true });
 }
 `;
 
@@ -110,7 +135,7 @@ describe('the packed package, installed into a separate app', () => {
     for (const target of targets) expect(existsSync(join(installed, target)), target).toBe(true);
   });
 
-  it('type-checks under strict TypeScript (nodenext) and syncs records to the packaged reference server', async () => {
+  it('type-checks under strict TypeScript (nodenext) and syncs records through every sub-path', async () => {
     await writeFile(join(consumer, 'src', 'app.ts'), CONSUMER_SOURCE);
     await writeFile(
       join(consumer, 'tsconfig.json'),
@@ -142,6 +167,9 @@ describe('the packed package, installed into a separate app', () => {
       syncedItems: 5,
       pending: 0,
       onServer: ['note-1', 'note-2', 'note-3', 'note-4', 'note-5'],
+      traced: true,
+      marked: { version: 2, updatedAt: 5, syncPending: false },
+      memoryStore: 0,
       machines: expect.arrayContaining([expect.any(String)]),
       createSyncMachine: 'function',
       manifestName: 'actorsync',

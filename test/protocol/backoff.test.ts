@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clampDelay, MAX_TIMER_DELAY_MS } from '../../src/core/timers.js';
-import { backoffDelay, DEFAULT_RETRY, InvalidOptionsError, resolveRetryPolicy } from '../../src/index.js';
+import { InvalidOptionsError } from '../../src/index.js';
+import { backoffDelay, DEFAULT_RETRY, resolveRetryPolicy } from '../../src/protocol/backoff.js';
 
 describe('backoffDelay (exponential, full jitter)', () => {
   const policy = { baseDelayMs: 100, maxDelayMs: 1_000 };

@@ -6,14 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreReadOnlyError } from '../../src/domain/errors.js';
+import { HttpRemoteDataSource } from '../../src/http.js';
 import {
   ActorSyncError,
-  createSyncServer,
-  FaultPlan,
-  HttpRemoteDataSource,
   InvalidEntityError,
   InvalidOptionsError,
-  LowdbLocalStore,
   MalformedReplyError,
   MemoryLocalDataSource,
   Repository,
@@ -23,6 +20,8 @@ import {
   SyncCoordinator,
   UnknownEntityTypeError,
 } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
+import { createSyncServer, FaultPlan } from '../../src/server.js';
 import { makeRepo, type Note } from '../helpers/fixtures.js';
 import { recordFigures } from './report.js';
 

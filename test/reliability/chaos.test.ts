@@ -2,15 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  createSyncServer,
-  FAULT_KINDS,
-  HttpRemoteDataSource,
-  LowdbLocalStore,
-  Repository,
-  type RepositoryEntity,
-  SyncCoordinator,
-} from '../../src/index.js';
+import { HttpRemoteDataSource } from '../../src/http.js';
+import { Repository, type RepositoryEntity, SyncCoordinator } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
+import { createSyncServer, FAULT_KINDS } from '../../src/server.js';
 import { recordFigures } from './report.js';
 
 const SCALE = Number(process.env.RELIABILITY_SCALE ?? 1);

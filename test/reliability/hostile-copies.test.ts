@@ -11,16 +11,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { HttpRemoteDataSource } from '../../src/http.js';
 import {
   assertEntity,
   type ConflictPolicy,
-  HttpRemoteDataSource,
   InvalidEntityError,
-  LowdbLocalStore,
   Repository,
   type RepositoryEntity,
   SyncCoordinator,
 } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
 import { recordFigures } from './report.js';
 
 interface Note extends RepositoryEntity {

@@ -11,7 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpRemoteDataSource, LowdbLocalStore, Repository, type SyncResult } from '../../src/index.js';
+import { HttpRemoteDataSource } from '../../src/http.js';
+import { Repository, type SyncResult } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
 import { ENTITY, Harness, type Note, noteId, serverItems } from '../e2e/harness.js';
 import { recordFigures } from './report.js';
 

@@ -3,15 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  createSyncServer,
-  HttpRemoteDataSource,
-  LowdbLocalStore,
-  Repository,
-  type RepositoryEntity,
-  SyncCoordinator,
-  type SyncServer,
-} from '../../src/index.js';
+import { HttpRemoteDataSource } from '../../src/http.js';
+import { Repository, type RepositoryEntity, SyncCoordinator } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
+import { createSyncServer, type SyncServer } from '../../src/server.js';
 import { recordFigures } from './report.js';
 
 /** Larger under `npm run reliability` (RELIABILITY_SCALE=10). */

@@ -11,15 +11,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { HttpRemoteDataSource, type HttpRemoteOptions } from '../../src/http.js';
 import {
-  createTraceInspector,
-  HttpRemoteDataSource,
-  type HttpRemoteOptions,
   InvalidOptionsError,
   Repository,
   type RepositoryEntity,
   type SyncProgress,
 } from '../../src/index.js';
+import { createTraceInspector } from '../../src/inspect.js';
 import { Harness, memoryLogger } from '../e2e/harness.js';
 import { recordFigures } from './report.js';
 

@@ -2,17 +2,16 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { HttpRemoteDataSource } from '../../src/http.js';
 import {
-  createInspector,
-  createSyncServer,
-  createTraceInspector,
-  HttpRemoteDataSource,
   MemoryLocalDataSource,
   Repository,
   type RepositoryEntity,
   SyncCoordinator,
   type SyncLogger,
 } from '../../src/index.js';
+import { createInspector, createTraceInspector } from '../../src/inspect.js';
+import { createSyncServer } from '../../src/server.js';
 
 interface Doc extends RepositoryEntity {
   text: string;

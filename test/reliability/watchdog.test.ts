@@ -5,13 +5,13 @@ import {
   FatalSyncError,
   type LocalDataSource,
   MemoryLocalDataSource,
-  machineGraph,
   Repository,
-  resolveRetryPolicy,
   type SyncCoordinator,
   type SyncCoordinatorOptions,
   TransientSyncError,
 } from '../../src/index.js';
+import { machineGraph } from '../../src/inspect/machine-graph.js';
+import { resolveRetryPolicy } from '../../src/protocol/backoff.js';
 import { makeCoordinator, type Note } from '../helpers/fixtures.js';
 import { TestRemote } from '../helpers/test-remote.js';
 import { recordFigures } from './report.js';

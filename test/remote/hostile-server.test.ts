@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { brotliCompressSync, constants, createGzip, deflateSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HttpRemoteDataSource } from '../../src/http.js';
 import {
   ActorSyncError,
   FatalSyncError,
-  HttpRemoteDataSource,
   MalformedReplyError,
   Repository,
   TransientSyncError,
@@ -149,6 +149,35 @@ describe('the reply size cap counts decoded bytes (issue 10 point 3)', () => {
       expect(counter.pulled()).toBeLessThan(4 * MiB);
     },
   );
+
+  it('a reply streamed in chunks that split a character is decoded whole', async () => {
+    const reason = 'refusé: clé € 🔑';
+    const bytes = new TextEncoder().encode(
+      JSON.stringify({ results: [{ id: 'n1', status: 'rejected', reason, retryable: false }] }),
+    );
+    const split = bytes.indexOf(0xf0) + 2; // inside the 4-byte 🔑
+    const chunks = [bytes.slice(0, bytes.indexOf(0xc3) + 1), bytes.slice(bytes.indexOf(0xc3) + 1, split)];
+    chunks.push(bytes.slice(split));
+    // No Content-Length: the remote reads chunk by chunk, counting bytes against its cap.
+    const streamed: typeof fetch = async () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (const chunk of chunks) controller.enqueue(chunk);
+            controller.close();
+          },
+        }),
+        { status: 200, headers: { 'content-type': 'application/json' } },
+      );
+    const remote = new HttpRemoteDataSource<Note>({ baseUrl: 'http://127.0.0.1:9', fetch: streamed });
+    const item = { id: 'n1', text: 'x', createdAt: 1, updatedAt: 1, version: 1, syncPending: true };
+    const results = await remote.syncBatch([item], {
+      signal: new AbortController().signal,
+      batchId: 'b1',
+      entityType: ENTITY,
+    });
+    expect(results).toEqual([{ id: 'n1', status: 'failed', error: reason, retryable: false }]);
+  });
 
   it('an endless gzip stream is cut off: the server sees the connection closed', async () => {
     let closed!: () => void;

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MIN_SECRET_LENGTH, printableUrl, REDACTED, Redactor } from '../../src/remote/redactor.js';
+import {
+  base64,
+  base64url,
+  MIN_SECRET_LENGTH,
+  printableUrl,
+  REDACTED,
+  Redactor,
+} from '../../src/remote/redactor.js';
 
 describe('Redactor', () => {
   const token = 'tok/9f8e+7d6c=secret';
@@ -68,5 +75,14 @@ describe('printableUrl', () => {
     );
     expect(printableUrl(new URL('http://127.0.0.1:9/'))).toBe('http://127.0.0.1:9/');
     expect(printableUrl('not a url')).toBe('an invalid URL');
+  });
+});
+
+describe('base64 (Web APIs only, for browsers)', () => {
+  it('encodes the UTF-8 bytes as Node does, padded and URL-safe', () => {
+    for (const text of ['', 'a', 'ab', 'user:pässwörd', 'ключ€🔑', '~~~???>>>', '\u0000\u00ff']) {
+      expect(base64(text), text).toBe(Buffer.from(text, 'utf8').toString('base64'));
+      expect(base64url(text), text).toBe(Buffer.from(text, 'utf8').toString('base64url'));
+    }
   });
 });

@@ -3,8 +3,8 @@
  * of several types) must compile under `tsc --strict`, which `npm test` runs over this file, and sync over HTTP.
  */
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { HttpRemoteDataSource } from '../../src/http.js';
 import {
-  HttpRemoteDataSource,
   type ItemResult,
   MemoryLocalDataSource,
   type RemoteDataSource,

@@ -4,8 +4,8 @@
  * server cannot store refuses the whole batch with a 400 that names it, and no client input gets a 5xx.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSyncServer, type SyncServer } from '../../src/index.js';
 import { MAX_ITEM_DEPTH } from '../../src/server/batch-checks.js';
+import { createSyncServer, type SyncServer } from '../../src/server.js';
 
 const TOKEN = 'hostile-requests-token';
 const servers: SyncServer[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SyncServerState } from '../../src/index.js';
+import { SyncServerState } from '../../src/server.js';
 
 const item = (version: number, text = 'x') => ({
   id: 'a',

@@ -10,7 +10,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LowdbLocalStore, type RepositoryEntity, StoreCorruptError } from '../../src/index.js';
+import { type RepositoryEntity, StoreCorruptError } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
 
 let dir: string;
 let file: string;

@@ -5,11 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   InvalidEntityError,
   type LocalDataSource,
-  LowdbLocalStore,
   MemoryLocalDataSource,
   Repository,
   type RepositoryEntity,
 } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
 
 interface Doc extends RepositoryEntity {
   title: string;

@@ -3,13 +3,8 @@ import { appendFile, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  LowdbLocalStore,
-  Repository,
-  type RepositoryEntity,
-  StoreCorruptError,
-  StoreLockedError,
-} from '../../src/index.js';
+import { Repository, type RepositoryEntity, StoreCorruptError, StoreLockedError } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
 
 interface Doc extends RepositoryEntity {
   title: string;

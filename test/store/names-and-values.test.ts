@@ -7,12 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  InvalidEntityError,
-  LowdbLocalStore,
-  MemoryLocalDataSource,
-  type RepositoryEntity,
-} from '../../src/index.js';
+import { InvalidEntityError, MemoryLocalDataSource, type RepositoryEntity } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
 
 let dir: string;
 let file: string;

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreReadOnlyError } from '../../src/domain/errors.js';
-import { LowdbLocalStore, type RepositoryEntity } from '../../src/index.js';
+import type { RepositoryEntity } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
 
 interface Doc extends RepositoryEntity {
   title: string;

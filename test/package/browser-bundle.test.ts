@@ -1,0 +1,98 @@
+import { builtinModules } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build, type Plugin } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+
+// Issue 12: the client entries must bundle for a browser. esbuild's own error on a Node built-in names only the
+// first one it meets, so a plugin records every import esbuild resolves and keeps the built-ins out of the bundle;
+// the test then names them all, with the file that imports each.
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const NODE_BUILTINS = new Set(builtinModules.filter((name) => !name.startsWith('_')));
+
+interface Bundle {
+  /** Every import esbuild resolved: what was imported, and from where (relative to the repository). */
+  imports: { path: string; importer: string }[];
+  /** `node:` modules and Node built-ins, as `module (imported by file)`. */
+  nodeImports: string[];
+  /** Minified ESM output. */
+  code: Uint8Array;
+  gzipBytes: number;
+}
+
+function isNodeBuiltin(path: string): boolean {
+  return path.startsWith('node:') || NODE_BUILTINS.has(path) || NODE_BUILTINS.has(path.split('/')[0] ?? '');
+}
+
+/** Bundles `entries` (source files relative to the repository, each re-exported whole) as a browser app would. */
+async function bundleForBrowser(entries: readonly string[]): Promise<Bundle> {
+  const imports: Bundle['imports'] = [];
+  const recorder: Plugin = {
+    name: 'record-imports',
+    setup(plugin) {
+      plugin.onResolve({ filter: /.*/ }, (args) => {
+        imports.push({ path: args.path, importer: args.importer.replace(root, '') || '(entry)' });
+        // Kept out of the bundle so the build goes on and every one of them is reported, not just the first.
+        return isNodeBuiltin(args.path) ? { path: args.path, external: true } : undefined;
+      });
+    },
+  };
+  const result = await build({
+    stdin: {
+      contents: entries.map((entry) => `export * from './${entry}';`).join('\n'),
+      resolveDir: root,
+      sourcefile: 'browser-app.ts',
+      loader: 'ts',
+    },
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    write: false,
+    logLevel: 'silent',
+    plugins: [recorder],
+  });
+  const code = result.outputFiles[0]?.contents ?? new Uint8Array();
+  const nodeImports = imports
+    .filter(({ path }) => isNodeBuiltin(path))
+    .map(({ path, importer }) => `${path} (imported by ${importer})`)
+    .sort();
+  return { imports, nodeImports, code, gzipBytes: gzipSync(code, { level: 9 }).byteLength };
+}
+
+const kB = (bytes: number) => `${(bytes / 1024).toFixed(1)} kB`;
+
+describe('browser bundles of the client entries', () => {
+  // The size a browser app pays for the client: docs/performance.md ("Browser bundle") records it.
+  const GZIP_BUDGET_BYTES = 48 * 1024;
+
+  it.each([
+    ['actorsync (the core alone)', ['src/index.ts']],
+    ['actorsync/http', ['src/http.ts']],
+    ['actorsync + actorsync/http (a client app)', ['src/index.ts', 'src/http.ts']],
+  ])('%s bundles with platform "browser" and no Node built-in', async (name, entries) => {
+    const bundle = await bundleForBrowser(entries);
+    expect(bundle.nodeImports, `${name} reaches Node built-ins`).toEqual([]);
+    // Node globals a bundler would not flag: the client must not touch them at run time either.
+    const text = new TextDecoder().decode(bundle.code);
+    const nodeGlobals =
+      text.match(/\bBuffer\.\w+|\bprocess\.(env|nextTick|versions)\b|\bsetImmediate\(/g) ?? [];
+    expect(nodeGlobals, `${name} uses Node globals`).toEqual([]);
+    expect(bundle.gzipBytes).toBeLessThan(GZIP_BUDGET_BYTES);
+    console.log(`${name}: ${kB(bundle.code.byteLength)} minified, ${kB(bundle.gzipBytes)} gzipped`);
+  });
+
+  it('the check names every Node built-in a server-side entry reaches, with its importer', async () => {
+    const bundle = await bundleForBrowser(['src/server.ts', 'src/lowdb.ts']);
+    expect(bundle.nodeImports).toEqual(
+      expect.arrayContaining([
+        `node:http (imported by ${join('src', 'server', 'sync-server.ts')})`,
+        `node:crypto (imported by ${join('src', 'server', 'sync-server.ts')})`,
+        `node:fs/promises (imported by ${join('src', 'store', 'durable-json-file.ts')})`,
+        `node:path (imported by ${join('src', 'store', 'lock-file.ts')})`,
+      ]),
+    );
+  });
+});

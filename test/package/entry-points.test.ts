@@ -1,0 +1,190 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+// Issue 12: each entry point exports exactly these names, values and types alike, so nothing leaks into the public
+// API unnoticed (docs/architecture.md lists them by audience). Adding a name is a decision: add it here too.
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+const ENTRIES: Record<string, { source: string; names: string[] }> = {
+  '.': {
+    source: 'src/index.ts',
+    names: [
+      'ActorSyncError',
+      'assertEntity',
+      'assertEntityTypeName',
+      'ConditionalWrite',
+      'ConflictPolicy',
+      'ConflictResolver',
+      'CoordinatorStoppedError',
+      'EntityFields',
+      'errorMessage',
+      'FailedItem',
+      'FailureKind',
+      'failureKind',
+      'FailurePolicy',
+      'FailureRecord',
+      'FatalSyncError',
+      'InvalidEntityError',
+      'InvalidOptionsError',
+      'isEntityTypeName',
+      'ItemFailure',
+      'ItemResult',
+      'LocalDataSource',
+      'MalformedReplyError',
+      'markSynced',
+      'markUpdated',
+      'MemoryLocalDataSource',
+      'MissingRemoteError',
+      'OutboxCommit',
+      'OutboxCommitResult',
+      'OutboxSnapshot',
+      'PendingPage',
+      'PendingQuery',
+      'PermanentSyncError',
+      'ProgressListener',
+      'ProgressStream',
+      'RemoteDataSource',
+      'Repository',
+      'RepositoryEntity',
+      'RepositoryOptions',
+      'RetryOptions',
+      'RetryPolicy',
+      'StoreCorruptError',
+      'StoreLockedError',
+      'StoreReadOnlyError',
+      'StoreWriteError',
+      'Subscription',
+      'SyncAck',
+      'SyncableRepository',
+      'SyncBatchContext',
+      'SyncCommand',
+      'SyncCoordinator',
+      'SyncCoordinatorOptions',
+      'SyncLogger',
+      'SyncProgress',
+      'SyncResult',
+      'SyncState',
+      'TransientSyncError',
+      'UnknownEntityTypeError',
+    ],
+  },
+  './http': {
+    source: 'src/http.ts',
+    names: ['HttpRemoteDataSource', 'HttpRemoteOptions', 'SyncRequestBody', 'SyncResponseBody', 'WireResult'],
+  },
+  './lowdb': {
+    source: 'src/lowdb.ts',
+    names: ['LowdbLocalStore', 'LowdbLocalStoreOptions', 'StoreStats'],
+  },
+  './server': {
+    source: 'src/server.ts',
+    names: [
+      'createSyncServer',
+      'FAULT_KINDS',
+      'FaultKind',
+      'FaultOptions',
+      'FaultPlan',
+      'StoredItem',
+      'SyncServer',
+      'SyncServerOptions',
+      'SyncServerSnapshot',
+      'SyncServerState',
+      'SyncServerStats',
+    ],
+  },
+  './inspect': {
+    source: 'src/inspect.ts',
+    names: [
+      'ActiveRunSummary',
+      'ActorNode',
+      'ActorTree',
+      'createInspector',
+      'createSanitizer',
+      'createStatelyWebSocketInspector',
+      'createTraceInspector',
+      'InspectorControlTarget',
+      'InspectorRecord',
+      'LocalInspector',
+      'LocalInspectorOptions',
+      'readTrace',
+      'REDACTED',
+      'SanitizeOptions',
+      'Sanitizer',
+      'StatelyInspectorHandle',
+      'StatelyWebSocketInspectorOptions',
+      'statelySanitizers',
+      'Trace',
+      'TraceFileError',
+      'TraceFormatError',
+      'TraceHeader',
+      'TraceInspector',
+      'TraceInspectorOptions',
+    ],
+  },
+};
+
+const byName = (a: string, b: string) =>
+  a.localeCompare(b, 'en', { sensitivity: 'base' }) || a.localeCompare(b);
+
+/** Every name a module exports, types included, as the compiler sees it. */
+function exportedNames(): Map<string, string[]> {
+  const files = Object.values(ENTRIES).map(({ source }) => join(root, source));
+  const program = ts.createProgram(files, {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: ['node'],
+    typeRoots: [join(root, 'node_modules', '@types')],
+  });
+  const checker = program.getTypeChecker();
+  const names = new Map<string, string[]>();
+  for (const file of files) {
+    const source = program.getSourceFile(file);
+    const module = source && checker.getSymbolAtLocation(source);
+    if (!module) throw new Error(`${file} is not a module`);
+    names.set(
+      file,
+      checker.getExportsOfModule(module).map((symbol) => symbol.name),
+    );
+  }
+  return names;
+}
+
+describe('entry points', () => {
+  it('each exports exactly its documented names, values and types alike', () => {
+    const actual = exportedNames();
+    for (const [entry, { source, names }] of Object.entries(ENTRIES)) {
+      expect(actual.get(join(root, source))?.sort(byName), `actorsync${entry.slice(1)}`).toEqual(
+        [...names].sort(byName),
+      );
+    }
+    // The internals issue 12 names: the outbox engine and the inspector's untyped context reader.
+    const all = [...actual.values()].flat();
+    expect(all).not.toContain('OutboxIndex');
+    expect(all).not.toContain('contextSlice');
+  }, 30_000);
+
+  it('package.json maps each sub-path to the build of its entry, with its own types', async () => {
+    const manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+      sideEffects: unknown;
+    };
+    expect(manifest.sideEffects).toBe(false);
+    const built = (source: string) => `./dist/${source.replace(/\.ts$/, '')}`;
+    for (const [entry, { source }] of Object.entries(ENTRIES)) {
+      expect(manifest.exports[entry], entry).toEqual({
+        types: `${built(source)}.d.ts`,
+        import: `${built(source)}.js`,
+      });
+    }
+    expect(Object.keys(manifest.exports).sort()).toEqual(
+      [...Object.keys(ENTRIES), './machines', './package.json'].sort(),
+    );
+  });
+});
