@@ -9,7 +9,10 @@ export interface TypeStatus {
   records: number;
   pending: number;
   dueNow: number;
+  /** Failed records whose next attempt is still ahead (see `countFailures`). */
   waiting: number;
+  /** Failed records whose next attempt has come: part of `dueNow`. */
+  dueAgain: number;
   deadLettered: number;
   nextRetryAt: number | undefined;
   /** Failure records: scheduled retries first, then dead letters. */
@@ -110,11 +113,28 @@ export function typeStatus(
     records,
     pending: outbox.pending,
     dueNow: outbox.total,
-    waiting: failures.filter((f) => !f.deadLettered && (f.nextAttemptAt ?? 0) > now).length,
-    deadLettered: failures.filter((f) => f.deadLettered).length,
+    ...countFailures(failures, now),
     nextRetryAt: outbox.nextDueAt,
     failures,
   };
+}
+
+/**
+ * The one place failure records are counted, so `status`, `status --json` and what `sync` says is left over agree:
+ * a failure is waiting only while its next attempt is still ahead; once due it counts as due now, like any
+ * pending record (the outbox includes it), and is neither waiting nor dead.
+ */
+export function countFailures(
+  failures: readonly FailureRecord[],
+  now: number,
+): { waiting: number; dueAgain: number; deadLettered: number } {
+  let waiting = 0;
+  let deadLettered = 0;
+  for (const failure of failures) {
+    if (failure.deadLettered) deadLettered += 1;
+    else if ((failure.nextAttemptAt ?? 0) > now) waiting += 1;
+  }
+  return { waiting, dueAgain: failures.length - waiting - deadLettered, deadLettered };
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -180,10 +200,7 @@ export function formatFailures(statuses: readonly TypeStatus[], storeFile: strin
   const lines: string[] = [];
   for (const s of statuses) {
     if (s.failures.length === 0) continue;
-    lines.push(
-      '',
-      `  ${s.entityType}: ${describeCounts(s.deadLettered, s.failures.length - s.deadLettered)}`,
-    );
+    lines.push('', `  ${s.entityType}: ${describeCounts(s)}`);
     for (const failure of s.failures.slice(0, LISTED_FAILURES))
       lines.push(`    ${describeFailure(failure, now)}`);
     if (s.failures.length > LISTED_FAILURES) {
@@ -196,10 +213,11 @@ export function formatFailures(statuses: readonly TypeStatus[], storeFile: strin
   return lines;
 }
 
-function describeCounts(deadLettered: number, scheduled: number): string {
+function describeCounts(status: TypeStatus): string {
   const parts = [];
-  if (deadLettered > 0) parts.push(`${formatCount(deadLettered)} dead-lettered`);
-  if (scheduled > 0) parts.push(`${formatCount(scheduled)} waiting for a retry`);
+  if (status.deadLettered > 0) parts.push(`${formatCount(status.deadLettered)} dead-lettered`);
+  if (status.waiting > 0) parts.push(`${formatCount(status.waiting)} waiting for a retry`);
+  if (status.dueAgain > 0) parts.push(`${formatCount(status.dueAgain)} due again now`);
   return parts.join(', ');
 }
 

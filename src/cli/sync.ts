@@ -116,16 +116,15 @@ export function describeResult(result: SyncResult): string[] {
  */
 export function describeLeftOver(status: TypeStatus, storeFile: string): string[] {
   if (status.pending === 0) return [`Store: all ${plural(status.records, 'record')} synced.`];
-  const waiting = status.failures.length - status.deadLettered;
   const parts = [
     status.dueNow > 0 ? `${formatCount(status.dueNow)} due now` : undefined,
-    waiting > 0 ? `${formatCount(waiting)} waiting for a retry` : undefined,
+    status.waiting > 0 ? `${formatCount(status.waiting)} waiting for a retry` : undefined,
     status.deadLettered > 0 ? `${formatCount(status.deadLettered)} dead-lettered` : undefined,
   ].filter((part) => part !== undefined);
   const lines = [
     `Store: ${formatCount(status.pending)} of ${plural(status.records, 'record')} not synced: ${parts.join(', ')}.`,
   ];
-  if (status.nextRetryAt !== undefined && waiting > 0) {
+  if (status.nextRetryAt !== undefined && status.waiting > 0) {
     lines.push(
       `  The next retry is due at ${new Date(status.nextRetryAt).toISOString()}: run sync again then.`,
     );
