@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { accessSync, constants, createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress } from 'node:zlib';
@@ -61,15 +60,19 @@ export function findSystemChromium(
 /**
  * Unpacks the Chromium that `@sparticuz/chromium` ships (one brotli file) into a directory of its own per version.
  * Not through the package's `executablePath()`: that writes straight to /tmp/chromium and trusts any file found
- * there, so a second test process, or a run killed mid-write, could launch a half-written binary. Here each
- * process writes a private file and renames it into place, which is atomic.
+ * there, so a second test process, or a run killed mid-write, could launch a half-written binary, or one another
+ * user left there. Here it goes to node_modules/.cache, and each process writes a private file and renames it into
+ * place, which is atomic.
  */
-export async function unpackBundledChromium(): Promise<string> {
+export async function unpackBundledChromium(cacheDir?: string): Promise<string> {
   const packageRoot = findPackageRoot(createRequire(import.meta.url).resolve('@sparticuz/chromium'));
   const { version } = JSON.parse(await readFile(join(packageRoot, 'package.json'), 'utf8')) as {
     version: string;
   };
-  const target = join(tmpdir(), `actorsync-chromium-${version}`, 'chromium');
+  // Beside the package, in node_modules/.cache: a predictable path in the shared temp directory could hold a
+  // binary someone else put there, and would be launched as is.
+  const cache = cacheDir ?? join(dirname(dirname(packageRoot)), '.cache');
+  const target = join(cache, `actorsync-chromium-${version}`, 'chromium');
   if (isExecutable(target)) return target;
   await mkdir(dirname(target), { recursive: true });
   const partial = `${target}.${process.pid}.${randomUUID()}.partial`;
@@ -95,7 +98,7 @@ const findPackageRoot = (entry: string): string => {
 
 /**
  * Finds a Chromium without installing anything: `CHROMIUM_PATH`, else a system Chromium, else the one shipped in
- * `@sparticuz/chromium` (unpacked to the temp directory on first use). Throws, naming all three, when none is
+ * `@sparticuz/chromium` (unpacked to node_modules/.cache on first use). Throws, naming all three, when none is
  * usable: the browser tests fail rather than skip.
  */
 export async function findChromium(search: ChromiumSearch = {}): Promise<FoundChromium> {

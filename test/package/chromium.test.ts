@@ -77,20 +77,21 @@ describe('findChromium', () => {
   });
 
   it('unpacks the bundled Chromium atomically: concurrent unpacks never leave a partial binary', async () => {
-    const previous = process.env.TMPDIR;
     const unpackDir = join(dir, 'unpack');
-    process.env.TMPDIR = unpackDir;
-    try {
-      const [first, second] = await Promise.all([unpackBundledChromium(), unpackBundledChromium()]);
-      expect(second).toBe(first);
-      expect(first.startsWith(unpackDir)).toBe(true);
-      await access(first, constants.X_OK);
-      const [versionDir] = await readdir(unpackDir);
-      expect(await readdir(join(unpackDir, String(versionDir)))).toEqual(['chromium']);
-    } finally {
-      if (previous === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = previous;
-    }
+    const [first, second] = await Promise.all([
+      unpackBundledChromium(unpackDir),
+      unpackBundledChromium(unpackDir),
+    ]);
+    expect(second).toBe(first);
+    expect(first.startsWith(unpackDir)).toBe(true);
+    await access(first, constants.X_OK);
+    const [versionDir] = await readdir(unpackDir);
+    expect(await readdir(join(unpackDir, String(versionDir)))).toEqual(['chromium']);
+  }, 60_000);
+
+  it('unpacks into node_modules/.cache by default, never a shared temp path', async () => {
+    const path = await unpackBundledChromium();
+    expect(path).toMatch(/node_modules\/\.cache\/actorsync-chromium-[^/]+\/chromium$/);
   }, 60_000);
 
   it('fails, never skips, when none is found, naming all three ways', async () => {
