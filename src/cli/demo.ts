@@ -23,7 +23,6 @@ import {
   splitCounts,
 } from './demo-data.js';
 import { Cleanup, cleanUpOnSignal, sleep } from './lifecycle.js';
-import { printableUrl } from './printable-url.js';
 import { createProgressView, type ProgressView } from './progress-view.js';
 import { RunTracker } from './run-stats.js';
 import {
@@ -129,7 +128,8 @@ async function startObservers(options: DemoOptions, server: SyncServer, cleanup:
     ready: async (coordinator: SyncCoordinator) => {
       if (!inspector) return;
       inspector.attach(coordinator);
-      print(`  inspect ${printableUrl(inspector.url)}`);
+      // The per-run token in this link is what opens the page: it is printed on purpose, for the user to click.
+      print(`  inspect ${inspector.url}`);
       if (interactive) {
         print('          open it in a browser; the sync starts when the page connects (or in 60 s)');
         await inspector.waitForPage(60_000);
@@ -139,7 +139,7 @@ async function startObservers(options: DemoOptions, server: SyncServer, cleanup:
       if (trace)
         print(`Trace written to ${options.trace}: \`npm run cli -- inspect --trace ${options.trace}\``);
       if (!inspector || !interactive) return;
-      print(`Inspector still running at ${printableUrl(inspector.url)} — press Ctrl-C to exit`);
+      print(`Inspector still running at ${inspector.url} — press Ctrl-C to exit`);
       await new Promise<never>(() => {});
     },
   };
@@ -223,7 +223,8 @@ function printHeader(options: DemoOptions, server: SyncServer, storeFile: string
   const batches = Math.ceil(options.items / 3 / 100) * 3 + 1;
   const expected = batches * options.faultRate;
   print(`actorsync demo: ${formatCount(options.items)} records to a local server that misbehaves on purpose`);
-  print(`  server  ${printableUrl(server.url)}  (bearer token: hidden)`);
+  // The server's URL is built from the address it bound: scheme, host and port, nothing to hide.
+  print(`  server  ${server.url}  (bearer token: hidden)`);
   print(`  network ${LATENCY_MS[0]}-${LATENCY_MS[1]} ms of simulated latency on every sync request`);
   if (options.faultRate > 0) print(`  faults  first ${OPENING_FAULTS.join(', ')}; then`);
   print(

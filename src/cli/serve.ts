@@ -1,7 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { createSyncServer } from '../server/sync-server.js';
 import { CliError } from './errors.js';
-import { printableUrl } from './printable-url.js';
 import { assertDirectory } from './store-file.js';
 
 export interface ServeOptions {
@@ -39,7 +38,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
     onRequest: ({ method, path, status, fault }) =>
       console.log(`${new Date().toISOString()} ${method} ${path} ${status}${fault ? ` fault=${fault}` : ''}`),
   });
-  const url = printableUrl(server.url);
+  // Built from the address the server bound: scheme, host and port, nothing to hide.
+  const url = server.url;
   console.log(`actorsync sync server listening on ${url}`);
   console.log(`  POST ${url}/v1/sync/{entityType}   GET ${url}/v1/items/{entityType}`);
   if (!token) {

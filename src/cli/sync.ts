@@ -1,10 +1,10 @@
 import { SyncCoordinator } from '../coordinator/sync-coordinator.js';
 import type { RepositoryEntity, SyncResult } from '../domain/types.js';
 import { HttpRemoteDataSource } from '../remote/http-remote.js';
+import { printableUrl } from '../remote/redactor.js';
 import { Repository } from '../repository.js';
 import { CliError } from './errors.js';
 import { Cleanup, interruptGracefully, signalExitCode } from './lifecycle.js';
-import { printableUrl } from './printable-url.js';
 import { createProgressView } from './progress-view.js';
 import { readTypeStatus, retryFailedCommand, shellWord, type TypeStatus } from './status.js';
 import { assertHoldsType, openExistingStore } from './store-file.js';
@@ -68,24 +68,32 @@ export async function runSync(options: SyncCommandOptions): Promise<number> {
   }
 }
 
-/** The server's base URL, refused early when it is not http(s) or carries credentials (sent nowhere, printed never). */
+/**
+ * The server's base URL, refused early when it is not http(s) or carries credentials, a query or a fragment
+ * (where keys go). Messages show it only through the remote's `printableUrl`, which drops all three; a value
+ * that does not parse is not echoed at all.
+ */
 export function parseRemote(remote: string): string {
   let url: URL;
   try {
     url = new URL(remote);
   } catch {
     throw new CliError(
-      `--remote must be a URL such as http://127.0.0.1:8787, got ${JSON.stringify(printableUrl(remote))}`,
+      '--remote must be a URL such as http://127.0.0.1:8787; the value given does not parse as one',
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new CliError(
-      `--remote must be an http:// or https:// URL, got ${JSON.stringify(printableUrl(remote))}`,
-    );
+    throw new CliError(`--remote must be an http:// or https:// URL, got ${printableUrl(url)}`);
   }
   if (url.username !== '' || url.password !== '') {
     throw new CliError(
-      `--remote must not carry a user name or password (${printableUrl(url.href)}): ` +
+      `--remote must not carry a user name or password (${printableUrl(url)}): ` +
+        'pass the token with --token or ACTORSYNC_TOKEN',
+    );
+  }
+  if (url.search !== '' || url.hash !== '' || remote.includes('?') || remote.includes('#')) {
+    throw new CliError(
+      `--remote must not have a query or fragment (${printableUrl(url)}): ` +
         'pass the token with --token or ACTORSYNC_TOKEN',
     );
   }

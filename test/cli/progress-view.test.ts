@@ -1,25 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { printableUrl } from '../../src/cli/printable-url.js';
 import { describeStatus } from '../../src/cli/progress-view.js';
 import type { SyncProgress } from '../../src/domain/types.js';
-
-describe('printableUrl (issue 11: printed URLs never carry credentials)', () => {
-  it('removes the userinfo and nothing else', () => {
-    expect(printableUrl('http://user:secret@host:8787/x?token=1#f')).toBe('http://host:8787/x?token=1#f');
-    expect(printableUrl('https://user@example.com')).toBe('https://example.com');
-    expect(printableUrl('http://:pw@127.0.0.1:1/')).toBe('http://127.0.0.1:1/');
-    expect(printableUrl('http://u:p@ss@host/a@b')).toBe('http://host/a@b');
-  });
-
-  it('leaves a URL without credentials exactly as it was, query and all', () => {
-    for (const url of ['http://127.0.0.1:8787', 'http://127.0.0.1:9/?token=abc', 'https://h/a@b'])
-      expect(printableUrl(url)).toBe(url);
-  });
-
-  it('strips what looks like credentials from a value that is not a URL', () => {
-    expect(printableUrl('http://user:secret@[oops')).toBe('http://[oops');
-  });
-});
 
 describe('describeStatus', () => {
   const failed: SyncProgress = {
