@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { EntityFields, RepositoryEntity } from '../domain/types.js';
+import { storableRecord } from '../protocol/remote-record.js';
 import { Repository } from '../repository.js';
 import { MemoryLocalDataSource } from '../store/memory-store.js';
 import { CliError } from './errors.js';
@@ -22,7 +23,9 @@ export interface ParsedImport {
  * Reads JSON lines into records to save: each non-blank line one JSON object, the user's fields plus an optional
  * non-empty string `id`. Bookkeeping fields in a line (`version`, `createdAt`, `updatedAt`, `syncPending`) are
  * replaced on save, as `Repository.save` does. An id twice in one file is refused: both lines would claim the
- * same new version.
+ * same new version. Each record, its bookkeeping filled in, must pass the check every store applies on save
+ * (`storableRecord`: nesting depth and the rest), so a line the store would refuse is reported here with its
+ * number instead of failing the whole write later.
  */
 export function parseImportLines(text: string): ParsedImport {
   const records: EntityFields<RepositoryEntity>[] = [];
@@ -58,9 +61,27 @@ export function parseImportLines(text: string): ParsedImport {
       }
       firstLineOfId.set(id, line);
     }
+    const refusal = storeRefusal(record);
+    if (refusal !== undefined) {
+      invalid.push({ line, reason: refusal });
+      return;
+    }
     records.push(record as EntityFields<RepositoryEntity>);
   });
   return { records, invalid };
+}
+
+/**
+ * Why a store would refuse `fields` once saved, or `undefined`: the record as `Repository.save` builds it (any
+ * bookkeeping replaced; the values themselves do not matter, they are always valid) goes through the store's own
+ * check.
+ */
+function storeRefusal(fields: Record<string, unknown>): string | undefined {
+  const check = storableRecord(
+    { ...fields, id: fields.id ?? 'new', createdAt: 0, updatedAt: 0, version: 1, syncPending: true },
+    'the record',
+  );
+  return check.ok ? undefined : check.error;
 }
 
 /** Invalid lines printed before the rest are summed up. */
