@@ -1,6 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { InvalidEntityError, StoreCorruptError } from '../domain/errors.js';
-import { isEntityTypeName } from '../domain/names.js';
 import type { RepositoryEntity } from '../domain/types.js';
 import { readRegularFile } from './durable-json-file.js';
 import { assertStoredEntity, type CommitDelta, validateCommitDelta } from './outbox-index.js';
@@ -143,7 +142,10 @@ export class Journal {
  */
 export function parseOp(line: Record<string, unknown>): JournalOp {
   const c = line.c;
-  if (!isEntityTypeName(c)) throw new InvalidEntityError(`its collection name ${describe(c)} is not valid`);
+  // Any string: earlier versions stored any collection name, and a name already written must stay readable.
+  // New names are checked where they enter, in `LowdbLocalStore.collection`.
+  if (typeof c !== 'string')
+    throw new InvalidEntityError(`its collection name ${describe(c)} is not a string`);
   switch (line.op) {
     case 'put': {
       const entities = line.e;

@@ -6,7 +6,7 @@ import {
   StoreReadOnlyError,
   StoreWriteError,
 } from '../domain/errors.js';
-import { assertEntityTypeName, isEntityTypeName } from '../domain/names.js';
+import { assertEntityTypeName } from '../domain/names.js';
 import type {
   FailureRecord,
   LocalDataSource,
@@ -135,11 +135,13 @@ export class LowdbLocalStore {
   }
 
   /**
-   * The `LocalDataSource` of one entity type (created empty on first use). Names follow `assertEntityTypeName`
+   * The `LocalDataSource` of one entity type (created empty on first use). New names follow `assertEntityTypeName`
    * (1-64 letters, digits, ".", "_" or "-", starting with a letter or digit); others throw `InvalidEntityError`.
+   * A name the store already holds is always accepted: earlier versions stored any name, and their users must
+   * keep reaching their data.
    */
   collection<T extends RepositoryEntity>(entityType: string): LocalDataSource<T> {
-    assertEntityTypeName(entityType);
+    if (!this.#collections.has(entityType)) assertEntityTypeName(entityType);
     return new LowdbCollection<T>(this, entityType);
   }
 
@@ -414,38 +416,40 @@ function validateDocument(file: string, data: unknown): StoreDocument {
   }
   const collections: unknown = document.collections;
   if (!isPlainObject(collections)) return fail('it has no collections');
+  // Clean copies, without a prototype: names and ids are any strings (earlier versions checked no collection
+  // name), and "__proto__" or "constructor" must be keys like any other. Failure records keep only their fields.
+  const clean: StoreDocument['collections'] = Object.create(null);
   for (const [entityType, collection] of Object.entries(collections)) {
-    if (!isEntityTypeName(entityType))
-      return fail(`collection name ${JSON.stringify(entityType)} is not valid`);
+    const name = JSON.stringify(entityType);
     if (
       !isPlainObject(collection) ||
       !isPlainObject(collection.records) ||
       !isPlainObject(collection.failures)
     ) {
-      return fail(`collection "${entityType}" is damaged`);
+      return fail(`collection ${name} is damaged`);
     }
-    const { records, failures } = collection;
-    // Clean copies only: nothing but the fields a failure record has is trusted. No prototype, so any id is a key.
-    const cleanFailures: Record<string, FailureRecord> = Object.create(null);
+    const records: Record<string, RepositoryEntity> = Object.create(null);
+    const failures: Record<string, FailureRecord> = Object.create(null);
     try {
-      for (const [id, record] of Object.entries(records)) {
-        assertStoredEntity(record, `record "${entityType}"/${JSON.stringify(id)}`);
+      for (const [id, record] of Object.entries(collection.records)) {
+        assertStoredEntity(record, `record ${name}/${JSON.stringify(id)}`);
         if (record.id !== id)
-          return fail(`record ${JSON.stringify(id)} of "${entityType}" has the id "${record.id}"`);
+          return fail(`record ${JSON.stringify(id)} of ${name} has the id "${record.id}"`);
+        records[id] = record;
       }
-      for (const [id, record] of Object.entries(failures)) {
-        const clean = validateFailureRecord(record, `failure record "${entityType}"/${JSON.stringify(id)}`);
-        if (clean.id !== id)
-          return fail(`failure record ${JSON.stringify(id)} of "${entityType}" has the id "${clean.id}"`);
-        cleanFailures[id] = clean;
+      for (const [id, record] of Object.entries(collection.failures)) {
+        const checked = validateFailureRecord(record, `failure record ${name}/${JSON.stringify(id)}`);
+        if (checked.id !== id)
+          return fail(`failure record ${JSON.stringify(id)} of ${name} has the id "${checked.id}"`);
+        failures[id] = checked;
       }
-      collection.failures = cleanFailures;
     } catch (error) {
       if (error instanceof InvalidEntityError) return fail(error.message);
       throw error;
     }
+    clean[entityType] = { records, failures };
   }
-  return document as StoreDocument;
+  return { format: FORMAT, version: FORMAT_VERSION, generation, collections: clean };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

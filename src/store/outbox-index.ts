@@ -305,7 +305,10 @@ const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 /**
  * A failure record read back from a store file, checked field by field and copied without anything else it
  * carried; throws `InvalidEntityError` saying what is wrong. A record is trusted whole or not at all: one with a
- * wrong field could hold an item back forever, or let it go before its time.
+ * wrong field could hold an item back forever, or let it go before its time. Every shape an earlier version wrote
+ * is accepted: it stored a non-finite next attempt or clock (a policy or clock returning `Infinity` or `NaN`) as
+ * `null`. A missing or `null` next attempt is none, so the item is due (as that version read it back, and as the
+ * record is written again after that); a `null` clock is 0.
  */
 export function validateFailureRecord(value: unknown, where: string): FailureRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -321,20 +324,21 @@ export function validateFailureRecord(value: unknown, where: string): FailureRec
   if (typeof r.lastError !== 'string') return fail('needs a string lastError');
   if (typeof r.retryable !== 'boolean') return fail('needs a boolean retryable');
   if (typeof r.deadLettered !== 'boolean') return fail('needs a boolean deadLettered');
-  if (!isTime(r.failedAt)) return fail('needs a number failedAt');
-  // A dead letter has no next attempt; anything else has one (JSON drops an undefined field).
-  if (r.deadLettered ? r.nextAttemptAt !== undefined : !isTime(r.nextAttemptAt)) {
-    return fail(r.deadLettered ? 'is dead-lettered but has a nextAttemptAt' : 'needs a number nextAttemptAt');
-  }
+  if (!isTime(r.failedAt) && r.failedAt !== null) return fail('needs a number failedAt');
+  // A dead letter has no next attempt (JSON drops an undefined field); anything else may have one.
+  const next = r.nextAttemptAt;
+  if (r.deadLettered && next !== undefined) return fail('is dead-lettered but has a nextAttemptAt');
+  if (!isTime(next) && next !== undefined && next !== null)
+    return fail('needs a number nextAttemptAt, or none');
   return {
     id: r.id,
     version: r.version,
     attempts: r.attempts,
     lastError: r.lastError,
     retryable: r.retryable,
-    nextAttemptAt: r.deadLettered ? undefined : (r.nextAttemptAt as number),
+    nextAttemptAt: isTime(next) ? next : undefined,
     deadLettered: r.deadLettered,
-    failedAt: r.failedAt,
+    failedAt: isTime(r.failedAt) ? r.failedAt : 0,
   };
 }
 

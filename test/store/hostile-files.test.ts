@@ -72,6 +72,12 @@ const journalText = (lines: Json[]) => lines.map((line) => `${JSON.stringify(lin
 const FREE = new Set(['title']);
 /** Objects keyed by names and ids: an entry deleted is data removed, not damage. */
 const MAPS = new Set(['collections', 'records', 'failures']);
+/**
+ * Failure-record fields an earlier version wrote as null (a non-finite delay or clock), and a next attempt left
+ * out (today's reading of such a null, written back): valid legacy data, not damage (test/store/legacy-stores).
+ */
+const NULLABLE = new Set(['nextAttemptAt', 'failedAt']);
+const OPTIONAL = new Set(['nextAttemptAt']);
 
 /** Values of the wrong type for a node of `original`'s type. */
 function wrongValues(original: Json): Json[] {
@@ -101,12 +107,13 @@ function mutations(root: Json): { label: string; value: Json }[] {
       if (typeof key === 'string' && FREE.has(key)) continue;
       const here = [...path, key];
       for (const wrong of wrongValues(child)) {
+        if (wrong === null && typeof key === 'string' && NULLABLE.has(key)) continue;
         result.push({
           label: `${here.join('.')} = ${JSON.stringify(wrong)}`,
           value: setAt(root, here, wrong),
         });
       }
-      if (typeof key === 'string' && !MAPS.has(String(path.at(-1)))) {
+      if (typeof key === 'string' && !MAPS.has(String(path.at(-1))) && !OPTIONAL.has(key)) {
         result.push({ label: `${here.join('.')} deleted`, value: setAt(root, here) });
       }
       visit(child, here);
@@ -177,9 +184,6 @@ const CASES: Case[] = [
   ...[null, 42, '"a string"', [], { op: 'put' }, HEADER].map((line) =>
     journalCase(`a line that is ${JSON.stringify(line)}`, [HEADER, OPS[0] as Json, JSON.stringify(line)]),
   ),
-  ...['__proto__', '', 'a/b', 'x'.repeat(65), 'a\u0000b', 'constructor\n'].map((name) =>
-    journalCase(`collection named ${JSON.stringify(name)}`, [HEADER, { op: 'del', c: name, id: 'a' }]),
-  ),
   journalCase('an entity nested 600 deep', [
     HEADER,
     { op: 'put', c: 'doc', e: [{ ...(entity('z') as object), deep: nested(600) }] },
@@ -208,12 +212,6 @@ const CASES: Case[] = [
   ]),
   journalCase('a header generation of -1', [{ ...(HEADER as object), generation: -1 }]),
   journalCase('a header generation of 1.5', [{ ...(HEADER as object), generation: 1.5 }]),
-  ...['__proto__', '', 'a/b', 'x'.repeat(65)].map((name) =>
-    snapshotCase(
-      `collection named ${JSON.stringify(name)}`,
-      `{"format":"actorsync-store","version":1,"generation":2,"collections":{${JSON.stringify(name)}:{"records":{},"failures":{}}}}`,
-    ),
-  ),
   snapshotCase(
     'collections that are an array',
     withSnapshot((doc) => {
@@ -251,9 +249,9 @@ const CASES: Case[] = [
     }),
   ),
   snapshotCase(
-    'a scheduled failure without a next attempt',
+    'a scheduled failure with a next attempt that is a string',
     withSnapshot((doc) => {
-      docCollection(doc).failures = { a: { ...(failure('a') as object), nextAttemptAt: null } };
+      docCollection(doc).failures = { a: { ...(failure('a') as object), nextAttemptAt: '5000' } };
     }),
   ),
   snapshotCase(
