@@ -212,3 +212,50 @@ describe('names and ids an earlier version could write, in hand-written files', 
     await expectAllThere(false);
   });
 });
+
+describe('failure records an earlier version wrote, under an ordinary name', () => {
+  const record = { id: 'a', createdAt: 1, updatedAt: 2, version: 1, syncPending: true };
+  const written = {
+    id: 'a',
+    version: 1,
+    attempts: 1,
+    lastError: 'busy',
+    retryable: true,
+    deadLettered: false,
+  };
+  // A retry delay of Infinity or NaN and a NaN clock: JSON wrote each as null.
+  it.each([
+    ['a null next attempt', { ...written, nextAttemptAt: null, failedAt: 5 }, 5],
+    ['a null clock', { ...written, nextAttemptAt: null, failedAt: null }, 0],
+  ])(
+    '%s: opens from a snapshot and from a journal, due now, and survives a compaction',
+    async (_, failure, at) => {
+      const snapshot = {
+        format: 'actorsync-store',
+        version: 1,
+        generation: 1,
+        collections: { doc: { records: { a: record }, failures: { a: failure } } },
+      };
+      const journal = [
+        { format: 'actorsync-journal', generation: 0 },
+        { op: 'put', c: 'doc', e: [record] },
+        { op: 'commit', c: 'doc', d: { synced: [], stale: [], replaced: [], failures: [failure] } },
+      ];
+      for (const source of ['snapshot', 'journal']) {
+        await rm(`${file}.journal`, { force: true });
+        await rm(file, { force: true });
+        if (source === 'snapshot') await writeFile(file, JSON.stringify(snapshot));
+        else await writeFile(`${file}.journal`, journal.map((line) => `${JSON.stringify(line)}\n`).join(''));
+        for (const compact of [false, true]) {
+          const store = await LowdbLocalStore.open(file);
+          const local = store.collection('doc');
+          expect(await local.failures()).toEqual([{ ...written, nextAttemptAt: undefined, failedAt: at }]);
+          expect(await local.outbox(0)).toMatchObject({ total: 1, pending: 1, nextDueAt: undefined });
+          expect((await local.pending({ limit: 10, now: 0 })).items.map((item) => item.id)).toEqual(['a']);
+          if (compact) await store.compact();
+          await store.close();
+        }
+      }
+    },
+  );
+});
