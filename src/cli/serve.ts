@@ -1,4 +1,5 @@
 import { dirname, resolve } from 'node:path';
+import { errorMessage } from '../domain/errors.js';
 import { createSyncServer } from '../server/sync-server.js';
 import { CliError } from './errors.js';
 import { assertDirectory } from './store-file.js';
@@ -37,6 +38,11 @@ export async function runServe(options: ServeOptions): Promise<number> {
     faults: { rate: options.faultRate, retryAfterSeconds: 1, hangMs: 2_000 },
     onRequest: ({ method, path, status, fault }) =>
       console.log(`${new Date().toISOString()} ${method} ${path} ${status}${fault ? ` fault=${fault}` : ''}`),
+    // Why a request got a 500, in one line: the client only hears that its batch was not applied.
+    onError: (error, { method, path }) =>
+      console.error(
+        `${new Date().toISOString()} ${method} ${path} 500 error: ${errorMessage(error).replace(/\s+/g, ' ').trim()}`,
+      ),
   });
   // Built from the address the server bound: scheme, host and port, nothing to hide.
   const url = server.url;

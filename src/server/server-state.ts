@@ -20,6 +20,17 @@ export interface SyncServerSnapshot {
   replies: Record<string, { digest: string; reply: ItemResult[] }>;
 }
 
+/** What applying one batch will do (see `SyncServerState.plan`). */
+export interface BatchPlan<T extends RepositoryEntity = RepositoryEntity> {
+  readonly key: string;
+  readonly entityType: string;
+  readonly digest: string;
+  /** The batch was applied before: `reply` is the stored one and nothing is written. */
+  readonly duplicate: boolean;
+  readonly writes: ReadonlyMap<string, StoredItem>;
+  readonly reply: ItemResult<T>[];
+}
+
 export class SyncServerState {
   readonly #items = new Map<string, Map<string, StoredItem>>();
   readonly #replies = new Map<string, { digest: string; reply: ItemResult[] }>();
@@ -47,8 +58,8 @@ export class SyncServerState {
   }
 
   /**
-   * Applies a batch all or nothing: every result and every write is computed first and the state changes only
-   * once all of them are known, so an error while applying (a bug, a throwing `reject`) leaves it as it was.
+   * Applies a batch all or nothing: `plan` then `commit`. An error while planning (a bug, a throwing `reject`)
+   * leaves the state as it was.
    */
   apply<T extends RepositoryEntity>(
     entityType: string,
@@ -57,11 +68,32 @@ export class SyncServerState {
     reject?: (item: T) => { error: string; retryable: boolean } | undefined,
     digest = '',
   ): ItemResult<T>[] {
+    return this.commit(this.plan(entityType, batchId, items, reject, digest));
+  }
+
+  /**
+   * Everything applying a batch would do, computed without changing the state: its reply and its writes, or the
+   * stored reply of a batch already applied. Persist `toJSON(plan)` first, then `commit(plan)`, so a write that
+   * fails leaves nothing of the batch applied.
+   */
+  plan<T extends RepositoryEntity>(
+    entityType: string,
+    batchId: string,
+    items: readonly T[],
+    reject?: (item: T) => { error: string; retryable: boolean } | undefined,
+    digest = '',
+  ): BatchPlan<T> {
     const key = `${entityType}\u0000${batchId}`;
     const previous = this.#replies.get(key);
     if (previous) {
-      this.#duplicateBatches += 1;
-      return structuredClone(previous.reply) as ItemResult<T>[];
+      return {
+        key,
+        entityType,
+        digest,
+        duplicate: true,
+        writes: new Map(),
+        reply: previous.reply as ItemResult<T>[],
+      };
     }
     const table = this.#items.get(entityType);
     const writes = new Map<string, StoredItem>();
@@ -83,11 +115,23 @@ export class SyncServerState {
       });
       return { id: item.id, status: 'ok' };
     });
-    const answer = structuredClone(reply);
-    // Nothing above changed the state; from here on nothing can fail.
-    const target = this.#table(entityType);
-    for (const [id, write] of writes) target.set(id, write);
-    this.#replies.set(key, { digest, reply });
+    return { key, entityType, digest, duplicate: false, writes, reply };
+  }
+
+  /**
+   * Makes a plan the state, and returns the batch's reply (a copy). Only for a plan made against the current
+   * state: nothing may be applied between `plan` and `commit`.
+   */
+  commit<T extends RepositoryEntity>(plan: BatchPlan<T>): ItemResult<T>[] {
+    if (plan.duplicate) {
+      this.#duplicateBatches += 1;
+      return structuredClone(plan.reply);
+    }
+    const answer = structuredClone(plan.reply);
+    // Everything was computed by `plan`; from here on nothing can fail.
+    const target = this.#table(plan.entityType);
+    for (const [id, write] of plan.writes) target.set(id, write);
+    this.#replies.set(plan.key, { digest: plan.digest, reply: plan.reply });
     this.#batchesApplied += 1;
     return answer;
   }
@@ -112,10 +156,16 @@ export class SyncServerState {
     return [...(this.#items.get(entityType)?.values() ?? [])].map((stored) => structuredClone(stored));
   }
 
-  toJSON(): SyncServerSnapshot {
+  /** The state as persisted; with a plan, the state as it will be once the plan is committed. */
+  toJSON(pending?: BatchPlan<RepositoryEntity>): SyncServerSnapshot {
     const items: SyncServerSnapshot['items'] = {};
     for (const [type, table] of this.#items) items[type] = Object.fromEntries(table);
-    return { format: 'actorsync-server', items, replies: Object.fromEntries(this.#replies) };
+    const replies = Object.fromEntries(this.#replies);
+    if (pending && !pending.duplicate) {
+      items[pending.entityType] = { ...items[pending.entityType], ...Object.fromEntries(pending.writes) };
+      replies[pending.key] = { digest: pending.digest, reply: pending.reply };
+    }
+    return { format: 'actorsync-server', items, replies };
   }
 
   static fromJSON(snapshot: SyncServerSnapshot): SyncServerState {

@@ -1,10 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Low } from 'lowdb';
 import { InvalidOptionsError, StoreCorruptError } from '../domain/errors.js';
 import { isEntityTypeName } from '../domain/names.js';
-import type { ItemResult } from '../domain/types.js';
+import type { ItemResult, RepositoryEntity } from '../domain/types.js';
 import type { SyncResponseBody, WireResult } from '../remote/wire.js';
 import { DurableJSONFile } from '../store/durable-json-file.js';
 import { checkBatch, type ItemRejection } from './batch-checks.js';
@@ -27,6 +26,11 @@ export interface SyncServerOptions {
   faults?: FaultOptions;
   /** Called for each request, for logs; never given the token. */
   onRequest?: (entry: { method: string; path: string; status: number; fault: string | undefined }) => void;
+  /**
+   * Called with the cause of every 500 the server answers on its own (a state file it could not write, a bug);
+   * injected `error500` faults are not errors. The client only hears that the batch was not applied.
+   */
+  onError?: (error: unknown, request: { method: string; path: string }) => void;
 }
 
 export interface SyncServerStats {
@@ -50,6 +54,13 @@ export interface SyncServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** The state file could not be written: the batch was not applied, and the client may send it again. */
+class PersistError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('The server could not save its state; the batch was not applied');
+  }
+}
 
 class HttpError extends Error {
   constructor(
@@ -79,12 +90,14 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   const tokenDigest = sha256(token);
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const faults = new FaultPlan(options.faults);
-  const persistence = options.file ? await openPersistence(options.file) : undefined;
-  const state = persistence ? SyncServerState.fromJSON(persistence.db.data) : new SyncServerState();
+  const persistence = options.file ? openPersistence(options.file) : undefined;
+  const saved = await persistence?.read();
+  const state = saved ? SyncServerState.fromJSON(saved) : new SyncServerState();
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let requests = 0;
   let syncRequests = 0;
+  /** Batches applied so far, one at a time; never left rejected, so one failed write does not fail the next. */
   let writes: Promise<unknown> = Promise.resolve();
 
   const wait = (ms: number) =>
@@ -103,13 +116,34 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     return match !== null && timingSafeEqual(sha256(match[1] as string), tokenDigest);
   };
 
-  const persist = () => {
-    if (!persistence) return Promise.resolve();
-    writes = writes.then(async () => {
-      persistence.db.data = state.toJSON();
-      await persistence.db.write();
+  /**
+   * Applies a batch after the ones before it: planned against the state they left, written to the file as the
+   * state will be, and committed in memory only once that write succeeded. A failed write throws `PersistError`
+   * and leaves nothing of the batch applied, its key free for the same batch to be sent again.
+   */
+  const applyBatch = <T extends RepositoryEntity>(
+    entityType: string,
+    batchId: string,
+    items: readonly T[],
+    reject: (item: T) => { error: string; retryable: boolean } | undefined,
+    digest: string,
+  ): Promise<ItemResult<T>[]> => {
+    const run = writes.then(async () => {
+      if (state.isKeyReused(entityType, batchId, digest)) {
+        throw new HttpError(422, 'Idempotency-Key was already used for a different batch');
+      }
+      const plan = state.plan(entityType, batchId, items, reject, digest);
+      if (persistence && !plan.duplicate) {
+        try {
+          await persistence.write(state.toJSON(plan));
+        } catch (error) {
+          throw new PersistError(error);
+        }
+      }
+      return state.commit(plan);
     });
-    return writes;
+    writes = run.catch(() => {});
+    return run;
   };
 
   async function handleSync(
@@ -140,11 +174,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       request.socket.destroy();
       return fault;
     }
-    if (state.isKeyReused(entityType, batchId, batch.digest)) {
-      throw new HttpError(422, 'Idempotency-Key was already used for a different batch');
-    }
     const rejectedId = fault === 'reject' ? faults.pick(batch.valid)?.id : undefined;
-    const reply = state.apply(
+    const reply = await applyBatch(
       entityType,
       batchId,
       batch.valid,
@@ -152,7 +183,6 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         item.id === rejectedId ? { error: 'Injected fault: item rejected', retryable: false } : undefined,
       batch.digest,
     );
-    await persist();
     const sent = new Map(batch.valid.map((item) => [item.id, item.version]));
     const results: WireResult[] = [
       ...batch.unusableVersion.map(
@@ -215,6 +245,14 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     return handleSync(request, response, entityType);
   }
 
+  const reportError = (error: unknown, request: IncomingMessage, path: string) => {
+    try {
+      options.onError?.(error, { method: request.method ?? '', path });
+    } catch {
+      // A failing logger must not take the server down with it.
+    }
+  };
+
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     handle(request, response).then(
@@ -222,7 +260,9 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         options.onRequest?.({ method: request.method ?? '', path, status: response.statusCode, fault }),
       (error: unknown) => {
         const status = error instanceof HttpError ? error.status : 500;
-        const message = error instanceof HttpError ? error.message : 'Internal error';
+        const message =
+          error instanceof HttpError || error instanceof PersistError ? error.message : 'Internal error';
+        if (status === 500) reportError(error instanceof PersistError ? error.cause : error, request, path);
         if (!response.headersSent && !response.destroyed) {
           // A request we stop reading (413) must not keep the connection.
           if (status === 413) response.setHeader('connection', 'close');
@@ -320,15 +360,13 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-async function openPersistence(file: string) {
-  const adapter = new DurableJSONFile<SyncServerSnapshot>(file, (data) => {
+function openPersistence(file: string): DurableJSONFile<SyncServerSnapshot> {
+  return new DurableJSONFile<SyncServerSnapshot>(file, (data) => {
     const snapshot = data as Partial<SyncServerSnapshot> | null;
-    if (snapshot?.format !== 'actorsync-server' || typeof snapshot.items !== 'object') {
+    const isMap = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
+    if (snapshot?.format !== 'actorsync-server' || !isMap(snapshot.items) || !isMap(snapshot.replies)) {
       throw new StoreCorruptError(file, 'it is not an actorsync server file');
     }
     return snapshot as SyncServerSnapshot;
   });
-  const db = new Low<SyncServerSnapshot>(adapter, { format: 'actorsync-server', items: {}, replies: {} });
-  await db.read();
-  return { db };
 }

@@ -1,0 +1,50 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCli } from './run-cli.js';
+
+const TOKEN = 'serve-errors-token';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'actorsync-serve-errors-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('review of issue 11: serve says why it answered 500', () => {
+  it('a state file it cannot write is printed as one line with the request, on stderr', async () => {
+    const file = join(dir, 's.json');
+    const serve = startCli(['serve', '--port', '0', '--file', file, '--token', TOKEN]);
+    try {
+      const [, url] = await serve.waitFor(/listening on (http:\/\/\S+)/);
+      // Root ignores permissions: a directory where the server's temp file goes blocks the write.
+      const blocker = join(dir, `.s.json.${serve.child.pid}.tmp`);
+      await mkdir(blocker);
+      const response = await fetch(`${url}/v1/sync/note`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          'idempotency-key': 'k1',
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          batchId: 'k1',
+          items: [{ id: 'a', version: 1, createdAt: 1, updatedAt: 1, syncPending: true }],
+        }),
+      });
+      expect(response.status).toBe(500);
+      await serve.waitFor(/POST \/v1\/sync\/note 500\n/);
+    } finally {
+      serve.child.kill('SIGINT');
+    }
+    const { code, stderr } = await serve.exited;
+    expect(code).toBe(0);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^\S+Z POST \/v1\/sync\/note 500 error: EISDIR: .*\.s\.json\.\d+\.tmp/);
+    expect(stderr).not.toContain(TOKEN);
+  });
+});
