@@ -1,4 +1,4 @@
-import { InvalidEntityError } from './errors.js';
+import { errorMessage, InvalidEntityError } from './errors.js';
 import type { RepositoryEntity } from './types.js';
 
 /**
@@ -18,37 +18,70 @@ export function markSynced<T extends RepositoryEntity>(entity: T): T {
   return { ...entity, syncPending: false };
 }
 
-/** Throws `InvalidEntityError` unless `value` has the bookkeeping fields an entity needs. */
-export function assertEntity(value: unknown, where = 'entity'): asserts value is RepositoryEntity {
+/** The bookkeeping field of an entity that is missing or wrong, and what it must be. */
+export interface EntityFieldProblem {
+  /** `undefined` when the value is not an object at all. */
+  field: 'id' | 'createdAt' | 'updatedAt' | 'version' | 'syncPending' | undefined;
+  /** What the field must be, as in "a non-negative number". */
+  expected: string;
+  got: unknown;
+}
+
+/**
+ * The first bookkeeping field that keeps `value` from being an entity, or `undefined` if it is one: the one rule
+ * behind `assertEntity`, for callers that word their own refusal (the reference server's 400).
+ */
+export function entityFieldProblem(value: unknown): EntityFieldProblem | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidEntityError(`${where} must be a plain object, got ${describe(value)}`);
+    return { field: undefined, expected: 'a plain object', got: value };
   }
   const record = value as Record<string, unknown>;
   if (typeof record.id !== 'string' || record.id.length === 0) {
-    throw new InvalidEntityError(`${where} needs a non-empty string id, got ${describe(record.id)}`);
+    return { field: 'id', expected: 'a non-empty string', got: record.id };
   }
   for (const field of ['createdAt', 'updatedAt', 'version'] as const) {
     const v = record[field];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new InvalidEntityError(
-        `${where} "${record.id}" needs a non-negative number ${field}, got ${describe(v)}`,
-      );
+      return { field, expected: 'a non-negative number', got: v };
     }
   }
   if (typeof record.syncPending !== 'boolean') {
-    throw new InvalidEntityError(`${where} "${record.id}" needs a boolean syncPending`);
+    return { field: 'syncPending', expected: 'a boolean', got: record.syncPending };
   }
+  return undefined;
+}
+
+/** Throws `InvalidEntityError` unless `value` has the bookkeeping fields an entity needs. */
+export function assertEntity(value: unknown, where = 'entity'): asserts value is RepositoryEntity {
+  const problem = entityFieldProblem(value);
+  if (!problem) return;
+  const { field, expected, got } = problem;
+  if (field === undefined)
+    throw new InvalidEntityError(`${where} must be ${expected}, got ${describeValue(got)}`);
+  if (field === 'id')
+    throw new InvalidEntityError(`${where} needs ${expected} id, got ${describeValue(got)}`);
+  const id = (value as { id: string }).id;
+  // syncPending's value says nothing a reader needs; the numbers' do.
+  const shown = field === 'syncPending' ? '' : `, got ${describeValue(got)}`;
+  throw new InvalidEntityError(`${where} "${id}" needs ${expected} ${field}${shown}`);
 }
 
 function inField(field: string | undefined): string {
-  return field === undefined ? '' : ` in field ${describe(field)}`;
+  return field === undefined ? '' : ` in field ${describeValue(field)}`;
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
+/**
+ * A short description of an untrusted value for an error message: strings quoted and cut at 40 characters,
+ * numbers and booleans as they are, anything else by its kind ("an object", "an array", "a function"), so no
+ * message carries a large or hostile value whole.
+ */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  return typeof value === 'object' ? 'an object' : String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /**
@@ -97,4 +130,25 @@ export function jsonProblem(value: unknown, maxDepth: number = MAX_ENTITY_DEPTH)
     }
   }
   return undefined;
+}
+
+/**
+ * A deep JSON copy of `value`, so memory and file stores, remotes and resolvers all keep a record exactly as it
+ * will read back; throws `InvalidEntityError` (`<where> cannot be stored: …`) when JSON cannot carry it: functions,
+ * symbols, bigints, non-finite numbers, nesting past `MAX_ENTITY_DEPTH`, a getter that throws.
+ */
+export function storableCopy<T>(value: T, where: string): T {
+  // Walked without recursion first: a value too deep for JSON.stringify gets the same typed refusal.
+  const problem = jsonProblem(value);
+  if (problem) throw new InvalidEntityError(`${where} cannot be stored: ${problem}`);
+  let copy: T;
+  try {
+    copy = JSON.parse(JSON.stringify(value)) as T;
+  } catch (error) {
+    throw new InvalidEntityError(`${where} cannot be stored: ${errorMessage(error)}`);
+  }
+  // What a `toJSON` (a Date's, say) returned was not walked above.
+  const copyProblem = jsonProblem(copy);
+  if (copyProblem) throw new InvalidEntityError(`${where} cannot be stored: ${copyProblem}`);
+  return copy;
 }

@@ -1,4 +1,4 @@
-import { assertEntity, jsonProblem } from '../domain/entity.js';
+import { assertEntity, describeValue, storableCopy } from '../domain/entity.js';
 import { errorMessage } from '../domain/errors.js';
 import type { RepositoryEntity } from '../domain/types.js';
 
@@ -46,16 +46,17 @@ function adopt<T extends RepositoryEntity>(
   where: string,
 ): RecordCheck<T> {
   if (typeof remote !== 'object' || remote === null || Array.isArray(remote)) {
-    return { ok: false, error: `${where} is not a record (${show(remote)})` };
+    return { ok: false, error: `${where} is not a record (${describeValue(remote)})` };
   }
   const copy = remote as Record<string, unknown>;
-  if (copy.id !== local.id) return { ok: false, error: `${where} names another id, ${show(copy.id)}` };
+  if (copy.id !== local.id)
+    return { ok: false, error: `${where} names another id, ${describeValue(copy.id)}` };
   const { version, updatedAt } = copy;
   // The upper bound leaves room for the next local edit's version + 1 to still count up exactly.
   if (!Number.isSafeInteger(version) || (version as number) < options.minVersion || version === MAX_VERSION) {
     return {
       ok: false,
-      error: `${where} has version ${show(version)}, not a whole number from ${options.minVersion} (the version sent) to ${MAX_VERSION - 1}`,
+      error: `${where} has version ${describeValue(version)}, not a whole number from ${options.minVersion} (the version sent) to ${MAX_VERSION - 1}`,
     };
   }
   return storableRecord<T>(
@@ -80,35 +81,17 @@ export function storableRecord<T extends RepositoryEntity>(
   candidate: unknown,
   where: string,
 ): RecordCheck<T> {
-  const problem = jsonProblem(candidate);
-  if (problem) return { ok: false, error: `${where} cannot be stored: ${problem}` };
-  let copy: unknown;
   try {
-    copy = JSON.parse(JSON.stringify(candidate));
-  } catch (error) {
-    return { ok: false, error: `${where} cannot be stored: ${errorMessage(error)}` };
-  }
-  // What a `toJSON` returned was not walked above.
-  const copyProblem = jsonProblem(copy);
-  if (copyProblem) return { ok: false, error: `${where} cannot be stored: ${copyProblem}` };
-  try {
+    const copy = storableCopy(candidate, where);
     assertEntity(copy, where);
+    return { ok: true, record: copy as T };
   } catch (error) {
     return { ok: false, error: errorMessage(error) };
   }
-  return { ok: true, record: copy as T };
 }
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 
 function isTimestamp(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-}
-
-/** A short description of an untrusted value for an error message. */
-function show(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }

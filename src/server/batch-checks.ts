@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { jsonProblem, MAX_ENTITY_DEPTH } from '../domain/entity.js';
+import { entityFieldProblem, jsonProblem, MAX_ENTITY_DEPTH } from '../domain/entity.js';
 import type { RepositoryEntity } from '../domain/types.js';
 
 /** The deepest nesting the reference server accepts in an item, the item itself being level 1. */
@@ -74,16 +74,16 @@ export function checkBatch(body: string): BatchCheck {
   return { ok: true, valid, unusableVersion, digest: digestOf(records) };
 }
 
-/** Why the server cannot store `item` (its `id` and `version` already checked), or `undefined`. */
+/**
+ * Why the server cannot store `item` (its `id` and `version` already checked), or `undefined`: JSON-safe content
+ * within `MAX_ITEM_DEPTH`, then the bookkeeping fields by the rule every store applies (`assertEntity`'s), worded
+ * for a client reading a 400.
+ */
 function itemProblem(item: Record<string, unknown>): string | undefined {
   const content = jsonProblem(item, MAX_ITEM_DEPTH);
   if (content) return content;
-  for (const field of ['createdAt', 'updatedAt'] as const) {
-    const value = item[field];
-    if (typeof value !== 'number' || value < 0) return `${field} must be a non-negative number`;
-  }
-  if (typeof item.syncPending !== 'boolean') return 'syncPending must be a boolean';
-  return undefined;
+  const field = entityFieldProblem(item);
+  return field && `${field.field ?? 'the item'} must be ${field.expected}`;
 }
 
 /** Why `version` is not a whole number of at least 1 that the next edit can still count past exactly. */

@@ -1,4 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
+import { describeValue } from '../domain/entity.js';
 import { InvalidEntityError, StoreCorruptError } from '../domain/errors.js';
 import type { RepositoryEntity } from '../domain/types.js';
 import { readRegularFile } from './durable-json-file.js';
@@ -145,7 +146,7 @@ export function parseOp(line: Record<string, unknown>): JournalOp {
   // Any string: earlier versions stored any collection name, and a name already written must stay readable.
   // New names are checked where they enter, in `LowdbLocalStore.collection`.
   if (typeof c !== 'string')
-    throw new InvalidEntityError(`its collection name ${describe(c)} is not a string`);
+    throw new InvalidEntityError(`its collection name ${describeValue(c)} is not a string`);
   switch (line.op) {
     case 'put': {
       const entities = line.e;
@@ -168,11 +169,6 @@ export function parseOp(line: Record<string, unknown>): JournalOp {
       return { op: 'requeue', c, ids: ids as string[] };
     }
     default:
-      throw new InvalidEntityError(`unknown operation ${describe(line.op)}`);
+      throw new InvalidEntityError(`unknown operation ${describeValue(line.op)}`);
   }
-}
-
-function describe(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 }

@@ -1,4 +1,4 @@
-import { assertEntity, jsonProblem, markSynced } from '../domain/entity.js';
+import { assertEntity, jsonProblem, markSynced, storableCopy } from '../domain/entity.js';
 import { InvalidEntityError } from '../domain/errors.js';
 import type {
   FailureRecord,
@@ -69,7 +69,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
   prepare(entities: readonly T[]): T[] {
     return entities.map((entity, index) => {
       assertEntity(entity, entities.length > 1 ? `entity ${index}` : 'entity');
-      return cloneForStorage(entity);
+      return storableCopy(entity, `entity "${entity.id}"`);
     });
   }
 
@@ -158,17 +158,15 @@ export class OutboxIndex<T extends RepositoryEntity> {
       // Replacements come from remotes and conflict resolvers: checked here too, so no caller can write a record
       // the store could not read back, or move a version down. A bad one refuses the whole commit.
       assertEntity(write.entity, 'replacement');
-      const problem = jsonProblem(write.entity);
-      if (problem)
-        throw new InvalidEntityError(`replacement "${write.entity.id}" cannot be stored: ${problem}`);
-      const stored = this.#rows.get(write.entity.id)?.entity.version;
+      const entity = storableCopy(write.entity, `replacement "${write.entity.id}"`);
+      const stored = this.#rows.get(entity.id)?.entity.version;
       if (stored !== write.expectedVersion) continue;
-      if (write.entity.version < stored) {
+      if (entity.version < stored) {
         throw new InvalidEntityError(
-          `replacement "${write.entity.id}" has version ${write.entity.version}, below the stored ${stored}`,
+          `replacement "${entity.id}" has version ${entity.version}, below the stored ${stored}`,
         );
       }
-      delta.replaced.push(cloneForStorage(write.entity));
+      delta.replaced.push(entity);
     }
     if (commit.failures?.length) {
       const policy = commit.failurePolicy;
@@ -261,26 +259,6 @@ export class OutboxIndex<T extends RepositoryEntity> {
 
 function clone<T>(value: T): T {
   return structuredClone(value);
-}
-
-/**
- * A deep copy that only holds what JSON can carry, so memory and file stores accept the same records and read
- * them back the same: no functions, symbols, bigints or non-finite numbers, no nesting past `MAX_ENTITY_DEPTH`.
- */
-function cloneForStorage<T extends RepositoryEntity>(entity: T): T {
-  // Walked without recursion first: a value too deep for JSON.stringify gets the same typed refusal.
-  const problem = jsonProblem(entity);
-  if (problem) throw new InvalidEntityError(`entity "${entity.id}" cannot be stored: ${problem}`);
-  let copy: T;
-  try {
-    copy = JSON.parse(JSON.stringify(entity)) as T;
-  } catch (error) {
-    throw new InvalidEntityError(`entity "${entity.id}" cannot be serialised: ${(error as Error).message}`);
-  }
-  // What a `toJSON` (a Date's, say) returned was not walked above.
-  const copyProblem = jsonProblem(copy);
-  if (copyProblem) throw new InvalidEntityError(`entity "${entity.id}" cannot be stored: ${copyProblem}`);
-  return copy;
 }
 
 /**

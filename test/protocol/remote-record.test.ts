@@ -124,6 +124,20 @@ describe('adoptRemoteRecord', () => {
   });
 });
 
+describe('adoptRemoteRecord error text', () => {
+  it.each<[string, unknown, string]>([
+    ['an object id', { id: { x: 1 }, version: 4 }, 'names another id, an object'],
+    ['an array id', { id: [1], version: 4 }, 'names another id, an array'],
+    ['a string version', { id: 'a', version: '4' }, 'has version "4",'],
+    ['a long id', { id: 'b'.repeat(1_000), version: 4 }, `names another id, "${'b'.repeat(40)}…"`],
+    ['a copy that is a function', () => 1, 'is not a record (a function)'],
+  ])('describes %s by its kind, in plain words, and cut short', (_, remote, expected) => {
+    const result = adoptRemoteRecord(local, remote, options);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error).toContain(expected);
+  });
+});
+
 describe('storableRecord', () => {
   it('returns a JSON copy, as a store would read it back (a Date becomes its string)', () => {
     const at = new Date(0);

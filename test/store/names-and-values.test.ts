@@ -261,4 +261,24 @@ describe('names and values a store must keep or refuse', () => {
     expect(await local.failures()).toEqual([]);
     await expectSameAfterReopen(store);
   });
+
+  it('names a bad bookkeeping field by its kind, never by its whole value (no function source in an error)', async () => {
+    const store = await LowdbLocalStore.open(file);
+    const local = store.collection('doc');
+    const token = 'sk-live-0123456789';
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['a function id', { ...record('a'), id: () => 'sk-live-0123456789' }, 'got a function'],
+      ['a function createdAt', { ...record('a'), createdAt: () => 'sk-live-0123456789' }, 'got a function'],
+      ['a symbol version', { ...record('a'), version: Symbol('sk-live-0123456789') }, 'got a symbol'],
+      ['an object updatedAt', { ...record('a'), updatedAt: { token } }, 'got an object'],
+    ];
+    for (const [label, entity, expected] of cases) {
+      const error = await local.save(entity as unknown as RepositoryEntity).catch((e: unknown) => e);
+      expect(error, label).toBeInstanceOf(InvalidEntityError);
+      expect((error as Error).message, label).toContain(expected);
+      expect((error as Error).message, label).not.toContain(token);
+    }
+    expect(await local.getAll()).toEqual([]);
+    await store.close();
+  });
 });
