@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   base64,
   base64url,
+  MIN_PARTIAL_LENGTH,
   MIN_SECRET_LENGTH,
   printableUrl,
   REDACTED,
@@ -59,12 +60,91 @@ describe('Redactor', () => {
     expect(redactor.redact('Bearer eyJhbGc')).toBe('Bearer eyJhbGc');
   });
 
-  it('keeps a bounded number of tokens: the oldest go first', () => {
+  it('keeps a bounded number of tokens: the oldest go first, configured secrets stay', () => {
+    const redactor = new Redactor(['configured-api-key-77']);
+    const tokens = Array.from({ length: 300 }, (_, i) => `${i}:${crypto.randomUUID()}`);
+    for (const token of tokens) redactor.remember(token);
+    expect(redactor.leaks(tokens[299] as string)).toBe(true);
+    expect(redactor.leaks(tokens[100] as string)).toBe(true);
+    expect(redactor.leaks(tokens[0] as string)).toBe(false);
+    expect(redactor.redact('key configured-api-key-77')).toBe(`key ${REDACTED}`);
+  });
+
+  it(`redacts any run of ${MIN_PARTIAL_LENGTH} or more characters of a secret, in every form`, () => {
+    const jwt = `${'eyJhbGciOiJIUzI1NiJ9'}.${'eyJzdWIiOiJzeW5jLXVzZXIiLCJzY29wZSI6IndyaXRlIn0'.repeat(3)}.c2lnbmF0dXJl-_x`;
     const redactor = new Redactor();
-    for (let i = 0; i < 300; i += 1) redactor.remember(`rotating-token-${String(i).padStart(4, '0')}`);
-    expect(redactor.leaks('rotating-token-0299')).toBe(true);
-    expect(redactor.leaks('rotating-token-0100')).toBe(true);
-    expect(redactor.leaks('rotating-token-0000')).toBe(false);
+    redactor.remember(jwt);
+    // Every cut of the token at least MIN_PARTIAL_LENGTH long, wherever it starts, in text on both sides.
+    for (let start = 0; start + MIN_PARTIAL_LENGTH <= jwt.length; start += 1) {
+      for (const length of [MIN_PARTIAL_LENGTH, MIN_PARTIAL_LENGTH + 5, 70]) {
+        const piece = jwt.slice(start, start + length);
+        if (piece.length < MIN_PARTIAL_LENGTH) continue;
+        const text = `received "${piece}…" here`;
+        const redacted = redactor.redact(text);
+        expect(redacted, text).toBe(`received "${REDACTED}…" here`);
+        expect(redactor.leaks(text)).toBe(true);
+        expect(redactor.leaks(redacted)).toBe(false);
+      }
+    }
+    // A prefix of its base64 form (a cut Basic header) too.
+    const basic = new Redactor(['sync-user:correct-horse-battery']);
+    const encoded = base64('sync-user:correct-horse-battery');
+    expect(basic.redact(`Basic ${encoded.slice(0, 20)}`)).toBe(`Basic ${REDACTED}`);
+    // Shorter runs, and text that merely shares a few characters, are left alone.
+    expect(redactor.redact(`x ${jwt.slice(3, 3 + MIN_PARTIAL_LENGTH - 1)} y`)).toBe(
+      `x ${jwt.slice(3, 3 + MIN_PARTIAL_LENGTH - 1)} y`,
+    );
+    expect(redactor.redact('the eyJhbGci header of some other token')).toBe(
+      'the eyJhbGci header of some other token',
+    );
+  });
+
+  it('joins overlapping runs of two secrets into one redaction', () => {
+    const redactor = new Redactor(['first-secret-abcdefgh', 'abcdefgh-second-secret']);
+    expect(redactor.redact('<cret-abcdefgh-second-se>')).toBe(`<${REDACTED}>`);
+  });
+});
+
+describe('Redactor.redactJson', () => {
+  const token = 'tok-5e6f7a8b-live-secret';
+
+  it('copies a value with every key and string redacted, numbers and structure kept', () => {
+    const redactor = new Redactor([token]);
+    const value = {
+      id: 'n1',
+      version: 3,
+      [token]: `holds ${token}`,
+      list: [1, null, true, `${token.slice(0, 15)}`, { [`k-${token}`]: [token] }],
+    };
+    expect(redactor.redactJson(value)).toEqual({
+      id: 'n1',
+      version: 3,
+      [REDACTED]: `holds ${REDACTED}`,
+      list: [1, null, true, REDACTED, { [`k-${REDACTED}`]: [REDACTED] }],
+    });
+    expect(Object.keys(redactor.redactJson(value) as object)).toEqual(['id', 'version', REDACTED, 'list']);
+    // The input is left as it was.
+    expect(value[token]).toBe(`holds ${token}`);
+  });
+
+  it('walks any depth without recursion and keeps __proto__ a plain key', () => {
+    const redactor = new Redactor([token]);
+    let deep: unknown = { [token]: token };
+    for (let i = 0; i < 100_000; i += 1) deep = i % 2 ? { a: deep } : [deep];
+    const json = JSON.parse(`{"__proto__":{"x":"${token}"},"deep":${JSON.stringify({ n: 1 })}}`);
+    const redacted = redactor.redactJson({ json, deep }) as { json: object; deep: unknown };
+    expect(Object.getPrototypeOf(redacted.json)).toBe(Object.prototype);
+    expect(Object.hasOwn(redacted.json, '__proto__')).toBe(true);
+    expect(JSON.stringify(redacted.json)).toBe(`{"__proto__":{"x":"${REDACTED}"},"deep":{"n":1}}`);
+    let inner: unknown = redacted.deep;
+    for (let i = 100_000 - 1; i >= 0; i -= 1)
+      inner = i % 2 ? (inner as { a: unknown }).a : (inner as unknown[])[0];
+    expect(inner).toEqual({ [REDACTED]: REDACTED });
+  });
+
+  it('hands the value back untouched when there is nothing to redact', () => {
+    const value = { id: 'n1' };
+    expect(new Redactor().redactJson(value)).toBe(value);
   });
 });
 
