@@ -14,7 +14,9 @@ import type { ItemResult, RemoteDataSource, RepositoryEntity, SyncBatchContext }
 import { base64, printableUrl, Redactor } from './redactor.js';
 import {
   batchRejects,
+  clip,
   describeIssues,
+  MAX_DETAIL_CHARS,
   MAX_REASON_CHARS,
   retryAfterMs,
   type SyncRequestBody,
@@ -338,10 +340,9 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     return new TransientSyncError(`Unexpected error: ${message}`);
   }
 
-  /** A server's reason for one item: redacted and kept short, since it is stored in failure records. */
+  /** A server's reason for one item: redacted, then kept short, since it is stored in failure records. */
   #reason(text: string): string {
-    const redacted = this.#redactor.redact(text);
-    return redacted.length > MAX_REASON_CHARS ? `${redacted.slice(0, MAX_REASON_CHARS)}…` : redacted;
+    return clip(this.#redactor.redact(text), MAX_REASON_CHARS);
   }
 
   async #readJson(response: Response, context: SyncBatchContext): Promise<unknown> {
@@ -387,7 +388,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       if (size > this.#maxResponseBytes) {
         // Cancelling closes the connection: the rest is neither downloaded nor inflated.
         await reader.cancel().catch(() => {});
-        throw new MalformedReplyError(`Server reply exceeds the ${this.#maxResponseBytes} byte limit`);
+        throw this.#tooLarge();
       }
       chunks.push(value);
     }
@@ -396,12 +397,17 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     return chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join('') + decoder.decode();
   }
 
+  #tooLarge(): MalformedReplyError {
+    return new MalformedReplyError(`Server reply exceeds the ${this.#maxResponseBytes} byte limit`);
+  }
+
   /** An error reply's JSON (for a 400's list of invalid items) and a short reason from it, for the message. */
   async #readErrorReply(response: Response): Promise<{ json?: unknown; detail?: string }> {
     try {
       const json: unknown = JSON.parse(await this.#readText(response));
       const error = (json as { error?: unknown } | null)?.error;
-      const detail = typeof error === 'string' ? this.#redactor.redact(error).slice(0, 200) : undefined;
+      const detail =
+        typeof error === 'string' ? clip(this.#redactor.redact(error), MAX_DETAIL_CHARS) : undefined;
       return detail === undefined ? { json } : { json, detail };
     } catch {
       return {};
@@ -412,26 +418,29 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     const parsed = v.safeParse(syncResponseSchema, json);
     if (!parsed.success) {
       throw new MalformedReplyError(
-        `Server reply does not match the protocol: ${describeIssues(parsed.issues)}`,
+        `Server reply does not match the protocol: ${describeIssues(parsed.issues, (text) => this.#redactor.redact(text))}`,
       );
     }
     const sent = new Map(items.map((item) => [item.id, item.version]));
     return parsed.output.results.map((result): ItemResult<U> => {
+      // An id that was sent is ours; any other is the server's text, which the caller quotes when it refuses it.
+      const id = sent.has(result.id) ? result.id : this.#redactor.redact(result.id);
       if (result.status === 'ok') {
         const version = sent.get(result.id);
         // Only the exact version sent may be marked synced.
         if (version !== undefined && result.version !== version) {
           throw new MalformedReplyError(
-            `Server acknowledged version ${result.version} of "${result.id}", but version ${version} was sent`,
+            `Server acknowledged version ${result.version} of "${id}", but version ${version} was sent`,
           );
         }
-        return { id: result.id, status: 'ok' };
+        return { id, status: 'ok' };
       }
-      // The server's copy is data (saved as the record), not a message: it is left as it is.
+      // The server's copy becomes the local record, and any part of it may be quoted when it cannot: it leaves with
+      // every key and string redacted, like the messages.
       if (result.status === 'conflict')
-        return { id: result.id, status: 'conflict', remote: result.remote as unknown as U };
+        return { id, status: 'conflict', remote: this.#redactor.redactJson(result.remote) as U };
       return {
-        id: result.id,
+        id,
         status: 'failed',
         error: this.#reason(result.reason),
         retryable: result.retryable,

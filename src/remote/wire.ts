@@ -37,19 +37,36 @@ export const syncResponseSchema = v.object({
 /** The longest item reason kept from a reply: reasons end up in failure records on disk. */
 export const MAX_REASON_CHARS = 500;
 
+/** The longest batch-level `{"error"}` text of an error reply kept for a message. */
+export const MAX_DETAIL_CHARS = 200;
+
 /** Issue messages quote the value received, which a server controls: each is cut to this length. */
 const MAX_ISSUE_CHARS = 120;
 
-/** A short, safe description of why a reply did not match the schema. */
-export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+/** Keys in an issue's path are a server's too. */
+const MAX_KEY_CHARS = 40;
+
+/**
+ * `text` cut to `max` characters, marked with `…` when cut. Only for text already redacted: a secret cut short no
+ * longer matches what a redactor looks for whole.
+ */
+export function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/**
+ * A short, safe description of why a reply did not match the schema. Each message and path key is passed through
+ * `redact` before it is cut, since a cut can leave a prefix of a secret that no longer matches it whole.
+ */
+export function describeIssues(
+  issues: readonly v.BaseIssue<unknown>[],
+  redact: (text: string) => string,
+): string {
   return issues
     .slice(0, 3)
     .map((issue) => {
-      const path = issue.path?.map((p) => String(p.key).slice(0, 40)).join('.') ?? '';
-      const message =
-        issue.message.length > MAX_ISSUE_CHARS
-          ? `${issue.message.slice(0, MAX_ISSUE_CHARS)}…`
-          : issue.message;
+      const path = issue.path?.map((p) => clip(redact(String(p.key)), MAX_KEY_CHARS)).join('.') ?? '';
+      const message = clip(redact(issue.message), MAX_ISSUE_CHARS);
       return path ? `${path}: ${message}` : message;
     })
     .join('; ');

@@ -1,9 +1,11 @@
 /**
  * Issue 10 point 5: no secret the library has seen leaves it. A server that echoes the token (batch-level error
  * text, item reasons, a 400's item list, a malformed reply, a redirect), a `getToken` that throws with tokens in
- * its message, credentials in the base URL and a configured API key; then every place a secret could reach is
- * scanned: thrown errors (message, stack, cause chain), `SyncResult`s, progress events, logger calls, the trace
- * file, and the store's files on disk after close.
+ * its message, credentials in the base URL and a configured API key; a JWT-length token echoed where messages are
+ * cut short (a schema message quoting a bad field, an unknown id) and put into conflict copies (as field names and
+ * values, nested past the 64-level limit or storable as they are); then every place a secret could reach is
+ * scanned, for every 12-character piece of each secret, not only the whole: thrown errors (message, stack, cause
+ * chain), `SyncResult`s, progress events, logger calls, the trace file, and the store's files on disk after close.
  */
 
 import { readdir, readFile } from 'node:fs/promises';
@@ -36,7 +38,32 @@ const PASSWORD = 'url-password-91c2';
 const USER = 'sync-user';
 const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
 const API_KEY = 'api-key-0d9e8f7a';
-const SECRETS = { TOKEN, UNSEEN_TOKEN, PASSWORD, BASIC, API_KEY };
+/** A JWT-length bearer token (header.payload.signature, 200-odd characters): long enough to be cut in messages. */
+const JWT = [
+  { alg: 'RS256', typ: 'JWT', kid: 'actorsync-test-1' },
+  { sub: 'sync-user-7f3a', scope: 'sync:write', iat: 1764115200, exp: 1764118800, jti: 'c0ffee-5e6f-4d2a' },
+  { sig: 'Jq3v8Xk2LwQz9TnR4sYb7pCe1HdG6mFa0uVi5oNt' },
+]
+  .map((part) => Buffer.from(JSON.stringify(part)).toString('base64url'))
+  .join('.');
+const SECRETS = { TOKEN, UNSEEN_TOKEN, PASSWORD, BASIC, API_KEY, JWT };
+/** How long a piece of a secret counts as a leak: anything longer identifies it. */
+const PIECE = 12;
+
+/** `value` wrapped in `levels` objects: past the 64 levels a stored record may have. */
+function nested(levels: number, value: unknown): unknown {
+  let result = value;
+  for (let i = 0; i < levels; i += 1) result = { x: result };
+  return result;
+}
+
+/** Server copies for a conflict, by item position: the JWT as field names and values, unstorable and storable. */
+const COPIES: ((item: Doc) => Record<string, unknown>)[] = [
+  (item) => ({ id: item.id, version: item.version + 1, [JWT]: nested(70, 1) }),
+  (item) => ({ id: item.id, version: item.version + 1, deep: nested(70, { [JWT]: `value ${JWT}` }) }),
+  (item) => ({ id: item.id, version: item.version + 1, text: `copy of ${JWT}`, [JWT]: JWT }),
+  (item) => ({ id: item.id, version: item.version + 1, text: 'c', list: [JWT, { [`k:${JWT}`]: [JWT] }] }),
+];
 
 /** What the hostile server does per entity type; every answer quotes a secret. */
 type Behaviour = (request: IncomingMessage, items: Doc[]) => [number, Record<string, string>, unknown];
@@ -70,7 +97,28 @@ const BEHAVIOURS: Record<string, Behaviour> = {
     {},
     { results: items.map((i) => ({ id: i.id, status: 'rejected', reason: `key ${API_KEY} is revoked` })) },
   ],
+  // Valibot quotes the bad value whole in its message, which is cut to a short length.
+  versionecho: (_, items) => [
+    200,
+    {},
+    { results: items.map((i) => ({ id: i.id, status: 'ok', version: JWT })) },
+  ],
+  // An id not in the batch is quoted by whoever refuses it.
+  idecho: () => [200, {}, { results: [{ id: `${JWT}`, status: 'ok', version: 1 }] }],
+  conflictcopies: (_, items) => [
+    200,
+    {},
+    {
+      results: items.map((item, index) => ({
+        id: item.id,
+        status: 'conflict',
+        remote: (COPIES[index % COPIES.length] as (typeof COPIES)[number])(item),
+      })),
+    },
+  ],
 };
+/** Behaviours served to the remote whose getToken returns the JWT. */
+const JWT_BEHAVIOURS = new Set(['versionecho', 'idecho', 'conflictcopies']);
 
 async function hostileServer(): Promise<string> {
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
@@ -108,11 +156,10 @@ function remotesFor(url: string): Record<string, HttpRemoteDataSource> {
   });
   const basic = new HttpRemoteDataSource({ baseUrl: url.replace('//', `//${USER}:${PASSWORD}@`) });
   const apikey = new HttpRemoteDataSource({ baseUrl: url, getToken: () => TOKEN, secrets: [API_KEY] });
+  const jwt = new HttpRemoteDataSource({ baseUrl: url, getToken: () => JWT, timeoutMs: 5_000 });
+  const special: Record<string, HttpRemoteDataSource> = { throwing, basic, apikey };
   return Object.fromEntries(
-    Object.keys(BEHAVIOURS).map((type) => [
-      type,
-      type === 'throwing' ? throwing : type === 'basic' ? basic : type === 'apikey' ? apikey : shared,
-    ]),
+    Object.keys(BEHAVIOURS).map((type) => [type, special[type] ?? (JWT_BEHAVIOURS.has(type) ? jwt : shared)]),
   );
 }
 
@@ -126,6 +173,12 @@ function everythingOf(error: unknown): string {
     current = e.cause;
   }
   return parts.join('\n');
+}
+
+/** Every `PIECE`-character substring of `secret` (the secret itself if shorter). */
+function piecesOf(secret: string): string[] {
+  if (secret.length <= PIECE) return [secret];
+  return Array.from({ length: secret.length - PIECE + 1 }, (_, i) => secret.slice(i, i + PIECE));
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -203,10 +256,8 @@ describe('secrets never leave the remote layer', () => {
         local: store.collection<Doc>(type),
         remote,
       });
-      await repository.saveMany([
-        { id: `${type}-a`, text: 'a' },
-        { id: `${type}-b`, text: 'b' },
-      ]);
+      // As many records as there are conflict copies, so that each shape is met.
+      await repository.saveMany(COPIES.map((_, n) => ({ id: `${type}-${n}`, text: `text ${n}` })));
       coordinator.register(repository);
     }
     const results = await coordinator.syncAll();
@@ -239,13 +290,18 @@ describe('secrets never leave the remote layer', () => {
     for (const [place, text] of Object.entries(places)) {
       expect(text.length, `${place} captured nothing`).toBeGreaterThan(0);
       for (const [name, secret] of Object.entries(SECRETS)) {
-        if (text.includes(secret)) leaks.push(`${name} in ${place}`);
+        const piece = piecesOf(secret).find((p) => text.includes(p));
+        if (piece !== undefined) leaks.push(`${name} in ${place} (${JSON.stringify(piece)})`);
       }
     }
     // The scan sees redactions, so it looked where the secrets would have been.
     expect(places.results).toContain('[redacted]');
     expect(places.logs).toContain('[redacted]');
     expect(storeFiles.length).toBeGreaterThan(0);
+    // The conflict copies were met: the unstorable ones failed their items, the storable ones were stored.
+    expect(places.failureRecords).toContain('nested deeper than 64 levels');
+    const stored = Object.entries(places).filter(([place]) => place.startsWith('store file'));
+    expect(stored.some(([, text]) => text.includes('"text":"copy of '))).toBe(true);
     recordFigures('secrets', {
       'secrets planted': Object.keys(SECRETS).length,
       'server behaviours': Object.keys(BEHAVIOURS).length,

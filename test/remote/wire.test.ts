@@ -1,6 +1,14 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { MAX_TIMER_DELAY_MS } from '../../src/core/timers.js';
-import { batchRejects, retryAfterMs } from '../../src/remote/wire.js';
+import { REDACTED, Redactor } from '../../src/remote/redactor.js';
+import {
+  batchRejects,
+  clip,
+  describeIssues,
+  retryAfterMs,
+  syncResponseSchema,
+} from '../../src/remote/wire.js';
 
 describe('retryAfterMs', () => {
   const now = Date.parse('2030-01-01T00:00:00Z');
@@ -61,5 +69,48 @@ describe('batchRejects (a 400 naming invalid items)', () => {
     ]) {
       expect(batchRejects(reply, items), JSON.stringify(reply)).toBeUndefined();
     }
+  });
+});
+
+describe('describeIssues (why a reply does not match the schema)', () => {
+  /** A JWT-length token: valibot quotes it whole in the message, and the message is cut afterwards. */
+  const token = `eyJhbGciOiJSUzI1NiJ9.${'eyJzdWIiOiJhY3RvcnN5bmMiLCJzY29wZSI6InN5bmMifQ'.repeat(3)}.sig-${'x7Qp'.repeat(10)}`;
+
+  it('redacts each message and path key before cutting it: no piece of a secret is left', () => {
+    const redactor = new Redactor([token]);
+    const reply = {
+      results: [
+        { id: 'a', status: 'ok', version: token },
+        { id: 'b', status: 'conflict', remote: { id: 'b', version: token } },
+        { id: 'c', status: token },
+      ],
+    };
+    const parsed = v.safeParse(syncResponseSchema, reply);
+    expect(parsed.success).toBe(false);
+    const issues = parsed.issues ?? [];
+    // The unredacted message quotes the token whole.
+    expect(issues[0]?.message).toContain(token);
+    const described = describeIssues(issues, (text) => redactor.redact(text));
+    expect(described).toContain(
+      `results.0.version: Invalid type: Expected number but received "${REDACTED}"`,
+    );
+    for (let start = 0; start + 12 <= token.length; start += 1) {
+      expect(described, `piece at ${start}`).not.toContain(token.slice(start, start + 12));
+    }
+    // A path key holding the token is redacted before it is cut too.
+    const shortKeys = v.record(v.pipe(v.string(), v.maxLength(5)), v.number());
+    const keyed = describeIssues(v.safeParse(shortKeys, { [`k${token}`]: 1 }).issues ?? [], (text) =>
+      redactor.redact(text),
+    );
+    expect(keyed.startsWith(`k${REDACTED}: `)).toBe(true);
+  });
+
+  it('cuts what is still long after redaction', () => {
+    const reply = { results: [{ id: 'a', status: 'ok', version: 'v'.repeat(1_000) }] };
+    const described = describeIssues(v.safeParse(syncResponseSchema, reply).issues ?? [], (text) => text);
+    expect(described.length).toBeLessThan(200);
+    expect(described.endsWith('…')).toBe(true);
+    expect(clip('abcdef', 3)).toBe('abc…');
+    expect(clip('abc', 3)).toBe('abc');
   });
 });
