@@ -51,7 +51,10 @@ export interface HttpRemoteOptions {
   maxResponseBytes?: number;
   /** Longest Retry-After honoured. Default 300,000 (5 minutes); values above 2^31-1 (24.8 days) are capped. */
   maxRetryAfterMs?: number;
-  /** A fetch implementation (tests, proxies). Default the global one. */
+  /**
+   * A fetch implementation (tests, proxies). Default the global one. A reply it returns is always read chunk by
+   * chunk and counted against `maxResponseBytes`: its `Content-Length` need not match the body it hands over.
+   */
   fetch?: typeof fetch;
 }
 
@@ -78,6 +81,12 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   readonly #redactor: Redactor;
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
+  /**
+   * Whether an unencoded reply's `Content-Length` bounds its body: only with the global fetch, whose HTTP parser
+   * refuses a body longer than declared. A custom fetch (a proxy that inflates and keeps the compressed length,
+   * say) may hand over any body under any header.
+   */
+  readonly #trustsContentLength: boolean;
   readonly #maxRetryAfterMs: number;
   /** Bumped when a refresh starts: a 401 to a request whose token was read before it needs no refresh of its own. */
   #tokenGeneration = 0;
@@ -110,6 +119,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     this.#timeoutMs = checkedMs('timeoutMs', options.timeoutMs, 10_000, 1);
     this.#maxRetryAfterMs = checkedMs('maxRetryAfterMs', options.maxRetryAfterMs, 300_000, 0);
     this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
+    this.#trustsContentLength = options.fetch === undefined;
     if (!Number.isFinite(this.#maxResponseBytes) || this.#maxResponseBytes < 1) {
       throw new InvalidOptionsError(
         `maxResponseBytes must be a positive number, got ${options.maxResponseBytes}`,
@@ -375,9 +385,14 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       );
     }
     if (!response.body) return '';
-    // Unencoded with a declared length (checked against the cap above), fetch reads exactly that many bytes, so the
-    // body can be read in one call; the chunk loop below, much slower per reply, counts decoded bytes otherwise.
-    if (identity && Number.isFinite(declaredBytes)) return response.text();
+    // Unencoded with a declared length (checked against the cap above), the global fetch reads exactly that many
+    // bytes, so the body can be read in one call; the chunk loop below, much slower per reply, counts decoded bytes
+    // otherwise. Each UTF-16 unit of the text took at least one byte, so a longer text means a longer body anyway.
+    if (this.#trustsContentLength && identity && Number.isFinite(declaredBytes)) {
+      const text = await response.text();
+      if (text.length > this.#maxResponseBytes) throw this.#tooLarge();
+      return text;
+    }
     const reader = response.body.getReader();
     const chunks: Uint8Array[] = [];
     let size = 0;

@@ -1,6 +1,7 @@
 /**
  * Issue 10 points 3 and 4 against real `node:http` servers on 127.0.0.1 that misbehave on purpose: compressed
- * replies that inflate past `maxResponseBytes`, and redirects of a sync request to another origin.
+ * replies that inflate past `maxResponseBytes`, a custom fetch whose Content-Length does not bound its body, and
+ * redirects of a sync request to another origin.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -219,6 +220,96 @@ describe('the reply size cap counts decoded bytes (issue 10 point 3)', () => {
     await expect(remote.syncBatch([note('a')], context('big'))).rejects.toThrow(
       `Server reply of ${CAP + 1} bytes exceeds the ${CAP} byte limit`,
     );
+  });
+});
+
+describe('a custom fetch cannot get a reply past the cap with its Content-Length', () => {
+  const SMALL_CAP = 1_000;
+  /** An acknowledgement padded to `bytes`: valid JSON, so only the cap can refuse it. */
+  const paddedOk = (bytes: number) =>
+    new TextEncoder().encode(
+      `{"results":[{"id":"a","status":"ok","version":1}],"pad":"${'0'.repeat(bytes)}"}`,
+    );
+
+  /** A body of `bytes` handed over in 16 KiB chunks as they are pulled; counts what was pulled. */
+  function pulledBody(bytes: Uint8Array): { body: ReadableStream<Uint8Array>; pulled: () => number } {
+    let offset = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (offset >= bytes.length) return controller.close();
+        controller.enqueue(bytes.slice(offset, offset + 16 * 1024));
+        offset += 16 * 1024;
+      },
+    });
+    return { body, pulled: () => Math.min(offset, bytes.length) };
+  }
+
+  it('a fetch whose Content-Length says 10 while the body is 5 MB is refused at the cap', async () => {
+    const reply = pulledBody(paddedOk(5 * MiB));
+    const lying: typeof fetch = async () =>
+      new Response(reply.body, {
+        status: 200,
+        headers: { 'content-type': 'application/json', 'content-length': '10' },
+      });
+    const remote = new HttpRemoteDataSource<Note>({
+      baseUrl: 'http://127.0.0.1:9',
+      maxResponseBytes: SMALL_CAP,
+      fetch: lying,
+    });
+    const error = await remote.syncBatch([note('a')], context('lying')).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(MalformedReplyError);
+    expect((error as Error).message).toBe(`Server reply exceeds the ${SMALL_CAP} byte limit`);
+    expect(reply.pulled()).toBeLessThan(64 * 1024);
+  });
+
+  it.each(['gzip', 'deflate', 'br'] as const)(
+    'a proxy fetch that inflates %s and keeps the compressed Content-Length is refused at the cap',
+    async (encoding) => {
+      const server = await hostile(bombReply(200, encoding, 'honest'));
+      const counter = countingFetch();
+      // Drops Content-Encoding (the body it hands on is inflated) but keeps the length of the compressed body.
+      const inflating: typeof fetch = async (input, init) => {
+        const response = await counter.fetch(input, init);
+        const headers = new Headers(response.headers);
+        headers.delete('content-encoding');
+        expect(Number(headers.get('content-length'))).toBeLessThan(CAP);
+        return new Response(response.body, { status: response.status, headers });
+      };
+      const remote = new HttpRemoteDataSource<Note>({
+        baseUrl: server.url,
+        maxResponseBytes: CAP,
+        fetch: inflating,
+      });
+      const error = await remote.syncBatch([note('a')], context('inflated')).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(MalformedReplyError);
+      expect((error as Error).message).toBe(`Server reply exceeds the ${CAP} byte limit`);
+      expect(counter.pulled()).toBeLessThan(4 * MiB);
+    },
+  );
+
+  it('with the global fetch, a text longer than the cap is refused even if the declared length was under it', async () => {
+    // The global fetch's HTTP parser enforces Content-Length; one that does not (a patched global) still cannot
+    // get a longer reply accepted, since the one-call read is measured afterwards.
+    const lying: typeof fetch = async () =>
+      new Response(paddedOk(64 * 1024), {
+        status: 200,
+        headers: { 'content-type': 'application/json', 'content-length': '10' },
+      });
+    const original = globalThis.fetch;
+    globalThis.fetch = lying;
+    try {
+      const remote = new HttpRemoteDataSource<Note>({
+        baseUrl: 'http://127.0.0.1:9',
+        maxResponseBytes: SMALL_CAP,
+      });
+      const error = await remote.syncBatch([note('a')], context('patched')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MalformedReplyError);
+      expect((error as Error).message).toBe(`Server reply exceeds the ${SMALL_CAP} byte limit`);
+    } finally {
+      globalThis.fetch = original;
+    }
   });
 });
 
