@@ -1,3 +1,4 @@
+import { clampDelay } from '../core/timers.js';
 import { errorMessage } from '../domain/errors.js';
 
 /** Cleanups not yet run, so a crash (an uncaught error) can still release locks and close servers. */
@@ -97,6 +98,7 @@ export function interruptGracefully(
   };
 }
 
+/** Waits `ms`, clamped: Node would run a delay above 2^31-1 ms after 1 ms, and a negative or NaN one at once. */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  return new Promise((resolve) => setTimeout(resolve, clampDelay(ms)));
 }

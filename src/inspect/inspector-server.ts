@@ -7,6 +7,7 @@ import { batchPushMachine } from '../../machines/batch-push.machine.js';
 import { coordinatorMachine } from '../../machines/coordinator.machine.js';
 import type { CoordinatorCommand } from '../../machines/coordinator.types.js';
 import { entitySyncMachine } from '../../machines/entity-sync.machine.js';
+import { clampDelay } from '../core/timers.js';
 import { InvalidOptionsError } from '../domain/errors.js';
 import { ActorTree, createRecordSanitizers, type InspectorRecord, toRecord } from './inspector-model.js';
 import { machineGraph } from './machine-graph.js';
@@ -263,7 +264,10 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
       clients.size > 0
         ? Promise.resolve(true)
         : new Promise<boolean>((resolve) => {
-            const timer = setTimeout(() => resolve(false), timeoutMs);
+            // Clamped: Node would give up on a timeout above 2^31-1 ms after 1 ms. Unref'd: a long wait must not
+            // keep the process alive once the inspector is closed.
+            const timer = setTimeout(() => resolve(false), clampDelay(timeoutMs));
+            timer.unref();
             pageWaiters.push(() => {
               clearTimeout(timer);
               resolve(true);

@@ -24,15 +24,28 @@ export interface FaultOptions {
   rates?: Partial<Record<FaultKind, number>>;
   /** Faults for the next requests, in order, before any random ones: deterministic tests. */
   script?: readonly (FaultKind | 'none')[];
-  /** Added to every sync request: a fixed delay or a [min, max] range in ms. */
+  /**
+   * Added to every sync request: a fixed delay or a [min, max] range in ms. Delays are 0 or more; any longer than a
+   * timer can wait (2^31-1 ms, Infinity included) wait that long.
+   */
   latencyMs?: number | readonly [number, number];
-  /** The Retry-After of 429 and 503 replies, in seconds. Default 1. */
+  /** The Retry-After of 429 and 503 replies, in whole seconds. Default 1. */
   retryAfterSeconds?: number;
   /** How long a `timeout` fault holds the request before dropping it. Default 30,000 ms. */
   hangMs?: number;
   /** Pause between the bytes of a `slowDrip` reply. Default 5 ms. */
   dripIntervalMs?: number;
   random?: () => number;
+}
+
+/** Refuses a delay a timer cannot mean: NaN, negative, not a number. Infinity waits the longest a timer can. */
+function assertDelay(name: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!(typeof value === 'number' && value >= 0)) {
+    throw new InvalidOptionsError(
+      `${name} must be a number of milliseconds, 0 or more, got ${String(value)}`,
+    );
+  }
 }
 
 /** Draws the fault for each request and counts what it injected. */
@@ -53,6 +66,32 @@ export class FaultPlan {
       if (!FAULT_KINDS.includes(kind as FaultKind)) {
         throw new InvalidOptionsError(`unknown fault kind "${kind}" (known: ${FAULT_KINDS.join(', ')})`);
       }
+    }
+    for (const [kind, probability] of Object.entries(options.rates ?? {})) {
+      if (!(typeof probability === 'number' && probability >= 0 && probability <= 1)) {
+        throw new InvalidOptionsError(`rate of fault "${kind}" must be between 0 and 1, got ${probability}`);
+      }
+    }
+    assertDelay('hangMs', options.hangMs);
+    assertDelay('dripIntervalMs', options.dripIntervalMs);
+    const latency = options.latencyMs;
+    if (Array.isArray(latency)) {
+      const [min, max] = latency as readonly [number, number];
+      assertDelay('latencyMs[0]', min);
+      assertDelay('latencyMs[1]', max);
+      if (latency.length !== 2 || min > max) {
+        throw new InvalidOptionsError(
+          `latencyMs must be a delay or a [min, max] range, got [${latency.join(', ')}]`,
+        );
+      }
+    } else {
+      assertDelay('latencyMs', latency as number | undefined);
+    }
+    const retryAfter = options.retryAfterSeconds;
+    if (retryAfter !== undefined && !(Number.isSafeInteger(retryAfter) && retryAfter >= 0)) {
+      throw new InvalidOptionsError(
+        `retryAfterSeconds must be a whole number of seconds, 0 or more, got ${retryAfter}`,
+      );
     }
     this.options = options;
     this.#script = [...(options.script ?? [])];

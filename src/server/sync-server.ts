@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { clampDelay } from '../core/timers.js';
 import { InvalidOptionsError, StoreCorruptError } from '../domain/errors.js';
 import { isEntityTypeName } from '../domain/names.js';
 import type { ItemResult, RepositoryEntity } from '../domain/types.js';
@@ -89,6 +90,14 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   if (token.length < 8) throw new InvalidOptionsError('The server token must be at least 8 characters');
   const tokenDigest = sha256(token);
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  // NaN would compare false with every size and lift the limit altogether.
+  if (!(Number.isSafeInteger(maxBodyBytes) && maxBodyBytes > 0)) {
+    throw new InvalidOptionsError(`maxBodyBytes must be a whole number above 0, got ${maxBodyBytes}`);
+  }
+  const port = options.port ?? 0;
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65_535)) {
+    throw new InvalidOptionsError(`port must be a whole number from 0 to 65535, got ${port}`);
+  }
   const faults = new FaultPlan(options.faults);
   const persistence = options.file ? openPersistence(options.file) : undefined;
   const saved = await persistence?.read();
@@ -105,7 +114,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       const timer = setTimeout(() => {
         timers.delete(timer);
         resolve();
-      }, ms);
+      }, clampDelay(ms));
       timers.add(timer);
     });
 
@@ -279,7 +288,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -1,5 +1,5 @@
 import { get } from 'node:http';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SyncCoordinator } from '../../src/index.js';
 import { createInspector, type LocalInspector } from '../../src/inspect/inspector-server.js';
 import { makeRepo, seed } from '../helpers/fixtures.js';
@@ -159,5 +159,24 @@ describe('local inspector server', () => {
       failed: [{ id: 'n2', deadLettered: true, attempts: 1, error: expect.stringContaining('must not be') }],
     });
     expect(JSON.stringify(inspector.tree())).not.toContain('remote-api-token-123');
+  });
+
+  it('review of issue 10: waitForPage clamps a timeout above 2^31-1 ms instead of giving up after 1 ms', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let settled: boolean | undefined;
+      void inspector.waitForPage(2 ** 31 + 1_000).then((opened) => (settled = opened));
+      // Fake timers fire an overflowing delay after 1 ms, as Node does.
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(settled).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(2 ** 31);
+      expect(settled).toBe(false);
+      let now: boolean | undefined;
+      void inspector.waitForPage(Number.NaN).then((opened) => (now = opened));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(now).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
