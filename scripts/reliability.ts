@@ -89,10 +89,12 @@ ${table}
   each through a lowdb store, the coordinator and the HTTP remote. Nothing may be marked synced, the run must end,
   the error must be one of ours, the reader must stop at the size cap and requests stay bounded; then the store
   reopens and syncs everything to the reference server, each version applied once.
-- **secrets** (\`test/reliability/secrets.test.ts\`): plants a bearer token, a token seen only in a throwing
-  \`getToken\`'s message, a base-URL password, its Basic-auth form and a configured API key; a hostile server echoes
-  them in batch errors, item reasons, a 400's item list, a malformed reply, a 403, a redirect Location and a 401
-  followed by a failing refresh. Every secret is then searched for in thrown errors (message, stack, cause chain),
+- **secrets** (\`test/reliability/secrets.test.ts\`): plants a bearer token, a 200-character JWT, a token seen only
+  in a throwing \`getToken\`'s message, a base-URL password, its Basic-auth form and a configured API key. A hostile
+  server echoes them in batch errors, item reasons, a 400's item list, a malformed reply, a 403, a redirect
+  Location, a 401 followed by a failing refresh, a bad \`version\` that the schema message quotes and an unknown id,
+  and puts the JWT into conflict copies as field names and values, nested past 64 levels and storable as they are.
+  Every 12-character piece of every secret is then searched for in thrown errors (message, stack, cause chain),
   \`SyncResult\`s, failure records, progress events, logger calls, the trace file and the store's files on disk.
 - **security** (\`test/reliability/security.test.ts\`): the server refuses missing and wrong tokens (compared in
   constant time via SHA-256 digests), oversized bodies and public binds; the inspector refuses requests without
