@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { assertEntity, storableCopy } from '../domain/entity.js';
+import { errorMessage } from '../domain/errors.js';
 import type { EntityFields, RepositoryEntity } from '../domain/types.js';
-import { storableRecord } from '../protocol/remote-record.js';
 import { Repository } from '../repository.js';
 import { MemoryLocalDataSource } from '../store/memory-store.js';
 import { CliError } from './errors.js';
@@ -24,7 +25,7 @@ export interface ParsedImport {
  * non-empty string `id`. Bookkeeping fields in a line (`version`, `createdAt`, `updatedAt`, `syncPending`) are
  * replaced on save, as `Repository.save` does. An id twice in one file is refused: both lines would claim the
  * same new version. Each record, its bookkeeping filled in, must pass the check every store applies on save
- * (`storableRecord`: nesting depth and the rest), so a line the store would refuse is reported here with its
+ * (`assertEntity` and `storableCopy`: nesting depth and the rest), so a line the store would refuse is reported here with its
  * number instead of failing the whole write later.
  */
 export function parseImportLines(text: string): ParsedImport {
@@ -73,15 +74,25 @@ export function parseImportLines(text: string): ParsedImport {
 
 /**
  * Why a store would refuse `fields` once saved, or `undefined`: the record as `Repository.save` builds it (any
- * bookkeeping replaced; the values themselves do not matter, they are always valid) goes through the store's own
- * check.
+ * bookkeeping replaced; the values themselves do not matter, they are always valid) goes through the checks a
+ * store applies on save (`OutboxIndex.prepare`), in the same order.
  */
 function storeRefusal(fields: Record<string, unknown>): string | undefined {
-  const check = storableRecord(
-    { ...fields, id: fields.id ?? 'new', createdAt: 0, updatedAt: 0, version: 1, syncPending: true },
-    'the record',
-  );
-  return check.ok ? undefined : check.error;
+  const record = {
+    ...fields,
+    id: fields.id ?? 'new',
+    createdAt: 0,
+    updatedAt: 0,
+    version: 1,
+    syncPending: true,
+  };
+  try {
+    assertEntity(record, 'the record');
+    storableCopy(record, 'the record');
+    return undefined;
+  } catch (error) {
+    return errorMessage(error);
+  }
 }
 
 /** Invalid lines printed before the rest are summed up. */
