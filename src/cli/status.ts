@@ -1,3 +1,4 @@
+import { isEntityTypeName } from '../domain/names.js';
 import type { FailureRecord, OutboxSnapshot } from '../domain/types.js';
 import type { LowdbLocalStore } from '../store/lowdb-store.js';
 import { openExistingStore, withStore } from './store-file.js';
@@ -170,7 +171,7 @@ export function formatStatus(statuses: readonly TypeStatus[], now: number): stri
   if (statuses.length === 0) return ['  (no records)'];
   const right = (header: string) => ({ header, align: 'right' as const });
   const rows = statuses.map((s) => [
-    s.entityType,
+    printableName(s.entityType),
     formatCount(s.records),
     formatCount(s.pending),
     formatCount(s.dueNow),
@@ -200,7 +201,7 @@ export function formatFailures(statuses: readonly TypeStatus[], storeFile: strin
   const lines: string[] = [];
   for (const s of statuses) {
     if (s.failures.length === 0) continue;
-    lines.push('', `  ${s.entityType}: ${describeCounts(s)}`);
+    lines.push('', `  ${printableName(s.entityType)}: ${describeCounts(s)}`);
     for (const failure of s.failures.slice(0, LISTED_FAILURES))
       lines.push(`    ${describeFailure(failure, now)}`);
     if (s.failures.length > LISTED_FAILURES) {
@@ -245,4 +246,12 @@ export function retryFailedCommand(storeFile: string, entityType: string): strin
 /** Quotes a word for a POSIX shell only when it needs it. */
 export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * An entity-type name as one safe token: a store written by an earlier version may hold names with spaces, control
+ * characters or none at all, which would break the table or the terminal; those are shown quoted and escaped.
+ */
+export function printableName(name: string): string {
+  return isEntityTypeName(name) ? name : JSON.stringify(name);
 }

@@ -91,7 +91,8 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
   let target: InspectorControlTarget | undefined;
   let trace: Trace | undefined;
   let treeTimer: NodeJS.Timeout | undefined;
-  const pageWaiters: (() => void)[] = [];
+  /** Callers of `waitForPage`: told true when a page connects, false when the inspector closes first. */
+  const pageWaiters: ((connected: boolean) => void)[] = [];
 
   const send = (client: ServerResponse, event: string, data: unknown) => {
     client.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -186,7 +187,7 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
       });
       clients.add(response);
       request.on('close', () => clients.delete(response));
-      for (const notify of pageWaiters.splice(0)) notify();
+      for (const notify of pageWaiters.splice(0)) notify(true);
       // A page that opens late still sees the whole tree and the recent log.
       return send(response, 'init', {
         mode: trace ? 'replay' : 'live',
@@ -268,13 +269,14 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
             // keep the process alive once the inspector is closed.
             const timer = setTimeout(() => resolve(false), clampDelay(timeoutMs));
             timer.unref();
-            pageWaiters.push(() => {
+            pageWaiters.push((connected) => {
               clearTimeout(timer);
-              resolve(true);
+              resolve(connected);
             });
           }),
     close: async () => {
       if (treeTimer) clearTimeout(treeTimer);
+      for (const notify of pageWaiters.splice(0)) notify(false);
       for (const client of clients) client.end();
       clients.clear();
       await new Promise<void>((resolve) => {

@@ -179,4 +179,10 @@ describe('local inspector server', () => {
       vi.useRealTimers();
     }
   });
+
+  it('close() answers every waitForPage still waiting with false at once', async () => {
+    const waiting = inspector.waitForPage(60_000);
+    await inspector.close();
+    await expect(waiting).resolves.toBe(false);
+  });
 });
