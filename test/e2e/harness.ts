@@ -9,6 +9,7 @@ import { HttpRemoteDataSource, type HttpRemoteOptions } from '../../src/http.js'
 import {
   Repository,
   type RepositoryEntity,
+  type SyncBatchContext,
   SyncCoordinator,
   type SyncCoordinatorOptions,
   type SyncLogger,
@@ -91,6 +92,23 @@ export function memoryLogger(): SyncLogger & { lines: string[] } {
 }
 
 export const noteId = (n: number) => `n${String(n).padStart(4, '0')}`;
+
+/** A note as a client sends it: at `version`, its times 1, pending, its text its id. */
+export const note = (id: string, version = 1): Note => ({
+  id,
+  createdAt: 1,
+  updatedAt: 1,
+  syncPending: true,
+  version,
+  text: id,
+});
+
+/** What a direct `syncBatch` call of a note batch gets: a fresh signal and `batchId`. */
+export const context = (batchId: string): SyncBatchContext => ({
+  signal: new AbortController().signal,
+  batchId,
+  entityType: ENTITY,
+});
 
 /** Owns everything a test starts and undoes it in reverse order. */
 export class Harness {

@@ -3,8 +3,6 @@
  * replies that inflate past `maxResponseBytes`, a custom fetch whose Content-Length does not bound its body, and
  * redirects of a sync request to another origin.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { brotliCompressSync, constants, createGzip, deflateSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,62 +14,20 @@ import {
   Repository,
   TransientSyncError,
 } from '../../src/index.js';
-import { ENTITY, Harness, type Note, noteId } from '../e2e/harness.js';
+import { context, ENTITY, Harness, type Note, note, noteId } from '../e2e/harness.js';
+import { countingFetch } from '../helpers/counting-fetch.js';
+import { type HostileHandler, hostileServer } from '../helpers/hostile-server.js';
 
 const h = new Harness();
 afterEach(() => h.dispose());
 
-type Handler = (request: IncomingMessage, response: ServerResponse) => void;
-
 /** A server on 127.0.0.1 that answers with `handler` once the request body is in; counts requests. */
-async function hostile(handler: Handler): Promise<{ url: string; requests: IncomingMessage[] }> {
-  const requests: IncomingMessage[] = [];
-  const server: Server = createServer((request, response) => {
-    requests.push(request);
-    request.resume();
-    request.on('end', () => handler(request, response));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  h.defer(() => new Promise((resolve) => server.close(resolve)));
-  h.defer(() => server.closeAllConnections());
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
-}
-
-/** A pass-through fetch that counts the decoded body bytes the remote pulled from the real fetch. */
-function countingFetch(): { fetch: typeof fetch; pulled: () => number } {
-  let pulled = 0;
-  const counted: typeof fetch = async (input, init) => {
-    const response = await globalThis.fetch(input, init);
-    if (!response.body) return response;
-    const counter = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        pulled += chunk.byteLength;
-        controller.enqueue(chunk);
-      },
-    });
-    return new Response(response.body.pipeThrough(counter), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
-  };
-  return { fetch: counted, pulled: () => pulled };
-}
+const hostile = (handler: HostileHandler) => hostileServer(handler, { harness: h });
 
 const MiB = 1024 * 1024;
 const CAP = MiB;
 /** Decoded size of each bomb: 32 times the cap. */
 const BOMB_BYTES = 32 * MiB;
-
-const note = (id: string): Note => ({
-  id,
-  createdAt: 1,
-  updatedAt: 1,
-  syncPending: true,
-  version: 1,
-  text: id,
-});
-const context = (batchId: string) => ({ signal: new AbortController().signal, batchId, entityType: ENTITY });
 
 type Encoding = 'gzip' | 'deflate' | 'br';
 const bombs = new Map<Encoding, Buffer>();
@@ -91,7 +47,7 @@ beforeAll(() => {
 type Length = 'honest' | 'absent' | 'lying';
 
 /** Answers `status` with the `encoding` bomb; its Content-Length honest (compressed size), absent or too large. */
-function bombReply(status: number, encoding: Encoding, length: Length): Handler {
+function bombReply(status: number, encoding: Encoding, length: Length): HostileHandler {
   return (_, response) => {
     const body = bombs.get(encoding) as Buffer;
     const headers: Record<string, string | number> = {
