@@ -3,13 +3,12 @@
  * batch) stops the run with a fatal error naming the URL and never dead-letters items; a 400 that names invalid
  * items fails exactly those and sends the rest again (docs/protocol.md).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpRemoteDataSource } from '../../src/http.js';
 import { FatalSyncError, PermanentSyncError, Repository } from '../../src/index.js';
-import { ENTITY, Harness, type Note, noteId, serverItems } from './harness.js';
+import { hostileServer } from '../helpers/hostile-server.js';
+import { context, ENTITY, Harness, type Note, note, noteId, serverItems } from './harness.js';
 
 const h = new Harness();
 afterEach(() => h.dispose());
@@ -22,12 +21,8 @@ interface Batch {
 /** A server that answers each batch with `answer(batch)`; keeps every batch it saw. */
 async function scripted(answer: (batch: Batch) => [number, unknown]) {
   const batches: Batch[] = [];
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => {
-      body += chunk;
-    });
-    request.on('end', () => {
+  const server = await hostileServer(
+    (request, response, body) => {
       const batch = {
         key: String(request.headers['idempotency-key']),
         items: (JSON.parse(body) as { items: Note[] }).items,
@@ -36,25 +31,15 @@ async function scripted(answer: (batch: Batch) => [number, unknown]) {
       const [status, reply] = answer(batch);
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(reply));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  h.defer(() => new Promise((resolve) => server.close(resolve)));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, batches };
+    },
+    { harness: h },
+  );
+  return { url: server.url, batches };
 }
 
 const ok = (items: Note[]) => ({
   results: items.map((i) => ({ id: i.id, status: 'ok', version: i.version })),
 });
-const note = (id: string): Note => ({
-  id,
-  createdAt: 1,
-  updatedAt: 1,
-  syncPending: true,
-  version: 1,
-  text: id,
-});
-const context = (batchId: string) => ({ signal: new AbortController().signal, batchId, entityType: ENTITY });
 
 async function storeWithNotes(texts: string[]) {
   const dir = await h.tempDir();

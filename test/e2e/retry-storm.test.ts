@@ -2,13 +2,12 @@
  * Issue 10 point 8: delays above 2^31-1 ms fire after 1 ms in Node, so a far `Retry-After` with a raised
  * `maxRetryAfterMs` made a retry storm. No server reply, and no far-off retry in the store, may cause one.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_TIMER_DELAY_MS } from '../../src/core/timers.js';
 import { HttpRemoteDataSource } from '../../src/http.js';
 import { InvalidOptionsError, Repository, type SyncProgress, TransientSyncError } from '../../src/index.js';
-import { ENTITY, Harness, type Note, nextProgress, noteId } from './harness.js';
+import { hostileServer } from '../helpers/hostile-server.js';
+import { context, ENTITY, Harness, type Note, nextProgress, note, noteId } from './harness.js';
 
 const h = new Harness();
 afterEach(() => h.dispose());
@@ -18,30 +17,15 @@ const WATCH_MS = 400;
 
 /** A server that answers every request 503 with `retryAfter`, counting requests. */
 async function unavailable(retryAfter: string): Promise<{ url: string; requests: () => number }> {
-  let requests = 0;
-  const server: Server = createServer((request, response) => {
-    requests += 1;
-    request.resume();
-    request.on('end', () => {
+  const server = await hostileServer(
+    (_, response) => {
       response.writeHead(503, { 'content-type': 'application/json', 'retry-after': retryAfter });
       response.end('{"error":"down for maintenance"}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  h.defer(() => new Promise((resolve) => server.close(resolve)));
-  h.defer(() => server.closeAllConnections());
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests };
+    },
+    { harness: h },
+  );
+  return { url: server.url, requests: () => server.requests.length };
 }
-
-const context = (batchId: string) => ({ signal: new AbortController().signal, batchId, entityType: ENTITY });
-const note = (id: string): Note => ({
-  id,
-  createdAt: 1,
-  updatedAt: 1,
-  syncPending: true,
-  version: 1,
-  text: id,
-});
 
 const FAR_DATE = 'Fri, 31 Dec 9999 23:59:59 GMT';
 
