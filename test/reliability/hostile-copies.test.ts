@@ -6,8 +6,6 @@
  * resolved or failed with a clear error recorded as a failure record.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,6 +19,7 @@ import {
   SyncCoordinator,
 } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import { type HostileServer, hostileServer } from '../helpers/hostile-server.js';
 import { recordFigures } from './report.js';
 
 interface Note extends RepositoryEntity {
@@ -131,37 +130,21 @@ const POLICIES: [string, ConflictPolicy<Note>][] = [
  * Answers item `c1` at version `SENT` with a conflict carrying `shape`'s copy, and acknowledges everything else
  * (the other item of the batch, a client-wins or merge push).
  */
-async function hostileServer(
-  shape: (id: string) => string,
-): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer((request: IncomingMessage, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const { items } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { items: Note[] };
-      const results = items.map((item) =>
-        item.id !== 'c1' || item.version > SENT
-          ? JSON.stringify({ id: item.id, status: 'ok', version: item.version })
-          : `{"id":${JSON.stringify(item.id)},"status":"conflict","remote":${shape(item.id)}}`,
-      );
-      const body = `{"results":[${results.join(',')}]}`;
-      response.writeHead(200, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body),
-      });
-      response.end(body);
+function conflictingServer(shape: (id: string) => string): Promise<HostileServer> {
+  return hostileServer((_, response, body) => {
+    const { items } = JSON.parse(body) as { items: Note[] };
+    const results = items.map((item) =>
+      item.id !== 'c1' || item.version > SENT
+        ? JSON.stringify({ id: item.id, status: 'ok', version: item.version })
+        : `{"id":${JSON.stringify(item.id)},"status":"conflict","remote":${shape(item.id)}}`,
+    );
+    const reply = `{"results":[${results.join(',')}]}`;
+    response.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(reply),
     });
+    response.end(reply);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 const figures = {
@@ -185,7 +168,7 @@ describe('hostile conflict copies (issue 10 point 2)', () => {
         figures.shapesTried += 1;
         const dir = await mkdtemp(join(tmpdir(), 'actorsync-hostile-copies-'));
         const file = join(dir, 'store.json');
-        const server = await hostileServer(shape);
+        const server = await conflictingServer(shape);
         const store = await LowdbLocalStore.open(file);
         const coordinator = new SyncCoordinator({
           conflicts: policy,

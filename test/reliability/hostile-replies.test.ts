@@ -6,8 +6,7 @@
  * count stays bounded; then the same store reopens and syncs everything to the reference server, each version
  * applied once.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +14,8 @@ import { HttpRemoteDataSource } from '../../src/http.js';
 import { Repository, type SyncResult } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
 import { ENTITY, Harness, type Note, nextProgress, noteId, serverItems } from '../e2e/harness.js';
+import { countingFetch } from '../helpers/counting-fetch.js';
+import { hostileServer } from '../helpers/hostile-server.js';
 import { recordFigures } from './report.js';
 
 const h = new Harness();
@@ -136,47 +137,17 @@ const CASES: Case[] = [
 ];
 
 /** A server that answers every sync request with `answer`, counting requests and what it was sent. */
-async function hostileServer(answer: Answer): Promise<{ url: string; requests: () => number }> {
-  let requests = 0;
-  const server = createServer((request, response) => {
-    requests += 1;
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
+function answering(answer: Answer) {
+  return hostileServer(
+    (request, response, body) => {
       let items: Sent[] = [];
       try {
-        items = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { items: Sent[] }).items;
+        items = (JSON.parse(body) as { items: Sent[] }).items;
       } catch {}
       answer(response, items, request);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  h.defer(() => new Promise((resolve) => server.close(resolve)));
-  h.defer(() => server.closeAllConnections());
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests };
-}
-
-/** A pass-through fetch that counts the decoded bytes each reply gave the remote. */
-function countingFetch(): { fetch: typeof fetch; maxPulled: () => number } {
-  let maxPulled = 0;
-  const counted: typeof fetch = async (input, init) => {
-    const response = await globalThis.fetch(input, init);
-    if (!response.body) return response;
-    let pulled = 0;
-    const counter = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        pulled += chunk.byteLength;
-        maxPulled = Math.max(maxPulled, pulled);
-        controller.enqueue(chunk);
-      },
-    });
-    return new Response(response.body.pipeThrough(counter), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
-  };
-  return { fetch: counted, maxPulled: () => maxPulled };
+    },
+    { harness: h },
+  );
 }
 
 /** Messages that betray an error we did not classify: a crash inside our code rather than a refusal. */
@@ -205,7 +176,7 @@ describe('hostile replies, each through a lowdb store, the coordinator and the H
     '$name: nothing is marked synced, the run ends, the error is ours; the store syncs afterwards',
     async (hostile) => {
       let accepted = 0;
-      const accepting = await hostileServer((response, items) => {
+      const accepting = await answering((response, items) => {
         accepted += items.length;
         json(200, { results: items.map((i) => ({ id: i.id, status: 'ok', version: i.version })) })(
           response,
@@ -216,7 +187,7 @@ describe('hostile replies, each through a lowdb store, the coordinator and the H
       const answer: Answer = hostile.redirect
         ? raw(hostile.redirect, '', { location: `${accepting.url}/v1/sync/${ENTITY}` })
         : hostile.answer;
-      const server = await hostileServer(answer);
+      const server = await answering(answer);
       const counter = countingFetch();
       const dir = await h.tempDir();
       const file = join(dir, 'store.json');
@@ -277,10 +248,10 @@ describe('hostile replies, each through a lowdb store, the coordinator and the H
       expect(counter.maxPulled()).toBeLessThanOrEqual(CAP + 64 * 1024);
       figures.maxReplyBytesRead = Math.max(figures.maxReplyBytesRead, counter.maxPulled());
       const requestBound = !hostile.cancelOnceWaiting ? RETRY.maxAttempts * 2 + 2 : 2;
-      expect(server.requests()).toBeLessThanOrEqual(requestBound);
-      figures.maxRequestsPerRun = Math.max(figures.maxRequestsPerRun, server.requests());
-      figures.redirectsFollowed += accepting.requests();
-      expect(accepting.requests()).toBe(0);
+      expect(server.requests.length).toBeLessThanOrEqual(requestBound);
+      figures.maxRequestsPerRun = Math.max(figures.maxRequestsPerRun, server.requests.length);
+      figures.redirectsFollowed += accepting.requests.length;
+      expect(accepting.requests.length).toBe(0);
       expect(accepted).toBe(0);
 
       // The store still opens, and everything reaches an honest server exactly once.

@@ -9,8 +9,7 @@
  */
 
 import { readdir, readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpRemoteDataSource, type HttpRemoteOptions } from '../../src/http.js';
@@ -22,6 +21,7 @@ import {
 } from '../../src/index.js';
 import { createTraceInspector } from '../../src/inspect.js';
 import { Harness, memoryLogger } from '../e2e/harness.js';
+import { hostileServer } from '../helpers/hostile-server.js';
 import { recordFigures } from './report.js';
 
 interface Doc extends RepositoryEntity {
@@ -120,13 +120,9 @@ const BEHAVIOURS: Record<string, Behaviour> = {
 /** Behaviours served to the remote whose getToken returns the JWT. */
 const JWT_BEHAVIOURS = new Set(['versionecho', 'idecho', 'conflictcopies']);
 
-async function hostileServer(): Promise<string> {
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => {
-      body += chunk;
-    });
-    request.on('end', () => {
+async function behavingServer(): Promise<string> {
+  const server = await hostileServer(
+    (request, response, body) => {
       const type = decodeURIComponent(request.url?.split('/').pop() ?? '');
       const behaviour = BEHAVIOURS[type];
       const items = body ? (JSON.parse(body) as { items: Doc[] }).items : [];
@@ -135,11 +131,10 @@ async function hostileServer(): Promise<string> {
         : [404, {}, { error: 'Not found' }];
       response.writeHead(status, { 'content-type': 'application/json', ...headers });
       response.end(JSON.stringify(reply));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  h.defer(() => new Promise((resolve) => server.close(resolve)));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    },
+    { harness: h },
+  );
+  return server.url;
 }
 
 /** The remote each type syncs through: one shared instance, except where the behaviour needs its own. */
@@ -214,7 +209,7 @@ describe('secrets never leave the remote layer', () => {
   });
 
   it('no token, password or key reaches errors, results, progress, logs, the trace or the store files', async () => {
-    const url = await hostileServer();
+    const url = await behavingServer();
     const dir = await h.tempDir();
     const remotes = remotesFor(url);
 
