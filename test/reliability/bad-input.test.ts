@@ -1,7 +1,5 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,29 +21,26 @@ import {
 import { LowdbLocalStore } from '../../src/lowdb.js';
 import { createSyncServer, FaultPlan } from '../../src/server.js';
 import { makeRepo, type Note } from '../helpers/fixtures.js';
+import { type HostileServer, hostileServer } from '../helpers/hostile-server.js';
 import { recordFigures } from './report.js';
 
 /** A server that answers every sync with whatever body the current test sets. */
 let replyBody = '';
-let hostile: Server;
+let hostile: HostileServer;
 let hostileUrl: string;
 let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'actorsync-bad-input-'));
-  hostile = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(replyBody);
-    });
+  hostile = await hostileServer((_, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(replyBody);
   });
-  await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
-  hostileUrl = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
+  hostileUrl = hostile.url;
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => hostile.close(resolve));
+  await hostile.close();
   await rm(dir, { recursive: true, force: true });
 });
 
