@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseImportLines } from '../../src/cli/records.js';
 import { MAX_ENTITY_DEPTH } from '../../src/domain/entity.js';
 import { Repository } from '../../src/repository.js';
 import { LowdbLocalStore } from '../../src/store/lowdb-store.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 import { runCli } from './run-cli.js';
 
 /** A record nested `levels` deep, the record itself being level 1 (as `MAX_ENTITY_DEPTH` counts). */
@@ -22,12 +22,7 @@ const sha256 = async (file: string) =>
     .digest('hex');
 
 let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-import-rules-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('actorsync-import-rules-', (created) => (dir = created), { scope: 'all' });
 
 describe('review of issue 11: import checks each record against the store rules before creating anything', () => {
   it('parseImportLines reports a record the store would refuse with its line number; the deepest allowed passes', () => {

@@ -1,18 +1,13 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTempDir } from '../helpers/temp-dir.js';
 import { startCli } from './run-cli.js';
 
 const TOKEN = 'serve-errors-token';
 
 let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-serve-errors-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('actorsync-serve-errors-', (created) => (dir = created), { scope: 'all' });
 
 describe('review of issue 11: serve says why it answered 500', () => {
   it('a state file it cannot write is printed as one line with the request, on stderr', async () => {

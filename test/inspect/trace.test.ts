@@ -1,7 +1,6 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SyncCoordinator } from '../../src/index.js';
 import { ActorTree, type InspectorRecord } from '../../src/inspect/inspector-model.js';
 import {
@@ -11,6 +10,7 @@ import {
   TraceFormatError,
 } from '../../src/inspect/trace.js';
 import { makeRepo, seed } from '../helpers/fixtures.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 /** Records up to `coordinator.stop()`, which stops every actor (the entity's stop comes first). */
 const untilStop = (records: InspectorRecord[]) =>
@@ -19,12 +19,7 @@ const untilStop = (records: InspectorRecord[]) =>
   );
 
 let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-trace-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('actorsync-trace-', (created) => (dir = created));
 
 describe('trace inspector', () => {
   it('writes the inspection stream as JSON lines that replay to the actor tree at any moment', async () => {

@@ -6,12 +6,12 @@
  * were written by that version's own store code (see generate.ts there), with `*.view.json` holding what it read
  * back from them.
  */
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidEntityError, type RepositoryEntity } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'legacy-089d3b1');
 
@@ -25,17 +25,8 @@ interface LegacyView {
   }[];
 }
 
-let dir: string;
 let file: string;
-
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-legacy-'));
-  file = join(dir, 'store.json');
-});
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('actorsync-legacy-', (created) => (file = join(created, 'store.json')));
 
 async function install(name: string): Promise<LegacyView> {
   await copyFile(join(FIXTURES, `${name}.snapshot`), file);

@@ -3,24 +3,14 @@
  * through the public API only: whatever names, ids and values a store accepts come back the same after
  * save → compact → close → reopen, and whatever it cannot keep is refused at once with a typed error.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidEntityError, MemoryLocalDataSource, type RepositoryEntity } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
 let file: string;
-
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-names-'));
-  file = join(dir, 'store.json');
-});
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('actorsync-names-', (created) => (file = join(created, 'store.json')));
 
 const record = (id: string, fields: Record<string, unknown> = {}): RepositoryEntity => ({
   ...fields,

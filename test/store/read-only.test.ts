@@ -2,13 +2,13 @@
  * `LowdbLocalStore.open(file, { readOnly: true })`: for `actorsync status` and other lookers. It takes no lock,
  * creates, repairs and removes nothing, and refuses every write with a typed error (issue 10, point 10).
  */
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StoreReadOnlyError } from '../../src/domain/errors.js';
 import type { RepositoryEntity } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 interface Doc extends RepositoryEntity {
   title: string;
@@ -16,14 +16,9 @@ interface Doc extends RepositoryEntity {
 
 let dir: string;
 let file: string;
-
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-read-only-'));
-  file = join(dir, 'store.json');
-});
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+useTempDir('actorsync-read-only-', (created) => {
+  dir = created;
+  file = join(created, 'store.json');
 });
 
 const doc = (id: string, title = id): Doc => ({
