@@ -1,45 +1,15 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type AgreementInput, checkAgreement, formatAgreement, verdict } from '../../src/cli/summary.js';
 import type { FailureRecord, RepositoryEntity } from '../../src/domain/types.js';
 import { Repository } from '../../src/repository.js';
 import type { StoredItem } from '../../src/server/server-state.js';
 import { createSyncServer } from '../../src/server/sync-server.js';
 import { LowdbLocalStore } from '../../src/store/lowdb-store.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real CLI in a child process (pipes, so not a TTY). */
-function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, ACTORSYNC_TOKEN: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { useTempDir } from '../helpers/temp-dir.js';
+import { runCli } from './run-cli.js';
 
 const sha256 = async (file: string) =>
   createHash('sha256')
@@ -51,14 +21,7 @@ interface Note extends RepositoryEntity {
 }
 
 let dir: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-cli-test-'));
-});
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('actorsync-cli-test-', (created) => (dir = created), { scope: 'all' });
 
 describe('actorsync CLI', () => {
   it('demo syncs through injected faults and reports that server and client agree', async () => {
@@ -151,7 +114,7 @@ describe('actorsync CLI', () => {
     try {
       const { code, stdout, stderr } = await runCli(
         ['sync', '--db', file, '--remote', server.url, '--entity', 'note', '--batch-size', '10'],
-        { ACTORSYNC_TOKEN: server.token },
+        { env: { ACTORSYNC_TOKEN: server.token } },
       );
       expect(stderr).toBe('');
       expect(code).toBe(0);

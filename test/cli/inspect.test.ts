@@ -1,42 +1,20 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readTrace } from '../../src/inspect/trace.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+import { startCli } from './run-cli.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let dir: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-cli-inspect-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-function cli(args: readonly string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const waitFor = async (pattern: RegExp) => {
-    for (let i = 0; i < 300 && !pattern.test(stdout); i += 1) await new Promise((r) => setTimeout(r, 50));
-    return pattern.exec(stdout);
-  };
-  return { child, exited, waitFor, output: () => stdout };
-}
+useTempDir('actorsync-cli-inspect-', (created) => (dir = created), { scope: 'all' });
 
 describe('actorsync demo --inspect / --trace and actorsync inspect', () => {
   it('the demo serves the inspector and writes a trace that `inspect --trace` replays', async () => {
     const traceFile = join(dir, 'demo.jsonl');
-    const demo = cli(['demo', '--items', '60', '--fault-rate', '0', '--inspect', '--trace', traceFile]);
-    expect(await demo.exited).toBe(0);
+    const demo = startCli(['demo', '--items', '60', '--fault-rate', '0', '--inspect', '--trace', traceFile], {
+      killAfterMs: null,
+    });
+    expect((await demo.exited).code).toBe(0);
     const output = demo.output();
     expect(output).toMatch(/inspect +http:\/\/127\.0\.0\.1:\d+\/\?token=/);
     expect(output).toContain('✔ server and client agree');
@@ -44,7 +22,7 @@ describe('actorsync demo --inspect / --trace and actorsync inspect', () => {
     expect(records.length).toBeGreaterThan(50);
     expect(await readFile(traceFile, 'utf8')).not.toMatch(/Bearer (?!\[redacted\])/);
 
-    const replay = cli(['inspect', '--trace', traceFile]);
+    const replay = startCli(['inspect', '--trace', traceFile], { killAfterMs: null });
     try {
       const url = (await replay.waitFor(/Inspector: (\S+)/))?.[1];
       expect(url).toBeDefined();

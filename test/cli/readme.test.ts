@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliMain, tsxLoader } from './run-cli.js';
+import { describe, expect, it } from 'vitest';
+import { useTempDir } from '../helpers/temp-dir.js';
+import { cliMain, startProcess, tsxLoader } from './run-cli.js';
 
 /**
  * The README's CLI example, read from README.md: a newcomer pastes it line by line (the server in its own
@@ -31,26 +28,11 @@ function freePort(): Promise<number> {
   });
 }
 
-function bash(line: string, cwd: string) {
-  const child = spawn('bash', ['-c', line], {
-    cwd,
-    env: { ...process.env, ACTORSYNC_TOKEN: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { child, exited, output: () => output };
-}
+/** Runs `line` in bash in `cwd`; its output is stdout and stderr together. */
+const bash = (line: string, cwd: string) => startProcess('bash', ['-c', line], { cwd, killAfterMs: null });
 
 let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-readme-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('actorsync-readme-', (created) => (dir = created), { scope: 'all' });
 
 describe("the README's CLI example", () => {
   it('serve, import, sync, status: each line works as pasted', async () => {
@@ -70,7 +52,7 @@ describe("the README's CLI example", () => {
       const outputs: string[] = [];
       for (const line of clientLines) {
         const step = bash(line, dir);
-        expect(await step.exited, `${line}\n${step.output()}`).toBe(0);
+        expect((await step.exited).code, `${line}\n${step.output()}`).toBe(0);
         outputs.push(step.output());
       }
       const [, imported, synced, status] = outputs;

@@ -20,27 +20,48 @@ export interface CliProcess {
   /** Resolves once stdout matches `pattern` (rejects if the process exits first). */
   waitFor(pattern: RegExp): Promise<RegExpExecArray>;
   stdout(): string;
+  /** Stdout and stderr together, in the order they arrived. */
+  output(): string;
+}
+
+export interface ProcessOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Kills the process (SIGKILL) after this long; `null`: never. Default 30 s. */
+  killAfterMs?: number | null;
 }
 
 /** Starts the real CLI in a child process (pipes, so not a TTY), with ACTORSYNC_TOKEN unset unless given. */
-export function startCli(
+export function startCli(args: readonly string[], options: ProcessOptions = {}): CliProcess {
+  return startProcess(process.execPath, ['--import', tsxLoader, cliMain, ...args], options);
+}
+
+/** Starts any command as `startCli` starts the CLI: in the repository root unless `cwd`, ACTORSYNC_TOKEN unset. */
+export function startProcess(
+  command: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  options: ProcessOptions = {},
 ): CliProcess {
-  const child = spawn(process.execPath, ['--import', tsxLoader, cliMain, ...args], {
+  const child = spawn(command, args, {
     cwd: options.cwd ?? root,
     env: { ...process.env, ACTORSYNC_TOKEN: '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
+  let output = '';
   const watchers = new Set<() => void>();
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString('utf8');
+    output += chunk.toString('utf8');
     for (const watch of [...watchers]) watch();
   });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+    output += chunk.toString('utf8');
+  });
+  const killAfterMs = options.killAfterMs === undefined ? 30_000 : options.killAfterMs;
+  const timer = killAfterMs === null ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
   const exited = new Promise<CliRun>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
@@ -66,13 +87,10 @@ export function startCli(
       watchers.add(check);
       check();
     });
-  return { child, exited, waitFor, stdout: () => stdout };
+  return { child, exited, waitFor, stdout: () => stdout, output: () => output };
 }
 
 /** Runs the CLI to the end. */
-export function runCli(
-  args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
-): Promise<CliRun> {
+export function runCli(args: readonly string[], options: ProcessOptions = {}): Promise<CliRun> {
   return startCli(args, options).exited;
 }
