@@ -22,16 +22,10 @@ import {
   seed,
   terminal,
 } from '../helpers/fixtures.js';
+import { until } from '../helpers/until.js';
 
 let coordinator: SyncCoordinator;
 
-async function until(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 afterEach(async () => {
   await coordinator?.stop();
 });
@@ -236,7 +230,7 @@ describe('3. failures are recorded, reported, retried or dead-lettered', () => {
     expect(record?.nextAttemptAt).toBe(first.nextRetryAt);
 
     // Nobody calls sync(): the entity actor asks for a run once n1 is due, and that run dead-letters it.
-    await until(() => terminal(events).length === 2);
+    await until(() => terminal(events).length === 2, 'the second run to end', 2000);
     expect(terminal(events)[1]).toMatchObject({ runId: 2, state: 'error', totalItems: 1, failedItems: 1 });
     expect(await coordinator.failures('note')).toMatchObject([{ id: 'n1', deadLettered: true, attempts: 2 }]);
     expect(coordinator.getProgress('note')?.nextRetryAt).toBeUndefined();

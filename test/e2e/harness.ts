@@ -18,6 +18,8 @@ import {
 import { LowdbLocalStore, type LowdbLocalStoreOptions } from '../../src/lowdb.js';
 import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server.js';
 
+export { until } from '../helpers/until.js';
+
 export interface Note extends RepositoryEntity {
   text: string;
 }
@@ -58,15 +60,6 @@ export function recordingFetch(sent: SentRequest[]): typeof fetch {
     entry.status = response.status;
     return response;
   };
-}
-
-/** Polls `condition` every few ms; for state that has no event to wait on (the server's counters). */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 /** Resolves with the first progress event that matches. */
