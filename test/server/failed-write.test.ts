@@ -3,39 +3,20 @@
  * already applied in memory (and its reply cached), logged no reason, and answered 500 to every later sync. A
  * batch is now committed only once the file holds it; the chain of writes recovers; the cause is reported.
  */
-import { mkdir, mkdtemp, readFile, rm, rmdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/sync-server.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SyncServer, SyncServerOptions } from '../../src/server/sync-server.js';
+import { Harness, note } from '../e2e/harness.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const TOKEN = 'failed-write-token';
-const servers: SyncServer[] = [];
+const h = new Harness();
+afterEach(() => h.dispose());
 let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-failed-write-'));
-});
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.close();
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempDir('actorsync-failed-write-', (created) => (dir = created), { scope: 'all' });
 
-async function start(options: SyncServerOptions): Promise<SyncServer> {
-  const server = await createSyncServer({ token: TOKEN, ...options });
-  servers.push(server);
-  return server;
-}
-
-const note = (id: string, version = 1) => ({
-  id,
-  version,
-  createdAt: 1,
-  updatedAt: 1,
-  syncPending: true,
-  text: id,
-});
+const start = (options: SyncServerOptions): Promise<SyncServer> => h.server({ token: TOKEN, ...options });
 
 async function push(server: SyncServer, key: string, ids: string[]) {
   const response = await fetch(`${server.url}/v1/sync/note`, {

@@ -5,28 +5,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_ITEM_DEPTH } from '../../src/server/batch-checks.js';
-import { createSyncServer, type SyncServer } from '../../src/server.js';
+import type { SyncServer, SyncServerOptions } from '../../src/server.js';
+import { Harness, note } from '../e2e/harness.js';
 
 const TOKEN = 'hostile-requests-token';
-const servers: SyncServer[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.close();
-});
+const h = new Harness();
+afterEach(() => h.dispose());
 
-async function start(options: Parameters<typeof createSyncServer>[0] = {}): Promise<SyncServer> {
-  const server = await createSyncServer({ token: TOKEN, ...options });
-  servers.push(server);
-  return server;
-}
-
-const note = (id: string, version = 1) => ({
-  id,
-  version,
-  createdAt: 1,
-  updatedAt: 1,
-  syncPending: true,
-  text: id,
-});
+const start = (options: SyncServerOptions = {}): Promise<SyncServer> =>
+  h.server({ token: TOKEN, ...options });
 
 /** An item whose `deep` field is `levels` arrays deep, as JSON text (no recursion to build or print it). */
 const deepItem = (id: string, levels: number) =>
