@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { postSync } from '../helpers/post-sync.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { startCli } from './run-cli.js';
 
@@ -18,18 +19,11 @@ describe('review of issue 11: serve says why it answered 500', () => {
       // Root ignores permissions: a directory where the server's temp file goes blocks the write.
       const blocker = join(dir, `.s.json.${serve.child.pid}.tmp`);
       await mkdir(blocker);
-      const response = await fetch(`${url}/v1/sync/note`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${TOKEN}`,
-          'idempotency-key': 'k1',
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({
-          batchId: 'k1',
-          items: [{ id: 'a', version: 1, createdAt: 1, updatedAt: 1, syncPending: true }],
-        }),
+      const body = JSON.stringify({
+        batchId: 'k1',
+        items: [{ id: 'a', version: 1, createdAt: 1, updatedAt: 1, syncPending: true }],
       });
+      const response = await postSync(url as string, TOKEN, 'k1', body);
       expect(response.status).toBe(500);
       await serve.waitFor(/POST \/v1\/sync\/note 500\n/);
     } finally {

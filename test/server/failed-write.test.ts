@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SyncServer, SyncServerOptions } from '../../src/server/sync-server.js';
 import { Harness, note } from '../e2e/harness.js';
+import { postSync } from '../helpers/post-sync.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const TOKEN = 'failed-write-token';
@@ -19,11 +20,8 @@ useTempDir('actorsync-failed-write-', (created) => (dir = created), { scope: 'al
 const start = (options: SyncServerOptions): Promise<SyncServer> => h.server({ token: TOKEN, ...options });
 
 async function push(server: SyncServer, key: string, ids: string[]) {
-  const response = await fetch(`${server.url}/v1/sync/note`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'idempotency-key': key, 'content-type': 'application/json' },
-    body: JSON.stringify({ batchId: key, items: ids.map((id) => note(id)) }),
-  });
+  const body = JSON.stringify({ batchId: key, items: ids.map((id) => note(id)) });
+  const response = await postSync(server.url, TOKEN, key, body);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 

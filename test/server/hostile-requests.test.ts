@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_ITEM_DEPTH } from '../../src/server/batch-checks.js';
 import type { SyncServer, SyncServerOptions } from '../../src/server.js';
 import { Harness, note } from '../e2e/harness.js';
+import { postSync } from '../helpers/post-sync.js';
 
 const TOKEN = 'hostile-requests-token';
 const h = new Harness();
@@ -22,11 +23,7 @@ const deepItem = (id: string, levels: number) =>
 const batchOf = (...items: string[]) => `{"batchId":"k","items":[${items.join(',')}]}`;
 
 async function post(server: SyncServer, body: string, key = 'k', type = 'note') {
-  const response = await fetch(`${server.url}/v1/sync/${type}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'idempotency-key': key, 'content-type': 'application/json' },
-    body,
-  });
+  const response = await postSync(server.url, TOKEN, key, body, type);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 

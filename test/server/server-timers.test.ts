@@ -6,6 +6,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidOptionsError } from '../../src/domain/errors.js';
 import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/sync-server.js';
+import { Harness } from '../e2e/harness.js';
+import { postSync } from '../helpers/post-sync.js';
 
 const TOKEN = 'server-timers-token';
 /** Above what `setTimeout` honours: unclamped, Node runs it after 1 ms. */
@@ -13,31 +15,18 @@ const HUGE = 2 ** 31 + 1_000;
 /** Long enough for a 1 ms timer to have fired many times over, even on a loaded machine. */
 const WINDOW_MS = 300;
 
-const servers: SyncServer[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.close();
-});
+const h = new Harness();
+afterEach(() => h.dispose());
 
-async function start(options: SyncServerOptions): Promise<SyncServer> {
-  const server = await createSyncServer({ token: TOKEN, ...options });
-  servers.push(server);
-  return server;
-}
+const start = (options: SyncServerOptions): Promise<SyncServer> => h.server({ token: TOKEN, ...options });
 
 function push(server: SyncServer): Promise<Response> {
-  return fetch(`${server.url}/v1/sync/note`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${TOKEN}`,
-      'idempotency-key': 'k1',
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify({
-      batchId: 'k1',
-      // Several items, so the reply is longer than one 64-byte drip.
-      items: ['a', 'b', 'c'].map((id) => ({ id, version: 1, createdAt: 1, updatedAt: 1, syncPending: true })),
-    }),
+  const body = JSON.stringify({
+    batchId: 'k1',
+    // Several items, so the reply is longer than one 64-byte drip.
+    items: ['a', 'b', 'c'].map((id) => ({ id, version: 1, createdAt: 1, updatedAt: 1, syncPending: true })),
   });
+  return postSync(server.url, TOKEN, 'k1', body);
 }
 
 /** 'pending' if `promise` has not settled within the window. */
