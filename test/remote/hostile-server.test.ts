@@ -29,6 +29,10 @@ const CAP = MiB;
 /** Decoded size of each bomb: 32 times the cap. */
 const BOMB_BYTES = 32 * MiB;
 
+/** A remote for `baseUrl` whose reply cap is `CAP`, fetching through `fetch`. */
+const cappedRemote = (baseUrl: string, fetch: typeof globalThis.fetch) =>
+  new HttpRemoteDataSource<Note>({ baseUrl, maxResponseBytes: CAP, fetch });
+
 type Encoding = 'gzip' | 'deflate' | 'br';
 const bombs = new Map<Encoding, Buffer>();
 
@@ -72,11 +76,7 @@ describe('the reply size cap counts decoded bytes (issue 10 point 3)', () => {
     async (encoding, length) => {
       const server = await hostile(bombReply(200, encoding, length));
       const counter = countingFetch();
-      const remote = new HttpRemoteDataSource<Note>({
-        baseUrl: server.url,
-        maxResponseBytes: CAP,
-        fetch: counter.fetch,
-      });
+      const remote = cappedRemote(server.url, counter.fetch);
       const error = await remote.syncBatch([note('a')], context('bomb')).catch((e: unknown) => e);
 
       expect(error).toBeInstanceOf(ActorSyncError);
@@ -94,11 +94,7 @@ describe('the reply size cap counts decoded bytes (issue 10 point 3)', () => {
     async (encoding) => {
       const server = await hostile(bombReply(500, encoding, 'honest'));
       const counter = countingFetch();
-      const remote = new HttpRemoteDataSource<Note>({
-        baseUrl: server.url,
-        maxResponseBytes: CAP,
-        fetch: counter.fetch,
-      });
+      const remote = cappedRemote(server.url, counter.fetch);
       const error = await remote.syncBatch([note('a')], context('bomb')).catch((e: unknown) => e);
 
       expect(error).toBeInstanceOf(TransientSyncError);
@@ -232,11 +228,7 @@ describe('a custom fetch cannot get a reply past the cap with its Content-Length
         expect(Number(headers.get('content-length'))).toBeLessThan(CAP);
         return new Response(response.body, { status: response.status, headers });
       };
-      const remote = new HttpRemoteDataSource<Note>({
-        baseUrl: server.url,
-        maxResponseBytes: CAP,
-        fetch: inflating,
-      });
+      const remote = cappedRemote(server.url, inflating);
       const error = await remote.syncBatch([note('a')], context('inflated')).catch((e: unknown) => e);
 
       expect(error).toBeInstanceOf(MalformedReplyError);
