@@ -277,6 +277,13 @@ describe('a sync request is never redirected (issue 10 point 4)', () => {
     });
   }
 
+  /** A server that answers every request `status` to `location`, with no body. */
+  const redirecting = (status: number, location: string) =>
+    hostile((_, response) => {
+      response.writeHead(status, { location });
+      response.end();
+    });
+
   it.each([301, 302, 303, 307, 308])(
     'a %i is a fatal error naming where it pointed, stripped of secrets',
     async (status) => {
@@ -306,14 +313,8 @@ describe('a sync request is never redirected (issue 10 point 4)', () => {
 
   it('a relative Location is named against the request URL; a fetch that follows anyway is refused', async () => {
     const other = await elsewhere();
-    const server = await hostile((_, response) => {
-      response.writeHead(307, { location: `${other.url}/v1/sync/note` });
-      response.end();
-    });
-    const relative = await hostile((_, response) => {
-      response.writeHead(308, { location: '/elsewhere?key=abc' });
-      response.end();
-    });
+    const server = await redirecting(307, `${other.url}/v1/sync/note`);
+    const relative = await redirecting(308, '/elsewhere?key=abc');
     const error = await new HttpRemoteDataSource<Note>({ baseUrl: relative.url })
       .syncBatch([note('a')], context('r'))
       .catch((e: unknown) => e);
@@ -335,10 +336,7 @@ describe('a sync request is never redirected (issue 10 point 4)', () => {
 
   it('a sync run that is redirected ends in error with every record still pending, none sent elsewhere', async () => {
     const other = await elsewhere();
-    const server = await hostile((_, response) => {
-      response.writeHead(307, { location: `${other.url}/v1/sync/note` });
-      response.end();
-    });
+    const server = await redirecting(307, `${other.url}/v1/sync/note`);
     const dir = await h.tempDir();
     const store = await h.store(`${dir}/store.json`);
     const local = store.collection<Note>(ENTITY);
