@@ -9,6 +9,7 @@ import type {
   RetryPolicy,
 } from '../src/domain/types.js';
 import type { BatchPlan } from '../src/protocol/batch-outcome.js';
+import type { PushWindow } from './push-window.js';
 
 export interface BatchPushInput {
   entityType: string;
@@ -17,12 +18,16 @@ export interface BatchPushInput {
   retry: RetryPolicy;
   conflicts: ConflictPolicy;
   /**
-   * Pushes in flight at once: 1 or 2 (default). With 2 the next page is loaded and pushed (a lookahead) while the
-   * current batch's request is out; its result is still handled only after the current batch's.
+   * Pushes of one run in flight at once, any positive integer; 2 by default. Pages are loaded and pushed ahead
+   * while earlier batches' requests are out; results are still handled strictly in batch order.
    */
-  maxBatchesInFlight?: 1 | 2;
+  maxBatchesInFlight?: number;
   /** Jitter source for backoff; `Math.random` by default. */
   random?: () => number;
+  /** Epoch ms: the clock of `SyncDeps`. */
+  now: () => number;
+  /** A fresh unique key per run, the stem of its batch ids: the id source of `SyncDeps`. */
+  newBatchKey: () => string;
 }
 
 /** The counts of one run so far. */
@@ -37,6 +42,8 @@ export interface RunCounts {
 }
 
 export interface BatchInFlight {
+  /** The batch's place in its run (1, 2, ...): results are handled in this order. */
+  seq: number;
   /** Stable across retries of this batch: the server's idempotency key. */
   batchId: string;
   items: RepositoryEntity[];
@@ -44,87 +51,69 @@ export interface BatchInFlight {
   attempt: number;
 }
 
-export interface CommittingBatch {
+/** The batch whose outcome is planned or being written, with what settling it needs. */
+export interface PlannedBatch {
   plan: BatchPlan<RepositoryEntity>;
   items: RepositoryEntity[];
   /** Pushes of that batch, for the attempt counts of the items it carries on. */
   attempt: number;
 }
 
-/** The two child ids a lookahead push alternates between: the adopted push may still be out when the next starts. */
-export type PushLane = 'laneA' | 'laneB';
-
-/** What a lookahead push came back with, kept until its batch's turn comes. */
-export type LaneResult = { output: PushBatchOutput } | { error: unknown };
-
-/** A batch pushed ahead of its turn (`maxBatchesInFlight: 2`), not yet the current batch. */
-export interface AheadBatch {
-  batch: BatchInFlight;
-  /** The child pushing it; undefined for a page kept, not pushed, during a retry wait. */
-  lane: PushLane | undefined;
-  result: LaneResult | undefined;
-}
-
-/** The current batch's push when it went out as a lookahead: its result, once it is in. */
-export interface AdoptedPush {
-  lane: PushLane;
-  result: LaneResult | undefined;
-}
-
 /**
- * Events the batch actor handles besides its invoked actors' results: its spawned commit's outcome and, with
- * lookahead, the spawned page load and pushes.
+ * Events the batch actor handles besides its invoked actors' results: its spawned commit, page loads and pushes
+ * (`push.<seq>`, one per batch in the window).
  */
 export type BatchPushEvent =
   | { type: 'xstate.done.actor.commit'; output: CommitBatchOutput }
   | { type: 'xstate.error.actor.commit'; error: unknown }
-  | { type: 'xstate.done.actor.aheadPage'; output: LoadPageOutput }
-  | { type: 'xstate.error.actor.aheadPage'; error: unknown }
-  | { type: `xstate.done.actor.${PushLane}`; output: PushBatchOutput }
-  | { type: `xstate.error.actor.${PushLane}`; error: unknown };
+  | { type: 'xstate.done.actor.page'; output: LoadPageOutput }
+  | { type: 'xstate.error.actor.page'; error: unknown }
+  | { type: `xstate.done.actor.push.${number}`; output: PushBatchOutput; actorId: string }
+  | { type: `xstate.error.actor.push.${number}`; error: unknown; actorId: string };
 
-export interface BatchPushContext {
-  input: Required<BatchPushInput>;
+/** What others may read of a run while it goes on: the inspector's view, and the raw material of the output. */
+export interface BatchPushProgress {
   counts: RunCounts;
   /** The run's first `MAX_LISTED_FAILURES` failed items (`counts.failed` counts them all). */
   failedItems: FailedItem[];
   /** The error of the run's last failed item, listed or not. */
   lastItemError: string | undefined;
-  /** Unique per run: batch ids are `${runKey}.${batchSeq}`. */
+  /** The last error of any kind, even one the run recovered from. */
+  lastError: string | undefined;
+  /** Earliest next attempt of an item waiting for a later run (left by this run or an earlier one). */
+  nextItemRetryAt: number | undefined;
+  /** The current (or last) retry wait. */
+  backoffMs: number;
+}
+
+/** The batch machine's working state: the outbox cursor, the push window, carried items, the commit. */
+export interface BatchPushInternal {
+  /** Unique per run: batch ids are `${runKey}.${seq}`. */
   runKey: string;
+  /** The last batch sequence number given out. */
   batchSeq: number;
   highWater: number;
   cursor: number | undefined;
   exhausted: boolean;
-  batch: BatchInFlight | undefined;
+  /** The batches out at once, in batch order (machines/push-window.ts). */
+  window: PushWindow<BatchInFlight, PushBatchOutput>;
   /** Items to push again in this run (retryable failures, conflict resolutions). */
   carry: RepositoryEntity[];
   /** Whether the carry holds failures, which wait for a backoff before they go out again. */
   carryBackoff: boolean;
   /** Pushes in earlier batches of this run, for carried items only (a fresh item has none). */
   attempts: Record<string, number>;
-  /** The outcome of the batch just pushed, until its commit starts. */
-  plan: BatchPlan<RepositoryEntity> | undefined;
-  /** The batch whose outcome is being written (at most one), while the next batch is pushed. */
-  committing: CommittingBatch | undefined;
-  /**
-   * The next batch, taken while the current one is out (`maxBatchesInFlight: 2`): pushed at once on a lane, or
-   * kept unsent (no lane) when it arrived during a retry wait.
-   */
-  ahead: AheadBatch | undefined;
-  /** Whether the lookahead's page is being loaded (from `cursor`; no other load runs meanwhile). */
-  aheadLoading: boolean;
-  /** The lane of the current batch's push when it was a lookahead, until its result is handled. */
-  adopted: AdoptedPush | undefined;
-  /** The lane the next lookahead push goes out on. */
-  nextLane: PushLane;
-  /** A retry wait is on: no lookahead is pushed until the retried batch goes out again. */
-  retryPause: boolean;
-  backoffMs: number;
-  lastError: string | undefined;
-  /** Earliest next attempt of an item waiting for a later run (left by this run or an earlier one). */
-  nextItemRetryAt: number | undefined;
+  /** The outcome of the head batch just handled, until its commit starts. */
+  planned: PlannedBatch | undefined;
+  /** The batch whose outcome is being written (at most one), while later batches are pushed. */
+  committing: PlannedBatch | undefined;
   abortError: string | undefined;
+}
+
+export interface BatchPushContext {
+  input: Required<BatchPushInput>;
+  progress: BatchPushProgress;
+  _internal: BatchPushInternal;
 }
 
 export interface BatchPushOutput {

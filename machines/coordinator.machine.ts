@@ -49,6 +49,8 @@ export const coordinatorMachine = setup({
             ? { maxBatchesInFlight: context.config.maxBatchesInFlight }
             : {}),
           ...(context.config.random ? { random: context.config.random } : {}),
+          now: context.config.now,
+          newBatchKey: context.config.newBatchKey,
         },
       });
     }),

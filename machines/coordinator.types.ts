@@ -9,10 +9,14 @@ export interface CoordinatorInput {
   autoSyncIntervalMs: number;
   retry: RetryPolicy;
   conflicts: ConflictPolicy;
-  /** Pushes of one run in flight at once (1 or 2); 2 by default. See `SyncCoordinatorOptions.maxBatchesInFlight`. */
-  maxBatchesInFlight?: 1 | 2;
+  /** Pushes of one run in flight at once, a positive integer; 2 by default. See `SyncCoordinatorOptions.maxBatchesInFlight`. */
+  maxBatchesInFlight?: number;
   /** Jitter source for backoff; `Math.random` by default. */
   random?: () => number;
+  /** Epoch ms, from `SyncDeps` (`runSources(deps)`): the batch machine reads time only through it. */
+  now: () => number;
+  /** The batch-id source of `SyncDeps` (`runSources(deps)`): a fresh unique key per run. */
+  newBatchKey: () => string;
 }
 
 /** A run waiting for its turn, with the requests it will answer. */

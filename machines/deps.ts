@@ -26,15 +26,28 @@ export interface SyncTarget {
 export interface SyncDeps {
   /** The storage and remote of a registered type; throws for an unknown one. */
   resolve(entityType: string): SyncTarget;
-  /** Epoch ms; `Date.now` by default. */
+  /** Epoch ms; `Date.now` by default. The machines read time only through this. */
   now?: () => number;
+  /** A fresh unique key per run, the stem of its batch ids (the server's idempotency keys); a random UUID by default. */
+  newBatchKey?: () => string;
   /** Told of every I/O promise, so an owner can wait for in-flight writes before closing a store. */
   track?: (work: Promise<unknown>) => void;
 }
 
+/** The clock and id source of `deps`, defaults filled in: what the machines' input carries. */
+export function runSources(deps: Pick<SyncDeps, 'now' | 'newBatchKey'> = {}): {
+  now: () => number;
+  newBatchKey: () => string;
+} {
+  return {
+    now: deps.now ?? (() => Date.now()),
+    newBatchKey: deps.newBatchKey ?? (() => globalThis.crypto.randomUUID()),
+  };
+}
+
 /** The batch machine's I/O actors over `deps`. Each honours its abort signal where the work can be aborted. */
 export function makeSyncActors(deps: SyncDeps) {
-  const now = deps.now ?? Date.now;
+  const { now } = runSources(deps);
   const tracked = <T>(work: Promise<T>): Promise<T> => {
     deps.track?.(work);
     return work;

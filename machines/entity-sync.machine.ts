@@ -97,6 +97,8 @@ export const entitySyncMachine = setup({
             ? { maxBatchesInFlight: context.config.maxBatchesInFlight }
             : {}),
           ...(context.config.random ? { random: context.config.random } : {}),
+          now: context.config.now,
+          newBatchKey: context.config.newBatchKey,
         },
       });
     }),

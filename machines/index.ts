@@ -1,4 +1,8 @@
-export { batchPushMachine, MAX_LISTED_FAILURES } from './batch-push.machine.js';
+export {
+  batchPushMachine,
+  DEFAULT_MAX_BATCHES_IN_FLIGHT,
+  MAX_LISTED_FAILURES,
+} from './batch-push.machine.js';
 export type {
   BatchInFlight,
   BatchPushContext,
@@ -17,7 +21,7 @@ export type {
   QueuedRun,
 } from './coordinator.types.js';
 export type { SyncDeps, SyncTarget } from './deps.js';
-export { createSyncMachine, makeSyncActors } from './deps.js';
+export { createSyncMachine, makeSyncActors, runSources } from './deps.js';
 export { entitySyncMachine } from './entity-sync.machine.js';
 export type {
   EntitySyncContext,

@@ -1,7 +1,8 @@
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import { DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/batch-push.machine.js';
 import { entityActorId } from '../../machines/coordinator.machine.js';
 import type { CoordinatorCommand, CoordinatorInput } from '../../machines/coordinator.types.js';
-import { createSyncMachine, type SyncTarget } from '../../machines/deps.js';
+import { createSyncMachine, runSources, type SyncDeps, type SyncTarget } from '../../machines/deps.js';
 import type { RunReport, RunSnapshot } from '../../machines/entity-sync.types.js';
 import { ProgressStream } from '../core/progress-stream.js';
 import {
@@ -50,13 +51,14 @@ export interface SyncCoordinatorOptions {
   /** Items per batch. Default 100. */
   batchSize?: number;
   /**
-   * Batch requests of one run in flight at once: 1 or 2. Default 2: the next batch's request overlaps the current
-   * one's reply, which keeps client and server both busy (docs/performance.md). Results are still handled in order
-   * (a batch's outcome, retries included, is settled before the next batch's result is looked at), nothing is
-   * pushed ahead during a retry wait, and a run that stops early leaves the batch pushed ahead pending (the server
-   * acknowledges that version again on the next run). 1 sends one request at a time.
+   * Batch requests of one run in flight at once: any positive whole number. Default 2: the next batch's request
+   * overlaps the current one's reply, which keeps client and server both busy (docs/performance.md has the
+   * figures for 1, 2, 4 and 8, on loopback and over a slow network). Results are still handled in batch order (a
+   * batch's outcome, retries included, is settled before a later batch's result is looked at), nothing new is
+   * pushed during a retry wait, and a run that stops early leaves the batches pushed ahead pending (the server
+   * acknowledges those versions again on the next run). 1 sends one request at a time.
    */
-  maxBatchesInFlight?: 1 | 2;
+  maxBatchesInFlight?: number;
   /** Entity types that may sync at once. Default 1: runs are serialised in request order. */
   concurrency?: number;
   /** How conflicts reported by the remote are resolved. Default `'server-wins'`. */
@@ -99,12 +101,12 @@ export class SyncCoordinator {
   #stopped = false;
 
   constructor(options: SyncCoordinatorOptions = {}) {
-    const input = resolveOptions(options);
+    const resolved = resolveOptions(options);
     this.#logger = options.logger ?? SILENT;
     this.progress = new ProgressStream((error) =>
       this.#logger.error('A progress listener threw', { error: errorMessage(error) }),
     );
-    const machine = createSyncMachine({
+    const deps: SyncDeps = {
       resolve: (entityType) => this.#target(entityType),
       track: (work) => {
         this.#inFlight.add(work);
@@ -113,9 +115,10 @@ export class SyncCoordinator {
           () => this.#inFlight.delete(work),
         );
       },
-    });
-    this.actor = createActor(machine, {
-      input,
+    };
+    this.actor = createActor(createSyncMachine(deps), {
+      // The machines read the clock and mint batch keys only through the sources of `deps`.
+      input: { ...resolved, ...runSources(deps) },
       systemId: 'coordinator',
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
@@ -323,17 +326,19 @@ function appCommand(command: SyncCommand): CoordinatorCommand {
   }
 }
 
-function resolveOptions(options: SyncCoordinatorOptions): CoordinatorInput {
+function resolveOptions(
+  options: SyncCoordinatorOptions,
+): Omit<CoordinatorInput, keyof ReturnType<typeof runSources>> {
   const batchSize = options.batchSize ?? 100;
   const concurrency = options.concurrency ?? 1;
   const autoSyncIntervalMs = options.autoSyncIntervalMs ?? 300_000;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
     throw new InvalidOptionsError(`batchSize must be a whole number from 1 to 10,000, got ${batchSize}`);
   }
-  const maxBatchesInFlight = options.maxBatchesInFlight ?? 2;
-  if (maxBatchesInFlight !== 1 && maxBatchesInFlight !== 2) {
+  const maxBatchesInFlight = options.maxBatchesInFlight ?? DEFAULT_MAX_BATCHES_IN_FLIGHT;
+  if (!Number.isSafeInteger(maxBatchesInFlight) || maxBatchesInFlight < 1) {
     throw new InvalidOptionsError(
-      `maxBatchesInFlight must be 1 or 2, got ${JSON.stringify(maxBatchesInFlight) ?? String(maxBatchesInFlight)}`,
+      `maxBatchesInFlight must be a whole number of at least 1, got ${JSON.stringify(maxBatchesInFlight) ?? String(maxBatchesInFlight)}`,
     );
   }
   if (!Number.isInteger(concurrency) || concurrency < 1) {

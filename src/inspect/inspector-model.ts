@@ -1,4 +1,6 @@
 import type { InspectionEvent } from 'xstate';
+import type { BatchPushContext } from '../../machines/batch-push.types.js';
+import { batchPushView } from '../../machines/batch-run.js';
 import { createSanitizer, type SanitizeOptions, type Sanitizer } from './sanitize.js';
 
 /** Context slices are kept whole; event payloads (which carry record batches) are cut short. */
@@ -119,19 +121,9 @@ export function contextSlice(machine: string | undefined, context: unknown): unk
         ...(failed && failed.length > 0 ? { failed } : {}),
       };
     }
-    case 'batchPush': {
-      const batch = c.batch as { batchId?: string; items?: unknown[] } | undefined;
-      return {
-        counts: c.counts,
-        batchSeq: c.batchSeq,
-        batch: batch ? { batchId: batch.batchId, items: batch.items?.length ?? 0 } : undefined,
-        attempts: Math.max(0, ...Object.values((c.attempts ?? {}) as Record<string, number>)),
-        carry: Array.isArray(c.carry) ? c.carry.length : 0,
-        backoffMs: c.backoffMs,
-        lastError: c.lastError,
-        nextItemRetryAt: c.nextItemRetryAt,
-      };
-    }
+    case 'batchPush':
+      // The machine's own typed projection: a renamed context field breaks the build, not the page.
+      return batchPushView(context as BatchPushContext);
     default:
       return context;
   }

@@ -87,11 +87,8 @@ describe('inspector in a real browser', () => {
     expect([
       'opening',
       'next',
-      'loading',
       'pushing',
-      'awaitingAdopted',
-      'adoptedResult',
-      'awaitingPage',
+      'headResult',
       'handOff',
       'awaitingCommit',
       'backingOff',

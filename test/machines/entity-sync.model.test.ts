@@ -16,7 +16,7 @@ import { createTestModel, type TestPath } from 'xstate/graph';
 import { batchPushMachine } from '../../machines/batch-push.machine.js';
 import { coordinatorMachine, entityActorId } from '../../machines/coordinator.machine.js';
 import type { CoordinatorInput } from '../../machines/coordinator.types.js';
-import { createSyncMachine, makeSyncActors, type SyncDeps } from '../../machines/deps.js';
+import { createSyncMachine, makeSyncActors, runSources, type SyncDeps } from '../../machines/deps.js';
 import { entitySyncMachine } from '../../machines/entity-sync.machine.js';
 import type { RunReport } from '../../machines/entity-sync.types.js';
 import { FatalSyncError, PermanentSyncError } from '../../src/domain/errors.js';
@@ -144,10 +144,10 @@ class RealSystem {
   /** `remote.calls.length` when the current (or last) run started. */
   #callsAtRunStart = 0;
 
-  /** Batches in flight: with 2, `[c]` may go out (and be applied) while `[a, b]` is held. */
-  readonly inFlight: 1 | 2;
+  /** Batches in flight: with 2 or more, `[c]` may go out (and be applied) while `[a, b]` is held. */
+  readonly inFlight: number;
 
-  constructor(build: (deps: SyncDeps) => CoordinatorMachine = createSyncMachine, inFlight: 1 | 2 = 1) {
+  constructor(build: (deps: SyncDeps) => CoordinatorMachine = createSyncMachine, inFlight = 1) {
     this.inFlight = inFlight;
     const deps: SyncDeps = {
       resolve: (entityType) => {
@@ -163,6 +163,7 @@ class RealSystem {
       retry: RETRY,
       conflicts: 'server-wins',
       maxBatchesInFlight: inFlight,
+      ...runSources(),
     };
     this.actor = createActor(build(deps), { input });
     this.actor.on('runFinished', ({ report }) => this.reports.push(report));
@@ -272,7 +273,7 @@ class RealSystem {
           stored?.item,
           `"${record.id}" is marked synced, so the remote must hold that exact version`,
         ).toEqual(record);
-      } else if (this.inFlight === 2 && record.id === 'c') {
+      } else if (this.inFlight > 1 && record.id === 'c') {
         // Pushed ahead while [a, b] was held: applied, but its result is handled only after [a, b]'s (and never,
         // if the run stops first). The next run sends that version again and the remote acknowledges it.
         expect(stored?.item.version ?? 0, `remote version of pending "${record.id}"`).toBeLessThanOrEqual(
@@ -320,9 +321,8 @@ class RealSystem {
   #checkRemoteCalls(event: StepEventType): void {
     const calls = this.remote.calls.slice(this.#callsAtRunStart);
     const ids = calls.map((call) => call.ids);
-    // While [a, b] is held, [c] is either not pushed yet or (with 2 in flight) pushed ahead.
-    const whileHeld: string[][][] =
-      this.inFlight === 2 ? [[['a', 'b']], [['a', 'b'], ['c']]] : [[['a', 'b']]];
+    // While [a, b] is held, [c] is either not pushed yet or (with 2 or more in flight) pushed ahead.
+    const whileHeld: string[][][] = this.inFlight > 1 ? [[['a', 'b']], [['a', 'b'], ['c']]] : [[['a', 'b']]];
     switch (event) {
       case 'xstate.init':
         expect(ids, 'no pushes before the first run').toEqual([]);
@@ -455,7 +455,7 @@ type ModelPath = TestPath<ModelSnapshot, ModelEvent>;
 async function playPath(
   path: ModelPath,
   build?: (deps: SyncDeps) => CoordinatorMachine,
-  inFlight: 1 | 2 = 1,
+  inFlight = 1,
 ): Promise<void> {
   const sut = new RealSystem(build, inFlight);
   system = sut;
@@ -527,8 +527,8 @@ describe('entity sync machine: model-based', () => {
     expect([...states].sort()).toEqual(['error', 'idle', 'synced', 'syncing']);
   });
 
-  // 1: one request at a time; 2 (the default): [c] is pushed ahead while [a, b] is held.
-  for (const inFlight of [1, 2] as const) {
+  // 1: one request at a time; 2 (the default) and 4: [c] is pushed ahead while [a, b] is held.
+  for (const inFlight of [1, 2, 4]) {
     describe(`maxBatchesInFlight ${inFlight}`, () => {
       describe('simple paths (two runs)', () => {
         for (const path of simplePaths) {

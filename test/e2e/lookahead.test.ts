@@ -1,10 +1,14 @@
 /**
- * `maxBatchesInFlight: 2`: the batch machine pushes the next page while the current batch's request is out, and
- * still handles results strictly in order. Real parts throughout: the reference server over HTTP on 127.0.0.1, the
+ * `maxBatchesInFlight` end to end: the batch machine pushes later pages while earlier batches' requests are out,
+ * and still handles results strictly in order (test/machines/batch-push.test.ts pins the machine alone). Real parts throughout: the reference server over HTTP on 127.0.0.1, the
  * HTTP remote and a lowdb store file (the e2e harness), or the in-process test remote over a memory store where a
  * test must hold one batch in flight.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { BatchPushContext } from '../../machines/batch-push.types.js';
+import type { BatchPushView } from '../../machines/batch-run.js';
+import { batchPushView } from '../../machines/batch-run.js';
+import type { SyncCoordinator } from '../../src/coordinator/sync-coordinator.js';
 import type { HttpRemoteOptions } from '../../src/http.js';
 import {
   InvalidOptionsError,
@@ -18,6 +22,8 @@ import {
   type SyncProgress,
   TransientSyncError,
 } from '../../src/index.js';
+import { makeCoordinator, makeRepo, seed } from '../helpers/fixtures.js';
+import { TestRemote } from '../helpers/test-remote.js';
 import {
   ENTITY,
   FAST_RETRY,
@@ -29,9 +35,7 @@ import {
   type SentRequest,
   serverItems,
   until,
-} from '../e2e/harness.js';
-import { makeCoordinator, makeRepo, seed } from '../helpers/fixtures.js';
-import { TestRemote } from '../helpers/test-remote.js';
+} from './harness.js';
 
 const h = new Harness();
 afterEach(() => h.dispose());
@@ -64,7 +68,7 @@ async function setup(options: {
   latencyMs?: number;
   fetch?: typeof fetch;
   batchSize?: number;
-  maxBatchesInFlight?: 1 | 2;
+  maxBatchesInFlight?: number;
   getToken?: HttpRemoteOptions['getToken'];
 }) {
   const server = await h.server({ faults: { latencyMs: options.latencyMs ?? 15, retryAfterSeconds: 0 } });
@@ -104,10 +108,25 @@ async function expectStoreAgreesWithServer(
 const syncingCounts = (events: SyncProgress[]) =>
   events.filter((p) => p.state === 'syncing').map((p) => p.syncedItems);
 
+/** The batch actor's snapshot, or undefined between runs. */
+const batchSnapshot = (coordinator: SyncCoordinator) =>
+  coordinator.actor.system.get(`batch:${ENTITY}`)?.getSnapshot() as
+    | { context: BatchPushContext; value: unknown }
+    | undefined;
+
+/** The batch actor as the inspector sees it (its window included). */
+function batchView(coordinator: SyncCoordinator): BatchPushView | undefined {
+  const snapshot = batchSnapshot(coordinator);
+  return snapshot && batchPushView(snapshot.context);
+}
+
+/** A process turn: rejections nobody handled are reported by then. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 /** Non-decreasing. */
 const isMonotonic = (values: number[]) => values.every((v, i) => i === 0 || v >= (values[i - 1] ?? 0));
 
-describe('maxBatchesInFlight: 2 (lookahead)', () => {
+describe('maxBatchesInFlight: batches pushed ahead', () => {
   it('syncs every record once, each batch id once, with two requests in flight at a time', async () => {
     const sent: SentRequest[] = [];
     const { server, local, remote, repository, coordinator, events } = await setup({
@@ -158,7 +177,11 @@ describe('maxBatchesInFlight: 2 (lookahead)', () => {
     // The second batch goes out and is answered while the first is held.
     await until(() => remote.calls.length === 2 && remote.maxInFlight === 2, 'the lookahead push');
     await until(() => remote.stored(ENTITY, 'n5') !== undefined, 'the server to apply batch 2');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Batch 2's result is in the window, behind the head.
+    await until(
+      () => batchView(coordinator)?.window[1]?.status === 'in',
+      'batch 2 result kept in the window',
+    );
     expect(remote.calls.map((c) => c.ids)).toEqual([
       ['n0', 'n1', 'n2', 'n3', 'n4'],
       ['n5', 'n6', 'n7', 'n8', 'n9'],
@@ -289,7 +312,7 @@ describe('maxBatchesInFlight: 2 (lookahead)', () => {
       expect(await repository.pendingCount()).toBe(0);
       for (const stored of serverItems(server, ids(50))) expect(stored.appliedVersions).toEqual([1]);
       await expectStoreAgreesWithServer(server, local);
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await nextTurn();
       expect(unhandled).toEqual([]);
     });
 
@@ -306,7 +329,7 @@ describe('maxBatchesInFlight: 2 (lookahead)', () => {
       expect(await repository.pendingCount()).toBe(0);
       for (const stored of serverItems(server, ids(50))) expect(stored.appliedVersions).toEqual([1]);
       await expectStoreAgreesWithServer(server, local);
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await nextTurn();
       expect(unhandled).toEqual([]);
     });
   });
@@ -374,11 +397,11 @@ describe('maxBatchesInFlight: 2 (lookahead)', () => {
 
     const run = coordinator.sync(repository);
     await until(() => remote.calls.length === 1, 'batch 1 to be pushed');
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await until(() => batchSnapshot(coordinator)?.value === 'backingOff', 'the retry wait');
     releasePage();
-    await until(() => pageLoads === 2, 'the lookahead page load');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    // Still inside the wait: the page arrived, but the server asked for a pause and gets it.
+    // The page arrives during the wait and is kept in the window, not sent: the server asked for a pause.
+    await until(() => batchView(coordinator)?.window[1]?.status === 'queued', 'the page kept in the window');
+    expect(batchSnapshot(coordinator)?.value).toBe('backingOff');
     expect(remote.calls).toHaveLength(1);
 
     expect(await run).toMatchObject({ state: 'synced', syncedItems: 15, failedItems: 0, retries: 1 });
@@ -410,12 +433,30 @@ describe('maxBatchesInFlight: 2 (lookahead)', () => {
     for (const stored of serverItems(server, ids(15))) expect(stored.appliedVersions).toEqual([1]);
   });
 
-  it('refuses values other than 1 and 2', () => {
-    for (const bad of [0, 3, 1.5, '2']) {
+  it('takes any positive whole number and refuses the rest with InvalidOptionsError', async () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '2']) {
       expect(() => makeCoordinator({ maxBatchesInFlight: bad as never })).toThrow(InvalidOptionsError);
     }
-    expect(() => makeCoordinator({ maxBatchesInFlight: 3 as never })).toThrow(
-      /maxBatchesInFlight must be 1 or 2/,
+    expect(() => makeCoordinator({ maxBatchesInFlight: 0 })).toThrow(
+      /maxBatchesInFlight must be a whole number of at least 1, got 0/,
     );
+    for (const good of [1, 3, 8, 64]) await makeCoordinator({ maxBatchesInFlight: good }).stop();
+  });
+
+  it('keeps four requests in flight with maxBatchesInFlight: 4, results still in order', async () => {
+    const { server, local, remote, repository, coordinator, events } = await setup({
+      count: 60,
+      maxBatchesInFlight: 4,
+    });
+    expect(await coordinator.sync(repository)).toMatchObject({
+      state: 'synced',
+      syncedItems: 60,
+      failedItems: 0,
+    });
+    expect(remote.maxInFlight).toBe(4);
+    expect(server.stats()).toMatchObject({ batchesApplied: 12, duplicateBatches: 0 });
+    await expectStoreAgreesWithServer(server, local);
+    const counts = syncingCounts(events);
+    expect(isMonotonic(counts), `progress ${counts.join(',')}`).toBe(true);
   });
 });
