@@ -7,8 +7,8 @@
  *
  *   run-one.ts measure --variant V --file F --size N --url U   (token in BENCH_TOKEN)
  *     (timed) syncs every pending record of F to the server at U and reports a MeasureResult. V is one of
- *     baseline-serial, baseline-pipelined (4 batches in flight), actorsync (defaults), actorsync-1-in-flight
- *     (defaults but maxBatchesInFlight 1) or actorsync-best.
+ *     baseline-serial, baseline-pipelined (4 batches in flight), actorsync (defaults), actorsync-N-in-flight
+ *     for N in 1, 4, 8 (defaults but maxBatchesInFlight N) or actorsync-best.
  *
  *   run-one.ts open-only --file F --size N
  *     `LowdbLocalStore.open(F)` + `close()` and nothing else: the peak RSS a sync is compared with.
@@ -37,11 +37,13 @@ import type {
 import {
   type ActorCostResult,
   type ActorsyncVariant,
+  ALL_VARIANTS,
   BATCH_SIZE,
   BEST_BATCH_SIZE,
   ENTITY_TYPE,
   type FirstProgressResult,
   type IdleCpuResult,
+  inFlightOf,
   isActorsyncVariant,
   type MeasureResult,
   makeRecords,
@@ -52,7 +54,6 @@ import {
   postBatch,
   report,
   type TelemetryRecord,
-  VARIANTS,
   type Variant,
 } from './shared.js';
 
@@ -172,7 +173,8 @@ async function actorsync(
   const batchSize =
     variant === 'actorsync-best' ? Number(process.env.BENCH_BEST_BATCH_SIZE ?? BEST_BATCH_SIZE) : BATCH_SIZE;
   // Every option at its default, except what the variant is about.
-  const options = variant === 'actorsync-1-in-flight' ? { maxBatchesInFlight: 1 as const } : {};
+  const maxBatchesInFlight = inFlightOf(variant);
+  const options = maxBatchesInFlight === undefined ? {} : { maxBatchesInFlight };
   const [{ HttpRemoteDataSource }, { LowdbLocalStore }, { Repository, SyncCoordinator }] = await Promise.all([
     import('../src/http.js'),
     import('../src/lowdb.js'),
@@ -397,7 +399,7 @@ if (mode === 'prepare') {
   report(await prepare(option(args, 'file'), sizeArg()));
 } else if (mode === 'measure') {
   const variant = option(args, 'variant') as Variant;
-  if (!VARIANTS.includes(variant)) throw new Error(`--variant must be one of ${VARIANTS.join(', ')}`);
+  if (!ALL_VARIANTS.includes(variant)) throw new Error(`--variant must be one of ${ALL_VARIANTS.join(', ')}`);
   const file = option(args, 'file');
   const url = option(args, 'url');
   report(

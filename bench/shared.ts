@@ -77,6 +77,8 @@ export type Variant =
   | 'baseline-pipelined'
   | 'actorsync'
   | 'actorsync-1-in-flight'
+  | 'actorsync-4-in-flight'
+  | 'actorsync-8-in-flight'
   | 'actorsync-best';
 export const VARIANTS: readonly Variant[] = [
   'baseline-serial',
@@ -85,6 +87,19 @@ export const VARIANTS: readonly Variant[] = [
   'actorsync-1-in-flight',
   'actorsync-best',
 ];
+/** Every variant `run-one.ts measure` knows: `VARIANTS` plus the in-flight depths bench/in-flight.ts compares. */
+export const ALL_VARIANTS: readonly Variant[] = [
+  ...VARIANTS,
+  'actorsync-4-in-flight',
+  'actorsync-8-in-flight',
+];
+
+/** `maxBatchesInFlight` of an actorsync variant; undefined for the default (2). */
+export function inFlightOf(variant: Variant): number | undefined {
+  const depth = /^actorsync-(\d+)-in-flight$/.exec(variant)?.[1];
+  return depth === undefined ? undefined : Number(depth);
+}
+
 /** The actorsync variants: the library with its defaults, with one request at a time, and with larger batches. */
 export type ActorsyncVariant = Extract<Variant, `actorsync${string}`>;
 export const isActorsyncVariant = (variant: Variant): variant is ActorsyncVariant =>
