@@ -7,7 +7,7 @@ export type {
 } from './coordinator/sync-coordinator.js';
 export { SyncCoordinator } from './coordinator/sync-coordinator.js';
 export type { ProgressListener, ProgressStream, Subscription } from './core/progress-stream.js';
-export { assertEntity, markSynced, markUpdated } from './domain/entity.js';
+export { assertEntity, markDeleted, markSynced, markUpdated } from './domain/entity.js';
 export {
   ActorSyncError,
   CoordinatorStoppedError,
@@ -44,6 +44,16 @@ export type {
   OutboxSnapshot,
   PendingPage,
   PendingQuery,
+  PulledChange,
+  PulledChanges,
+  PulledPage,
+  PulledPageOptions,
+  PulledPageResult,
+  PullReply,
+  PullRequest,
+  PullResetRequired,
+  ReadOptions,
+  RefusedChange,
   RemoteDataSource,
   RepositoryEntity,
   RetryOptions,

@@ -1,4 +1,4 @@
-import { markUpdated } from './domain/entity.js';
+import { isTombstone, markDeleted, markUpdated } from './domain/entity.js';
 import { InvalidEntityError } from './domain/errors.js';
 import { assertEntityTypeName } from './domain/names.js';
 import type { EntityFields, LocalDataSource, RemoteDataSource, RepositoryEntity } from './domain/types.js';
@@ -64,10 +64,13 @@ export class Repository<T extends RepositoryEntity> {
       if (typeof id !== 'string' || id.length === 0) {
         throw new InvalidEntityError(`save() needs a non-empty string id, got ${JSON.stringify(id)}`);
       }
-      const existing = await this.local.get(id);
+      // A tombstone's version too: a record saved again after a delete counts on from it, above the server's.
+      const existing = await this.local.get(id, { includeDeleted: true });
+      // `deleted` is bookkeeping: a record saved is live (deleting is `delete`'s job).
+      const { deleted: _deleted, ...live } = fields as EntityFields<T> & { deleted?: unknown };
       // The app's fields on the stored bookkeeping (a new record's version counts from 0), then marked changed.
       const current = {
-        ...fields,
+        ...live,
         id,
         createdAt: existing?.createdAt ?? now,
         updatedAt: existing?.updatedAt ?? now,
@@ -80,16 +83,33 @@ export class Repository<T extends RepositoryEntity> {
     return entities;
   }
 
-  get(id: string): Promise<T | undefined> {
-    return this.local.get(id);
+  /** The record, or `undefined`; deleted records (tombstones) are never returned. */
+  async get(id: string): Promise<T | undefined> {
+    const record = await this.local.get(id);
+    // A store of an app's own may not know about tombstones: hidden here too.
+    return record && !isTombstone(record) ? record : undefined;
   }
 
-  getAll(): Promise<T[]> {
-    return this.local.getAll();
+  /** Every live record; deleted records (tombstones) are left out. */
+  async getAll(): Promise<T[]> {
+    return (await this.local.getAll()).filter((record) => !isTombstone(record));
   }
 
+  /**
+   * Deletes the record: writes its tombstone (the next version, `deleted: true`, the user's fields dropped) as a
+   * pending change, which the next sync pushes like any change; the store removes it once the remote acknowledged
+   * it. A record no push has seen yet is removed at once (the stores know which; see `LocalDataSource`). Resolves
+   * `false` when there is no live record `id`. Runs in turn with saves, so it never races one for a version.
+   */
   delete(id: string): Promise<boolean> {
-    return this.local.delete(id);
+    const run = this.#saves.then(async () => {
+      const existing = await this.local.get(id, { includeDeleted: true });
+      if (!existing || isTombstone(existing)) return false;
+      await this.local.saveMany([markDeleted(existing, this.#now())]);
+      return true;
+    });
+    this.#saves = run.catch(() => {});
+    return run;
   }
 
   /** Records not yet acknowledged by the remote, including those waiting for a retry and dead letters. */

@@ -18,6 +18,20 @@ export function markSynced<T extends RepositoryEntity>(entity: T): T {
   return { ...entity, syncPending: false };
 }
 
+/**
+ * The tombstone that deletes `entity`: its bookkeeping only (the user's fields are dropped, as a server's tombstone
+ * carries none), the next version, `updatedAt` = `now`, `deleted: true`, pending sync. Pushed like any change.
+ */
+export function markDeleted<T extends RepositoryEntity>(entity: T, now: number = Date.now()): T {
+  const { id, createdAt, version } = entity;
+  return { id, createdAt, updatedAt: now, version: version + 1, syncPending: true, deleted: true } as T;
+}
+
+/** Whether a record is a tombstone (`deleted: true`). */
+export function isTombstone(entity: { deleted?: unknown }): boolean {
+  return entity.deleted === true;
+}
+
 /** The bookkeeping field of an entity that is missing or wrong, and what it must be. */
 export interface EntityFieldProblem {
   /** `undefined` when the value is not an object at all. */

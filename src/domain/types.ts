@@ -14,6 +14,15 @@ export interface RepositoryEntity {
   /** True while the local version has not been acknowledged by the remote. */
   syncPending: boolean;
   version: number;
+  /**
+   * True for a tombstone: the record was deleted (`Repository.delete`) and the deletion is a change like any other,
+   * pushed at its own version and pulled by other clients. A tombstone keeps only the bookkeeping fields (the
+   * user's fields are dropped when it is written, as the server's tombstones carry none). Stores hide tombstones
+   * from `get` and `getAll` (unless `includeDeleted` is asked for) and remove them once the remote acknowledged them
+   * (see `LocalDataSource`). Absent (or false) on every live record. The name is reserved: an app's own field called
+   * `deleted` would mark its records deleted.
+   */
+  deleted?: boolean;
 }
 
 /** The user's fields of an entity: everything but the bookkeeping, with `id` optional for new records. */
@@ -42,6 +51,111 @@ export interface SyncBatchContext {
 /** The remote end of one entity type. A throw fails the whole batch (retryable unless a `PermanentSyncError`). */
 export interface RemoteDataSource<T extends RepositoryEntity = RepositoryEntity> {
   syncBatch(items: readonly T[], context: SyncBatchContext): Promise<ItemResult<T>[]>;
+  /**
+   * One page of the changes other clients (and this one) wrote since `since`, in the server's commit order; absent
+   * on a push-only remote. Resolves `{ reset: true }` when the server can no longer serve `since` (the client pulls
+   * again from the beginning, `since` absent); throws like `syncBatch` for everything else (a
+   * `TransientSyncError` is worth retrying, a `FatalSyncError` ends the run). Nothing in the page is trusted: the
+   * store checks every change (`planPulledPage`) before anything is written.
+   */
+  pullChanges?(request: PullRequest): Promise<PullReply>;
+}
+
+/** What `RemoteDataSource.pullChanges` is asked for. */
+export interface PullRequest {
+  entityType: string;
+  /** The checkpoint of the previous page, as the server sent it; absent (or `undefined`) from the beginning. */
+  since?: string | undefined;
+  /** The most changes wanted in the page; a server may send fewer, never more. */
+  limit: number;
+  /** Seconds the server may hold the request while there is nothing new (long-poll); 0 or absent answers at once. */
+  wait?: number;
+  /** Aborts the request when the run is cancelled or the coordinator stops. */
+  signal: AbortSignal;
+}
+
+/**
+ * One change of a pulled page: the record's latest version on the server. `version` and `deleted` repeat the
+ * item's, so a page can be checked without trusting `item`; a change where they disagree is refused.
+ */
+export interface PulledChange {
+  id: string;
+  version: number;
+  /** True when the change is a deletion (`item` is then the server's tombstone). */
+  deleted: boolean;
+  /** The server's whole record (for a tombstone, its bookkeeping and `deleted: true`): untrusted. */
+  item: unknown;
+}
+
+/** A page of changes, as a remote returns it. */
+export interface PulledChanges {
+  reset?: false;
+  changes: PulledChange[];
+  /** Opaque: stored with the page's changes and sent back as `since` for the next page. */
+  checkpoint: string;
+  /** More changes are waiting right now: pull again from `checkpoint`. */
+  hasMore: boolean;
+}
+
+/** The server cannot serve the checkpoint sent (tombstones after it are gone, or its state was replaced). */
+export interface PullResetRequired {
+  reset: true;
+}
+
+export type PullReply = PulledChanges | PullResetRequired;
+
+/** A page to apply to a store (`LocalDataSource.applyPulledPage`): the remote's page plus where it was pulled from. */
+export interface PulledPage extends Omit<PulledChanges, 'reset'> {
+  /** The checkpoint the page was pulled from; `undefined` for a pull from the beginning. */
+  since: string | undefined;
+  /**
+   * The page belongs to a pull from the beginning after the server asked for a reset: once its last page
+   * (`hasMore: false`) is applied, records the pull did not mention are dropped unless they have pending local
+   * changes. The store remembers a reset in progress across restarts, so a page pulled from the beginning after
+   * one continues it even without this flag.
+   */
+  reset?: boolean;
+}
+
+/** How a store applies a pulled page. */
+export interface PulledPageOptions<T extends RepositoryEntity> {
+  /** Resolves a pulled change that meets a pending local change (docs/protocol.md, "Client side of a pull"). */
+  conflicts: ConflictPolicy<T>;
+  /** Epoch ms: `updatedAt` of resolved conflicts, and of pulled records without a usable one. */
+  now: number;
+}
+
+/**
+ * A pulled change the client could not take; the pull reports it as failed. `invalid`: not a valid record (never
+ * stored). `unresolved`: a conflict the policy could not resolve (a merge function threw): the pending local
+ * record stays as it was and meets the server's again when pushed.
+ */
+export interface RefusedChange {
+  id: string;
+  error: string;
+  kind: 'invalid' | 'unresolved';
+}
+
+/** What applying one pulled page did; the counts add up to the page's number of changes. */
+export interface PulledPageResult {
+  /** Changes written as the local record (new or newer versions, no pending local change). */
+  pulled: number;
+  /** Local records removed by a pulled tombstone (without a pending local change). */
+  deleted: number;
+  /** Changes that met a pending local change and were resolved by the conflict policy. */
+  conflicts: number;
+  /** Changes that changed nothing: a version the client already holds (its own writes coming back), an older one,
+   * or a tombstone of a record it does not hold. */
+  echoes: number;
+  /** Changes refused: not a valid record, or `version`/`deleted` disagreeing with the item. See `refused`. */
+  invalid: number;
+  refused: RefusedChange[];
+  /** Ids of conflicts whose resolution is now pending (pushed on the next push). */
+  repush: string[];
+  /** Records dropped by a finished reset (not mentioned by the pull from the beginning, nothing pending). */
+  dropped: number;
+  /** The checkpoint stored with the page: `undefined` while a reset is still paging. */
+  checkpoint: string | undefined;
 }
 
 /** A failure that outlived its run: retried on a later run once `nextAttemptAt` has passed, unless dead-lettered. */
@@ -131,13 +245,29 @@ export interface PendingPage<T> {
   next: number | undefined;
 }
 
-/** Local storage for one entity type. */
+/** Options of the reads apps use. */
+export interface ReadOptions {
+  /** Return tombstones (records marked `deleted`) too; they are hidden by default. */
+  includeDeleted?: boolean;
+}
+
+/**
+ * Local storage for one entity type.
+ *
+ * Tombstones (`deleted: true`) are stored like any record until the remote acknowledges them, hidden from `get` and
+ * `getAll`. An acknowledged tombstone is removed in the same write as its ack (or, for a collection that pulls, once
+ * a pulled change covers it: see docs/architecture.md, "Deletes"); a pending tombstone of a record no push ever saw
+ * is removed at once when it is saved.
+ */
 export interface LocalDataSource<T extends RepositoryEntity> {
-  get(id: string): Promise<T | undefined>;
-  getAll(): Promise<T[]>;
+  /** The record, or `undefined`; a tombstone only with `includeDeleted`. */
+  get(id: string, options?: ReadOptions): Promise<T | undefined>;
+  /** Every record; tombstones only with `includeDeleted`. */
+  getAll(options?: ReadOptions): Promise<T[]>;
   save(entity: T): Promise<void>;
   /** One write for the whole set. */
   saveMany(entities: readonly T[]): Promise<void>;
+  /** Removes the record outright, tombstone or not, with nothing to push: for local data only. */
   delete(id: string): Promise<boolean>;
   outbox(now: number): Promise<OutboxSnapshot>;
   /**
@@ -153,6 +283,16 @@ export interface LocalDataSource<T extends RepositoryEntity> {
   failures(): Promise<FailureRecord[]>;
   /** Clears failure records (all, or the given ids) so the items are due at once. Returns how many. */
   requeueFailures(ids?: readonly string[]): Promise<number>;
+  /**
+   * The checkpoint of the last pulled page stored, where the next pull starts; `undefined` before the first page
+   * and while a reset pulls from the beginning. Absent on a store that cannot take pulled pages (push only).
+   */
+  checkpoint?(): Promise<string | undefined>;
+  /**
+   * Applies a pulled page and stores its checkpoint in one write, so the checkpoint never points past changes not
+   * stored. Every change is decided by `planPulledPage` (src/protocol/pull-page.ts) against the stored records.
+   */
+  applyPulledPage?(page: PulledPage, options: PulledPageOptions<T>): Promise<PulledPageResult>;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { isTombstone } from '../domain/entity.js';
 import { errorMessage } from '../domain/errors.js';
 import type { ConflictPolicy, RepositoryEntity } from '../domain/types.js';
 import { adoptRemoteRecord, storableRecord } from './remote-record.js';
@@ -12,9 +13,17 @@ export type ConflictResolution<T extends RepositoryEntity> =
   | { kind: 'failed'; error: string };
 
 /**
- * Resolves a conflict between the record sent (`local`) and the server's copy. The copy is untrusted and goes
- * through `adoptRemoteRecord` whatever the policy; a merge function's output is user code's and is checked the
- * same way, so every record this returns can be stored.
+ * Resolves a conflict between the local record (sent in a push, or pending when a pull brought the server's copy)
+ * and the server's copy. The copy is untrusted and goes through `adoptRemoteRecord` whatever the policy; a merge
+ * function's output is user code's and is checked the same way, so every record this returns can be stored.
+ *
+ * Deletes (either side a tombstone, `deleted: true`), the same in both directions:
+ * - both sides deleted: they agree; the server's tombstone is taken, whatever the policy (nothing to push);
+ * - `server-wins`: the server's side, deleted or not;
+ * - `client-wins`: the local side, deleted or not, pushed on top of the server's version;
+ * - a merge function is only given two live records: against a tombstone the live record wins (an edit beats a
+ *   delete, so no one's edit is lost; deleting again is always possible). A merge that returns `deleted: true`
+ *   pushes a tombstone.
  */
 export function resolveConflict<T extends RepositoryEntity>(
   policy: ConflictPolicy<T>,
@@ -22,16 +31,22 @@ export function resolveConflict<T extends RepositoryEntity>(
   remote: unknown,
   now: number,
 ): ConflictResolution<T> {
-  const adopted = adoptRemoteRecord(local, remote, {
+  const adopted = adoptRemoteRecord<T>(local, remote, {
     minVersion: local.version,
     syncPending: false,
     now,
   });
   if (!adopted.ok) return { kind: 'failed', error: adopted.error };
-  if (policy === 'server-wins') return { kind: 'accept-remote', entity: adopted.record };
+  const remoteDeleted = isTombstone(adopted.record);
+  if (policy === 'server-wins' || (remoteDeleted && isTombstone(local))) {
+    return { kind: 'accept-remote', entity: adopted.record };
+  }
   let chosen: unknown;
-  if (policy === 'client-wins') {
+  if (policy === 'client-wins' || (typeof policy === 'function' && remoteDeleted)) {
     chosen = local;
+  } else if (isTombstone(local)) {
+    // A merge function against a local delete: the server's live record wins.
+    return { kind: 'accept-remote', entity: adopted.record };
   } else {
     try {
       chosen = policy(local, adopted.record);

@@ -17,16 +17,23 @@ export interface AdoptRemoteOptions {
   now: number;
 }
 
+/** The local side of an adoption: the stored record, or just the id of a record the client does not hold yet. */
+export interface AdoptionTarget {
+  id: string;
+  /** The local record's; absent for a new record, which takes the remote's own (if usable) or `now`. */
+  createdAt?: number;
+}
+
 /**
- * Turns a record a remote sent (a conflict's server copy today, a pulled change tomorrow) into a local record, or
+ * Turns a record a remote sent (a conflict's server copy, a pulled change) into a local record, or
  * says why it cannot become one. Nothing in it is trusted: its id must be the local one and its version a safe
  * whole number of at least `minVersion`; the bookkeeping the server does not own is ours (`createdAt` from the
- * local record, `syncPending` from `options`, `updatedAt` the remote's only if usable); and the result must pass
+ * local record when there is one, `syncPending` from `options`, `updatedAt` the remote's only if usable); and the result must pass
  * every check a stored record passes, so writing it can never stop a store from opening. A minimal
  * `{ id, version }` copy, which the protocol allows, is completed that way.
  */
 export function adoptRemoteRecord<T extends RepositoryEntity>(
-  local: T,
+  local: AdoptionTarget,
   remote: unknown,
   options: AdoptRemoteOptions,
 ): RecordCheck<T> {
@@ -40,7 +47,7 @@ export function adoptRemoteRecord<T extends RepositoryEntity>(
 }
 
 function adopt<T extends RepositoryEntity>(
-  local: T,
+  local: AdoptionTarget,
   remote: unknown,
   options: AdoptRemoteOptions,
   where: string,
@@ -51,7 +58,7 @@ function adopt<T extends RepositoryEntity>(
   const copy = remote as Record<string, unknown>;
   if (copy.id !== local.id)
     return { ok: false, error: `${where} names another id, ${describeValue(copy.id)}` };
-  const { version, updatedAt } = copy;
+  const { version, updatedAt, createdAt } = copy;
   // The upper bound leaves room for the next local edit's version + 1 to still count up exactly.
   if (!Number.isSafeInteger(version) || (version as number) < options.minVersion || version === MAX_VERSION) {
     return {
@@ -64,7 +71,7 @@ function adopt<T extends RepositoryEntity>(
       ...copy,
       id: local.id,
       version,
-      createdAt: local.createdAt,
+      createdAt: local.createdAt ?? (isTimestamp(createdAt) ? createdAt : options.now),
       updatedAt: isTimestamp(updatedAt) ? updatedAt : options.now,
       syncPending: options.syncPending,
     },

@@ -3,14 +3,22 @@ import { describeValue } from '../domain/entity.js';
 import { InvalidEntityError, StoreCorruptError } from '../domain/errors.js';
 import type { RepositoryEntity } from '../domain/types.js';
 import { readRegularFile } from './durable-json-file.js';
-import { assertStoredEntity, type CommitDelta, validateCommitDelta } from './outbox-index.js';
+import {
+  assertStoredEntity,
+  type CommitDelta,
+  type PageDelta,
+  validateCommitDelta,
+  validatePageDelta,
+} from './outbox-index.js';
 
 /** One line of the journal: a change to one collection. */
 export type JournalOp =
   | { op: 'put'; c: string; e: RepositoryEntity[] }
   | { op: 'del'; c: string; id: string }
   | { op: 'commit'; c: string; d: CommitDelta<RepositoryEntity> }
-  | { op: 'requeue'; c: string; ids: string[] };
+  | { op: 'requeue'; c: string; ids: string[] }
+  /** A pulled page: its records, removals and the checkpoint, in one line (so in one durable append). */
+  | { op: 'page'; c: string; d: PageDelta<RepositoryEntity> };
 
 const FORMAT = 'actorsync-journal';
 
@@ -161,6 +169,8 @@ export function parseOp(line: Record<string, unknown>): JournalOp {
       return { op: 'del', c, id: line.id };
     case 'commit':
       return { op: 'commit', c, d: validateCommitDelta(line.d) };
+    case 'page':
+      return { op: 'page', c, d: validatePageDelta(line.d) };
     case 'requeue': {
       const ids = line.ids;
       if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) {

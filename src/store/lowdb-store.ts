@@ -15,13 +15,23 @@ import type {
   OutboxSnapshot,
   PendingPage,
   PendingQuery,
+  PulledPage,
+  PulledPageOptions,
+  PulledPageResult,
+  ReadOptions,
   RepositoryEntity,
   SyncAck,
 } from '../domain/types.js';
 import { assertRegularOrMissing, DurableJSONFile } from './durable-json-file.js';
 import { Journal, type JournalContents, type JournalOp } from './journal.js';
 import { LockFile } from './lock-file.js';
-import { assertStoredEntity, commitResult, OutboxIndex, validateFailureRecord } from './outbox-index.js';
+import {
+  assertStoredEntity,
+  checkCheckpoint,
+  commitResult,
+  OutboxIndex,
+  validateFailureRecord,
+} from './outbox-index.js';
 
 const FORMAT = 'actorsync-store';
 const FORMAT_VERSION = 1;
@@ -32,10 +42,18 @@ export interface StoreDocument {
   version: typeof FORMAT_VERSION;
   /** Increases with every compaction; the journal names the generation it follows. */
   generation: number;
-  collections: Record<
-    string,
-    { records: Record<string, RepositoryEntity>; failures: Record<string, FailureRecord> }
-  >;
+  collections: Record<string, StoredCollection>;
+}
+
+/** One entity type in the snapshot file. */
+export interface StoredCollection {
+  /** Tombstones included (pending ones, and acknowledged ones kept until a pull covers them). */
+  records: Record<string, RepositoryEntity>;
+  failures: Record<string, FailureRecord>;
+  /** The checkpoint of the last pulled page stored; absent before the first pull (and in stores of earlier versions). */
+  checkpoint?: string;
+  /** A reset is in progress (absent: none). */
+  resetting?: boolean;
 }
 
 export interface LowdbLocalStoreOptions {
@@ -227,6 +245,7 @@ export class LowdbLocalStore {
       const index = this.index(entityType);
       index.put(Object.values(collection.records));
       index.applyDelta({ synced: [], stale: [], replaced: [], failures: Object.values(collection.failures) });
+      index.restorePullState({ checkpoint: collection.checkpoint, resetting: collection.resetting === true });
     }
     if (journal && journal.generation > this.#generation) {
       throw new StoreCorruptError(this.#journal.file, 'it is newer than the snapshot it belongs to');
@@ -276,6 +295,9 @@ export class LowdbLocalStore {
       case 'requeue':
         index.applyRequeue(op.ids);
         break;
+      case 'page':
+        index.applyPage(op.d);
+        break;
       default:
         throw new StoreCorruptError(
           this.#journal.file,
@@ -288,12 +310,17 @@ export class LowdbLocalStore {
     // Keyed by names and ids users chose: objects without a prototype, so "__proto__" is a key like any other.
     const collections: StoreDocument['collections'] = Object.create(null);
     for (const [entityType, index] of this.#collections) {
-      const { records, failures } = index.exportState();
+      const { records, failures, pull } = index.exportState();
       const byId: Record<string, RepositoryEntity> = Object.create(null);
       for (const record of records) byId[record.id] = record;
       const failuresById: Record<string, FailureRecord> = Object.create(null);
       for (const record of failures) failuresById[record.id] = record;
-      collections[entityType] = { records: byId, failures: failuresById };
+      collections[entityType] = {
+        records: byId,
+        failures: failuresById,
+        ...(pull.checkpoint === undefined ? {} : { checkpoint: pull.checkpoint }),
+        ...(pull.resetting ? { resetting: true } : {}),
+      };
     }
     this.#generation += 1;
     this.#db.data = { format: FORMAT, version: FORMAT_VERSION, generation: this.#generation, collections };
@@ -319,12 +346,12 @@ class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> 
     return this.#store.index(this.#type) as unknown as OutboxIndex<T>;
   }
 
-  async get(id: string): Promise<T | undefined> {
-    return this.#index.get(id);
+  async get(id: string, options?: ReadOptions): Promise<T | undefined> {
+    return this.#index.get(id, options);
   }
 
-  async getAll(): Promise<T[]> {
-    return this.#index.getAll();
+  async getAll(options?: ReadOptions): Promise<T[]> {
+    return this.#index.getAll(options);
   }
 
   save(entity: T): Promise<void> {
@@ -335,15 +362,21 @@ class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> 
     // Validated before it is queued: a bad entity rejects the call and nothing is written.
     const prepared = this.#index.prepare(entities);
     return this.#store.mutate(
-      () => ({ ops: prepared.length ? [{ op: 'put', c: this.#type, e: prepared }] : [], plan: prepared }),
-      (plan) => this.#index.put(plan),
+      () => {
+        const plan = this.#index.planSave(prepared);
+        // One append: the removals (tombstones of records no push saw) and the writes land together or not at all.
+        const ops: JournalOp[] = plan.removed.map((id) => ({ op: 'del', c: this.#type, id }));
+        if (plan.put.length) ops.push({ op: 'put', c: this.#type, e: plan.put });
+        return { ops, plan };
+      },
+      (plan) => this.#index.applySave(plan),
     );
   }
 
   delete(id: string): Promise<boolean> {
     return this.#store.mutate(
       () => {
-        const exists = this.#index.get(id) !== undefined;
+        const exists = this.#index.get(id, { includeDeleted: true }) !== undefined;
         return { ops: exists ? [{ op: 'del', c: this.#type, id }] : [], plan: exists };
       },
       (exists) => exists && this.#index.delete(id),
@@ -378,6 +411,22 @@ class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> 
 
   async failures(): Promise<FailureRecord[]> {
     return this.#index.failures();
+  }
+
+  async checkpoint(): Promise<string | undefined> {
+    return this.#index.pullState().checkpoint;
+  }
+
+  applyPulledPage(page: PulledPage, options: PulledPageOptions<T>): Promise<PulledPageResult> {
+    return this.#store.mutate(
+      () => {
+        // Planned in the write queue, against the records the page will apply to.
+        const planned = this.#index.planPage(page, options);
+        // Always journalled, even with no change: the checkpoint (or the reset's progress) moves.
+        return { ops: [{ op: 'page', c: this.#type, d: planned.delta }], plan: planned };
+      },
+      (planned) => this.#index.applyPlannedPage(planned),
+    );
   }
 
   requeueFailures(ids?: readonly string[]): Promise<number> {
@@ -430,7 +479,16 @@ function validateDocument(file: string, data: unknown): StoreDocument {
     }
     const records: Record<string, RepositoryEntity> = Object.create(null);
     const failures: Record<string, FailureRecord> = Object.create(null);
+    const pull: Pick<StoredCollection, 'checkpoint' | 'resetting'> = {};
     try {
+      if (collection.checkpoint !== undefined) {
+        pull.checkpoint = checkCheckpoint(collection.checkpoint, `collection ${name}`);
+      }
+      if (collection.resetting !== undefined) {
+        if (typeof collection.resetting !== 'boolean')
+          return fail(`collection ${name} has a non-boolean resetting`);
+        if (collection.resetting) pull.resetting = true;
+      }
       for (const [id, record] of Object.entries(collection.records)) {
         assertStoredEntity(record, `record ${name}/${JSON.stringify(id)}`);
         if (record.id !== id)
@@ -447,7 +505,7 @@ function validateDocument(file: string, data: unknown): StoreDocument {
       if (error instanceof InvalidEntityError) return fail(error.message);
       throw error;
     }
-    clean[entityType] = { records, failures };
+    clean[entityType] = { records, failures, ...pull };
   }
   return { format: FORMAT, version: FORMAT_VERSION, generation, collections: clean };
 }

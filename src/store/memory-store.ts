@@ -6,6 +6,10 @@ import type {
   OutboxSnapshot,
   PendingPage,
   PendingQuery,
+  PulledPage,
+  PulledPageOptions,
+  PulledPageResult,
+  ReadOptions,
   RepositoryEntity,
   SyncAck,
 } from '../domain/types.js';
@@ -19,20 +23,20 @@ export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalD
     this.#index.put(this.#index.prepare(initial));
   }
 
-  async get(id: string): Promise<T | undefined> {
-    return this.#index.get(id);
+  async get(id: string, options?: ReadOptions): Promise<T | undefined> {
+    return this.#index.get(id, options);
   }
 
-  async getAll(): Promise<T[]> {
-    return this.#index.getAll();
+  async getAll(options?: ReadOptions): Promise<T[]> {
+    return this.#index.getAll(options);
   }
 
   async save(entity: T): Promise<void> {
-    this.#index.put(this.#index.prepare([entity]));
+    await this.saveMany([entity]);
   }
 
   async saveMany(entities: readonly T[]): Promise<void> {
-    this.#index.put(this.#index.prepare(entities));
+    this.#index.applySave(this.#index.planSave(this.#index.prepare(entities)));
   }
 
   async delete(id: string): Promise<boolean> {
@@ -61,5 +65,14 @@ export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalD
 
   async requeueFailures(ids?: readonly string[]): Promise<number> {
     return this.#index.requeueFailures(ids);
+  }
+
+  async checkpoint(): Promise<string | undefined> {
+    return this.#index.pullState().checkpoint;
+  }
+
+  /** Planned and applied in one synchronous step: nothing else runs between the two. */
+  async applyPulledPage(page: PulledPage, options: PulledPageOptions<T>): Promise<PulledPageResult> {
+    return this.#index.applyPlannedPage(this.#index.planPage(page, options));
   }
 }

@@ -1,4 +1,4 @@
-import { assertEntity, jsonProblem, markSynced, storableCopy } from '../domain/entity.js';
+import { assertEntity, isTombstone, jsonProblem, markSynced, storableCopy } from '../domain/entity.js';
 import { InvalidEntityError } from '../domain/errors.js';
 import type {
   FailureRecord,
@@ -7,10 +7,15 @@ import type {
   OutboxSnapshot,
   PendingPage,
   PendingQuery,
+  PulledPage,
+  PulledPageOptions,
+  PulledPageResult,
+  ReadOptions,
   RepositoryEntity,
   SyncAck,
 } from '../domain/types.js';
 import { isDue, nextFailureRecord } from '../protocol/failures.js';
+import { planPulledPage } from '../protocol/pull-page.js';
 import { PendingQueue } from './pending-queue.js';
 
 /** The changes of one commit, as stores persist them. */
@@ -34,6 +39,42 @@ export function commitResult<T extends RepositoryEntity>(delta: CommitDelta<T>):
   };
 }
 
+/**
+ * What a pulled page changes, as stores persist it (one journal line): the records to write and remove, and the
+ * pull state the collection has afterwards. Applying one twice changes nothing.
+ */
+export interface PageDelta<T extends RepositoryEntity> {
+  put: T[];
+  removed: string[];
+  /** The stored checkpoint after the page; absent while a reset is still paging. */
+  checkpoint?: string;
+  /** A reset is in progress: the next pull starts from the beginning and drops what it does not mention. */
+  resetting: boolean;
+}
+
+/** A save as stores persist it: records to write, and tombstones of records no push ever saw, removed instead. */
+export interface SavePlan<T extends RepositoryEntity> {
+  put: T[];
+  removed: string[];
+}
+
+/** A planned page: its delta, its result, and the ids a reset in progress has now seen. */
+export interface PlannedPage<T extends RepositoryEntity> {
+  delta: PageDelta<T>;
+  result: PulledPageResult;
+  /** For a reset page: the ids it mentions, and whether it starts the pull from the beginning. */
+  reset: { ids: string[]; start: boolean } | undefined;
+}
+
+/** The pull state of a collection, as a snapshot keeps it. */
+export interface PullState {
+  checkpoint: string | undefined;
+  resetting: boolean;
+}
+
+/** The longest checkpoint a store keeps: it goes back to the server in a URL. */
+export const MAX_CHECKPOINT_CHARS = 2048;
+
 interface Row<T> {
   entity: T;
   /** Local change sequence: orders the outbox and bounds a run (its high-water mark). */
@@ -50,19 +91,41 @@ export class OutboxIndex<T extends RepositoryEntity> {
   /** Pending ids in change order: every change re-adds its id under a new sequence number. */
   readonly #pending = new PendingQueue();
   readonly #failures = new Map<string, FailureRecord>();
+  /**
+   * Ids first saved in this process that no `pending()` page has handed out: no push can have sent any version of
+   * them, so the server has none and a delete removes them at once. Not persisted: after a restart every record is
+   * taken as possibly pushed.
+   */
+  readonly #localOnly = new Set<string>();
   #seq = 0;
+  #checkpoint: string | undefined;
+  #resetting = false;
+  /** Ids the reset pull in progress has mentioned (in memory: a reset interrupted by a restart starts over). */
+  #resetSeen: Set<string> | undefined;
 
   get size(): number {
     return this.#rows.size;
   }
 
-  get(id: string): T | undefined {
+  /** The record; a tombstone only with `includeDeleted`. */
+  get(id: string, options?: ReadOptions): T | undefined {
     const row = this.#rows.get(id);
-    return row ? this.#copy(row) : undefined;
+    if (!row || (isTombstone(row.entity) && !options?.includeDeleted)) return undefined;
+    return this.#copy(row);
   }
 
-  getAll(): T[] {
-    return Array.from(this.#rows.values(), (row) => this.#copy(row));
+  /** Every record; tombstones only with `includeDeleted`. */
+  getAll(options?: ReadOptions): T[] {
+    const all: T[] = [];
+    for (const row of this.#rows.values()) {
+      if (!isTombstone(row.entity) || options?.includeDeleted) all.push(this.#copy(row));
+    }
+    return all;
+  }
+
+  /** The stored checkpoint and whether a reset is in progress. */
+  pullState(): PullState {
+    return { checkpoint: this.#checkpoint, resetting: this.#resetting };
   }
 
   /** Validates and copies first, so a bad entity in a set leaves the store untouched. */
@@ -89,9 +152,45 @@ export class OutboxIndex<T extends RepositoryEntity> {
     for (const entity of entities) this.#write(entity);
   }
 
+  /**
+   * What saving prepared entities does: each is written, except a pending tombstone of a record no push has seen
+   * (first saved in this process, never handed out by `pending()`), which removes the record instead: there is
+   * nothing to delete on the server.
+   */
+  planSave(entities: readonly T[]): SavePlan<T> {
+    const final = new Map<string, T | null>();
+    const fresh = new Set<string>();
+    for (const entity of entities) {
+      const id = entity.id;
+      const known = final.has(id) ? final.get(id) !== null : this.#rows.has(id);
+      if (!known && !isTombstone(entity)) fresh.add(id);
+      const localOnly = fresh.has(id) || this.#localOnly.has(id);
+      // Re-inserted so the last write of an id decides its place, as consecutive saves would.
+      final.delete(id);
+      final.set(id, isTombstone(entity) && entity.syncPending && localOnly ? null : entity);
+    }
+    const plan: SavePlan<T> = { put: [], removed: [] };
+    for (const [id, entity] of final) {
+      if (entity) plan.put.push(entity);
+      else if (this.#rows.has(id)) plan.removed.push(id);
+    }
+    return plan;
+  }
+
+  /** Applies a `planSave` plan, remembering which new records no push has seen yet. */
+  applySave(plan: SavePlan<T>): void {
+    for (const id of plan.removed) this.delete(id);
+    for (const entity of plan.put) {
+      const isNew = !this.#rows.has(entity.id);
+      this.#write(entity);
+      if (isNew && entity.syncPending && !isTombstone(entity)) this.#localOnly.add(entity.id);
+    }
+  }
+
   delete(id: string): boolean {
     this.#pending.delete(id);
     this.#failures.delete(id);
+    this.#localOnly.delete(id);
     return this.#rows.delete(id);
   }
 
@@ -125,6 +224,8 @@ export class OutboxIndex<T extends RepositoryEntity> {
       // A page shares the stored records instead of copying every item of every batch; freezing them keeps a
       // consumer from changing the store behind its back.
       items.push(Object.isFrozen(row.entity) ? row.entity : Object.freeze(row.entity));
+      // Handed to a push from now on: the server may hold it, so a delete must reach the server.
+      this.#localOnly.delete(id);
       if (items.length < query.limit) return true;
       next = seq;
       return false;
@@ -186,15 +287,109 @@ export class OutboxIndex<T extends RepositoryEntity> {
     for (const ack of delta.synced) {
       const row = this.#rows.get(ack.id);
       if (!row || row.entity.version !== ack.version) continue;
+      // An acknowledged tombstone has done its work: removed at once, or, in a collection that pulls, kept (hidden,
+      // not pending) until a pulled change covers it, so a page pulled before the delete reached the server cannot
+      // bring the record back at an older version.
+      if (isTombstone(row.entity) && !this.#pulls()) {
+        this.delete(ack.id);
+        continue;
+      }
       // The pending set is the truth about syncPending; the stored object is not rewritten per ack.
       this.#pending.delete(ack.id);
       this.#failures.delete(ack.id);
+      this.#localOnly.delete(ack.id);
     }
     for (const entity of delta.replaced) {
+      // The server's tombstone taken in a conflict (server-wins): the record is gone on both sides.
+      if (isTombstone(entity) && !entity.syncPending) {
+        this.delete(entity.id);
+        continue;
+      }
       this.#write(entity);
       this.#failures.delete(entity.id);
+      this.#localOnly.delete(entity.id);
     }
     for (const record of delta.failures) this.#failures.set(record.id, { ...record });
+  }
+
+  /**
+   * Plans a pulled page against the stored records (`planPulledPage`) and the pull state: a normal page stores its
+   * checkpoint; a reset page (or any page from the beginning while a reset is in progress) stores none until its
+   * last page, which also drops every record the reset pull did not mention and that has nothing pending. Costs
+   * O(page), except a reset's last page, which walks every record once.
+   */
+  planPage(page: PulledPage, options: PulledPageOptions<T>): PlannedPage<T> {
+    checkPage(page);
+    const resetting = page.reset === true || this.#resetting;
+    const start = resetting && page.since === undefined;
+    if (resetting && !start && !this.#resetSeen) {
+      throw new InvalidEntityError(
+        'A reset is in progress: pull again from the beginning (since undefined) to continue it',
+      );
+    }
+    const plan = planPulledPage<T>({
+      changes: page.changes,
+      local: (id) => {
+        const row = this.#rows.get(id);
+        return row ? { record: this.#current(row), pending: this.#pending.has(id) } : undefined;
+      },
+      conflicts: options.conflicts,
+      now: options.now,
+    });
+    const mentioned = resetting ? page.changes.map((change) => String(change.id)) : [];
+    const removed = [...plan.removed];
+    let dropped = 0;
+    if (resetting && !page.hasMore) {
+      const seen = start ? new Set<string>() : (this.#resetSeen as Set<string>);
+      const here = new Set(mentioned);
+      for (const id of this.#rows.keys()) {
+        if (seen.has(id) || here.has(id) || this.#pending.has(id) || plan.writes.has(id)) continue;
+        removed.push(id);
+        dropped += 1;
+      }
+    }
+    const finished = !resetting || !page.hasMore;
+    const delta: PageDelta<T> = {
+      put: [...plan.writes.values()],
+      removed,
+      ...(finished ? { checkpoint: page.checkpoint } : {}),
+      resetting: !finished,
+    };
+    return {
+      delta,
+      result: { ...plan.counts, dropped, checkpoint: delta.checkpoint },
+      reset: resetting && !finished ? { ids: mentioned, start } : undefined,
+    };
+  }
+
+  /** Applies a planned page: its delta, then the reset bookkeeping kept in memory. */
+  applyPlannedPage(planned: PlannedPage<T>): PulledPageResult {
+    this.applyPage(planned.delta);
+    if (planned.reset) {
+      const seen = planned.reset.start || !this.#resetSeen ? new Set<string>() : this.#resetSeen;
+      for (const id of planned.reset.ids) seen.add(id);
+      this.#resetSeen = seen;
+    }
+    return planned.result;
+  }
+
+  /** Applies a page delta (or replays one from a journal). */
+  applyPage(delta: PageDelta<T>): void {
+    for (const id of delta.removed) this.delete(id);
+    for (const entity of delta.put) {
+      this.#write(entity);
+      this.#failures.delete(entity.id);
+      this.#localOnly.delete(entity.id);
+    }
+    this.#checkpoint = delta.checkpoint;
+    this.#resetting = delta.resetting;
+    if (!delta.resetting) this.#resetSeen = undefined;
+  }
+
+  /** Sets the pull state read back from a snapshot. */
+  restorePullState(state: PullState): void {
+    this.#checkpoint = state.checkpoint;
+    this.#resetting = state.resetting;
   }
 
   /** Failure records of the stored versions: scheduled ones first, then the dead letters. */
@@ -222,12 +417,18 @@ export class OutboxIndex<T extends RepositoryEntity> {
     for (const id of ids) this.#failures.delete(id);
   }
 
-  /** Everything held, for a snapshot: records in change order and the failure records. */
-  exportState(): { records: T[]; failures: FailureRecord[] } {
+  /** Everything held, for a snapshot: records in change order (tombstones too), failure records, pull state. */
+  exportState(): { records: T[]; failures: FailureRecord[]; pull: PullState } {
     return {
       records: Array.from(this.#rows.values(), (row) => this.#current(row)),
       failures: [...this.#failures.values()],
+      pull: this.pullState(),
     };
+  }
+
+  /** Whether this collection pulls: it has stored a checkpoint, or a reset is in progress. */
+  #pulls(): boolean {
+    return this.#checkpoint !== undefined || this.#resetting;
   }
 
   #currentFailures(): FailureRecord[] {
@@ -255,6 +456,27 @@ export class OutboxIndex<T extends RepositoryEntity> {
     this.#rows.set(id, { entity, seq });
     if (entity.syncPending) this.#pending.add(id, seq);
   }
+}
+
+/** A page must carry what the store will persist: refused whole (nothing applied) otherwise. */
+function checkPage(page: PulledPage): void {
+  if (typeof page !== 'object' || page === null)
+    throw new InvalidEntityError('A pulled page must be an object');
+  if (!Array.isArray(page.changes)) throw new InvalidEntityError('A pulled page needs an array of changes');
+  if (typeof page.hasMore !== 'boolean')
+    throw new InvalidEntityError('A pulled page needs a boolean hasMore');
+  checkCheckpoint(page.checkpoint, 'A pulled page');
+  if (page.since !== undefined) checkCheckpoint(page.since, "A pulled page's since");
+}
+
+/** Throws `InvalidEntityError` unless `value` is a checkpoint a store keeps: a non-empty string, not too long. */
+export function checkCheckpoint(value: unknown, where: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_CHECKPOINT_CHARS) {
+    throw new InvalidEntityError(
+      `${where} needs a checkpoint of 1 to ${MAX_CHECKPOINT_CHARS} characters, got ${typeof value === 'string' ? `${value.length} characters` : typeof value}`,
+    );
+  }
+  return value;
 }
 
 function clone<T>(value: T): T {
@@ -317,6 +539,34 @@ export function validateFailureRecord(value: unknown, where: string): FailureRec
     nextAttemptAt: isTime(next) ? next : undefined,
     deadLettered: r.deadLettered,
     failedAt: isTime(r.failedAt) ? r.failedAt : 0,
+  };
+}
+
+/** A page delta read back from a journal, checked whole; throws `InvalidEntityError` saying what is wrong. */
+export function validatePageDelta(value: unknown): PageDelta<RepositoryEntity> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidEntityError('its page delta must be an object');
+  }
+  const d = value as Record<string, unknown>;
+  if (!Array.isArray(d.put)) throw new InvalidEntityError("its page delta's put must be an array");
+  d.put.forEach((entity, i) => {
+    assertStoredEntity(entity, `its page delta's put[${i}]`);
+  });
+  if (!Array.isArray(d.removed) || !d.removed.every((id) => typeof id === 'string')) {
+    throw new InvalidEntityError("its page delta's removed must be an array of string ids");
+  }
+  if (typeof d.resetting !== 'boolean')
+    throw new InvalidEntityError("its page delta's resetting must be a boolean");
+  const checkpoint =
+    d.checkpoint === undefined ? undefined : checkCheckpoint(d.checkpoint, "its page delta's checkpoint");
+  if (checkpoint === undefined && !d.resetting) {
+    throw new InvalidEntityError('its page delta has no checkpoint, and no reset is in progress');
+  }
+  return {
+    put: d.put as RepositoryEntity[],
+    removed: d.removed as string[],
+    ...(checkpoint === undefined ? {} : { checkpoint }),
+    resetting: d.resetting,
   };
 }
 

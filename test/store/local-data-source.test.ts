@@ -6,6 +6,8 @@ import {
   InvalidEntityError,
   type LocalDataSource,
   MemoryLocalDataSource,
+  type PulledChange,
+  type PulledPage,
   Repository,
   type RepositoryEntity,
 } from '../../src/index.js';
@@ -158,5 +160,261 @@ describe.each(implementations)('%s (the LocalDataSource contract)', (_, factory)
     circular.self = circular;
     await expect(local.save(circular as unknown as Doc)).rejects.toBeInstanceOf(InvalidEntityError);
     expect(await local.getAll()).toEqual([saved]);
+  });
+});
+
+/** A pulled change of a live record as the reference server sends it. */
+const live = (id: string, version: number, title = `${id}@${version}`): PulledChange => ({
+  id,
+  version,
+  deleted: false,
+  item: { id, version, createdAt: 1, updatedAt: 2, syncPending: false, title },
+});
+const tombstone = (id: string, version: number): PulledChange => ({
+  id,
+  version,
+  deleted: true,
+  item: { id, version, createdAt: 1, updatedAt: 3, syncPending: false, deleted: true },
+});
+const page = (changes: PulledChange[], checkpoint: string, more: Partial<PulledPage> = {}): PulledPage => ({
+  since: undefined,
+  changes,
+  checkpoint,
+  hasMore: false,
+  ...more,
+});
+const serverWins = { conflicts: 'server-wins' as const, now: 9_000 };
+
+/** The LocalDataSource's optional pull methods, which both stores have. */
+function pulling(local: LocalDataSource<Doc>) {
+  const { checkpoint, applyPulledPage } = local;
+  if (!checkpoint || !applyPulledPage) throw new Error('the store cannot take pulled pages');
+  return { checkpoint: () => checkpoint.call(local), apply: applyPulledPage.bind(local) };
+}
+
+describe.each(implementations)('%s: deletes as tombstones', (_, factory) => {
+  const makeStore = () => makeStoreWith(factory);
+
+  it('writes a pending tombstone at the next version, without the user fields, hidden from every read apps use', async () => {
+    const { local, repository, tick } = await makeStore();
+    await repository.saveMany([
+      { id: 'a', title: 'a' },
+      { id: 'b', title: 'b' },
+    ]);
+    // Handed to a push: the server may hold them, so a delete must reach it.
+    await local.pending({ limit: 10, now: 0 });
+    tick(10);
+    expect(await repository.delete('a')).toBe(true);
+    expect(await repository.delete('a')).toBe(false);
+    expect(await repository.delete('nothing')).toBe(false);
+    const stored = {
+      id: 'a',
+      createdAt: 1_000,
+      updatedAt: 1_010,
+      version: 2,
+      syncPending: true,
+      deleted: true,
+    };
+    expect(await local.get('a', { includeDeleted: true })).toEqual(stored);
+    expect(await local.get('a')).toBeUndefined();
+    expect(await repository.get('a')).toBeUndefined();
+    expect((await local.getAll()).map((d) => d.id)).toEqual(['b']);
+    expect((await repository.getAll()).map((d) => d.id)).toEqual(['b']);
+    expect((await local.getAll({ includeDeleted: true })).map((d) => d.id)).toEqual(['b', 'a']);
+    // Pushed like any change.
+    expect((await local.pending({ limit: 10, now: 0 })).items).toEqual([
+      expect.objectContaining({ id: 'b' }),
+      stored,
+    ]);
+    expect(await repository.pendingCount()).toBe(2);
+  });
+
+  it('removes a tombstone in the write that acknowledges it, in a collection that does not pull', async () => {
+    const { local, repository } = await makeStore();
+    await repository.save({ id: 'a', title: 'a' });
+    await local.markSynced([{ id: 'a', version: 1 }]);
+    await repository.delete('a');
+    expect(await local.commit({ synced: [{ id: 'a', version: 1 }], now: 0 })).toMatchObject({ stale: ['a'] });
+    expect(await local.get('a', { includeDeleted: true })).toMatchObject({
+      deleted: true,
+      syncPending: true,
+    });
+    expect(await local.commit({ synced: [{ id: 'a', version: 2 }], now: 0 })).toMatchObject({
+      synced: ['a'],
+    });
+    expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
+    expect(await local.outbox(0)).toMatchObject({ total: 0, pending: 0 });
+  });
+
+  it('removes at once a record no push has seen, but tombstones one handed out and not yet acknowledged', async () => {
+    const { local, repository } = await makeStore();
+    await repository.saveMany(['fresh', 'sent'].map((id) => ({ id, title: id })));
+    await repository.save({ id: 'fresh', title: 'edited, still never sent' });
+    // Only "sent" goes out in a push (its reply may be lost: the server may hold it).
+    await local.pending({ limit: 10, upTo: 0, now: 0 });
+    const page1 = await local.pending({ limit: 1, now: 0 });
+    expect(page1.items.map((d) => d.id)).toEqual(['sent']);
+    await repository.delete('fresh');
+    await repository.delete('sent');
+    expect(await local.get('fresh', { includeDeleted: true })).toBeUndefined();
+    expect(await local.get('sent', { includeDeleted: true })).toMatchObject({ deleted: true, version: 2 });
+    expect((await local.pending({ limit: 10, now: 0 })).items.map((d) => d.id)).toEqual(['sent']);
+  });
+
+  it('counts a record saved again after its delete on from the tombstone, so it goes out above the server', async () => {
+    const { local, repository } = await makeStore();
+    await repository.save({ id: 'a', title: 'a' });
+    await local.pending({ limit: 10, now: 0 });
+    await repository.delete('a');
+    const again = await repository.save({ id: 'a', title: 'back', deleted: true } as Doc);
+    expect(again).toMatchObject({ version: 3, title: 'back', syncPending: true });
+    expect(again).not.toHaveProperty('deleted');
+    expect(await repository.get('a')).toEqual(again);
+  });
+
+  it('takes the server tombstone of a push conflict (server-wins) by removing the record', async () => {
+    const { local, repository } = await makeStore();
+    await repository.save({ id: 'a', title: 'mine' });
+    await local.pending({ limit: 10, now: 0 });
+    // A tombstone has no user fields: typed as a record only by a cast.
+    const theirs = {
+      id: 'a',
+      version: 4,
+      createdAt: 1_000,
+      updatedAt: 5,
+      syncPending: false,
+      deleted: true,
+    } as Doc;
+    expect(await local.commit({ replace: [{ expectedVersion: 1, entity: theirs }], now: 0 })).toMatchObject({
+      replaced: ['a'],
+    });
+    expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
+    expect(await local.outbox(0)).toMatchObject({ pending: 0 });
+  });
+
+  it('keeps an acknowledged tombstone of a collection that pulls until a pulled change covers it', async () => {
+    const { local, repository } = await makeStore();
+    const pull = pulling(local);
+    await pull.apply(page([live('a', 3)], 'c1'), serverWins);
+    await repository.delete('a');
+    await local.commit({ synced: [{ id: 'a', version: 4 }], now: 0 });
+    expect(await local.get('a')).toBeUndefined();
+    expect(await local.get('a', { includeDeleted: true })).toMatchObject({ version: 4, syncPending: false });
+    expect(await local.outbox(0)).toMatchObject({ pending: 0 });
+    // A page pulled before the delete reached the server: its older version does not bring the record back.
+    expect(await pull.apply(page([live('a', 3)], 'c2', { since: 'c1' }), serverWins)).toMatchObject({
+      pulled: 0,
+      echoes: 1,
+    });
+    expect(await local.get('a')).toBeUndefined();
+    // The delete coming back removes the tombstone.
+    expect(await pull.apply(page([tombstone('a', 4)], 'c3', { since: 'c2' }), serverWins)).toMatchObject({
+      echoes: 1,
+      deleted: 0,
+    });
+    expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
+  });
+});
+
+describe.each(implementations)('%s: pulled pages and the checkpoint', (_, factory) => {
+  const makeStore = () => makeStoreWith(factory);
+
+  it('stores new and newer records synced, removes deleted ones, skips echoes, and stores the checkpoint', async () => {
+    const { local, repository } = await makeStore();
+    const pull = pulling(local);
+    expect(await pull.checkpoint()).toBeUndefined();
+    await repository.saveMany(['mine', 'old'].map((id) => ({ id, title: id })));
+    await local.markSynced([
+      { id: 'mine', version: 1 },
+      { id: 'old', version: 1 },
+    ]);
+    const result = await pull.apply(
+      page(
+        [live('new', 1), live('old', 2), live('mine', 1), tombstone('gone', 5), tombstone('new', 2)],
+        'c1',
+      ),
+      serverWins,
+    );
+    expect(result).toEqual({
+      pulled: 2,
+      deleted: 1,
+      conflicts: 0,
+      echoes: 2,
+      invalid: 0,
+      refused: [],
+      repush: [],
+      dropped: 0,
+      checkpoint: 'c1',
+    });
+    expect(await pull.checkpoint()).toBe('c1');
+    expect(await local.getAll()).toEqual([
+      { id: 'mine', title: 'mine', createdAt: 1_000, updatedAt: 1_000, version: 1, syncPending: false },
+      // createdAt stays the local record's; the server's updatedAt is taken.
+      { id: 'old', title: 'old@2', createdAt: 1_000, updatedAt: 2, version: 2, syncPending: false },
+    ]);
+    expect(await local.outbox(0)).toMatchObject({ pending: 0 });
+    // An empty page moves the checkpoint on.
+    await pull.apply(page([], 'c2', { since: 'c1' }), serverWins);
+    expect(await pull.checkpoint()).toBe('c2');
+  });
+
+  it('never lets a pulled change overwrite a pending local edit silently: each policy resolves it', async () => {
+    for (const [conflicts, title, pending] of [
+      ['server-wins', 'a@5', false],
+      ['client-wins', 'mine', true],
+      [(mine: Doc, theirs: Doc) => ({ ...theirs, title: `${theirs.title}+${mine.title}` }), 'a@5+mine', true],
+    ] as const) {
+      const { local, repository } = await makeStore();
+      await repository.save({ id: 'a', title: 'mine' });
+      const result = await pulling(local).apply(page([live('a', 5)], 'c1'), { conflicts, now: 9_000 });
+      expect(result).toMatchObject({ conflicts: 1, pulled: 0, repush: pending ? ['a'] : [] });
+      expect(await local.get('a')).toMatchObject({ title, syncPending: pending, version: pending ? 6 : 5 });
+      expect((await local.outbox(0)).pending).toBe(pending ? 1 : 0);
+    }
+  });
+
+  it('refuses an invalid change without storing it, and a page without a checkpoint as a whole', async () => {
+    const { local, repository } = await makeStore();
+    const pull = pulling(local);
+    await repository.save({ id: 'keep', title: 'keep' });
+    const bad = { ...live('x', 2), version: 3 };
+    const result = await pull.apply(page([bad, live('y', 1)], 'c1'), serverWins);
+    expect(result).toMatchObject({ invalid: 1, pulled: 1, refused: [{ id: 'x', kind: 'invalid' }] });
+    expect(result.refused[0]?.error).toMatch(/says version 3 but its record has 2/);
+    expect(await local.get('x')).toBeUndefined();
+    await expect(pull.apply({ ...page([live('z', 1)], ''), since: 'c1' }, serverWins)).rejects.toBeInstanceOf(
+      InvalidEntityError,
+    );
+    expect(await local.get('z')).toBeUndefined();
+    expect(await pull.checkpoint()).toBe('c1');
+  });
+
+  it('resets: pages from the beginning store no checkpoint until the last, which drops what the pull did not mention unless pending', async () => {
+    const { local, repository } = await makeStore();
+    const pull = pulling(local);
+    await pull.apply(page([live('a', 1), live('b', 1), live('c', 1)], 'c1'), serverWins);
+    await repository.save({ id: 'mine', title: 'pending, never pulled' });
+    await repository.save({ id: 'c', title: 'edited here' });
+    const first = await pull.apply(page([live('a', 2)], 'r1', { reset: true, hasMore: true }), serverWins);
+    expect(first).toMatchObject({ pulled: 1, dropped: 0, checkpoint: undefined });
+    expect(await pull.checkpoint()).toBeUndefined();
+    expect(await local.get('b')).toBeDefined();
+    const last = await pull.apply(page([], 'r2', { since: 'r1', reset: true }), serverWins);
+    expect(last).toMatchObject({ dropped: 1, checkpoint: 'r2' });
+    expect(await pull.checkpoint()).toBe('r2');
+    expect((await local.getAll()).map((d) => [d.id, d.version, d.syncPending])).toEqual([
+      ['mine', 1, true],
+      ['c', 2, true],
+      ['a', 2, false],
+    ]);
+  });
+
+  it('continues a reset from the beginning only', async () => {
+    const { local } = await makeStore();
+    const pull = pulling(local);
+    await expect(
+      pull.apply(page([live('a', 1)], 'r2', { since: 'r1', reset: true, hasMore: true }), serverWins),
+    ).rejects.toThrow(/pull again from the beginning/);
+    expect(await local.get('a')).toBeUndefined();
   });
 });

@@ -1,0 +1,275 @@
+import { describeValue, isTombstone } from '../domain/entity.js';
+import type { ConflictPolicy, PulledChange, PulledPageResult, RepositoryEntity } from '../domain/types.js';
+import { resolveConflict } from './conflicts.js';
+import { adoptRemoteRecord } from './remote-record.js';
+
+/** A stored record as the planner sees it: tombstones included, with whether it waits to be pushed. */
+export interface LocalRecordState<T extends RepositoryEntity> {
+  record: T;
+  /** In the outbox: a local change (edit or delete) the remote has not acknowledged. */
+  pending: boolean;
+}
+
+/** What one pulled change does. */
+export type ChangeDecision<T extends RepositoryEntity> =
+  /** Nothing changes (`purge`: an acknowledged tombstone kept for this echo is removed). */
+  | { kind: 'echo'; id: string; purge: boolean }
+  /** The server's record becomes the local one, synced. */
+  | { kind: 'pull'; id: string; record: T }
+  /** A pulled tombstone removes the local record. */
+  | { kind: 'delete'; id: string }
+  /** A pending local change met the pulled one; `resolution` says what is stored. */
+  | { kind: 'conflict'; id: string; resolution: ConflictOutcome<T> }
+  /** Refused: nothing is stored. */
+  | { kind: 'invalid'; id: string; error: string };
+
+export type ConflictOutcome<T extends RepositoryEntity> =
+  /** The server's side is taken: its record, synced, or, for a tombstone, the local record removed. */
+  | { kind: 'accept-remote'; record: T | undefined }
+  /** The local side (or a merge) is stored pending, above the server's version, to be pushed. */
+  | { kind: 'push'; record: T }
+  /** The policy could not resolve it (a merge function threw): the local record stays as it was, pending. */
+  | { kind: 'unresolved'; error: string };
+
+export interface PagePlanInput<T extends RepositoryEntity> {
+  changes: readonly PulledChange[];
+  /** The stored record of an id (tombstones included), or `undefined`. Asked once per distinct id. */
+  local: (id: string) => LocalRecordState<T> | undefined;
+  conflicts: ConflictPolicy<T>;
+  now: number;
+}
+
+/** A page's net effect on the store, and what each change did. */
+export interface PagePlan<T extends RepositoryEntity> {
+  /** Records to write (synced ones, and pending conflict resolutions), at most one per id. */
+  writes: Map<string, T>;
+  /** Ids to remove; never also in `writes`. */
+  removed: Set<string>;
+  decisions: ChangeDecision<T>[];
+  counts: Omit<PulledPageResult, 'dropped' | 'checkpoint'>;
+}
+
+/**
+ * Decides what every change of a pulled page does to the local records, without touching them: stores plan with it
+ * inside their write, then persist the writes, the removals and the page's checkpoint together. Changes are taken
+ * in page order, each against the local state the earlier ones left, so an id repeated in a page (which the
+ * protocol does not send) cannot move a version down either.
+ *
+ * - **invalid**: `id`, `version` and `deleted` must match the item's, and a live item must pass `adoptRemoteRecord`
+ *   (a storable record at a version from the local one up). Never stored; reported in `refused`.
+ * - **echo**: a version the client holds or has moved past (`version` at or below the local one), including its own
+ *   pushed writes coming back; a pending local change at that exact version with the same content is one too (the
+ *   push's ack is on its way). A tombstone of a record the client does not hold is an echo too. An acknowledged
+ *   tombstone kept for its echo is removed by it.
+ * - **pull / delete**: no pending local change and a newer version: the server's record is stored synced, or the
+ *   local record is removed for a tombstone.
+ * - **conflict**: a pending local change (edit or delete) and a version at or above it with other content:
+ *   resolved by `resolveConflict` with the push's policies (docs/protocol.md, "Client side of a pull"). A pulled
+ *   change never replaces a pending local change unless the policy says so.
+ */
+export function planPulledPage<T extends RepositoryEntity>(input: PagePlanInput<T>): PagePlan<T> {
+  const plan: PagePlan<T> = {
+    writes: new Map(),
+    removed: new Set(),
+    decisions: [],
+    counts: { pulled: 0, deleted: 0, conflicts: 0, echoes: 0, invalid: 0, refused: [], repush: [] },
+  };
+  // The local state as the page's earlier changes left it: `null` once removed.
+  const working = new Map<string, LocalRecordState<T> | null>();
+  const current = (id: string): LocalRecordState<T> | undefined => {
+    if (!working.has(id)) working.set(id, input.local(id) ?? null);
+    return working.get(id) ?? undefined;
+  };
+  input.changes.forEach((change, index) => {
+    const decision = decideChange(change, index, current, input);
+    plan.decisions.push(decision);
+    record(plan, decision, decision.kind === 'delete' ? current(decision.id) : undefined, working);
+  });
+  return plan;
+}
+
+function decideChange<T extends RepositoryEntity>(
+  change: PulledChange,
+  index: number,
+  current: (id: string) => LocalRecordState<T> | undefined,
+  input: PagePlanInput<T>,
+): ChangeDecision<T> {
+  const problem = changeProblem(change, index);
+  if (problem) return { kind: 'invalid', id: problemId(change, index), error: problem };
+  const { id, version } = change;
+  const local = current(id);
+  if (!local) {
+    if (change.deleted) return { kind: 'echo', id, purge: false };
+    const adopted = adoptRemoteRecord<T>({ id }, change.item, {
+      minVersion: 0,
+      syncPending: false,
+      now: input.now,
+    });
+    return adopted.ok
+      ? { kind: 'pull', id, record: adopted.record }
+      : { kind: 'invalid', id, error: adopted.error };
+  }
+  const held = local.record;
+  if (!local.pending) {
+    if (version < held.version) return { kind: 'echo', id, purge: false };
+    if (version === held.version) return { kind: 'echo', id, purge: change.deleted && isTombstone(held) };
+    if (change.deleted) return { kind: 'delete', id };
+    const adopted = adoptRemoteRecord<T>(held, change.item, {
+      minVersion: held.version,
+      syncPending: false,
+      now: input.now,
+    });
+    return adopted.ok
+      ? { kind: 'pull', id, record: adopted.record }
+      : { kind: 'invalid', id, error: adopted.error };
+  }
+  // A pending local change: anything older is behind it (its push goes on top), the same version and content is
+  // the push's own write coming back.
+  if (version < held.version) return { kind: 'echo', id, purge: false };
+  if (version === held.version && change.deleted === isTombstone(held) && sameContent(held, change.item)) {
+    return { kind: 'echo', id, purge: false };
+  }
+  // Checked first so an unusable copy is refused as invalid, whatever the policy would have done with it.
+  const adopted = adoptRemoteRecord<T>(held, change.item, {
+    minVersion: held.version,
+    syncPending: false,
+    now: input.now,
+  });
+  if (!adopted.ok) return { kind: 'invalid', id, error: adopted.error };
+  const resolution = resolveConflict(input.conflicts, held, change.item, input.now);
+  switch (resolution.kind) {
+    case 'accept-remote':
+      return {
+        kind: 'conflict',
+        id,
+        resolution: {
+          kind: 'accept-remote',
+          record: isTombstone(resolution.entity) ? undefined : resolution.entity,
+        },
+      };
+    case 'push':
+      return { kind: 'conflict', id, resolution: { kind: 'push', record: resolution.entity } };
+    default:
+      return { kind: 'conflict', id, resolution: { kind: 'unresolved', error: resolution.error } };
+  }
+}
+
+/** Updates the plan's writes, removals and counts for one decision, and the working local state. */
+function record<T extends RepositoryEntity>(
+  plan: PagePlan<T>,
+  decision: ChangeDecision<T>,
+  local: LocalRecordState<T> | undefined,
+  working: Map<string, LocalRecordState<T> | null>,
+): void {
+  const { counts } = plan;
+  const write = (entity: T) => {
+    plan.writes.set(entity.id, entity);
+    plan.removed.delete(entity.id);
+    working.set(entity.id, { record: entity, pending: entity.syncPending });
+  };
+  const remove = (id: string) => {
+    plan.writes.delete(id);
+    plan.removed.add(id);
+    working.set(id, null);
+  };
+  switch (decision.kind) {
+    case 'echo':
+      counts.echoes += 1;
+      if (decision.purge) remove(decision.id);
+      return;
+    case 'pull':
+      counts.pulled += 1;
+      write(decision.record);
+      return;
+    case 'delete':
+      // Removing an acknowledged tombstone changes nothing an app sees: only a live record counts as deleted.
+      if (local && !isTombstone(local.record)) counts.deleted += 1;
+      else counts.echoes += 1;
+      remove(decision.id);
+      return;
+    case 'invalid':
+      counts.invalid += 1;
+      counts.refused.push({ id: decision.id, error: decision.error, kind: 'invalid' });
+      return;
+    case 'conflict': {
+      counts.conflicts += 1;
+      const { resolution } = decision;
+      if (resolution.kind === 'unresolved') {
+        counts.refused.push({ id: decision.id, error: resolution.error, kind: 'unresolved' });
+      } else if (resolution.kind === 'push') {
+        write(resolution.record);
+        if (!counts.repush.includes(decision.id)) counts.repush.push(decision.id);
+      } else if (resolution.record) write(resolution.record);
+      else remove(decision.id);
+      return;
+    }
+    default:
+      decision satisfies never;
+  }
+}
+
+/**
+ * Why a change cannot be taken at face value, or `undefined`: its `id`, `version` and `deleted` must be well
+ * formed and repeat the item's (the client decides on them before reading the item).
+ */
+export function changeProblem(change: unknown, index: number): string | undefined {
+  if (typeof change !== 'object' || change === null || Array.isArray(change)) {
+    return `Pulled change ${index} is not an object (${describeValue(change)})`;
+  }
+  const c = change as Record<string, unknown>;
+  const where = `Pulled change ${index}`;
+  if (typeof c.id !== 'string' || c.id.length === 0)
+    return `${where} has no usable id (${describeValue(c.id)})`;
+  const named = `Pulled change "${describeId(c.id)}"`;
+  if (!Number.isSafeInteger(c.version) || (c.version as number) < 0) {
+    return `${named} has version ${describeValue(c.version)}, not a whole number`;
+  }
+  if (typeof c.deleted !== 'boolean')
+    return `${named} has deleted ${describeValue(c.deleted)}, not a boolean`;
+  const item = c.item;
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+    return `${named} has no record as its item (${describeValue(item)})`;
+  }
+  const record = item as Record<string, unknown>;
+  if (record.id !== c.id) return `${named} carries a record of another id, ${describeValue(record.id)}`;
+  if (record.version !== c.version) {
+    return `${named} says version ${c.version} but its record has ${describeValue(record.version)}`;
+  }
+  if ((record.deleted === true) !== c.deleted) {
+    return `${named} says deleted ${c.deleted} but its record ${record.deleted === true ? 'is' : 'is not'} a tombstone`;
+  }
+  return undefined;
+}
+
+function problemId(change: unknown, index: number): string {
+  const id = (change as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && id.length > 0 ? id : `#${index}`;
+}
+
+function describeId(id: string): string {
+  return id.length > 40 ? `${id.slice(0, 40)}…` : id;
+}
+
+/**
+ * Whether a pulled item holds the same record as the pending local one, bookkeeping the server does not own
+ * (`syncPending`) aside. Compared with sorted keys: a server may store fields in another order.
+ */
+function sameContent(local: RepositoryEntity, item: unknown): boolean {
+  try {
+    return (
+      stableJson({ ...local, syncPending: false }) === stableJson({ ...(item as object), syncPending: false })
+    );
+  } catch {
+    return false;
+  }
+}
+
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+    // No prototype: a key named "__proto__" is copied as data.
+    const sorted: Record<string, unknown> = Object.create(null);
+    for (const key of Object.keys(v).sort()) sorted[key] = (v as Record<string, unknown>)[key];
+    return sorted;
+  });
+}
