@@ -1,0 +1,368 @@
+import { describe, expect, it } from 'vitest';
+import type { ConflictPolicy, PulledChange, RepositoryEntity } from '../../src/index.js';
+import { type LocalRecordState, planPulledPage } from '../../src/protocol/pull-page.js';
+
+interface Note extends RepositoryEntity {
+  text?: string;
+}
+
+const NOW = 9_000;
+
+const note = (version: number, text: string, pending: boolean): LocalRecordState<Note> => ({
+  record: { id: 'a', version, createdAt: 100, updatedAt: 200, syncPending: pending, text },
+  pending,
+});
+const gone = (version: number, pending: boolean): LocalRecordState<Note> => ({
+  record: { id: 'a', version, createdAt: 100, updatedAt: 300, syncPending: pending, deleted: true },
+  pending,
+});
+const live = (version: number, text = 'theirs'): PulledChange => ({
+  id: 'a',
+  version,
+  deleted: false,
+  item: { id: 'a', version, createdAt: 1, updatedAt: 500, syncPending: false, text },
+});
+const dead = (version: number): PulledChange => ({
+  id: 'a',
+  version,
+  deleted: true,
+  item: { id: 'a', version, createdAt: 1, updatedAt: 600, syncPending: false, deleted: true },
+});
+
+const merge: ConflictPolicy<Note> = (mine, theirs) => ({ ...theirs, text: `${theirs.text}+${mine.text}` });
+
+/** What a plan did to record "a": its kind, and the record stored (`null`: removed, `undefined`: untouched). */
+function outcome(
+  local: LocalRecordState<Note> | undefined,
+  change: PulledChange,
+  conflicts: ConflictPolicy<Note>,
+) {
+  const plan = planPulledPage<Note>({ changes: [change], local: () => local, conflicts, now: NOW });
+  const [decision] = plan.decisions;
+  const stored = plan.removed.has('a') ? null : plan.writes.get('a');
+  const kind =
+    decision?.kind === 'conflict' ? `conflict:${decision.resolution.kind}` : (decision?.kind as string);
+  const { refused, repush, ...counts } = plan.counts;
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  expect(total).toBe(1);
+  return {
+    kind,
+    stored: stored === null || stored === undefined ? stored : pick(stored),
+    repush,
+    refused: refused.map((r) => r.kind),
+  };
+}
+
+const pick = (r: Note) => ({
+  v: r.version,
+  pending: r.syncPending,
+  ...(r.deleted ? { deleted: true } : { text: r.text }),
+});
+
+type Row = [string, LocalRecordState<Note> | undefined, PulledChange, ConflictPolicy<Note>, string, unknown];
+
+// One row per case: the local state, the pulled change, the policy; what the change does and what is stored.
+const table: Row[] = [
+  // Nothing held locally.
+  ['new record', undefined, live(3), 'server-wins', 'pull', { v: 3, pending: false, text: 'theirs' }],
+  ['tombstone of a record not held', undefined, dead(3), 'client-wins', 'echo', undefined],
+  // Held, nothing pending.
+  [
+    'newer version',
+    note(2, 'mine', false),
+    live(3),
+    'client-wins',
+    'pull',
+    { v: 3, pending: false, text: 'theirs' },
+  ],
+  ['the version held (an echo)', note(3, 'mine', false), live(3), 'server-wins', 'echo', undefined],
+  ['an older version: never goes down', note(4, 'mine', false), live(3), 'server-wins', 'echo', undefined],
+  ['a newer tombstone', note(2, 'mine', false), dead(3), 'client-wins', 'delete', null],
+  ['the echo of our acknowledged delete', gone(3, false), dead(3), 'server-wins', 'echo', null],
+  [
+    'an older live version after our acknowledged delete',
+    gone(3, false),
+    live(2),
+    'server-wins',
+    'echo',
+    undefined,
+  ],
+  [
+    'a newer live version after our acknowledged delete',
+    gone(3, false),
+    live(4),
+    'server-wins',
+    'pull',
+    {
+      v: 4,
+      pending: false,
+      text: 'theirs',
+    },
+  ],
+  // A pending local edit.
+  [
+    'older than the pending edit (its push goes on top)',
+    note(4, 'mine', true),
+    live(3),
+    'server-wins',
+    'echo',
+    undefined,
+  ],
+  [
+    'the pending edit itself coming back (the push landed, its ack is on the way)',
+    note(3, 'mine', true),
+    { id: 'a', version: 3, deleted: false, item: { ...note(3, 'mine', true).record, syncPending: false } },
+    'server-wins',
+    'echo',
+    undefined,
+  ],
+  [
+    'edit vs edit, server-wins',
+    note(3, 'mine', true),
+    live(5),
+    'server-wins',
+    'conflict:accept-remote',
+    {
+      v: 5,
+      pending: false,
+      text: 'theirs',
+    },
+  ],
+  [
+    'edit vs edit at the same version, server-wins',
+    note(3, 'mine', true),
+    live(3),
+    'server-wins',
+    'conflict:accept-remote',
+    {
+      v: 3,
+      pending: false,
+      text: 'theirs',
+    },
+  ],
+  [
+    'edit vs edit, client-wins',
+    note(3, 'mine', true),
+    live(5),
+    'client-wins',
+    'conflict:push',
+    {
+      v: 6,
+      pending: true,
+      text: 'mine',
+    },
+  ],
+  [
+    'edit vs edit, merge',
+    note(3, 'mine', true),
+    live(5),
+    merge,
+    'conflict:push',
+    {
+      v: 6,
+      pending: true,
+      text: 'theirs+mine',
+    },
+  ],
+  // Edit vs delete: a pending local edit meets a pulled tombstone.
+  [
+    'edit vs delete, server-wins',
+    note(3, 'mine', true),
+    dead(5),
+    'server-wins',
+    'conflict:accept-remote',
+    null,
+  ],
+  [
+    'edit vs delete, client-wins',
+    note(3, 'mine', true),
+    dead(5),
+    'client-wins',
+    'conflict:push',
+    {
+      v: 6,
+      pending: true,
+      text: 'mine',
+    },
+  ],
+  [
+    'edit vs delete, merge: the edit wins',
+    note(3, 'mine', true),
+    dead(5),
+    merge,
+    'conflict:push',
+    {
+      v: 6,
+      pending: true,
+      text: 'mine',
+    },
+  ],
+  // Delete vs edit: a pending local tombstone meets a pulled live record.
+  [
+    'delete vs edit, server-wins',
+    gone(3, true),
+    live(5),
+    'server-wins',
+    'conflict:accept-remote',
+    {
+      v: 5,
+      pending: false,
+      text: 'theirs',
+    },
+  ],
+  [
+    'delete vs edit, client-wins',
+    gone(3, true),
+    live(5),
+    'client-wins',
+    'conflict:push',
+    {
+      v: 6,
+      pending: true,
+      deleted: true,
+    },
+  ],
+  [
+    'delete vs edit, merge: the edit wins',
+    gone(3, true),
+    live(5),
+    merge,
+    'conflict:accept-remote',
+    {
+      v: 5,
+      pending: false,
+      text: 'theirs',
+    },
+  ],
+  // Delete vs delete: both sides agree, whatever the policy.
+  ['delete vs delete, client-wins', gone(3, true), dead(5), 'client-wins', 'conflict:accept-remote', null],
+  ['delete vs delete, merge', gone(3, true), dead(5), merge, 'conflict:accept-remote', null],
+];
+
+describe('planPulledPage', () => {
+  it.each(table)('%s', (_, local, change, policy, kind, stored) => {
+    const result = outcome(local, change, policy);
+    expect(result.kind).toBe(kind);
+    expect(result.stored).toEqual(stored);
+    expect(result.repush).toEqual(kind === 'conflict:push' ? ['a'] : []);
+    expect(result.refused).toEqual([]);
+  });
+
+  const invalid: [string, unknown, RegExp][] = [
+    ['version disagreeing with the item', { ...live(3), version: 4 }, /says version 4 but its record has 3/],
+    [
+      'deleted disagreeing with the item',
+      { ...live(3), deleted: true },
+      /says deleted true but its record is not/,
+    ],
+    ['an item of another id', { ...live(3), item: { id: 'b', version: 3 } }, /another id, "b"/],
+    ['a fractional version', { ...live(3), version: 2.5 }, /version 2.5, not a whole number/],
+    ['no item', { id: 'a', version: 3, deleted: false }, /no record as its item/],
+    ['no id', { version: 3, deleted: false, item: {} }, /no usable id/],
+    [
+      'an item JSON cannot carry',
+      {
+        ...live(3),
+        item: { id: 'a', version: 3, createdAt: 1, updatedAt: 1, syncPending: false, text: () => 1 },
+      },
+      /cannot be stored/,
+    ],
+  ];
+
+  it.each(invalid)('refuses %s, storing nothing, whatever is held', (_, change, message) => {
+    for (const local of [undefined, note(2, 'mine', false), note(2, 'mine', true)]) {
+      const plan = planPulledPage<Note>({
+        changes: [change as PulledChange],
+        local: () => local,
+        conflicts: 'client-wins',
+        now: NOW,
+      });
+      expect(plan.counts).toMatchObject({ invalid: 1, pulled: 0, conflicts: 0, echoes: 0, deleted: 0 });
+      expect(plan.counts.refused).toEqual([
+        { id: expect.any(String), kind: 'invalid', error: expect.stringMatching(message) },
+      ]);
+      expect(plan.writes.size + plan.removed.size).toBe(0);
+    }
+  });
+
+  it('refuses a conflicting copy no store could keep as invalid, before any policy sees it', () => {
+    const plan = planPulledPage<Note>({
+      changes: [
+        { ...live(5), item: { id: 'a', version: 5, createdAt: 1, updatedAt: Number.NaN, depth: Infinity } },
+      ],
+      local: () => note(3, 'mine', true),
+      conflicts: 'server-wins',
+      now: NOW,
+    });
+    expect(plan.counts).toMatchObject({ invalid: 1, conflicts: 0 });
+    expect(plan.writes.size).toBe(0);
+  });
+
+  it('keeps the pending record when a merge function throws, reporting the conflict unresolved', () => {
+    const plan = planPulledPage<Note>({
+      changes: [live(5)],
+      local: () => note(3, 'mine', true),
+      conflicts: () => {
+        throw new Error('cannot merge');
+      },
+      now: NOW,
+    });
+    expect(plan.counts).toMatchObject({ conflicts: 1, invalid: 0 });
+    expect(plan.counts.refused).toEqual([
+      { id: 'a', kind: 'unresolved', error: 'Conflict resolver threw: cannot merge' },
+    ]);
+    expect(plan.writes.size + plan.removed.size).toBe(0);
+  });
+
+  it('takes an id repeated in a page in order, against what the earlier change left: versions never go down', () => {
+    const asked: string[] = [];
+    const plan = planPulledPage<Note>({
+      changes: [live(5, 'five'), live(4, 'four'), dead(6), live(3)],
+      local: (id) => {
+        asked.push(id);
+        return note(2, 'mine', false);
+      },
+      conflicts: 'server-wins',
+      now: NOW,
+    });
+    expect(plan.decisions.map((d) => d.kind)).toEqual(['pull', 'echo', 'delete', 'pull']);
+    // Removed by the tombstone, then a new record at version 3 (the server's latest wins on order).
+    expect(plan.writes.get('a')).toMatchObject({ version: 3 });
+    expect(plan.removed.size).toBe(0);
+    expect(asked).toEqual(['a']);
+  });
+
+  it('counts every change once: pulled, deleted, conflicts, echoes, invalid', () => {
+    const locals: Record<string, LocalRecordState<Note>> = {
+      b: { ...note(1, 'b', false), record: { ...note(1, 'b', false).record, id: 'b' } },
+      c: { ...note(1, 'c', true), record: { ...note(1, 'c', true).record, id: 'c' } },
+    };
+    const change = (id: string, version: number, deleted = false): PulledChange => ({
+      id,
+      version,
+      deleted,
+      item: { id, version, createdAt: 1, updatedAt: 1, syncPending: false, ...(deleted ? { deleted } : {}) },
+    });
+    const plan = planPulledPage<Note>({
+      changes: [
+        change('a', 1),
+        change('b', 2, true),
+        change('c', 2),
+        change('d', 1, true),
+        { ...change('e', 1), version: 2 },
+      ],
+      local: (id) => locals[id],
+      conflicts: 'client-wins',
+      now: NOW,
+    });
+    expect(plan.counts).toEqual({
+      pulled: 1,
+      deleted: 1,
+      conflicts: 1,
+      echoes: 1,
+      invalid: 1,
+      refused: [expect.objectContaining({ id: 'e' })],
+      repush: ['c'],
+    });
+  });
+});
