@@ -98,6 +98,9 @@ export function describeValue(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+/** The longest checkpoint a store keeps and a remote accepts from a server: it is sent back in a URL. */
+export const MAX_CHECKPOINT_CHARS = 2048;
+
 /**
  * The deepest nesting of objects and arrays a record may have, the record itself being level 1. Deeper values
  * overflow the stack of recursive code (`JSON.stringify`, `structuredClone`), which would make a stored record

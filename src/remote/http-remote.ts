@@ -10,7 +10,15 @@ import {
   PermanentSyncError,
   TransientSyncError,
 } from '../domain/errors.js';
-import type { ItemResult, RemoteDataSource, RepositoryEntity, SyncBatchContext } from '../domain/types.js';
+import type {
+  ItemResult,
+  PulledChange,
+  PullReply,
+  PullRequest,
+  RemoteDataSource,
+  RepositoryEntity,
+  SyncBatchContext,
+} from '../domain/types.js';
 import { base64, printableUrl, Redactor } from './redactor.js';
 import {
   batchRejects,
@@ -18,6 +26,8 @@ import {
   describeIssues,
   MAX_DETAIL_CHARS,
   MAX_REASON_CHARS,
+  pullResponseSchema,
+  resetReplySchema,
   retryAfterMs,
   type SyncRequestBody,
   syncResponseSchema,
@@ -57,6 +67,9 @@ export interface HttpRemoteOptions {
    */
   fetch?: typeof fetch;
 }
+
+/** The longest long-poll wait asked of a server, in seconds (the protocol's cap). */
+const MAX_WAIT_SECONDS = 60;
 
 /** Statuses that say the request was fine but the server could not take it now. */
 const TRANSIENT_4XX = new Set([408, 429]);
@@ -172,9 +185,10 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     const where = `${this.#printableBase}v1/sync/${encodeURIComponent(context.entityType)}`;
     if (response.redirected || (status >= 300 && status < 400)) {
       await response.body?.cancel();
-      throw new FatalSyncError(this.#redirectMessage(response, where));
+      throw new FatalSyncError(this.#redirectMessage(response, where, 'POST'));
     }
-    if (status >= 200 && status < 300) return this.#results(items, await this.#readJson(response, context));
+    if (status >= 200 && status < 300)
+      return this.#results(items, await this.#readJson(response, context.signal));
     const reply = await this.#readErrorReply(response);
     const what = `Server answered ${status}${reply.detail ? ` (${reply.detail})` : ''}`;
     if (status === 413) return this.#bisect(items, context, deadline, what);
@@ -195,6 +209,129 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     throw new FatalSyncError(
       `${what} for POST ${where}: the sync endpoint or the request is wrong; check baseUrl and the server`,
     );
+  }
+
+  /**
+   * One page of the server's change feed: `GET /v1/changes/{entityType}?since&limit&wait` (docs/protocol.md,
+   * "Pulling changes"), with the push's hardening: the token and one refresh after a 401, no redirects, the decoded
+   * size cap, `timeoutMs` (plus `wait`, which the server may hold the request for) over the whole exchange, every
+   * message and every change redacted. `410` with `reset: true` resolves `{ reset: true }`; 408, 429 and 5xx are
+   * transient (with `Retry-After`), network errors and timeouts too; 400, 404, 405 and the rest are fatal, naming
+   * the URL. A reply that is not a page (not JSON, more changes than `limit`, no checkpoint) is a
+   * `MalformedReplyError`; each change inside it is checked by the store when the page is applied.
+   */
+  async pullChanges(request: PullRequest): Promise<PullReply> {
+    const { limit, wait = 0, since } = request;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new InvalidOptionsError(`pullChanges needs a whole number limit of at least 1, got ${limit}`);
+    }
+    if (typeof wait !== 'number' || !Number.isFinite(wait) || wait < 0 || wait > MAX_WAIT_SECONDS) {
+      throw new InvalidOptionsError(
+        `pullChanges needs a wait of 0 to ${MAX_WAIT_SECONDS} seconds, got ${wait}`,
+      );
+    }
+    if (since !== undefined && (typeof since !== 'string' || since.length === 0)) {
+      throw new InvalidOptionsError('pullChanges needs since to be a checkpoint string, or absent');
+    }
+    const waitMs = Math.round(wait * 1000);
+    const deadline = new Deadline(this.#timeoutMs + waitMs, request.signal);
+    try {
+      return await this.#pull(request, waitMs, deadline);
+    } catch (error) {
+      throw this.#redactedError(error, request.signal);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  async #pull(request: PullRequest, waitMs: number, deadline: Deadline): Promise<PullReply> {
+    const { entityType, limit, since } = request;
+    const signal = deadline.signal;
+    const path = `v1/changes/${encodeURIComponent(entityType)}`;
+    const query = new URLSearchParams();
+    if (since !== undefined) query.set('since', since);
+    query.set('limit', String(limit));
+    // Whole milliseconds as seconds: at most three decimals, as the protocol allows.
+    if (waitMs > 0) query.set('wait', String(waitMs / 1000));
+    const where = `${this.#printableBase}${path}`;
+    if (this.#lastRefresh)
+      await abortable(
+        this.#lastRefresh.catch(() => {}),
+        signal,
+      );
+    const sentInGeneration = this.#tokenGeneration;
+    let response = await this.#get(path, query, signal, await abortable(this.#token(false), signal));
+    if (response.status === 401 && this.#getToken) {
+      await response.body?.cancel();
+      deadline.restart();
+      const token = await abortable(this.#tokenAfter401(sentInGeneration), signal);
+      response = await this.#get(path, query, signal, token);
+    }
+    const status = response.status;
+    if (response.redirected || (status >= 300 && status < 400)) {
+      await response.body?.cancel();
+      throw new FatalSyncError(this.#redirectMessage(response, where, 'GET'));
+    }
+    if (status >= 200 && status < 300) return this.#page(await this.#readJson(response, signal), limit);
+    const reply = await this.#readErrorReply(response);
+    if (status === 410 && v.is(resetReplySchema, reply.json)) return { reset: true };
+    const what = `Server answered ${status}${reply.detail ? ` (${reply.detail})` : ''}`;
+    if (status === 401) throw new FatalSyncError(`Authentication failed: ${what}`);
+    if (status === 403) throw new FatalSyncError(`Not allowed to pull "${entityType}": ${what}`);
+    if (TRANSIENT_4XX.has(status) || status >= 500) {
+      const wait = retryAfterMs(response.headers.get('retry-after'), Date.now(), this.#maxRetryAfterMs);
+      throw new TransientSyncError(what, wait === undefined ? {} : { retryAfterMs: wait });
+    }
+    // 400 (a checkpoint this server never wrote, a bad limit), 404, 405, a 410 without reset, and the rest: the
+    // endpoint or the request is wrong, and retrying would not change that.
+    throw new FatalSyncError(
+      `${what} for GET ${where}: the changes endpoint or the request is wrong; check baseUrl and the server`,
+    );
+  }
+
+  /** A checked page: the envelope by schema, every change redacted before anything quotes or stores it. */
+  #page(json: unknown, limit: number): PullReply {
+    const parsed = v.safeParse(pullResponseSchema, json);
+    if (!parsed.success) {
+      throw new MalformedReplyError(
+        `Server page does not match the protocol: ${describeIssues(parsed.issues, (text) => this.#redactor.redact(text))}`,
+      );
+    }
+    const { changes, checkpoint, hasMore } = parsed.output;
+    if (changes.length > limit) {
+      throw new MalformedReplyError(
+        `Server page holds ${changes.length} changes, more than the ${limit} asked for`,
+      );
+    }
+    return {
+      // Only objects so far: planPulledPage checks each change before anything is stored.
+      changes: this.#redactor.redactJson(changes) as PulledChange[],
+      checkpoint,
+      hasMore,
+    };
+  }
+
+  async #get(
+    path: string,
+    query: URLSearchParams,
+    signal: AbortSignal,
+    token: string | undefined,
+  ): Promise<Response> {
+    if (token && !isHeaderSafe(token)) {
+      throw new FatalSyncError(
+        'Authentication failed: the token from getToken is not a valid HTTP header value',
+      );
+    }
+    const authorization = token ? `Bearer ${token}` : this.#basicAuth;
+    try {
+      return await this.#http.get(path, {
+        searchParams: query,
+        signal,
+        headers: authorization ? { authorization } : {},
+      });
+    } catch (error) {
+      throw this.#networkError(error, signal);
+    }
   }
 
   /**
@@ -244,7 +381,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     return [...failed, ...rest];
   }
 
-  #redirectMessage(response: Response, where: string): string {
+  #redirectMessage(response: Response, where: string, method: 'GET' | 'POST'): string {
     const location = response.headers.get('location');
     let target = 'no Location';
     if (response.redirected) target = printableUrl(response.url);
@@ -256,7 +393,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       }
     }
     return (
-      `Server redirected POST ${where} (${response.status}) to ${target}: a sync request is never redirected; ` +
+      `Server redirected ${method} ${where} (${response.status}) to ${target}: a sync request is never redirected; ` +
       'point baseUrl at the sync server itself'
     );
   }
@@ -355,12 +492,12 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     return clip(this.#redactor.redact(text), MAX_REASON_CHARS);
   }
 
-  async #readJson(response: Response, context: SyncBatchContext): Promise<unknown> {
+  async #readJson(response: Response, signal: AbortSignal): Promise<unknown> {
     let text: string;
     try {
       text = await this.#readText(response);
     } catch (error) {
-      throw error instanceof MalformedReplyError ? error : this.#networkError(error, context.signal);
+      throw error instanceof MalformedReplyError ? error : this.#networkError(error, signal);
     }
     try {
       return JSON.parse(text);

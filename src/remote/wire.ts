@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { MAX_CHECKPOINT_CHARS } from '../domain/entity.js';
 
 /** The body of `POST /v1/sync/{entityType}` (see docs/protocol.md). */
 export interface SyncRequestBody {
@@ -33,6 +34,27 @@ const rejected = v.object({
 export const syncResponseSchema = v.object({
   results: v.array(v.variant('status', [ok, conflict, rejected])),
 });
+
+/** The body of `GET /v1/changes/{entityType}` (docs/protocol.md, "Pulling changes"). */
+export interface PullResponseBody {
+  changes: unknown[];
+  checkpoint: string;
+  hasMore: boolean;
+}
+
+/**
+ * What a page of changes must look like as a whole. Each change only has to be an object here: one that is not a
+ * valid change is refused on its own by the store's `planPulledPage` (and reported), rather than failing every
+ * page after it forever.
+ */
+export const pullResponseSchema = v.object({
+  changes: v.array(v.looseObject({})),
+  checkpoint: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_CHECKPOINT_CHARS)),
+  hasMore: v.boolean(),
+});
+
+/** The body of a 410 that means "pull again from the beginning". */
+export const resetReplySchema = v.looseObject({ reset: v.literal(true) });
 
 /** The longest item reason kept from a reply: reasons end up in failure records on disk. */
 export const MAX_REASON_CHARS = 500;

@@ -1,4 +1,11 @@
-import { assertEntity, isTombstone, jsonProblem, markSynced, storableCopy } from '../domain/entity.js';
+import {
+  assertEntity,
+  isTombstone,
+  jsonProblem,
+  MAX_CHECKPOINT_CHARS,
+  markSynced,
+  storableCopy,
+} from '../domain/entity.js';
 import { InvalidEntityError } from '../domain/errors.js';
 import type {
   FailureRecord,
@@ -71,9 +78,6 @@ export interface PullState {
   checkpoint: string | undefined;
   resetting: boolean;
 }
-
-/** The longest checkpoint a store keeps: it goes back to the server in a URL. */
-export const MAX_CHECKPOINT_CHARS = 2048;
 
 interface Row<T> {
   entity: T;
