@@ -35,15 +35,8 @@ export const syncResponseSchema = v.object({
   results: v.array(v.variant('status', [ok, conflict, rejected])),
 });
 
-/** The body of `GET /v1/changes/{entityType}` (docs/protocol.md, "Pulling changes"). */
-export interface PullResponseBody {
-  changes: unknown[];
-  checkpoint: string;
-  hasMore: boolean;
-}
-
 /**
- * What a page of changes must look like as a whole. Each change only has to be an object here: one that is not a
+ * The body of `GET /v1/changes/{entityType}` (docs/protocol.md, "Pulling changes"), as a whole. Each change only has to be an object here: one that is not a
  * valid change is refused on its own by the store's `planPulledPage` (and reported), rather than failing every
  * page after it forever.
  */
