@@ -83,7 +83,9 @@ function itemProblem(item: Record<string, unknown>): string | undefined {
   const content = jsonProblem(item, MAX_ITEM_DEPTH);
   if (content) return content;
   const field = entityFieldProblem(item);
-  return field && `${field.field ?? 'the item'} must be ${field.expected}`;
+  if (field) return `${field.field ?? 'the item'} must be ${field.expected}`;
+  if ('deleted' in item && typeof item.deleted !== 'boolean') return 'deleted must be a boolean when present';
+  return undefined;
 }
 
 /** Why `version` is not a whole number of at least 1 that the next edit can still count past exactly. */
@@ -95,10 +97,15 @@ function versionProblem(version: unknown): string | undefined {
   return undefined;
 }
 
-/** `id@version` of every item in order. A version that is not a number counts by its type only. */
+/**
+ * `id@version` of every item in order, `id@version~deleted` for a tombstone (so a delete and an edit at the same
+ * version are different batches; digests of batches without deletes stay as before). A version that is not a
+ * number counts by its type only.
+ */
 function digestOf(items: readonly Record<string, unknown>[]): string {
   const lines = items.map(
-    ({ id, version }) => `${id as string}@${typeof version === 'number' ? version : typeof version}`,
+    ({ id, version, deleted }) =>
+      `${id as string}@${typeof version === 'number' ? version : typeof version}${deleted === true ? '~deleted' : ''}`,
   );
   return createHash('sha256').update(lines.join('\n')).digest('base64url');
 }

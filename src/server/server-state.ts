@@ -1,4 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import type { ItemResult, RepositoryEntity } from '../domain/types.js';
+import {
+  ChangeFeed,
+  type ChangeFeedSnapshot,
+  type ChangesPage,
+  type FeedChange,
+  type FeedItem,
+} from './change-feed.js';
+import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 
 /** One record as the server holds it. */
 export interface StoredItem {
@@ -9,16 +18,32 @@ export interface StoredItem {
   appliedVersions: number[];
 }
 
-/**
- * The server side of the sync protocol, without transport: applies each item once, checks versions, and
- * remembers every batch's reply by its id so a retried batch is answered without being applied again.
- */
-/** The state as persisted. */
+/** The state as persisted. `epoch` and `feeds` are absent from files written before the change feed. */
 export interface SyncServerSnapshot {
   format: 'actorsync-server';
   items: Record<string, Record<string, StoredItem>>;
   replies: Record<string, { digest: string; reply: ItemResult[] }>;
+  epoch?: string;
+  feeds?: Record<string, ChangeFeedSnapshot>;
 }
+
+export interface SyncServerStateOptions {
+  /** How long a tombstone is served after it was stored, in ms. Default 7 days. */
+  tombstoneRetentionMs?: number;
+  /** The clock tombstones are dated and expired by. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** The default `tombstoneRetentionMs`: 7 days. */
+export const DEFAULT_TOMBSTONE_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** What a read of the change feed gives: a page, or why the checkpoint cannot be served. */
+export type ChangesRead =
+  | { status: 'page'; page: ChangesPage }
+  /** Not a checkpoint this server could have written: a 400. */
+  | { status: 'malformed'; error: string }
+  /** A checkpoint this state can no longer serve: the client must pull again from the beginning (a 410). */
+  | { status: 'reset'; error: string };
 
 /** What applying one batch will do (see `SyncServerState.plan`). */
 export interface BatchPlan<T extends RepositoryEntity = RepositoryEntity> {
@@ -29,13 +54,38 @@ export interface BatchPlan<T extends RepositoryEntity = RepositoryEntity> {
   readonly duplicate: boolean;
   readonly writes: ReadonlyMap<string, StoredItem>;
   readonly reply: ItemResult<T>[];
+  /** When the plan was made: the time its tombstones are stored at. */
+  readonly at: number;
 }
 
+/**
+ * The server side of the sync protocol, without transport: applies each item once, checks versions, and
+ * remembers every batch's reply by its id so a retried batch is answered without being applied again. Every write
+ * also moves its record to the end of its type's change feed, which serves pulls page by page.
+ */
 export class SyncServerState {
   readonly #items = new Map<string, Map<string, StoredItem>>();
+  readonly #feeds = new Map<string, ChangeFeed>();
   readonly #replies = new Map<string, { digest: string; reply: ItemResult[] }>();
+  readonly #listeners = new Set<(entityType: string) => void>();
+  readonly #retentionMs: number;
+  readonly #now: () => number;
+  #epoch: string;
   #batchesApplied = 0;
   #duplicateBatches = 0;
+
+  constructor(options: SyncServerStateOptions = {}) {
+    const retention = options.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS;
+    if (!(retention >= 0)) throw new RangeError(`tombstoneRetentionMs must be at least 0, got ${retention}`);
+    this.#retentionMs = retention;
+    this.#now = options.now ?? Date.now;
+    this.#epoch = randomBytes(12).toString('base64url');
+  }
+
+  /** Names this state: checkpoints of any other state (a memory server restarted empty) are answered "reset". */
+  get epoch(): string {
+    return this.#epoch;
+  }
 
   get batchesApplied(): number {
     return this.#batchesApplied;
@@ -93,8 +143,11 @@ export class SyncServerState {
         duplicate: true,
         writes: new Map(),
         reply: previous.reply as ItemResult<T>[],
+        at: this.#now(),
       };
     }
+    // Housekeeping, not part of the batch: an expired tombstone is gone whether or not the batch is applied.
+    this.#purgeExpired(entityType);
     const table = this.#items.get(entityType);
     const writes = new Map<string, StoredItem>();
     const reply: ItemResult<T>[] = items.map((item): ItemResult<T> => {
@@ -108,14 +161,10 @@ export class SyncServerState {
       if (stored && stored.item.version >= item.version) {
         return { id: item.id, status: 'conflict', remote: structuredClone(stored.item) as T };
       }
-      writes.set(item.id, {
-        item: { ...structuredClone(item), syncPending: false },
-        appliedCount: (stored?.appliedCount ?? 0) + 1,
-        appliedVersions: [...(stored?.appliedVersions ?? []), item.version],
-      });
+      writes.set(item.id, nextStored(stored, item));
       return { id: item.id, status: 'ok' };
     });
-    return { key, entityType, digest, duplicate: false, writes, reply };
+    return { key, entityType, digest, duplicate: false, writes, reply, at: this.#now() };
   }
 
   /**
@@ -129,31 +178,74 @@ export class SyncServerState {
     }
     const answer = structuredClone(plan.reply);
     // Everything was computed by `plan`; from here on nothing can fail.
-    const target = this.#table(plan.entityType);
-    for (const [id, write] of plan.writes) target.set(id, write);
+    this.#commit(plan.entityType, plan.writes, plan.at);
     this.#replies.set(plan.key, { digest: plan.digest, reply: plan.reply });
     this.#batchesApplied += 1;
     return answer;
   }
 
-  /** Writes a record as another client would (tests use it to cause conflicts). */
-  put(entityType: string, item: RepositoryEntity): void {
-    const table = this.#table(entityType);
-    const stored = table.get(item.id);
-    table.set(item.id, {
-      item: { ...structuredClone(item), syncPending: false },
-      appliedCount: (stored?.appliedCount ?? 0) + 1,
-      appliedVersions: [...(stored?.appliedVersions ?? []), item.version],
-    });
+  /**
+   * Writes a record as another client would, whatever its version (tests use it to cause conflicts and to feed
+   * pulls); `deleted: true` stores a tombstone.
+   */
+  put(entityType: string, item: RepositoryEntity & { deleted?: boolean }): void {
+    this.#purgeExpired(entityType);
+    const stored = this.#items.get(entityType)?.get(item.id);
+    this.#commit(entityType, new Map([[item.id, nextStored(stored, item)]]), this.#now());
   }
 
+  /** The record or tombstone stored under `id`, as it is (expired tombstones included until purged). */
   get(entityType: string, id: string): StoredItem | undefined {
     const stored = this.#items.get(entityType)?.get(id);
     return stored ? structuredClone(stored) : undefined;
   }
 
+  /** The live records of a type: tombstones are left out (they are served by the change feed). */
   list(entityType: string): StoredItem[] {
-    return [...(this.#items.get(entityType)?.values() ?? [])].map((stored) => structuredClone(stored));
+    this.#purgeExpired(entityType);
+    return [...(this.#items.get(entityType)?.values() ?? [])]
+      .filter((stored) => !isTombstone(stored.item))
+      .map((stored) => structuredClone(stored));
+  }
+
+  /** The tombstones of a type still within their retention. */
+  tombstones(entityType: string): StoredItem[] {
+    this.#purgeExpired(entityType);
+    return [...(this.#items.get(entityType)?.values() ?? [])]
+      .filter((stored) => isTombstone(stored.item))
+      .map((stored) => structuredClone(stored));
+  }
+
+  /**
+   * The changes of a type after the checkpoint `since` (from the beginning when `undefined` or empty), at most
+   * `limit` of them. O(log n + limit): a binary search in the type's feed, then the page.
+   */
+  changes(entityType: string, since: string | undefined, limit: number): ChangesRead {
+    const checkpoint = since ? decodeCheckpoint(since) : { epoch: this.#epoch, seq: 0 };
+    if (!checkpoint) return { status: 'malformed', error: 'since is not a checkpoint of this server' };
+    this.#purgeExpired(entityType);
+    const feed = this.#feeds.get(entityType) ?? new ChangeFeed();
+    // From the beginning, every live record and kept tombstone is served: nothing purged was missed.
+    const reset = since ? resetReason(checkpoint, this.#epoch, feed) : undefined;
+    if (reset) return { status: 'reset', error: reset };
+    const table = this.#items.get(entityType);
+    const { entries, hasMore } = feed.after(checkpoint.seq, limit);
+    const changes = entries.map(({ id }): FeedChange => {
+      // The feed only holds ids of the table: every write records both, every purge removes both.
+      const item = structuredClone(table?.get(id)?.item) as FeedItem;
+      return { id, version: item.version, deleted: item.deleted === true, item };
+    });
+    const last = entries.at(-1)?.seq ?? feed.head;
+    return {
+      status: 'page',
+      page: { changes, checkpoint: encodeCheckpoint({ epoch: this.#epoch, seq: last }), hasMore },
+    };
+  }
+
+  /** Calls `listener` with the entity type after every committed write; returns the unsubscribe function. */
+  watch(listener: (entityType: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** The state as persisted; with a plan, the state as it will be once the plan is committed. */
@@ -161,19 +253,67 @@ export class SyncServerState {
     const items: SyncServerSnapshot['items'] = {};
     for (const [type, table] of this.#items) items[type] = Object.fromEntries(table);
     const replies = Object.fromEntries(this.#replies);
+    const feeds: Record<string, ChangeFeedSnapshot> = {};
+    for (const [type, feed] of this.#feeds) feeds[type] = feed.toJSON();
     if (pending && !pending.duplicate) {
       items[pending.entityType] = { ...items[pending.entityType], ...Object.fromEntries(pending.writes) };
       replies[pending.key] = { digest: pending.digest, reply: pending.reply };
+      const writes = [...pending.writes].map(([id, write]) => ({ id, deleted: isTombstone(write.item) }));
+      const feed = this.#feeds.get(pending.entityType) ?? new ChangeFeed();
+      feeds[pending.entityType] = feed.toJSON({ writes, at: pending.at });
     }
-    return { format: 'actorsync-server', items, replies };
+    return { format: 'actorsync-server', items, replies, epoch: this.#epoch, feeds };
   }
 
-  static fromJSON(snapshot: SyncServerSnapshot): SyncServerState {
-    const state = new SyncServerState();
-    for (const [type, table] of Object.entries(snapshot.items))
-      state.#items.set(type, new Map(Object.entries(table)));
+  /**
+   * The state a snapshot describes. A snapshot without an epoch (written before the change feed) gets a new one,
+   * and its records enter the feed in the order the file lists them.
+   */
+  static fromJSON(snapshot: SyncServerSnapshot, options: SyncServerStateOptions = {}): SyncServerState {
+    const state = new SyncServerState(options);
+    if (typeof snapshot.epoch === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(snapshot.epoch)) {
+      state.#epoch = snapshot.epoch;
+    }
+    const now = state.#now();
+    for (const [type, table] of Object.entries(snapshot.items)) {
+      const records = new Map(Object.entries(table));
+      state.#items.set(type, records);
+      const tombstoneIds = new Set(
+        [...records].filter(([, stored]) => isTombstone(stored.item)).map(([id]) => id),
+      );
+      state.#feeds.set(type, ChangeFeed.fromJSON(snapshot.feeds?.[type], records.keys(), tombstoneIds, now));
+    }
     for (const [key, entry] of Object.entries(snapshot.replies)) state.#replies.set(key, entry);
     return state;
+  }
+
+  /** Stores `writes` and moves each to the end of the type's feed, then tells the watchers. */
+  #commit(entityType: string, writes: ReadonlyMap<string, StoredItem>, at: number): void {
+    if (writes.size === 0) return;
+    const table = this.#table(entityType);
+    const feed = this.#feed(entityType);
+    for (const [id, write] of writes) {
+      table.set(id, write);
+      feed.record(id, isTombstone(write.item) ? at : undefined);
+    }
+    for (const listener of this.#listeners) listener(entityType);
+  }
+
+  /** Forgets the type's tombstones older than the retention: lazily, whenever the type is read or written. */
+  #purgeExpired(entityType: string): void {
+    const feed = this.#feeds.get(entityType);
+    if (!feed) return;
+    const table = this.#items.get(entityType);
+    for (const id of feed.purge(this.#now() - this.#retentionMs)) table?.delete(id);
+  }
+
+  #feed(entityType: string): ChangeFeed {
+    let feed = this.#feeds.get(entityType);
+    if (!feed) {
+      feed = new ChangeFeed();
+      this.#feeds.set(entityType, feed);
+    }
+    return feed;
   }
 
   #table(entityType: string): Map<string, StoredItem> {
@@ -186,7 +326,48 @@ export class SyncServerState {
   }
 }
 
-function sameContent(a: RepositoryEntity, b: RepositoryEntity): boolean {
+/** Why a checkpoint cannot be served from `feed` (so the client must pull from the beginning), if it cannot. */
+function resetReason(checkpoint: Checkpoint, epoch: string, feed: ChangeFeed): string | undefined {
+  if (checkpoint.epoch !== epoch) {
+    return 'The checkpoint belongs to another state of this server; pull again from the beginning';
+  }
+  if (checkpoint.seq > feed.head) {
+    return 'The checkpoint is ahead of the changes this server holds (its state was restored from an older copy); pull again from the beginning';
+  }
+  if (checkpoint.seq < feed.horizon) {
+    return 'Deletes after the checkpoint are no longer kept (their retention passed); pull again from the beginning';
+  }
+  return undefined;
+}
+
+function isTombstone(item: RepositoryEntity): boolean {
+  return (item as { deleted?: unknown }).deleted === true;
+}
+
+/**
+ * What the server keeps of a written item: a tombstone keeps only its bookkeeping (a delete has no content), a
+ * record its fields with `deleted: false` dropped (the same record as one without the field).
+ */
+function storedCopy(item: RepositoryEntity): RepositoryEntity {
+  if (isTombstone(item)) {
+    const { id, version, createdAt, updatedAt } = item;
+    return { id, version, createdAt, updatedAt, syncPending: false, deleted: true } as RepositoryEntity;
+  }
+  const { deleted: _, ...rest } = structuredClone(item) as RepositoryEntity & { deleted?: unknown };
+  return { ...rest, syncPending: false };
+}
+
+function nextStored(stored: StoredItem | undefined, item: RepositoryEntity): StoredItem {
+  return {
+    item: storedCopy(item),
+    appliedCount: (stored?.appliedCount ?? 0) + 1,
+    appliedVersions: [...(stored?.appliedVersions ?? []), item.version],
+  };
+}
+
+/** The same version twice: two deletes are the same; otherwise every field but `syncPending` must match. */
+function sameContent(stored: RepositoryEntity, item: RepositoryEntity): boolean {
+  if (isTombstone(stored) || isTombstone(item)) return isTombstone(stored) && isTombstone(item);
   const strip = ({ syncPending: _, ...rest }: RepositoryEntity) => rest;
-  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+  return JSON.stringify(strip(stored)) === JSON.stringify(strip(storedCopy(item)));
 }

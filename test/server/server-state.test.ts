@@ -77,6 +77,12 @@ describe('SyncServerState', () => {
         throw new Error('boom');
       }),
     ).toThrow('boom');
-    expect(state.toJSON()).toEqual({ format: 'actorsync-server', items: {}, replies: {} });
+    expect(state.toJSON()).toEqual({
+      format: 'actorsync-server',
+      items: {},
+      replies: {},
+      epoch: state.epoch,
+      feeds: {},
+    });
   });
 });
