@@ -8,8 +8,16 @@ import type { ItemResult, RepositoryEntity } from '../domain/types.js';
 import type { SyncResponseBody, WireResult } from '../remote/wire.js';
 import { DurableJSONFile } from '../store/durable-json-file.js';
 import { checkBatch, type ItemRejection } from './batch-checks.js';
+import type { ChangesPage, ChangesResetBody } from './change-feed.js';
+import { parseChangesQuery } from './changes-query.js';
 import { type FaultOptions, FaultPlan } from './faults.js';
-import { type StoredItem, type SyncServerSnapshot, SyncServerState } from './server-state.js';
+import {
+  type ChangesRead,
+  DEFAULT_TOMBSTONE_RETENTION_MS,
+  type StoredItem,
+  type SyncServerSnapshot,
+  SyncServerState,
+} from './server-state.js';
 
 export interface SyncServerOptions {
   /** Default 127.0.0.1. Any other address needs `allowRemote`. */
@@ -24,6 +32,12 @@ export interface SyncServerOptions {
   maxBodyBytes?: number;
   /** Persist to this lowdb JSON file (rewritten after every applied batch). Default: memory only. */
   file?: string;
+  /** How long a pushed delete (a tombstone) is served by the change feed, in ms. Default 7 days. */
+  tombstoneRetentionMs?: number;
+  /** The most long-poll requests (`wait` > 0) held at once; one more is answered 503. Default 1,000. */
+  maxLongPolls?: number;
+  /** The clock tombstones are dated and expired by (tests). Default `Date.now`. */
+  now?: () => number;
   faults?: FaultOptions;
   /** Called for each request, for logs; never given the token. */
   onRequest?: (entry: { method: string; path: string; status: number; fault: string | undefined }) => void;
@@ -37,6 +51,10 @@ export interface SyncServerOptions {
 export interface SyncServerStats {
   requests: number;
   syncRequests: number;
+  /** Requests for `GET /v1/changes/{entityType}`. */
+  changeRequests: number;
+  /** Long-poll requests held right now. */
+  longPolls: number;
   batchesApplied: number;
   duplicateBatches: number;
   faultsInjected: Record<string, number>;
@@ -55,6 +73,15 @@ export interface SyncServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** A held `GET /v1/changes/{entityType}?wait=…`. */
+interface LongPoll {
+  entityType: string;
+  /** A write to `entityType` was committed: answer if it is after the poll's checkpoint. */
+  wake: () => void;
+  /** Answer now with whatever the feed holds (close()); resolves once the answer is handed to the socket. */
+  end: () => Promise<void>;
+}
 
 /** The state file could not be written: the batch was not applied, and the client may send it again. */
 class PersistError extends Error {
@@ -99,13 +126,28 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     throw new InvalidOptionsError(`port must be a whole number from 0 to 65535, got ${port}`);
   }
   const faults = new FaultPlan(options.faults);
+  const tombstoneRetentionMs = options.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS;
+  if (!(tombstoneRetentionMs >= 0)) {
+    throw new InvalidOptionsError(`tombstoneRetentionMs must be at least 0, got ${tombstoneRetentionMs}`);
+  }
+  const maxLongPolls = options.maxLongPolls ?? 1000;
+  if (!(Number.isInteger(maxLongPolls) && maxLongPolls >= 0)) {
+    throw new InvalidOptionsError(`maxLongPolls must be a whole number of at least 0, got ${maxLongPolls}`);
+  }
+  const stateOptions = { tombstoneRetentionMs, ...(options.now ? { now: options.now } : {}) };
   const persistence = options.file ? openPersistence(options.file) : undefined;
   const saved = await persistence?.read();
-  const state = saved ? SyncServerState.fromJSON(saved) : new SyncServerState();
+  const state = saved ? SyncServerState.fromJSON(saved, stateOptions) : new SyncServerState(stateOptions);
+  // A file without an epoch (new, or written before the change feed) gets one on disk before any checkpoint is
+  // handed out, so checkpoints stay valid across a restart.
+  if (persistence && saved?.epoch !== state.epoch) await persistence.write(state.toJSON());
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
+  const longPolls = new Set<LongPoll>();
+  let closing = false;
   let requests = 0;
   let syncRequests = 0;
+  let changeRequests = 0;
   /** Batches applied so far, one at a time; never left rejected, so one failed write does not fail the next. */
   let writes: Promise<unknown> = Promise.resolve();
 
@@ -154,6 +196,77 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     writes = run.catch(() => {});
     return run;
   };
+
+  // The state commits a write only once it is on disk (`applyBatch`), so whatever the feed serves is durable.
+  const stopWatching = state.watch((entityType) => {
+    // After the commit, never inside it: answering a poll must not be able to fail a batch halfway.
+    queueMicrotask(() => {
+      for (const poll of longPolls) if (poll.entityType === entityType) poll.wake();
+    });
+  });
+
+  const answerChanges = (response: ServerResponse, read: ChangesRead) => {
+    if (read.status === 'malformed') throw new HttpError(400, read.error);
+    if (read.status === 'reset') {
+      sendJson(response, 410, { error: read.error, reset: true } satisfies ChangesResetBody);
+    } else {
+      sendJson(response, 200, read.page satisfies ChangesPage);
+    }
+  };
+
+  async function handleChanges(
+    request: IncomingMessage,
+    response: ServerResponse,
+    url: URL,
+    entityType: string,
+  ): Promise<void> {
+    changeRequests += 1;
+    const query = parseChangesQuery(url.searchParams);
+    if (!query.ok) throw new HttpError(400, query.error);
+    const read = () => state.changes(entityType, query.since, query.limit);
+    const first = read();
+    if (first.status !== 'page' || first.page.changes.length > 0 || query.waitMs === 0 || closing) {
+      answerChanges(response, first);
+      return;
+    }
+    if (longPolls.size >= maxLongPolls) {
+      response.setHeader('retry-after', '1');
+      throw new HttpError(503, `Too many long-poll requests held (${maxLongPolls}); try again later`);
+    }
+    if (request.socket.destroyed) return;
+    // Held until a write to this type, `wait`, the client leaving or close(): whichever comes first.
+    await new Promise<void>((resolve) => {
+      let done = false;
+      const finish = (answer: ChangesRead | undefined) => {
+        if (done) return;
+        done = true;
+        longPolls.delete(poll);
+        clearTimeout(timer);
+        request.socket.off('close', left);
+        if (answer) answerChanges(response, answer);
+        resolve();
+      };
+      const left = () => finish(undefined);
+      const timer = setTimeout(() => finish(read()), clampDelay(query.waitMs));
+      const poll: LongPoll = {
+        entityType,
+        wake: () => {
+          const next = read();
+          if (next.status !== 'page' || next.page.changes.length > 0) finish(next);
+        },
+        end: () => {
+          const sent = new Promise<void>((sentOrGone) => {
+            response.once('finish', sentOrGone);
+            response.once('close', sentOrGone);
+          });
+          finish(read());
+          return sent;
+        },
+      };
+      longPolls.add(poll);
+      request.socket.once('close', left);
+    });
+  }
 
   async function handleSync(
     request: IncomingMessage,
@@ -235,7 +348,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       sendJson(response, 200, { ok: true });
       return undefined;
     }
-    const match = /^\/v1\/(sync|items)\/([^/]+)$/.exec(url.pathname);
+    const match = /^\/v1\/(sync|items|changes)\/([^/]+)$/.exec(url.pathname);
     if (!match) throw new HttpError(404, 'Not found');
     const entityType = decodePathSegment(match[2] as string);
     if (entityType === undefined || !isEntityTypeName(entityType)) {
@@ -248,6 +361,11 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     if (match[1] === 'items') {
       if (request.method !== 'GET') throw new HttpError(405, 'Use GET');
       sendJson(response, 200, { items: state.list(entityType) satisfies StoredItem[] });
+      return undefined;
+    }
+    if (match[1] === 'changes') {
+      if (request.method !== 'GET') throw new HttpError(405, 'Use GET');
+      await handleChanges(request, response, url, entityType);
       return undefined;
     }
     if (request.method !== 'POST') throw new HttpError(405, 'Use POST');
@@ -303,14 +421,20 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     stats: () => ({
       requests,
       syncRequests,
+      changeRequests,
+      longPolls: longPolls.size,
       batchesApplied: state.batchesApplied,
       duplicateBatches: state.duplicateBatches,
       faultsInjected: { ...faults.injected },
     }),
     close: async () => {
+      closing = true;
+      stopWatching();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Held long-polls get their (empty) page now rather than at the end of their wait.
+      await Promise.all([...longPolls].map((poll) => poll.end()));
       for (const socket of sockets) socket.destroy();
       await closed;
       await writes.catch(() => {});
