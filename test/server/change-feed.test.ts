@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import { checkBatch } from '../../src/server/batch-checks.js';
+import { ChangeFeed } from '../../src/server/change-feed.js';
+import { parseChangesQuery } from '../../src/server/changes-query.js';
+import { decodeCheckpoint, encodeCheckpoint } from '../../src/server/checkpoint.js';
+import { SyncServerState } from '../../src/server.js';
+
+const ids = (feed: ChangeFeed, after = 0, limit = 1000) =>
+  feed.after(after, limit).entries.map(({ id }) => id);
+
+describe('ChangeFeed', () => {
+  it('keeps one entry per id, moved to the end by every write, and pages after any sequence number', () => {
+    const feed = new ChangeFeed();
+    for (const id of ['a', 'b', 'c', 'd']) feed.record(id);
+    feed.record('b');
+    feed.record('a', 100);
+    expect(feed.head).toBe(6);
+    expect(ids(feed)).toEqual(['c', 'd', 'b', 'a']);
+    expect(feed.after(0, 2)).toEqual({
+      entries: [
+        { id: 'c', seq: 3 },
+        { id: 'd', seq: 4 },
+      ],
+      hasMore: true,
+    });
+    expect(feed.after(4, 2)).toEqual({
+      entries: [
+        { id: 'b', seq: 5 },
+        { id: 'a', seq: 6 },
+      ],
+      hasMore: false,
+    });
+    expect(ids(feed, 6)).toEqual([]);
+  });
+
+  it('purges tombstones oldest first up to a cutoff, never a record written again since its delete', () => {
+    const feed = new ChangeFeed();
+    feed.record('a', 10);
+    feed.record('b', 20);
+    feed.record('c', 30);
+    feed.record('b'); // resurrected: no longer a tombstone
+    expect(feed.purge(25)).toEqual(['a']);
+    expect(feed.horizon).toBe(1);
+    expect(ids(feed)).toEqual(['c', 'b']);
+    expect(feed.purge(25)).toEqual([]);
+    expect(feed.purge(30)).toEqual(['c']);
+    expect(feed.horizon).toBe(3);
+    expect(ids(feed)).toEqual(['b']);
+  });
+
+  it('dates a delete no earlier than the one before it, so a clock going back cannot hide an expired tombstone', () => {
+    const feed = new ChangeFeed();
+    feed.record('a', 50);
+    feed.record('b', 10);
+    expect(feed.purge(40)).toEqual([]);
+    expect(feed.purge(50)).toEqual(['a', 'b']);
+  });
+
+  it('round-trips through JSON; ids a snapshot does not place are appended as if written now', () => {
+    const feed = new ChangeFeed();
+    feed.record('gone', 1);
+    feed.record('a');
+    feed.record('b', 5);
+    feed.record('c');
+    feed.record('a');
+    expect(feed.purge(1)).toEqual(['gone']);
+    const copy = ChangeFeed.fromJSON(
+      JSON.parse(JSON.stringify(feed.toJSON())),
+      ['a', 'b', 'c', 'new'],
+      new Set(['b']),
+      7,
+    );
+    expect(copy.after(0, 10).entries).toEqual([
+      { id: 'b', seq: 3 },
+      { id: 'c', seq: 4 },
+      { id: 'a', seq: 5 },
+      { id: 'new', seq: 6 },
+    ]);
+    expect(copy.horizon).toBe(1);
+    expect(copy.purge(5)).toEqual(['b']);
+    // A file written before the feed: every record in file order, from 1.
+    const old = ChangeFeed.fromJSON(undefined, ['x', 'y'], new Set(), 0);
+    expect(old.after(0, 10).entries).toEqual([
+      { id: 'x', seq: 1 },
+      { id: 'y', seq: 2 },
+    ]);
+  });
+});
+
+describe('checkpoints', () => {
+  it('encode base64url {epoch}.{seq} and decode only the one spelling the server writes', () => {
+    const text = encodeCheckpoint({ epoch: 'Ab_-9', seq: 42 });
+    expect(Buffer.from(text, 'base64url').toString()).toBe('Ab_-9.42');
+    expect(decodeCheckpoint(text)).toEqual({ epoch: 'Ab_-9', seq: 42 });
+    for (const bad of ['', `${text}=`, `${text}A`, 'a.b', Buffer.from('e.').toString('base64url')]) {
+      expect(decodeCheckpoint(bad)).toBeUndefined();
+    }
+    expect(() => encodeCheckpoint({ epoch: 'a.b', seq: 1 })).toThrow(RangeError);
+  });
+});
+
+describe('parseChangesQuery', () => {
+  const parse = (query: string) => parseChangesQuery(new URLSearchParams(query));
+
+  it('defaults to 100 changes from the beginning, no wait; lowers a too large limit or wait to the maximum', () => {
+    expect(parse('')).toEqual({ ok: true, since: undefined, limit: 100, waitMs: 0 });
+    expect(parse('since=abc&limit=7&wait=0.25')).toEqual({ ok: true, since: 'abc', limit: 7, waitMs: 250 });
+    expect(parse('limit=5000&wait=3600')).toEqual({
+      ok: true,
+      since: undefined,
+      limit: 1000,
+      waitMs: 60_000,
+    });
+  });
+
+  it('refuses what is not a number in range', () => {
+    for (const query of [
+      'limit=0',
+      'limit=-3',
+      'limit=x',
+      'wait=-1',
+      'wait=1e3',
+      'wait=.5',
+      `since=${'a'.repeat(201)}`,
+    ]) {
+      expect(parse(query).ok).toBe(false);
+    }
+  });
+});
+
+describe('tombstones in a batch', () => {
+  const base = { version: 2, createdAt: 1, updatedAt: 1, syncPending: true };
+
+  it('a delete and an edit of the same version are different batches for the idempotency check', () => {
+    const edit = checkBatch(JSON.stringify({ items: [{ id: 'a', ...base }] }));
+    const deleted = checkBatch(JSON.stringify({ items: [{ id: 'a', ...base, deleted: true }] }));
+    const notDeleted = checkBatch(JSON.stringify({ items: [{ id: 'a', ...base, deleted: false }] }));
+    if (!edit.ok || !deleted.ok || !notDeleted.ok) throw new Error('all three batches are valid');
+    expect(deleted.digest).not.toBe(edit.digest);
+    expect(notDeleted.digest).toBe(edit.digest);
+
+    const state = new SyncServerState();
+    state.apply('doc', 'k', edit.valid, undefined, edit.digest);
+    expect(state.isKeyReused('doc', 'k', deleted.digest)).toBe(true);
+  });
+
+  it('SyncServerState keeps only the bookkeeping of a tombstone and serves it from the feed', () => {
+    const state = new SyncServerState();
+    const tombstone = { id: 'a', ...base, deleted: true, text: 'dropped' };
+    expect(state.apply('doc', 'k', [tombstone])).toEqual([{ id: 'a', status: 'ok' }]);
+    const read = state.changes('doc', undefined, 10);
+    expect(read).toEqual({
+      status: 'page',
+      page: {
+        changes: [
+          {
+            id: 'a',
+            version: 2,
+            deleted: true,
+            item: { id: 'a', version: 2, createdAt: 1, updatedAt: 1, syncPending: false, deleted: true },
+          },
+        ],
+        checkpoint: encodeCheckpoint({ epoch: state.epoch, seq: 1 }),
+        hasMore: false,
+      },
+    });
+    expect(state.list('doc')).toEqual([]);
+  });
+});
