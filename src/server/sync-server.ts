@@ -10,7 +10,7 @@ import { DurableJSONFile } from '../store/durable-json-file.js';
 import { checkBatch, type ItemRejection } from './batch-checks.js';
 import type { ChangesPage, ChangesResetBody } from './change-feed.js';
 import { parseChangesQuery } from './changes-query.js';
-import { type FaultOptions, FaultPlan } from './faults.js';
+import { FAULT_KINDS, type FaultOptions, FaultPlan } from './faults.js';
 import {
   type ChangesRead,
   DEFAULT_TOMBSTONE_RETENTION_MS,
@@ -39,6 +39,11 @@ export interface SyncServerOptions {
   /** The clock tombstones are dated and expired by (tests). Default `Date.now`. */
   now?: () => number;
   faults?: FaultOptions;
+  /**
+   * Faults for `GET /v1/changes` requests, drawn apart from `faults` (so a push script is not shifted by pulls).
+   * Kinds: every kind but `reject`; `dropReply` drops the connection once the page is read. Default none.
+   */
+  pullFaults?: FaultOptions;
   /** Called for each request, for logs; never given the token. */
   onRequest?: (entry: { method: string; path: string; status: number; fault: string | undefined }) => void;
   /**
@@ -58,6 +63,8 @@ export interface SyncServerStats {
   batchesApplied: number;
   duplicateBatches: number;
   faultsInjected: Record<string, number>;
+  /** Faults injected into `GET /v1/changes` requests (`pullFaults`). */
+  pullFaultsInjected: Record<string, number>;
 }
 
 export interface SyncServer {
@@ -68,6 +75,8 @@ export interface SyncServer {
   readonly token: string;
   readonly state: SyncServerState;
   readonly faults: FaultPlan;
+  /** The fault plan of `GET /v1/changes` requests (`pullFaults`); `queue()` steers it. */
+  readonly pullFaults: FaultPlan;
   stats(): SyncServerStats;
   close(): Promise<void>;
 }
@@ -126,6 +135,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     throw new InvalidOptionsError(`port must be a whole number from 0 to 65535, got ${port}`);
   }
   const faults = new FaultPlan(options.faults);
+  const pullFaults = pullFaultPlan(options.pullFaults);
   const tombstoneRetentionMs = options.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS;
   if (!(tombstoneRetentionMs >= 0)) {
     throw new InvalidOptionsError(`tombstoneRetentionMs must be at least 0, got ${tombstoneRetentionMs}`);
@@ -205,35 +215,56 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     });
   });
 
-  const answerChanges = (response: ServerResponse, read: ChangesRead) => {
-    if (read.status === 'malformed') throw new HttpError(400, read.error);
-    if (read.status === 'reset') {
-      sendJson(response, 410, { error: read.error, reset: true } satisfies ChangesResetBody);
-    } else {
-      sendJson(response, 200, read.page satisfies ChangesPage);
-    }
-  };
-
   async function handleChanges(
     request: IncomingMessage,
     response: ServerResponse,
     url: URL,
     entityType: string,
-  ): Promise<void> {
+  ): Promise<string | undefined> {
     changeRequests += 1;
     const query = parseChangesQuery(url.searchParams);
     if (!query.ok) throw new HttpError(400, query.error);
+    const fault = pullFaults.next();
+    const latency = pullFaults.latency();
+    if (latency > 0) await wait(latency);
+    if (fault === 'error500' || fault === 'unavailable503' || fault === 'tooMany429') {
+      const status = { error500: 500, unavailable503: 503, tooMany429: 429 }[fault];
+      if (status !== 500)
+        response.setHeader('retry-after', String(pullFaults.options.retryAfterSeconds ?? 1));
+      sendJson(response, status, { error: `Injected fault: ${fault}` });
+      return fault;
+    }
+    if (fault === 'timeout') await wait(pullFaults.options.hangMs ?? 30_000);
+    if (fault === 'timeout' || fault === 'reset') {
+      request.socket.destroy();
+      return fault;
+    }
+    const answerChanges = (read: ChangesRead) => {
+      if (read.status === 'malformed') throw new HttpError(400, read.error);
+      if (read.status === 'reset') {
+        sendJson(response, 410, { error: read.error, reset: true } satisfies ChangesResetBody);
+      } else if (fault === 'dropReply') {
+        request.socket.destroy();
+      } else if (fault === 'malformed') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end('{"changes": [{"id": ');
+      } else if (fault === 'slowDrip') {
+        void drip(response, JSON.stringify(read.page satisfies ChangesPage), pullFaults, wait);
+      } else {
+        sendJson(response, 200, read.page satisfies ChangesPage);
+      }
+    };
     const read = () => state.changes(entityType, query.since, query.limit);
     const first = read();
     if (first.status !== 'page' || first.page.changes.length > 0 || query.waitMs === 0 || closing) {
-      answerChanges(response, first);
-      return;
+      answerChanges(first);
+      return fault;
     }
     if (longPolls.size >= maxLongPolls) {
       response.setHeader('retry-after', '1');
       throw new HttpError(503, `Too many long-poll requests held (${maxLongPolls}); try again later`);
     }
-    if (request.socket.destroyed) return;
+    if (request.socket.destroyed) return fault;
     // Held until a write to this type, `wait`, the client leaving or close(): whichever comes first.
     await new Promise<void>((resolve) => {
       let done = false;
@@ -243,7 +274,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         longPolls.delete(poll);
         clearTimeout(timer);
         request.socket.off('close', left);
-        if (answer) answerChanges(response, answer);
+        if (answer) answerChanges(answer);
         resolve();
       };
       const left = () => finish(undefined);
@@ -266,6 +297,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       longPolls.add(poll);
       request.socket.once('close', left);
     });
+    return fault;
   }
 
   async function handleSync(
@@ -365,8 +397,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     }
     if (match[1] === 'changes') {
       if (request.method !== 'GET') throw new HttpError(405, 'Use GET');
-      await handleChanges(request, response, url, entityType);
-      return undefined;
+      return handleChanges(request, response, url, entityType);
     }
     if (request.method !== 'POST') throw new HttpError(405, 'Use POST');
     return handleSync(request, response, entityType);
@@ -418,6 +449,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     token,
     state,
     faults,
+    pullFaults,
     stats: () => ({
       requests,
       syncRequests,
@@ -426,6 +458,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       batchesApplied: state.batchesApplied,
       duplicateBatches: state.duplicateBatches,
       faultsInjected: { ...faults.injected },
+      pullFaultsInjected: { ...pullFaults.injected },
     }),
     close: async () => {
       closing = true;
@@ -440,6 +473,29 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       await writes.catch(() => {});
     },
   };
+}
+
+/** The plan of `pullFaults`: every kind but `reject`, which has no meaning for a read. */
+function pullFaultPlan(options: FaultOptions = {}): FaultPlan {
+  const named = [...(options.kinds ?? []), ...Object.keys(options.rates ?? {}), ...(options.script ?? [])];
+  if (named.includes('reject')) throw new InvalidOptionsError('pullFaults cannot inject "reject"');
+  return new FaultPlan({ kinds: FAULT_KINDS.filter((kind) => kind !== 'reject'), ...options });
+}
+
+/** Sends `text` 64 characters at a time, `dripIntervalMs` apart (fault `slowDrip`). */
+async function drip(
+  response: ServerResponse,
+  text: string,
+  plan: FaultPlan,
+  wait: (ms: number) => Promise<void>,
+): Promise<void> {
+  response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  for (let i = 0; i < text.length; i += 64) {
+    if (response.destroyed) return;
+    response.write(text.slice(i, i + 64));
+    await wait(plan.options.dripIntervalMs ?? 5);
+  }
+  response.end();
 }
 
 /** `undefined` for a malformed percent-encoding (a client error, not a 500). */

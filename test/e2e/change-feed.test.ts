@@ -509,6 +509,59 @@ describe('long-poll (`wait`)', () => {
   });
 });
 
+describe('injected faults on pulls (`pullFaults`)', () => {
+  it('answers each scripted fault as a push would, apart from the push script, and then serves the page', async () => {
+    const server = await start({
+      faults: { script: ['error500'] },
+      pullFaults: {
+        script: ['error500', 'tooMany429', 'reset', 'dropReply', 'malformed', 'slowDrip', 'none'],
+        dripIntervalMs: 1,
+      },
+    });
+    server.state.put('note', note('a'));
+    const url = `${server.url}/v1/changes/note`;
+    const outcome = async () => {
+      try {
+        const response = await fetch(url, { headers: auth });
+        const text = await response.text();
+        try {
+          return { status: response.status, body: JSON.parse(text) as unknown };
+        } catch {
+          return { status: response.status, body: 'truncated' };
+        }
+      } catch {
+        return { status: 'no reply' };
+      }
+    };
+    const outcomes = [];
+    for (let i = 0; i < 7; i += 1) outcomes.push(await outcome());
+    const page = (await changes(server)).body;
+    expect(outcomes).toEqual([
+      { status: 500, body: { error: 'Injected fault: error500' } },
+      { status: 429, body: { error: 'Injected fault: tooMany429' } },
+      { status: 'no reply' },
+      { status: 'no reply' },
+      { status: 200, body: 'truncated' },
+      { status: 200, body: page },
+      { status: 200, body: page },
+    ]);
+    expect(server.stats().pullFaultsInjected).toMatchObject({
+      error500: 1,
+      tooMany429: 1,
+      reset: 1,
+      slowDrip: 1,
+    });
+    // The push script was not shifted by the pulls: the first push still gets its 500.
+    expect((await push(server, [note('b')])).status).toBe(500);
+  });
+
+  it('refuses `reject`, which has no meaning for a read', async () => {
+    await expect(createSyncServer({ token: TOKEN, pullFaults: { kinds: ['reject'] } })).rejects.toThrow(
+      'pullFaults cannot inject "reject"',
+    );
+  });
+});
+
 describe('requests the change feed refuses', () => {
   it('needs the token, GET, and a valid entity type', async () => {
     const server = await start();
