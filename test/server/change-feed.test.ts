@@ -167,3 +167,37 @@ describe('tombstones in a batch', () => {
     expect(state.list('doc')).toEqual([]);
   });
 });
+
+describe('the feed in a snapshot taken before a commit', () => {
+  it('toJSON(plan) holds the feed exactly as commit(plan) leaves it, so the file and memory agree', () => {
+    let now = 1_000;
+    const state = new SyncServerState({ now: () => now });
+    const base = { createdAt: 1, updatedAt: 1, syncPending: true };
+    state.apply('doc', 'b1', [
+      { id: 'a', version: 1, ...base },
+      { id: 'b', version: 1, ...base },
+      { id: 'c', version: 1, ...base },
+    ]);
+    now = 2_000;
+    const plan = state.plan('doc', 'b2', [
+      { id: 'a', version: 2, ...base, deleted: true },
+      { id: 'new', version: 1, ...base },
+      { id: 'b', version: 2, ...base },
+    ] as { id: string; version: number; createdAt: number; updatedAt: number; syncPending: boolean }[]);
+    const written = JSON.parse(JSON.stringify(state.toJSON(plan)));
+    now = 3_000; // a commit later than its plan still dates the tombstone by the plan
+    state.commit(plan);
+    expect(written).toEqual(JSON.parse(JSON.stringify(state.toJSON())));
+    expect(written.feeds.doc).toEqual({
+      head: 6,
+      horizon: 0,
+      order: [
+        ['c', 3],
+        ['a', 4],
+        ['new', 5],
+        ['b', 6],
+      ],
+      deletedAt: { a: 2_000 },
+    });
+  });
+});
