@@ -479,7 +479,10 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
 function pullFaultPlan(options: FaultOptions = {}): FaultPlan {
   const named = [...(options.kinds ?? []), ...Object.keys(options.rates ?? {}), ...(options.script ?? [])];
   if (named.includes('reject')) throw new InvalidOptionsError('pullFaults cannot inject "reject"');
-  return new FaultPlan({ kinds: FAULT_KINDS.filter((kind) => kind !== 'reject'), ...options });
+  return new FaultPlan({
+    ...options,
+    kinds: options.kinds ?? FAULT_KINDS.filter((kind) => kind !== 'reject'),
+  });
 }
 
 /** Sends `text` 64 characters at a time, `dripIntervalMs` apart (fault `slowDrip`). */
