@@ -221,12 +221,13 @@ export class SyncServerState {
    * `limit` of them. O(log n + limit): a binary search in the type's feed, then the page.
    */
   changes(entityType: string, since: string | undefined, limit: number): ChangesRead {
-    const checkpoint = since ? decodeCheckpoint(since) : { epoch: this.#epoch, seq: 0 };
-    if (!checkpoint) return { status: 'malformed', error: 'since is not a checkpoint of this server' };
+    const decoded = since ? decodeCheckpoint(since) : undefined;
+    if (since && !decoded) return { status: 'malformed', error: 'since is not a checkpoint of this server' };
     this.#purgeExpired(entityType);
     const feed = this.#feeds.get(entityType) ?? new ChangeFeed();
-    // From the beginning, every live record and kept tombstone is served: nothing purged was missed.
-    const reset = since ? resetReason(checkpoint, this.#epoch, feed) : undefined;
+    // From the beginning, every live record and kept tombstone is served: nothing purged so far was missed.
+    const checkpoint = decoded ?? { epoch: this.#epoch, seq: 0, floor: feed.horizon };
+    const reset = decoded ? resetReason(decoded, this.#epoch, feed) : undefined;
     if (reset) return { status: 'reset', error: reset };
     const table = this.#items.get(entityType);
     const { entries, hasMore } = feed.after(checkpoint.seq, limit);
@@ -236,9 +237,11 @@ export class SyncServerState {
       return { id, version: item.version, deleted: item.deleted === true, item };
     });
     const last = entries.at(-1)?.seq ?? feed.head;
+    // Not reset: every purge so far is at or below max(seq, floor), which this client is consistent with.
+    const floor = Math.max(checkpoint.floor, feed.horizon);
     return {
       status: 'page',
-      page: { changes, checkpoint: encodeCheckpoint({ epoch: this.#epoch, seq: last }), hasMore },
+      page: { changes, checkpoint: encodeCheckpoint({ epoch: this.#epoch, seq: last, floor }), hasMore },
     };
   }
 
@@ -331,10 +334,11 @@ function resetReason(checkpoint: Checkpoint, epoch: string, feed: ChangeFeed): s
   if (checkpoint.epoch !== epoch) {
     return 'The checkpoint belongs to another state of this server; pull again from the beginning';
   }
-  if (checkpoint.seq > feed.head) {
+  if (checkpoint.seq > feed.head || checkpoint.floor > feed.head) {
     return 'The checkpoint is ahead of the changes this server holds (its state was restored from an older copy); pull again from the beginning';
   }
-  if (checkpoint.seq < feed.horizon) {
+  // A purge past both the client's position and the horizon it started from removed a delete it may need.
+  if (feed.horizon > Math.max(checkpoint.seq, checkpoint.floor)) {
     return 'Deletes after the checkpoint are no longer kept (their retention passed); pull again from the beginning';
   }
   return undefined;

@@ -329,6 +329,24 @@ describe('tombstones', () => {
   });
 });
 
+describe('a reset client starting over', () => {
+  it('is not reset again while it pages from the beginning past an old purge (found by the property test)', async () => {
+    let now = 0;
+    const server = await start({ tombstoneRetentionMs: 50, now: () => now });
+    await push(server, [note('c'), note('a'), note('b')]);
+    const { checkpoint } = await pullAll(server, 1);
+    await push(server, [tombstone('e', 1)]);
+    now += 50;
+    expect((await changes(server, since(checkpoint))).status).toBe(410);
+    await push(server, [note('d')]);
+
+    // From the beginning one change a page: the first checkpoints are below the purged tombstone, yet valid.
+    const { pages, changes: all } = await pullAll(server, 1);
+    expect(all.map(({ id }) => id)).toEqual(['c', 'a', 'b', 'd']);
+    expect(pages).toHaveLength(4);
+  });
+});
+
 describe('checkpoints across servers and restarts', () => {
   it('a new memory server answers an old checkpoint with 410 reset, never a page', async () => {
     const first = await start();
@@ -583,10 +601,12 @@ describe('requests the change feed refuses', () => {
     const malformed = [
       'not-a-checkpoint!',
       b64('no dot'),
-      b64(`${server.state.epoch}.-1`),
-      b64(`${server.state.epoch}.1.5`),
-      b64(`${server.state.epoch}.99999999999999999`),
-      b64(`${server.state.epoch}.01`),
+      b64(`${server.state.epoch}.1`),
+      b64(`${server.state.epoch}.-1.0`),
+      b64(`${server.state.epoch}.1.5.2`),
+      b64(`${server.state.epoch}.99999999999999999.0`),
+      b64(`${server.state.epoch}.01.0`),
+      b64(`${server.state.epoch}.1.1e3`),
       `${checkpoint}=`,
       `${checkpoint}%00`,
       'x'.repeat(10_000),

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkBatch } from '../../src/server/batch-checks.js';
 import { ChangeFeed } from '../../src/server/change-feed.js';
@@ -88,14 +89,24 @@ describe('ChangeFeed', () => {
 });
 
 describe('checkpoints', () => {
-  it('encode base64url {epoch}.{seq} and decode only the one spelling the server writes', () => {
-    const text = encodeCheckpoint({ epoch: 'Ab_-9', seq: 42 });
-    expect(Buffer.from(text, 'base64url').toString()).toBe('Ab_-9.42');
-    expect(decodeCheckpoint(text)).toEqual({ epoch: 'Ab_-9', seq: 42 });
-    for (const bad of ['', `${text}=`, `${text}A`, 'a.b', Buffer.from('e.').toString('base64url')]) {
+  it('encode base64url {epoch}.{seq}.{floor} and decode only the one spelling the server writes', () => {
+    const text = encodeCheckpoint({ epoch: 'Ab_-9', seq: 42, floor: 7 });
+    expect(Buffer.from(text, 'base64url').toString()).toBe('Ab_-9.42.7');
+    expect(decodeCheckpoint(text)).toEqual({ epoch: 'Ab_-9', seq: 42, floor: 7 });
+    const b64 = (plain: string) => Buffer.from(plain).toString('base64url');
+    for (const bad of [
+      '',
+      `${text}=`,
+      `${text}A`,
+      'a.b',
+      b64('e.1'),
+      b64('e.1.'),
+      b64('e.1.2.3'),
+      b64('e.01.2'),
+    ]) {
       expect(decodeCheckpoint(bad)).toBeUndefined();
     }
-    expect(() => encodeCheckpoint({ epoch: 'a.b', seq: 1 })).toThrow(RangeError);
+    expect(() => encodeCheckpoint({ epoch: 'a.b', seq: 1, floor: 0 })).toThrow(RangeError);
   });
 });
 
@@ -160,7 +171,7 @@ describe('tombstones in a batch', () => {
             item: { id: 'a', version: 2, createdAt: 1, updatedAt: 1, syncPending: false, deleted: true },
           },
         ],
-        checkpoint: encodeCheckpoint({ epoch: state.epoch, seq: 1 }),
+        checkpoint: encodeCheckpoint({ epoch: state.epoch, seq: 1, floor: 0 }),
         hasMore: false,
       },
     });
@@ -199,5 +210,88 @@ describe('the feed in a snapshot taken before a commit', () => {
       ],
       deletedAt: { a: 2_000 },
     });
+  });
+});
+
+describe('the feed under any interleaving (fast-check)', () => {
+  type Op =
+    | { kind: 'write'; id: string; deleted: boolean }
+    | { kind: 'pull'; client: number; limit: number }
+    | { kind: 'tick'; ms: number };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      kind: fc.constant('write' as const),
+      id: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
+      deleted: fc.boolean(),
+    }),
+    fc.record({
+      kind: fc.constant('pull' as const),
+      client: fc.integer({ min: 0, max: 2 }),
+      limit: fc.integer({ min: 1, max: 4 }),
+    }),
+    fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 60 }) }),
+  );
+
+  it('a client that applies every page ends with the live records at their versions, never going back a version', () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 10, maxLength: 60, size: 'max' }), (ops) => {
+        let now = 0;
+        const state = new SyncServerState({ tombstoneRetentionMs: 50, now: () => now });
+        const versions = new Map<string, number>();
+        const clients = [0, 1, 2].map(() => ({
+          checkpoint: '',
+          records: new Map<string, { version: number; deleted: boolean }>(),
+          resets: 0,
+        }));
+        const pull = (client: (typeof clients)[number], limit: number): boolean => {
+          const read = state.changes('doc', client.checkpoint, limit);
+          if (read.status === 'malformed') throw new Error(read.error);
+          if (read.status === 'reset') {
+            client.checkpoint = '';
+            client.records.clear();
+            client.resets += 1;
+            return true;
+          }
+          for (const change of read.page.changes) {
+            // Within a client's view, a record never goes back a version.
+            expect(change.version).toBeGreaterThan(client.records.get(change.id)?.version ?? 0);
+            client.records.set(change.id, { version: change.version, deleted: change.deleted });
+          }
+          client.checkpoint = read.page.checkpoint;
+          return read.page.hasMore;
+        };
+        for (const step of ops) {
+          if (step.kind === 'tick') now += step.ms;
+          else if (step.kind === 'pull') pull(clients[step.client] as (typeof clients)[number], step.limit);
+          else {
+            const version = (versions.get(step.id) ?? 0) + 1;
+            versions.set(step.id, version);
+            state.put('doc', {
+              id: step.id,
+              version,
+              createdAt: 1,
+              updatedAt: 1,
+              syncPending: true,
+              deleted: step.deleted,
+            });
+          }
+        }
+        const live = new Map(state.list('doc').map(({ item }) => [item.id, item.version]));
+        for (const client of clients) {
+          // Pulling to the end terminates: a reset client that starts over is never reset again by old purges.
+          for (let pages = 0; pull(client, 3); pages += 1) {
+            if (pages > 100) throw new Error('The pull never ends (a reset loop)');
+          }
+          const held = new Map(
+            [...client.records]
+              .filter(([, record]) => !record.deleted)
+              .map(([id, { version }]) => [id, version]),
+          );
+          expect(held).toEqual(live);
+          expect(client.resets).toBeLessThanOrEqual(ops.length);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
