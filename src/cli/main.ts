@@ -33,6 +33,7 @@ interface ServeFlags {
   file?: string;
   faultRate: number;
   maxBodyBytes?: number;
+  tombstoneRetention?: number;
   allowRemote?: boolean;
 }
 
@@ -96,6 +97,11 @@ program
   .option('--file <file>', 'persist the server state to this JSON file (default: memory only)', nonEmpty)
   .option('--fault-rate <r>', 'probability (0-1) that a sync request gets an injected fault', rate, 0)
   .option('--max-body-bytes <n>', 'largest request body accepted (default 1 MiB)', wholeNumber(1))
+  .option(
+    '--tombstone-retention <days>',
+    'how long pushed deletes are kept for clients that pull (default 7)',
+    wholeNumber(1, 3650),
+  )
   .option('--allow-remote', 'allow binding an address other than loopback')
   .action(async (flags: ServeFlags) => {
     process.exitCode = await runServe({ ...flags, allowRemote: flags.allowRemote === true });

@@ -12,6 +12,8 @@ export interface ServeOptions {
   file?: string | undefined;
   faultRate: number;
   maxBodyBytes?: number | undefined;
+  /** Days a pushed delete is kept in the change feed (the server's default when absent). */
+  tombstoneRetention?: number | undefined;
   allowRemote: boolean;
 }
 
@@ -35,6 +37,9 @@ export async function runServe(options: ServeOptions): Promise<number> {
     ...(token ? { token } : {}),
     ...(options.file ? { file: resolve(options.file) } : {}),
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    ...(options.tombstoneRetention
+      ? { tombstoneRetentionMs: options.tombstoneRetention * 24 * 60 * 60 * 1000 }
+      : {}),
     faults: { rate: options.faultRate, retryAfterSeconds: 1, hangMs: 2_000 },
     onRequest: ({ method, path, status, fault }) =>
       console.log(`${new Date().toISOString()} ${method} ${path} ${status}${fault ? ` fault=${fault}` : ''}`),
@@ -47,7 +52,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
   // Built from the address the server bound: scheme, host and port, nothing to hide.
   const url = server.url;
   console.log(`actorsync sync server listening on ${url}`);
-  console.log(`  POST ${url}/v1/sync/{entityType}   GET ${url}/v1/items/{entityType}`);
+  console.log(`  POST ${url}/v1/sync/{entityType}   GET ${url}/v1/changes/{entityType}?since=…`);
+  console.log(`  GET ${url}/v1/items/{entityType}`);
   if (!token) {
     console.log(`  token: ${server.token}`);
     console.log('  (generated for this run; clients send it as a bearer token, e.g. via ACTORSYNC_TOKEN)');

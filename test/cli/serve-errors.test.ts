@@ -36,4 +36,23 @@ describe('review of issue 11: serve says why it answered 500', () => {
     expect(lines[0]).toMatch(/^\S+Z POST \/v1\/sync\/note 500 error: EISDIR: .*\.s\.json\.\d+\.tmp/);
     expect(stderr).not.toContain(TOKEN);
   });
+
+  it('--tombstone-retention takes whole days and the banner names the change feed', async () => {
+    const refused = startCli(['serve', '--port', '0', '--tombstone-retention', '0', '--token', TOKEN]);
+    const { code, stderr } = await refused.exited;
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('--tombstone-retention');
+    const serve = startCli(['serve', '--port', '0', '--tombstone-retention', '2', '--token', TOKEN]);
+    try {
+      const [, url] = await serve.waitFor(/GET (http:\/\/\S+)\/v1\/changes\/\{entityType\}/);
+      const response = await fetch(`${url}/v1/changes/note`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ changes: [], hasMore: false });
+    } finally {
+      serve.child.kill('SIGINT');
+    }
+    expect((await serve.exited).code).toBe(0);
+  });
 });
