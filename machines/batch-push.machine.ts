@@ -99,7 +99,7 @@ export const batchPushMachine = setup({
   actions: {
     takeSnapshot: assign(({ context }, snapshot: OpenOutboxOutput) => ({
       ...progress(context, {
-        counts: { ...context.progress.counts, total: snapshot.total },
+        counts: { ...context.progress.counts, totalItems: snapshot.total },
         // Items an earlier run left waiting keep their schedule even if this run has nothing to do.
         nextItemRetryAt: snapshot.nextDueAt,
       }),
@@ -227,7 +227,9 @@ export const batchPushMachine = setup({
     closeCounts: assign(({ context }) => {
       const { counts } = context.progress;
       // Items that left the run (edited or deleted locally before they were paged) are not counted.
-      return progress(context, { counts: { ...counts, total: counts.synced + counts.failed } });
+      return progress(context, {
+        counts: { ...counts, totalItems: counts.syncedItems + counts.failedItems },
+      });
     }),
     recordAbort: assign(({ context }, error: unknown) =>
       internal(context, { abortError: errorMessage(error) }),

@@ -33,9 +33,9 @@ export interface BatchPushInput {
 /** The counts of one run so far. */
 export interface RunCounts {
   /** Items this run covers: the outbox at its start, less items changed or deleted locally meanwhile. */
-  total: number;
-  synced: number;
-  failed: number;
+  totalItems: number;
+  syncedItems: number;
+  failedItems: number;
   conflicts: number;
   /** Batch pushes that failed and were tried again. */
   retries: number;
@@ -74,8 +74,8 @@ export type BatchPushEvent =
 /** What others may read of a run while it goes on: the inspector's view, and the raw material of the output. */
 export interface BatchPushProgress {
   counts: RunCounts;
-  /** The run's first `MAX_LISTED_FAILURES` failed items (`counts.failed` counts them all). */
-  failedItems: FailedItem[];
+  /** The run's first `MAX_LISTED_FAILURES` failed items (`counts.failedItems` counts them all). */
+  failures: FailedItem[];
   /** The error of the run's last failed item, listed or not. */
   lastItemError: string | undefined;
   /** The last error of any kind, even one the run recovered from. */
@@ -119,8 +119,8 @@ export interface BatchPushContext {
 export interface BatchPushOutput {
   outcome: 'completed' | 'aborted';
   counts: RunCounts;
-  /** The first `MAX_LISTED_FAILURES` failed items; `counts.failed` counts them all. */
-  failedItems: FailedItem[];
+  /** The first `MAX_LISTED_FAILURES` failed items; `counts.failedItems` counts them all. */
+  failures: FailedItem[];
   nextRetryAt: number | undefined;
   errorMessage: string | undefined;
   /** The last error of any kind this run saw, even one it recovered from. */

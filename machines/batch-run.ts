@@ -34,8 +34,8 @@ export function initialContext(input: BatchPushInput): Context {
   return {
     input: { random: Math.random, maxBatchesInFlight: DEFAULT_MAX_BATCHES_IN_FLIGHT, ...input },
     progress: {
-      counts: { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 },
-      failedItems: [],
+      counts: { totalItems: 0, syncedItems: 0, failedItems: 0, conflicts: 0, retries: 0 },
+      failures: [],
       lastItemError: undefined,
       lastError: undefined,
       nextItemRetryAt: undefined,
@@ -108,7 +108,7 @@ export function applyCommit(context: Context, written: CommitBatchOutput): Parti
   const { committing } = context._internal;
   if (!committing) return {};
   const settled = settleBatch(committing.plan, written);
-  const { counts, failedItems } = context.progress;
+  const { counts, failures } = context.progress;
   // Earlier pushes are kept for carried items only: this batch's items leave, those it carries on stay.
   let attempts = context._internal.attempts;
   if (settled.carry.length > 0 || Object.keys(attempts).length > 0) {
@@ -122,21 +122,21 @@ export function applyCommit(context: Context, written: CommitBatchOutput): Parti
     r.nextAttemptAt === undefined ? [] : [r.nextAttemptAt],
   );
   const firstRetry = Math.min(context.progress.nextItemRetryAt ?? Number.POSITIVE_INFINITY, ...retryTimes);
-  const lastFailure = committing.plan.retryError ?? settled.failedItems.at(-1)?.error;
+  const lastFailure = committing.plan.retryError ?? settled.failures.at(-1)?.error;
   return {
     ...progress(context, {
       counts: {
         ...counts,
-        total: counts.total - settled.superseded,
-        synced: counts.synced + settled.synced,
-        failed: counts.failed + settled.failed,
+        totalItems: counts.totalItems - settled.supersededItems,
+        syncedItems: counts.syncedItems + settled.syncedItems,
+        failedItems: counts.failedItems + settled.failedItems,
         conflicts: counts.conflicts + settled.conflicts,
       },
-      failedItems:
-        settled.failedItems.length && failedItems.length < MAX_LISTED_FAILURES
-          ? [...failedItems, ...settled.failedItems.slice(0, MAX_LISTED_FAILURES - failedItems.length)]
-          : failedItems,
-      lastItemError: settled.failedItems.at(-1)?.error ?? context.progress.lastItemError,
+      failures:
+        settled.failures.length && failures.length < MAX_LISTED_FAILURES
+          ? [...failures, ...settled.failures.slice(0, MAX_LISTED_FAILURES - failures.length)]
+          : failures,
+      lastItemError: settled.failures.at(-1)?.error ?? context.progress.lastItemError,
       lastError: lastFailure ?? context.progress.lastError,
       nextItemRetryAt: Number.isFinite(firstRetry) ? firstRetry : undefined,
     }),
@@ -151,14 +151,14 @@ export function applyCommit(context: Context, written: CommitBatchOutput): Parti
 
 export function runOutput(context: Context): BatchPushOutput {
   const { abortError } = context._internal;
-  const { counts, failedItems, nextItemRetryAt, lastItemError, lastError } = context.progress;
+  const { counts, failures, nextItemRetryAt, lastItemError, lastError } = context.progress;
   return {
     outcome: abortError === undefined ? 'completed' : 'aborted',
     counts,
-    failedItems,
+    failures,
     nextRetryAt: nextItemRetryAt,
     // A failed run is described by its failed items' own errors, not by a batch error it recovered from.
-    errorMessage: abortError ?? (counts.failed > 0 ? (lastItemError ?? lastError) : undefined),
+    errorMessage: abortError ?? (counts.failedItems > 0 ? (lastItemError ?? lastError) : undefined),
     lastError: abortError ?? lastError,
   };
 }

@@ -78,7 +78,7 @@ export function makeSyncActors(deps: SyncDeps) {
       const { plan, retry } = input;
       return tracked(
         deps.resolve(input.entityType).local.commit({
-          synced: plan.synced,
+          acks: plan.acks,
           replace: plan.replace,
           failures: plan.failures,
           failurePolicy: {

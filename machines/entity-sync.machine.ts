@@ -28,7 +28,7 @@ function stoppedRunRetryAt(context: EntitySyncContext): number {
   return Date.now() + delay;
 }
 
-const NO_COUNTS: RunCounts = { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 };
+const NO_COUNTS: RunCounts = { totalItems: 0, syncedItems: 0, failedItems: 0, conflicts: 0, retries: 0 };
 
 function snapshotOf(context: EntitySyncContext, state: SyncState, cancelled = false): RunSnapshot {
   return {
@@ -47,11 +47,11 @@ function snapshotOf(context: EntitySyncContext, state: SyncState, cancelled = fa
 function describeFailure(output: BatchPushOutput): string | undefined {
   const { counts } = output;
   if (output.outcome === 'aborted') {
-    const done = counts.synced + counts.failed;
-    return `Sync run stopped after ${done} of ${counts.total} items: ${output.errorMessage ?? 'unknown error'}`;
+    const done = counts.syncedItems + counts.failedItems;
+    return `Sync run stopped after ${done} of ${counts.totalItems} items: ${output.errorMessage ?? 'unknown error'}`;
   }
-  if (counts.failed === 0) return undefined;
-  return `${counts.failed} of ${counts.total} items failed to sync; last error: ${output.errorMessage ?? 'unknown error'}`;
+  if (counts.failedItems === 0) return undefined;
+  return `${counts.failedItems} of ${counts.totalItems} items failed to sync; last error: ${output.errorMessage ?? 'unknown error'}`;
 }
 
 /**
@@ -71,7 +71,7 @@ export const entitySyncMachine = setup({
     untilRetryDue: ({ context }) => clampDelay((context.nextRetryAt ?? 0) - Date.now()),
   },
   guards: {
-    runFailed: (_, output: BatchPushOutput) => output.outcome === 'aborted' || output.counts.failed > 0,
+    runFailed: (_, output: BatchPushOutput) => output.outcome === 'aborted' || output.counts.failedItems > 0,
     hasRetryDue: ({ context }) => context.nextRetryAt !== undefined,
     retryIsDue: ({ context }) => context.nextRetryAt !== undefined && Date.now() >= context.nextRetryAt,
   },
@@ -118,7 +118,7 @@ export const entitySyncMachine = setup({
     ),
     finishRun: enqueueActions(({ context, enqueue }, output: BatchPushOutput) => {
       const stopped = output.outcome === 'aborted';
-      const failed = stopped || output.counts.failed > 0;
+      const failed = stopped || output.counts.failedItems > 0;
       const finished = {
         ...context,
         counts: output.counts,
@@ -129,7 +129,7 @@ export const entitySyncMachine = setup({
       };
       const report: RunReport = {
         ...snapshotOf(finished, failed ? 'error' : 'synced'),
-        failedItems: output.failedItems,
+        failures: output.failures,
         durationMs: Date.now() - context.startedAt,
       };
       enqueue.assign({ ...finished, lastRun: report });
@@ -145,7 +145,7 @@ export const entitySyncMachine = setup({
       };
       const report: RunReport = {
         ...snapshotOf(finished, 'error'),
-        failedItems: [],
+        failures: [],
         durationMs: Date.now() - context.startedAt,
       };
       enqueue.assign({ ...finished, lastRun: report });
@@ -155,7 +155,7 @@ export const entitySyncMachine = setup({
       const finished = { ...context, errorMessage: undefined, nextRetryAt: undefined };
       const report: RunReport = {
         ...snapshotOf(finished, 'idle', true),
-        failedItems: [],
+        failures: [],
         durationMs: Date.now() - context.startedAt,
       };
       enqueue.assign({ ...finished, lastRun: report });

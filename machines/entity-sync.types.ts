@@ -31,7 +31,8 @@ export interface RunSnapshot {
 
 /** A finished (or cancelled) run: the raw material of `SyncResult`. */
 export interface RunReport extends RunSnapshot {
-  failedItems: FailedItem[];
+  /** The run's first `MAX_LISTED_FAILURES` failed items; `counts.failedItems` counts them all. */
+  failures: FailedItem[];
   durationMs: number;
 }
 

@@ -331,7 +331,7 @@ async function summarise(repo: Repo, tracker: RunTracker): Promise<TypeSummary> 
   return {
     ...tracker.stats(repo.entityType),
     records: records.length,
-    synced: records.length - outbox.pending,
+    syncedItems: records.length - outbox.pending,
     deadLettered,
     waiting: outbox.pending - deadLettered,
   };

@@ -7,7 +7,7 @@ import { formatCount, formatDuration, formatTable, plural } from './table.js';
 export interface TypeSummary extends TypeRunStats {
   records: number;
   /** Local records the server acknowledged at their current version. */
-  synced: number;
+  syncedItems: number;
   deadLettered: number;
   /** Still pending and not dead-lettered (due, or waiting for a retry). */
   waiting: number;
@@ -19,12 +19,12 @@ export function formatSummary(types: readonly TypeSummary[], wallMs: number): st
   const total: TypeSummary = {
     entityType: 'total',
     records: sum('records'),
-    synced: sum('synced'),
+    syncedItems: sum('syncedItems'),
     deadLettered: sum('deadLettered'),
     waiting: sum('waiting'),
     runs: sum('runs'),
     pushed: sum('pushed'),
-    failed: sum('failed'),
+    failedItems: sum('failedItems'),
     retries: sum('retries'),
     conflicts: sum('conflicts'),
     activeMs: wallMs,
@@ -32,11 +32,11 @@ export function formatSummary(types: readonly TypeSummary[], wallMs: number): st
   const row = (t: TypeSummary) => [
     t.entityType,
     formatCount(t.records),
-    formatCount(t.synced),
+    formatCount(t.syncedItems),
     formatCount(t.waiting),
     formatCount(t.runs),
     formatCount(t.retries),
-    formatCount(t.failed),
+    formatCount(t.failedItems),
     formatCount(t.deadLettered),
     formatCount(t.conflicts),
     formatDuration(t.activeMs),

@@ -271,17 +271,17 @@ export class SyncCoordinator {
       return false;
     }
     this.#announcedRuns.set(snapshot.entityType, snapshot.runId);
-    const { total, synced, failed, conflicts, retries } = snapshot.counts;
-    return total === 0 && synced === 0 && failed === 0 && conflicts === 0 && retries === 0;
+    const { totalItems, syncedItems, failedItems, conflicts, retries } = snapshot.counts;
+    return totalItems === 0 && syncedItems === 0 && failedItems === 0 && conflicts === 0 && retries === 0;
   }
 
   #finish(report: RunReport, requestIds: readonly string[]): void {
     const result = toSyncResult(report);
-    const details = { entityType: result.entityType, runId: result.runId, synced: result.syncedItems };
+    const details = { entityType: result.entityType, runId: result.runId, syncedItems: result.syncedItems };
     if (result.state === 'error') {
       this.#logger.warn(`Sync of "${result.entityType}" ended in error: ${result.errorMessage}`, {
         ...details,
-        failed: result.failedItems,
+        failedItems: result.failedItems,
       });
     } else {
       this.#logger.info(

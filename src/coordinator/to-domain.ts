@@ -5,16 +5,20 @@ import type { SyncProgress, SyncResult } from '../domain/types.js';
 export function toSyncProgress(snapshot: RunSnapshot): SyncProgress {
   const { counts } = snapshot;
   const isComplete = snapshot.state === 'synced' || snapshot.state === 'error';
-  const done = counts.synced + counts.failed;
+  const done = counts.syncedItems + counts.failedItems;
   const percent =
-    counts.total > 0 ? Math.min(100, Math.floor((done / counts.total) * 100)) : isComplete ? 100 : 0;
+    counts.totalItems > 0
+      ? Math.min(100, Math.floor((done / counts.totalItems) * 100))
+      : isComplete
+        ? 100
+        : 0;
   return {
     entityType: snapshot.entityType,
     state: snapshot.state,
     runId: snapshot.runId,
-    totalItems: counts.total,
-    syncedItems: counts.synced,
-    failedItems: counts.failed,
+    totalItems: counts.totalItems,
+    syncedItems: counts.syncedItems,
+    failedItems: counts.failedItems,
     conflicts: counts.conflicts,
     retries: counts.retries,
     ...(snapshot.errorMessage === undefined ? {} : { errorMessage: snapshot.errorMessage }),
@@ -38,7 +42,7 @@ export function toSyncResult(report: RunReport): SyncResult {
     failedItems: progress.failedItems,
     conflicts: progress.conflicts,
     retries: progress.retries,
-    failed: report.failedItems.map((item) => ({ ...item })),
+    failures: report.failures.map((item) => ({ ...item })),
     cancelled: report.cancelled,
     ...(progress.errorMessage === undefined ? {} : { errorMessage: progress.errorMessage }),
     ...(progress.lastError === undefined ? {} : { lastError: progress.lastError }),
@@ -58,7 +62,7 @@ export function cancelledBeforeStart(entityType: string, state: SyncResult['stat
     failedItems: 0,
     conflicts: 0,
     retries: 0,
-    failed: [],
+    failures: [],
     cancelled: true,
     durationMs: 0,
   };

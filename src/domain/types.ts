@@ -196,8 +196,8 @@ export interface ConditionalWrite<T extends RepositoryEntity> {
 
 /** Everything one batch changes locally, applied as one write. */
 export interface OutboxCommit<T extends RepositoryEntity> {
-  /** Clear `syncPending` where the stored version still equals the acknowledged one. */
-  synced?: readonly SyncAck[];
+  /** Acknowledged versions: clear `syncPending` where the stored version still equals the acknowledged one. */
+  acks?: readonly SyncAck[];
   /** Conflict resolutions. */
   replace?: readonly ConditionalWrite<T>[];
   failures?: readonly ItemFailure[];
@@ -208,7 +208,7 @@ export interface OutboxCommit<T extends RepositoryEntity> {
 
 export interface OutboxCommitResult {
   /** Ids whose pending flag was cleared. */
-  synced: string[];
+  syncedIds: string[];
   /** Acknowledged ids that changed locally meanwhile: they stay pending for a later run. */
   stale: string[];
   /** Conflict resolutions that were written (the others had changed locally meanwhile). */
@@ -275,9 +275,10 @@ export interface LocalDataSource<T extends RepositoryEntity> {
    * themselves (frozen): read them, never change them.
    */
   pending(query: PendingQuery): Promise<PendingPage<T>>;
-  /** Clears only items whose stored version still equals the one acknowledged. */
-  markSynced(acks: readonly SyncAck[]): Promise<OutboxCommitResult>;
-  /** Applies everything one batch changed as one write. */
+  /**
+   * Applies everything one batch changed as one write. Acknowledgements go through here too (`{ acks, now }`):
+   * the sync path has no other way to clear a pending flag, and the caller's clock dates the write.
+   */
   commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult>;
   /** Failure records, scheduled and dead-lettered. */
   failures(): Promise<FailureRecord[]>;
@@ -355,7 +356,7 @@ export interface SyncResult {
    * The run's failed items, the first 1,000 of them (`MAX_LISTED_FAILURES` in `actorsync/machines`); `failedItems`
    * counts them all, and the store's failure records (`LocalDataSource.failures()`) hold every one.
    */
-  failed: FailedItem[];
+  failures: FailedItem[];
   cancelled: boolean;
   errorMessage?: string;
   lastError?: string;

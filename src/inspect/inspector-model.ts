@@ -54,7 +54,7 @@ export interface ActiveRunSummary {
   runId: unknown;
   state: unknown;
   counts: unknown;
-  failed: unknown;
+  failures: unknown;
 }
 
 /** An actor as the inspector shows it. */
@@ -101,11 +101,11 @@ export function contextSlice(machine: string | undefined, context: unknown): unk
       };
     }
     case 'entitySync': {
-      const lastRun = c.lastRun as { runId?: unknown; failedItems?: unknown[] } | undefined;
+      const lastRun = c.lastRun as { runId?: unknown; failures?: unknown[] } | undefined;
       // The failed items of the last finished run (what was dead-lettered or will be retried, and why).
-      const failed =
-        lastRun && lastRun.runId === c.runId && Array.isArray(lastRun.failedItems)
-          ? lastRun.failedItems.slice(0, MAX_FAILED_SHOWN).map((item) => {
+      const failures =
+        lastRun && lastRun.runId === c.runId && Array.isArray(lastRun.failures)
+          ? lastRun.failures.slice(0, MAX_FAILED_SHOWN).map((item) => {
               const { id, error, attempts, deadLettered } = item as Record<string, unknown>;
               return { id, error, attempts, deadLettered };
             })
@@ -118,7 +118,7 @@ export function contextSlice(machine: string | undefined, context: unknown): unk
         lastError: c.lastError,
         nextRetryAt: c.nextRetryAt,
         stoppedRuns: c.stoppedRuns,
-        ...(failed && failed.length > 0 ? { failed } : {}),
+        ...(failures && failures.length > 0 ? { failures } : {}),
       };
     }
     case 'batchPush':
@@ -259,13 +259,13 @@ export class ActorTree {
 
 /** Keeps the entity's latest run that had anything to do (items or retries) on its node. */
 function rememberActiveRun(node: ActorNode): void {
-  const context = (node.context ?? {}) as { runId?: unknown; counts?: unknown; failed?: unknown };
-  const counts = (context.counts ?? {}) as { total?: unknown; retries?: unknown };
-  if (!(Number(counts.total) > 0 || Number(counts.retries) > 0)) return;
+  const context = (node.context ?? {}) as { runId?: unknown; counts?: unknown; failures?: unknown };
+  const counts = (context.counts ?? {}) as { totalItems?: unknown; retries?: unknown };
+  if (!(Number(counts.totalItems) > 0 || Number(counts.retries) > 0)) return;
   node.lastActiveRun = {
     runId: context.runId,
     state: node.value,
     counts: context.counts,
-    failed: context.failed,
+    failures: context.failures,
   };
 }

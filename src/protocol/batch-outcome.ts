@@ -12,7 +12,8 @@ import { resolveConflict } from './conflicts.js';
 
 /** What a batch's reply asks of the outbox, before it is written. */
 export interface BatchPlan<T extends RepositoryEntity> {
-  synced: SyncAck[];
+  /** The versions the remote acknowledged: cleared where still stored. */
+  acks: SyncAck[];
   replace: ConditionalWrite<T>[];
   failures: ItemFailure[];
   /** Ids whose server copy is taken locally (server-wins): synced once written. */
@@ -28,12 +29,13 @@ export interface BatchPlan<T extends RepositoryEntity> {
 
 /** The batch's effect on the run once the plan is written. */
 export interface BatchSettlement<T extends RepositoryEntity> {
-  synced: number;
-  failed: number;
+  syncedItems: number;
+  failedItems: number;
   /** Items changed locally while in flight: they leave this run and go out in the next one. */
-  superseded: number;
+  supersededItems: number;
   conflicts: number;
-  failedItems: FailedItem[];
+  /** The failed items as the store recorded them. */
+  failures: FailedItem[];
   /** Items to push again in this run. */
   carry: T[];
   /** Whether `carry` holds failures, which wait for a backoff first. */
@@ -63,7 +65,7 @@ export function planReply<T extends RepositoryEntity>(
       retryable: true,
     };
     if (result.status === 'ok') {
-      plan.synced.push({ id: item.id, version: item.version });
+      plan.acks.push({ id: item.id, version: item.version });
     } else if (result.status === 'failed') {
       fail(plan, input, item, result.error, result.retryable);
     } else {
@@ -105,23 +107,23 @@ export function settleBatch<T extends RepositoryEntity>(
   const acceptedSynced = plan.acceptedRemote.filter((id) => replaced.has(id)).length;
   const repush = plan.repush.filter((entity) => replaced.has(entity.id));
   // The store records a failure only for the version it holds; the rest were edited meanwhile and left the run.
-  const failedItems = written.failures.map((record) => ({
+  const failures = written.failures.map((record) => ({
     id: record.id,
     error: record.lastError,
     attempts: record.attempts,
     deadLettered: record.deadLettered,
   }));
-  const superseded =
+  const supersededItems =
     written.stale.length +
     (plan.acceptedRemote.length - acceptedSynced) +
     (plan.repush.length - repush.length) +
-    (plan.failures.length - failedItems.length);
+    (plan.failures.length - failures.length);
   return {
-    synced: written.synced.length + acceptedSynced,
-    failed: failedItems.length,
-    superseded,
+    syncedItems: written.syncedIds.length + acceptedSynced,
+    failedItems: failures.length,
+    supersededItems,
     conflicts: plan.conflicts,
-    failedItems,
+    failures,
     carry: [...plan.retry, ...repush],
     backoff: plan.retry.length > 0,
   };
@@ -144,7 +146,7 @@ function fail<T extends RepositoryEntity>(
 
 function emptyPlan<T extends RepositoryEntity>(): BatchPlan<T> {
   return {
-    synced: [],
+    acks: [],
     replace: [],
     failures: [],
     acceptedRemote: [],

@@ -72,7 +72,7 @@ describe('actorsync CLI', () => {
     const now = Date.now();
     const version = (id: string) => saved.find((note) => note.id === id)?.version ?? 0;
     await notes.local.commit({
-      synced: [
+      acks: [
         { id: 'n0', version: version('n0') },
         { id: 'n1', version: version('n1') },
       ],

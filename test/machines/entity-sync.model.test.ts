@@ -365,35 +365,39 @@ class RealSystem {
     switch (event) {
       case 'BATCH_OK':
         // An item edited in flight leaves the run: its stale ack is not counted.
-        expect(counts, 'counts').toMatchObject({ total: edited ? 2 : 3, synced: edited ? 2 : 3, failed: 0 });
+        expect(counts, 'counts').toMatchObject({ totalItems: edited ? 2 : 3, syncedItems: edited ? 2 : 3, failedItems: 0 });
         expect(report.errorMessage).toBeUndefined();
         expect(report.nextRetryAt).toBeUndefined();
         break;
       case 'ITEM_REJECTED':
         // a and c, or only c when a was edited in flight (its stale ack leaves the run).
-        expect(counts, 'counts').toMatchObject({ total: edited ? 2 : 3, synced: edited ? 1 : 2, failed: 1 });
-        expect(report.failedItems, 'failed items').toEqual([
+        expect(counts, 'counts').toMatchObject({
+          totalItems: edited ? 2 : 3,
+          syncedItems: edited ? 1 : 2,
+          failedItems: 1,
+        });
+        expect(report.failures, 'failed items').toEqual([
           { id: REJECTED_ID, error: 'title must not be empty', attempts: 1, deadLettered: true },
         ]);
         expect(report.errorMessage).toBe(
-          `1 of ${counts.total} items failed to sync; last error: title must not be empty`,
+          `1 of ${counts.totalItems} items failed to sync; last error: title must not be empty`,
         );
         expect(report.nextRetryAt, 'a permanent failure schedules no retry').toBeUndefined();
         break;
       case 'BATCH_REJECTED':
-        expect(counts.synced, 'synced: c').toBe(1);
-        if (!edited) expect(counts.failed, 'failed: a and b').toBe(2);
-        else expect(counts.failed, 'failed: b at least').toBeGreaterThanOrEqual(1);
+        expect(counts.syncedItems, 'synced: c').toBe(1);
+        if (!edited) expect(counts.failedItems, 'failed: a and b').toBe(2);
+        else expect(counts.failedItems, 'failed: b at least').toBeGreaterThanOrEqual(1);
         expect(
-          report.failedItems.map((item) => item.id),
+          report.failures.map((item) => item.id),
           'failed items',
         ).toEqual(edited ? ['b'] : ['a', 'b']);
-        expect(report.failedItems.every((item) => item.deadLettered)).toBe(true);
+        expect(report.failures.every((item) => item.deadLettered)).toBe(true);
         expect(report.errorMessage).toMatch(/items failed to sync; last error: 413 batch too large$/);
         expect(report.nextRetryAt, 'a permanent failure schedules no retry').toBeUndefined();
         break;
       case 'REMOTE_FATAL':
-        expect(counts.synced, 'nothing synced').toBe(0);
+        expect(counts.syncedItems, 'nothing synced').toBe(0);
         expect(report.errorMessage).toMatch(/Sync run stopped/);
         expect(report.nextRetryAt, 'an aborted run schedules another one').toBeGreaterThan(Date.now());
         expect(report.nextRetryAt).toBeLessThanOrEqual(Date.now() + RETRY.maxDelayMs);
@@ -401,7 +405,7 @@ class RealSystem {
       case 'CANCEL':
         expect(report.errorMessage).toBeUndefined();
         expect(report.nextRetryAt).toBeUndefined();
-        expect(report.failedItems).toEqual([]);
+        expect(report.failures).toEqual([]);
         break;
       default:
         throw new Error(`no run finishes on ${event}`);

@@ -200,18 +200,18 @@ function shownRun(node) {
     runId: c.runId,
     state: stateName(node.value),
     counts: c.counts,
-    failed: c.failed,
+    failures: c.failures,
     current: true,
   };
-  const counts = c.counts ?? { total: 0, retries: 0 };
+  const counts = c.counts ?? { totalItems: 0, retries: 0 };
   const finished = ['synced', 'error', 'idle'].includes(current.state);
   const last = node.lastActiveRun;
-  if (finished && counts.total === 0 && !counts.retries && last && last.runId !== c.runId) {
+  if (finished && counts.totalItems === 0 && !counts.retries && last && last.runId !== c.runId) {
     return {
       runId: last.runId,
       state: stateName(last.state),
       counts: last.counts,
-      failed: last.failed,
+      failures: last.failures,
       current: false,
     };
   }
@@ -223,13 +223,13 @@ function renderProgress() {
   const bars = entities.map((node) => {
     const c = node.context ?? {};
     const run = shownRun(node);
-    const counts = run.counts ?? { total: 0, synced: 0, failed: 0 };
-    const done = counts.synced + counts.failed;
+    const counts = run.counts ?? { totalItems: 0, syncedItems: 0, failedItems: 0 };
+    const done = counts.syncedItems + counts.failedItems;
     const finished = ['synced', 'error'].includes(run.state);
-    const percent = counts.total > 0 ? Math.floor((done / counts.total) * 100) : finished ? 100 : 0;
-    const failedShare = counts.total > 0 ? (counts.failed / counts.total) * 100 : 0;
+    const percent = counts.totalItems > 0 ? Math.floor((done / counts.totalItems) * 100) : finished ? 100 : 0;
+    const failedShare = counts.totalItems > 0 ? (counts.failedItems / counts.totalItems) * 100 : 0;
     const since = run.current ? '' : ` (run ${run.runId}; nothing to sync since)`;
-    const label = `${c.entityType} · ${run.state} · ${counts.synced}/${counts.total} synced${counts.failed ? `, ${counts.failed} failed` : ''}${since}`;
+    const label = `${c.entityType} · ${run.state} · ${counts.syncedItems}/${counts.totalItems} synced${counts.failedItems ? `, ${counts.failedItems} failed` : ''}${since}`;
     return el(
       'div',
       { class: 'bar', 'data-progress': c.entityType, 'data-percent': String(percent) },
@@ -250,9 +250,9 @@ function renderProgress() {
 function renderFailures(entities) {
   const groups = entities.flatMap((node) => {
     const run = shownRun(node);
-    const failed = Array.isArray(run.failed) ? run.failed : [];
+    const failed = Array.isArray(run.failures) ? run.failures : [];
     if (failed.length === 0) return [];
-    const total = run.counts?.failed ?? failed.length;
+    const total = run.counts?.failedItems ?? failed.length;
     const items = failed.map((item) =>
       el(
         'li',
