@@ -2,8 +2,9 @@
  * Pure functions over one run's batch context: what the batch machine's guards and actions compute, kept apart
  * so the machine file reads as the design and each rule can be tested alone. No XState here.
  */
+import type { ErrorInfo } from '../src/domain/errors.js';
 import type { RepositoryEntity } from '../src/domain/types.js';
-import { settleBatch } from '../src/protocol/batch-outcome.js';
+import { failureError, settleBatch } from '../src/protocol/batch-outcome.js';
 import type {
   BatchInFlight,
   BatchPushContext,
@@ -24,15 +25,13 @@ import * as pushWindow from './push-window.js';
  */
 export const MAX_LISTED_FAILURES = 1_000;
 
-/** Pushes of one run in flight at once unless the input says otherwise (docs/performance.md). */
-export const DEFAULT_MAX_BATCHES_IN_FLIGHT = 2;
 
 type Context = BatchPushContext;
 export type PushResult = pushWindow.PushResult<PushBatchOutput>;
 
 export function initialContext(input: BatchPushInput): Context {
   return {
-    input: { random: Math.random, maxBatchesInFlight: DEFAULT_MAX_BATCHES_IN_FLIGHT, ...input },
+    input,
     progress: {
       counts: { totalItems: 0, syncedItems: 0, failedItems: 0, conflicts: 0, retries: 0 },
       failures: [],
@@ -42,7 +41,7 @@ export function initialContext(input: BatchPushInput): Context {
       backoffMs: 0,
     },
     _internal: {
-      runKey: `${input.entityType}.${input.runId}.${input.newBatchKey()}`,
+      runKey: `${input.entityType}.${input.runId}.${input.sources.newBatchKey()}`,
       batchSeq: 0,
       highWater: 0,
       cursor: undefined,
@@ -98,7 +97,7 @@ export function nextBatch(internal: BatchPushInternal, items: RepositoryEntity[]
 
 /** Only the outbox's next page is loaded ahead, never past a carry (it goes first, once the window is empty). */
 export const mayLoadPage = (context: Context, window: BatchPushInternal['window']): boolean =>
-  pushWindow.hasRoom(window, context.input.maxBatchesInFlight) &&
+  pushWindow.hasRoom(window, context.input.policy.maxBatchesInFlight) &&
   !window.loading &&
   !context._internal.exhausted &&
   context._internal.carry.length === 0;
@@ -122,7 +121,8 @@ export function applyCommit(context: Context, written: CommitBatchOutput): Parti
     r.nextAttemptAt === undefined ? [] : [r.nextAttemptAt],
   );
   const firstRetry = Math.min(context.progress.nextItemRetryAt ?? Number.POSITIVE_INFINITY, ...retryTimes);
-  const lastFailure = committing.plan.retryError ?? settled.failures.at(-1)?.error;
+  const lastItemError = failureError(committing.plan, settled.failures.at(-1));
+  const lastFailure = committing.plan.retryError ?? lastItemError;
   return {
     ...progress(context, {
       counts: {
@@ -136,7 +136,7 @@ export function applyCommit(context: Context, written: CommitBatchOutput): Parti
         settled.failures.length && failures.length < MAX_LISTED_FAILURES
           ? [...failures, ...settled.failures.slice(0, MAX_LISTED_FAILURES - failures.length)]
           : failures,
-      lastItemError: settled.failures.at(-1)?.error ?? context.progress.lastItemError,
+      lastItemError: lastItemError ?? context.progress.lastItemError,
       lastError: lastFailure ?? context.progress.lastError,
       nextItemRetryAt: Number.isFinite(firstRetry) ? firstRetry : undefined,
     }),
@@ -158,7 +158,7 @@ export function runOutput(context: Context): BatchPushOutput {
     failures,
     nextRetryAt: nextItemRetryAt,
     // A failed run is described by its failed items' own errors, not by a batch error it recovered from.
-    errorMessage: abortError ?? (counts.failedItems > 0 ? (lastItemError ?? lastError) : undefined),
+    error: abortError ?? (counts.failedItems > 0 ? (lastItemError ?? lastError) : undefined),
     lastError: abortError ?? lastError,
   };
 }
@@ -183,7 +183,7 @@ export interface BatchPushView {
   attempts: number;
   carry: number;
   backoffMs: number;
-  lastError: string | undefined;
+  lastError: ErrorInfo | undefined;
   nextItemRetryAt: number | undefined;
 }
 

@@ -1,5 +1,5 @@
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
-import { DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/batch-push.machine.js';
+import { DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/run-policy.js';
 import { entityActorId } from '../../machines/coordinator.machine.js';
 import type { CoordinatorCommand, CoordinatorInput } from '../../machines/coordinator.types.js';
 import { createSyncMachine, runSources, type SyncDeps, type SyncTarget } from '../../machines/deps.js';
@@ -108,6 +108,7 @@ export class SyncCoordinator {
     );
     const deps: SyncDeps = {
       resolve: (entityType) => this.#target(entityType),
+      ...(options.random ? { random: options.random } : {}),
       track: (work) => {
         this.#inFlight.add(work);
         void work.then(
@@ -117,8 +118,8 @@ export class SyncCoordinator {
       },
     };
     this.actor = createActor(createSyncMachine(deps), {
-      // The machines read the clock and mint batch keys only through the sources of `deps`.
-      input: { ...resolved, ...runSources(deps) },
+      // The machines read the clock, mint batch keys and draw jitter only through the sources of `deps`.
+      input: { ...resolved, sources: runSources(deps) },
       systemId: 'coordinator',
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
@@ -132,11 +133,10 @@ export class SyncCoordinator {
       for (const id of requestIds)
         this.#settle(id, (r) => r.resolve(cancelledBeforeStart(entityType, state)));
     });
-    this.actor.on('rejected', ({ requestId, entityType, message }) => {
-      this.#logger.warn(message, { entityType });
-      if (requestId !== undefined) {
-        this.#settle(requestId, (r) => r.reject(new UnknownEntityTypeError(entityType, this.entityTypes)));
-      }
+    this.actor.on('rejected', ({ requestId, entityType, registered }) => {
+      const error = new UnknownEntityTypeError(entityType, registered);
+      this.#logger.warn(error.message, { entityType, code: error.code });
+      if (requestId !== undefined) this.#settle(requestId, (r) => r.reject(error));
     });
     this.actor.start();
   }
@@ -326,9 +326,7 @@ function appCommand(command: SyncCommand): CoordinatorCommand {
   }
 }
 
-function resolveOptions(
-  options: SyncCoordinatorOptions,
-): Omit<CoordinatorInput, keyof ReturnType<typeof runSources>> {
+function resolveOptions(options: SyncCoordinatorOptions): Omit<CoordinatorInput, 'sources'> {
   const batchSize = options.batchSize ?? 100;
   const concurrency = options.concurrency ?? 1;
   const autoSyncIntervalMs = options.autoSyncIntervalMs ?? 300_000;
@@ -354,13 +352,9 @@ function resolveOptions(
     );
   }
   return {
-    batchSize,
     concurrency,
     enableAutoSync: options.enableAutoSync ?? false,
     autoSyncIntervalMs,
-    retry: resolveRetryPolicy(options.retry),
-    conflicts,
-    maxBatchesInFlight,
-    ...(options.random ? { random: options.random } : {}),
+    policy: { batchSize, retry: resolveRetryPolicy(options.retry), conflicts, maxBatchesInFlight },
   };
 }

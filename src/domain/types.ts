@@ -36,7 +36,8 @@ export interface SyncAck {
 
 /** What the remote said about one item of a batch. */
 export type ItemResult<T extends RepositoryEntity = RepositoryEntity> =
-  | { id: string; status: 'ok' }
+  /** `version`, when the remote names it, must be the version sent: only that exact version is marked synced. */
+  | { id: string; status: 'ok'; version?: number }
   | { id: string; status: 'failed'; error: string; retryable: boolean }
   | { id: string; status: 'conflict'; remote: T };
 
@@ -322,7 +323,10 @@ export interface SyncProgress {
   conflicts: number;
   /** Batch attempts that failed and were retried in this run. */
   retries: number;
+  /** A sentence for people: why the run is waiting to retry, stopped early or left failed items. */
   errorMessage?: string;
+  /** The `ActorSyncError` code behind `errorMessage` (`ITEM_FAILED` for items the remote refused): for programs. */
+  errorCode?: string;
   /** The last error seen, kept until a run succeeds, even when the run recovered from it. */
   lastError?: string;
   /** Epoch ms of the next automatic retry, while one is scheduled. */
@@ -358,7 +362,10 @@ export interface SyncResult {
    */
   failures: FailedItem[];
   cancelled: boolean;
+  /** Why the run ended in error, for people (see `SyncProgress.errorMessage`). */
   errorMessage?: string;
+  /** The code behind `errorMessage`, for programs. */
+  errorCode?: string;
   lastError?: string;
   nextRetryAt?: number;
   durationMs: number;

@@ -8,6 +8,7 @@ import type {
   RepositoryEntity,
   SyncAck,
 } from '../domain/types.js';
+import { type ErrorInfo, ITEM_FAILED } from '../domain/errors.js';
 import { resolveConflict } from './conflicts.js';
 
 /** What a batch's reply asks of the outbox, before it is written. */
@@ -23,7 +24,9 @@ export interface BatchPlan<T extends RepositoryEntity> {
   /** Retryable failures with attempts left: pushed again in this run after a backoff. */
   retry: T[];
   /** The error of the last item in `retry`, for the backoff's report. */
-  retryError: string | undefined;
+  retryError: ErrorInfo | undefined;
+  /** The error that failed the whole batch (`planBatchFailure`): its items' failures carry its message. */
+  batchError: ErrorInfo | undefined;
   conflicts: number;
 }
 
@@ -88,14 +91,25 @@ export function planReply<T extends RepositoryEntity>(
 }
 
 /** The plan when a whole batch failed and will not be retried in this run. */
-export function planBatchFailure<T extends RepositoryEntity>(
-  items: readonly T[],
-  error: string,
-  retryable: boolean,
-): BatchPlan<T> {
+export function planBatchFailure<T extends RepositoryEntity>(items: readonly T[], error: ErrorInfo): BatchPlan<T> {
   const plan = emptyPlan<T>();
-  for (const item of items) plan.failures.push({ id: item.id, version: item.version, error, retryable });
+  plan.batchError = error;
+  for (const item of items) {
+    plan.failures.push({ id: item.id, version: item.version, error: error.message, retryable: error.retryable });
+  }
   return plan;
+}
+
+/**
+ * The error behind a plan's last recorded failure, as data: the batch's own error when the whole batch failed,
+ * else the item's reason under `ITEM_FAILED`.
+ */
+export function failureError<T extends RepositoryEntity>(
+  plan: BatchPlan<T>,
+  failure: FailedItem | undefined,
+): ErrorInfo | undefined {
+  if (!failure) return undefined;
+  return plan.batchError ?? { code: ITEM_FAILED, message: failure.error, retryable: !failure.deadLettered };
 }
 
 /** Combines a plan with what the store reports it actually wrote. */
@@ -138,7 +152,7 @@ function fail<T extends RepositoryEntity>(
 ): void {
   if (retryable && input.attempts(item.id) < input.maxAttempts) {
     plan.retry.push(item);
-    plan.retryError = error;
+    plan.retryError = { code: ITEM_FAILED, message: error, retryable: true };
   } else {
     plan.failures.push({ id: item.id, version: item.version, error, retryable });
   }
@@ -153,6 +167,7 @@ function emptyPlan<T extends RepositoryEntity>(): BatchPlan<T> {
     repush: [],
     retry: [],
     retryError: undefined,
+    batchError: undefined,
     conflicts: 0,
   };
 }

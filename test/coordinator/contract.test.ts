@@ -473,7 +473,7 @@ describe('8. bad input gets a typed, clear error and the coordinator keeps worki
       logger: { debug() {}, info() {}, error() {}, warn: (m) => warnings.push(m) },
     });
     coordinator.send({ type: 'SYNC', entityType: 'ghost' });
-    expect(warnings).toEqual(['Unknown entity type "ghost" (registered: none)']);
+    expect(warnings).toEqual([new UnknownEntityTypeError('ghost', []).message]);
   });
 
   it('send() refuses REGISTER, which would register a type the facade has no store or remote for (issue 12)', async () => {

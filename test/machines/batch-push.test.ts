@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AnyActorRef, createActor, fromPromise, type InspectionEvent, setup } from 'xstate';
-import { batchPushMachine } from '../../machines/batch-push.machine.js';
+import { batchPushMachine, DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/batch-push.machine.js';
 import type {
   BatchPushInput,
   BatchPushOutput,
@@ -104,13 +104,13 @@ function harness(options: {
   const input: BatchPushInput = {
     entityType: 'note',
     runId: 1,
-    batchSize: options.batchSize,
-    retry: RETRY,
-    conflicts: 'server-wins',
-    random: () => 1,
-    now: () => NOW,
-    newBatchKey: () => 'key',
-    ...(options.maxBatchesInFlight === undefined ? {} : { maxBatchesInFlight: options.maxBatchesInFlight }),
+    policy: {
+      batchSize: options.batchSize,
+      retry: RETRY,
+      conflicts: 'server-wins',
+      maxBatchesInFlight: options.maxBatchesInFlight ?? DEFAULT_MAX_BATCHES_IN_FLIGHT,
+    },
+    sources: { now: () => NOW, newBatchKey: () => 'key', random: () => 1 },
   };
   // The batch machine reports to its parent, so it runs under a minimal one that records what it is told.
   const parent = setup({
@@ -345,7 +345,7 @@ describe('batch machine alone: the push window', () => {
     expect(h.output()).toMatchObject({
       outcome: 'aborted',
       counts: { totalItems: 5, syncedItems: 0 },
-      errorMessage: '401 Unauthorized',
+      error: { code: 'FATAL', message: '401 Unauthorized', retryable: false },
     });
   });
 

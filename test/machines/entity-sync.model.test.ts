@@ -10,6 +10,7 @@
  * the store and the remote must agree: nothing is marked synced locally unless the remote holds that exact version.
  */
 
+import { toSyncResult } from '../../src/coordinator/to-domain.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Actor, type ActorRefFrom, assign, createActor, type SnapshotFrom, setup } from 'xstate';
 import { createTestModel, type TestPath } from 'xstate/graph';
@@ -156,14 +157,11 @@ class RealSystem {
       },
     };
     const input: CoordinatorInput = {
-      batchSize: BATCH_SIZE,
       concurrency: 1,
       enableAutoSync: false,
       autoSyncIntervalMs: 300_000,
-      retry: RETRY,
-      conflicts: 'server-wins',
-      maxBatchesInFlight: inFlight,
-      ...runSources(),
+      policy: { batchSize: BATCH_SIZE, retry: RETRY, conflicts: 'server-wins', maxBatchesInFlight: inFlight },
+      sources: runSources(),
     };
     this.actor = createActor(build(deps), { input });
     this.actor.on('runFinished', ({ report }) => this.reports.push(report));
@@ -360,13 +358,15 @@ class RealSystem {
     expect(report.state, 'report state').toBe(model.value);
     expect(report.cancelled, 'report cancelled').toBe(event === 'CANCEL');
     expect(entity.nextRetryAt, 'entity nextRetryAt matches the report').toBe(report.nextRetryAt);
-    expect(entity.errorMessage, 'entity errorMessage matches the report').toBe(report.errorMessage);
+    expect(entity.error, 'entity error matches the report').toEqual(report.error);
+    // The error travels as data; the facade words it.
+    const { errorMessage, errorCode } = toSyncResult(report);
     const { counts } = report;
     switch (event) {
       case 'BATCH_OK':
         // An item edited in flight leaves the run: its stale ack is not counted.
         expect(counts, 'counts').toMatchObject({ totalItems: edited ? 2 : 3, syncedItems: edited ? 2 : 3, failedItems: 0 });
-        expect(report.errorMessage).toBeUndefined();
+        expect(errorMessage).toBeUndefined();
         expect(report.nextRetryAt).toBeUndefined();
         break;
       case 'ITEM_REJECTED':
@@ -379,9 +379,10 @@ class RealSystem {
         expect(report.failures, 'failed items').toEqual([
           { id: REJECTED_ID, error: 'title must not be empty', attempts: 1, deadLettered: true },
         ]);
-        expect(report.errorMessage).toBe(
+        expect(errorMessage).toBe(
           `1 of ${counts.totalItems} items failed to sync; last error: title must not be empty`,
         );
+        expect(errorCode, 'an item the remote refused').toBe('ITEM_FAILED');
         expect(report.nextRetryAt, 'a permanent failure schedules no retry').toBeUndefined();
         break;
       case 'BATCH_REJECTED':
@@ -393,17 +394,19 @@ class RealSystem {
           'failed items',
         ).toEqual(edited ? ['b'] : ['a', 'b']);
         expect(report.failures.every((item) => item.deadLettered)).toBe(true);
-        expect(report.errorMessage).toMatch(/items failed to sync; last error: 413 batch too large$/);
+        expect(errorMessage).toMatch(/items failed to sync; last error: 413 batch too large$/);
+        expect(errorCode, 'the batch error behind its items').toBe('PERMANENT');
         expect(report.nextRetryAt, 'a permanent failure schedules no retry').toBeUndefined();
         break;
       case 'REMOTE_FATAL':
         expect(counts.syncedItems, 'nothing synced').toBe(0);
-        expect(report.errorMessage).toMatch(/Sync run stopped/);
+        expect(errorMessage).toMatch(/Sync run stopped/);
+        expect(errorCode, 'a fatal remote error keeps its code').toBe('FATAL');
         expect(report.nextRetryAt, 'an aborted run schedules another one').toBeGreaterThan(Date.now());
         expect(report.nextRetryAt).toBeLessThanOrEqual(Date.now() + RETRY.maxDelayMs);
         break;
       case 'CANCEL':
-        expect(report.errorMessage).toBeUndefined();
+        expect(errorMessage).toBeUndefined();
         expect(report.nextRetryAt).toBeUndefined();
         expect(report.failures).toEqual([]);
         break;

@@ -65,7 +65,13 @@ describe('entity sync machine: timers', () => {
     expect(entity().value).toBe('syncing');
     expect(sync.isSyncing(TYPE)).toBe(true);
     expect(entity().context.nextRetryAt).toBe(Date.now() + BASE_DELAY_MS);
-    expect(entity().context.errorMessage).toBe('Retrying after: boom');
+    expect(entity().context.error).toEqual({
+      code: 'UNEXPECTED',
+      message: 'boom',
+      retryable: true,
+      outcome: 'retrying',
+    });
+    expect(sync.getProgress(TYPE)?.errorMessage).toBe('Retrying after: boom');
     expect(entity().context.counts.retries).toBe(1);
     expect(sync.getProgress(TYPE)).toMatchObject({
       state: 'syncing',
