@@ -25,11 +25,9 @@ import {
 import { Cleanup, cleanUpOnSignal, sleep } from './lifecycle.js';
 import { createProgressView, type ProgressView } from './progress-view.js';
 import { RunTracker } from './run-stats.js';
+import { type AgreementReport, checkAgreement, differingFields } from './agreement.js';
 import {
   type AgreementInput,
-  type AgreementReport,
-  checkAgreement,
-  differingFields,
   formatAgreement,
   formatFaults,
   formatSummary,
@@ -37,6 +35,7 @@ import {
   type TypeSummary,
   verdict,
 } from './summary.js';
+
 import { formatCount, formatDuration, plural } from './table.js';
 
 export interface DemoOptions {
