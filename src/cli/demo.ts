@@ -25,9 +25,8 @@ import {
 import { Cleanup, cleanUpOnSignal, sleep } from './lifecycle.js';
 import { createProgressView, type ProgressView } from './progress-view.js';
 import { RunTracker } from './run-stats.js';
-import { type AgreementReport, checkAgreement, differingFields } from './agreement.js';
+import { type AgreementInput, type AgreementReport, checkAgreement, differingFields } from './agreement.js';
 import {
-  type AgreementInput,
   formatAgreement,
   formatFaults,
   formatSummary,
@@ -35,7 +34,6 @@ import {
   type TypeSummary,
   verdict,
 } from './summary.js';
-
 import { formatCount, formatDuration, plural } from './table.js';
 
 export interface DemoOptions {

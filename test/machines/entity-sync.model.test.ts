@@ -249,7 +249,7 @@ class RealSystem {
 
     this.#checkRemoteCalls(event);
     if (model.value === 'syncing') {
-      expect(entity.context.errorMessage, 'no error while syncing').toBeUndefined();
+      expect(entity.context.error, 'no error while syncing').toBeUndefined();
       expect(entity.context.nextRetryAt, 'no retry scheduled while the batch is in flight').toBeUndefined();
       return;
     }
