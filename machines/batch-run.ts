@@ -25,7 +25,6 @@ import * as pushWindow from './push-window.js';
  */
 export const MAX_LISTED_FAILURES = 1_000;
 
-
 type Context = BatchPushContext;
 export type PushResult = pushWindow.PushResult<PushBatchOutput>;
 

@@ -48,7 +48,10 @@ const UNKNOWN_ERROR: ErrorInfo = toErrorInfo('unknown error');
  * The context after a run ends and the report that says how it went, one rule for every ending: the batch actor
  * finished (cleanly, with failed items, or stopped early), failed itself, or the run was cancelled.
  */
-export function endRun(context: EntitySyncContext, end: RunEnd): { ended: EntitySyncContext; report: RunReport } {
+export function endRun(
+  context: EntitySyncContext,
+  end: RunEnd,
+): { ended: EntitySyncContext; report: RunReport } {
   let ended: EntitySyncContext;
   let state: SyncState;
   if (end.kind === 'finished') {

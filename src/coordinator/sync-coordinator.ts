@@ -1,9 +1,9 @@
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
-import { DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/run-policy.js';
 import { entityActorId } from '../../machines/coordinator.machine.js';
 import type { CoordinatorCommand, CoordinatorInput } from '../../machines/coordinator.types.js';
 import { createSyncMachine, runSources, type SyncDeps, type SyncTarget } from '../../machines/deps.js';
 import type { RunReport, RunSnapshot } from '../../machines/entity-sync.types.js';
+import { DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/run-policy.js';
 import { ProgressStream } from '../core/progress-stream.js';
 import {
   CoordinatorStoppedError,

@@ -171,7 +171,11 @@ export function toRecord(
         status: snapshot.status ?? 'active',
         value: sanitize.context(snapshot.value),
         context: sanitize.context(
-          contextSlice(typeof machineId === 'string' ? machineId : undefined, snapshot.context, snapshot.value),
+          contextSlice(
+            typeof machineId === 'string' ? machineId : undefined,
+            snapshot.context,
+            snapshot.value,
+          ),
         ),
         event: String(event.event.type),
         systemId: actor.systemId,

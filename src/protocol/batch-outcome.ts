@@ -1,3 +1,4 @@
+import { type ErrorInfo, ITEM_FAILED } from '../domain/errors.js';
 import type {
   ConditionalWrite,
   ConflictPolicy,
@@ -8,7 +9,6 @@ import type {
   RepositoryEntity,
   SyncAck,
 } from '../domain/types.js';
-import { type ErrorInfo, ITEM_FAILED } from '../domain/errors.js';
 import { resolveConflict } from './conflicts.js';
 
 /** What a batch's reply asks of the outbox, before it is written. */
@@ -91,11 +91,19 @@ export function planReply<T extends RepositoryEntity>(
 }
 
 /** The plan when a whole batch failed and will not be retried in this run. */
-export function planBatchFailure<T extends RepositoryEntity>(items: readonly T[], error: ErrorInfo): BatchPlan<T> {
+export function planBatchFailure<T extends RepositoryEntity>(
+  items: readonly T[],
+  error: ErrorInfo,
+): BatchPlan<T> {
   const plan = emptyPlan<T>();
   plan.batchError = error;
   for (const item of items) {
-    plan.failures.push({ id: item.id, version: item.version, error: error.message, retryable: error.retryable });
+    plan.failures.push({
+      id: item.id,
+      version: item.version,
+      error: error.message,
+      retryable: error.retryable,
+    });
   }
   return plan;
 }

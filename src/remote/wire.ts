@@ -57,7 +57,8 @@ export const resetReplySchema = v.looseObject({ reset: v.literal(true) });
  */
 export function toWire(result: ItemResult, sentVersion: number): WireResult {
   if (result.status === 'ok') return { id: result.id, status: 'ok', version: sentVersion };
-  if (result.status === 'conflict') return { id: result.id, status: 'conflict', remote: { ...result.remote } };
+  if (result.status === 'conflict')
+    return { id: result.id, status: 'conflict', remote: { ...result.remote } };
   return { id: result.id, status: 'rejected', reason: result.error, retryable: result.retryable };
 }
 
@@ -90,7 +91,8 @@ export function fromWire<T extends RepositoryEntity>(
     const id = sentIds.has(result.id) ? result.id : filter.redact(result.id);
     if (result.status === 'ok') return { id, status: 'ok', version: result.version };
     // The server's copy becomes the local record, and any part of it may be quoted when it cannot.
-    if (result.status === 'conflict') return { id, status: 'conflict', remote: filter.redactJson(result.remote) as T };
+    if (result.status === 'conflict')
+      return { id, status: 'conflict', remote: filter.redactJson(result.remote) as T };
     return {
       id,
       status: 'failed',

@@ -334,8 +334,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       entityType,
       batchId,
       batch.valid,
-      (item) =>
-        item.id === rejectedId ? { error: INJECTED_REJECT_REASON, retryable: false } : undefined,
+      (item) => (item.id === rejectedId ? { error: INJECTED_REJECT_REASON, retryable: false } : undefined),
       batch.digest,
     );
     const sent = new Map(batch.valid.map((item) => [item.id, item.version]));

@@ -156,7 +156,9 @@ describe('local inspector server', () => {
       runId: 1,
       state: 'error',
       progress: { totalItems: 5, syncedItems: 4, failedItems: 1, percent: 100 },
-      failures: [{ id: 'n2', deadLettered: true, attempts: 1, error: expect.stringContaining('must not be') }],
+      failures: [
+        { id: 'n2', deadLettered: true, attempts: 1, error: expect.stringContaining('must not be') },
+      ],
     });
     expect(JSON.stringify(inspector.tree())).not.toContain('remote-api-token-123');
   });

@@ -361,7 +361,10 @@ describe('batch machine alone: the push window', () => {
     await flush();
     expect(h.pushes.filter((p) => p.batchId === 'note.1.key.1')).toHaveLength(RETRY.maxAttempts);
     expect(h.commits).toEqual([[], ['i2']]);
-    expect(h.output()).toMatchObject({ outcome: 'completed', counts: { syncedItems: 1, failedItems: 0, retries: 2 } });
+    expect(h.output()).toMatchObject({
+      outcome: 'completed',
+      counts: { syncedItems: 1, failedItems: 0, retries: 2 },
+    });
   });
 
   it('cancel (the parent stops it) aborts every push in flight and commits nothing', async () => {

@@ -10,7 +10,6 @@
  * the store and the remote must agree: nothing is marked synced locally unless the remote holds that exact version.
  */
 
-import { toSyncResult } from '../../src/coordinator/to-domain.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Actor, type ActorRefFrom, assign, createActor, type SnapshotFrom, setup } from 'xstate';
 import { createTestModel, type TestPath } from 'xstate/graph';
@@ -20,6 +19,7 @@ import type { CoordinatorInput } from '../../machines/coordinator.types.js';
 import { createSyncMachine, makeSyncActors, runSources, type SyncDeps } from '../../machines/deps.js';
 import { entitySyncMachine } from '../../machines/entity-sync.machine.js';
 import type { RunReport } from '../../machines/entity-sync.types.js';
+import { toSyncResult } from '../../src/coordinator/to-domain.js';
 import { FatalSyncError, PermanentSyncError } from '../../src/domain/errors.js';
 import type { RepositoryEntity, RetryPolicy } from '../../src/domain/types.js';
 import { Repository } from '../../src/repository.js';
@@ -365,7 +365,11 @@ class RealSystem {
     switch (event) {
       case 'BATCH_OK':
         // An item edited in flight leaves the run: its stale ack is not counted.
-        expect(counts, 'counts').toMatchObject({ totalItems: edited ? 2 : 3, syncedItems: edited ? 2 : 3, failedItems: 0 });
+        expect(counts, 'counts').toMatchObject({
+          totalItems: edited ? 2 : 3,
+          syncedItems: edited ? 2 : 3,
+          failedItems: 0,
+        });
         expect(errorMessage).toBeUndefined();
         expect(report.nextRetryAt).toBeUndefined();
         break;

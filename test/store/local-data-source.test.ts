@@ -327,10 +327,13 @@ describe.each(implementations)('%s: pulled pages and the checkpoint', (_, factor
     const pull = pulling(local);
     expect(await pull.checkpoint()).toBeUndefined();
     await repository.saveMany(['mine', 'old'].map((id) => ({ id, title: id })));
-    await local.commit({ acks: [
-      { id: 'mine', version: 1 },
-      { id: 'old', version: 1 },
-    ], now: 0 });
+    await local.commit({
+      acks: [
+        { id: 'mine', version: 1 },
+        { id: 'old', version: 1 },
+      ],
+      now: 0,
+    });
     const result = await pull.apply(
       page(
         [live('new', 1), live('old', 2), live('mine', 1), tombstone('gone', 5), tombstone('new', 2)],
