@@ -272,7 +272,7 @@ describe('batch machine alone: the push window', () => {
     expect(h.toParent.at(-1)).toEqual({
       type: 'BATCH.RETRYING',
       counts: { totalItems: 4, syncedItems: 0, failedItems: 0, conflicts: 0, retries: 1 },
-      error: '503 Service Unavailable',
+      error: { code: 'TRANSIENT', message: '503 Service Unavailable', retryable: true },
       retryAt: NOW + RETRY.baseDelayMs,
       attempt: 2,
     });
