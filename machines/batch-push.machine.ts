@@ -1,6 +1,6 @@
 import { and, assign, enqueueActions, fromPromise, not, sendParent, setup, stopChild } from 'xstate';
 import { clampDelay } from '../src/core/timers.js';
-import { errorMessage, failureKind, TransientSyncError } from '../src/domain/errors.js';
+import { failureKind, TransientSyncError, toErrorInfo } from '../src/domain/errors.js';
 import { backoffDelay } from '../src/protocol/backoff.js';
 import { planBatchFailure, planReply } from '../src/protocol/batch-outcome.js';
 import type {
@@ -41,7 +41,8 @@ function notProvided<TOutput, TInput>(name: string) {
   });
 }
 
-export { DEFAULT_MAX_BATCHES_IN_FLIGHT, MAX_LISTED_FAILURES } from './batch-run.js';
+export { MAX_LISTED_FAILURES } from './batch-run.js';
+export { DEFAULT_MAX_BATCHES_IN_FLIGHT } from './run-policy.js';
 
 type Context = BatchPushContext;
 
@@ -94,12 +95,12 @@ export const batchPushMachine = setup({
     isEmptyPage: (_, page: LoadPageOutput) => page.items.length === 0,
     isFatal: (_, error: unknown) => failureKind(error) === 'fatal',
     canRetryBatch: ({ context }, error: unknown) =>
-      failureKind(error) === 'transient' && highestAttempt(context) < context.input.retry.maxAttempts,
+      failureKind(error) === 'transient' && highestAttempt(context) < context.input.policy.retry.maxAttempts,
   },
   actions: {
     takeSnapshot: assign(({ context }, snapshot: OpenOutboxOutput) => ({
       ...progress(context, {
-        counts: { ...context.progress.counts, total: snapshot.total },
+        counts: { ...context.progress.counts, totalItems: snapshot.total },
         // Items an earlier run left waiting keep their schedule even if this run has nothing to do.
         nextItemRetryAt: snapshot.nextDueAt,
       }),
@@ -107,7 +108,8 @@ export const batchPushMachine = setup({
     })),
     /** Sends every queued batch, then loads the next page if the window has room. */
     fillWindow: enqueueActions(({ context, enqueue }) => {
-      const { entityType, batchSize } = context.input;
+      const { entityType } = context.input;
+      const { batchSize } = context.input.policy;
       let { window, sent } = pushWindow.sendQueued(context._internal.window);
       for (const batch of sent) {
         enqueue.spawnChild('pushBatch', {
@@ -148,7 +150,7 @@ export const batchPushMachine = setup({
     ),
     takeCarry: assign(({ context }) => {
       const { carry, carryBackoff } = context._internal;
-      const { batchSize } = context.input;
+      const { batchSize } = context.input.policy;
       const batch = nextBatch(context._internal, carry.slice(0, batchSize));
       return internal(context, {
         batchSeq: batch.seq,
@@ -164,9 +166,9 @@ export const batchPushMachine = setup({
         {
           items,
           attempts: (id) => itemAttempts(context, id),
-          maxAttempts: context.input.retry.maxAttempts,
-          conflicts: context.input.conflicts,
-          now: context.input.now(),
+          maxAttempts: context.input.policy.retry.maxAttempts,
+          conflicts: context.input.policy.conflicts,
+          now: context.input.sources.now(),
         },
         results,
       );
@@ -178,9 +180,9 @@ export const batchPushMachine = setup({
     planBatchFailure: assign(({ context }, error: unknown) => {
       const batch = headBatch(context);
       const items = batch?.items ?? [];
-      const plan = planBatchFailure(items, errorMessage(error), failureKind(error) === 'transient');
+      const plan = planBatchFailure(items, toErrorInfo(error));
       return {
-        ...progress(context, { lastError: errorMessage(error) }),
+        ...progress(context, { lastError: toErrorInfo(error) }),
         ...internal(context, {
           planned: { plan, items, attempt: batch?.attempt ?? 0 },
           window: pushWindow.dropHead(context._internal.window),
@@ -189,11 +191,11 @@ export const batchPushMachine = setup({
     }),
     scheduleRetry: assign(({ context }, error: unknown) => {
       const leastMs = error instanceof TransientSyncError ? (error.retryAfterMs ?? 0) : 0;
-      const { retry, random } = context.input;
+      const { policy, sources } = context.input;
       return progress(context, {
-        backoffMs: backoffDelay(highestAttempt(context), retry, random, leastMs),
+        backoffMs: backoffDelay(highestAttempt(context), policy.retry, sources.random, leastMs),
         counts: { ...context.progress.counts, retries: context.progress.counts.retries + 1 },
-        lastError: error === undefined ? context.progress.lastError : errorMessage(error),
+        lastError: error === undefined ? context.progress.lastError : toErrorInfo(error),
       });
     }),
     /** The head goes out again, same id, once the wait is over; nothing else is sent meanwhile. */
@@ -204,8 +206,8 @@ export const batchPushMachine = setup({
       ({ context }): BatchToParentEvent => ({
         type: 'BATCH.RETRYING',
         counts: context.progress.counts,
-        error: context.progress.lastError ?? 'unknown error',
-        retryAt: context.input.now() + context.progress.backoffMs,
+        error: context.progress.lastError ?? toErrorInfo('unknown error'),
+        retryAt: context.input.sources.now() + context.progress.backoffMs,
         attempt: highestAttempt(context) + 1,
       }),
     ),
@@ -216,10 +218,10 @@ export const batchPushMachine = setup({
     startCommit: enqueueActions(({ context, enqueue }) => {
       const { planned } = context._internal;
       if (!planned) return;
-      const { entityType, retry, random } = context.input;
+      const { entityType, policy } = context.input;
       enqueue.spawnChild('commitBatch', {
         id: 'commit',
-        input: { entityType, plan: planned.plan, retry, random },
+        input: { entityType, plan: planned.plan, retry: policy.retry },
       });
       enqueue.assign(internal(context, { committing: planned, planned: undefined }));
     }),
@@ -227,10 +229,12 @@ export const batchPushMachine = setup({
     closeCounts: assign(({ context }) => {
       const { counts } = context.progress;
       // Items that left the run (edited or deleted locally before they were paged) are not counted.
-      return progress(context, { counts: { ...counts, total: counts.synced + counts.failed } });
+      return progress(context, {
+        counts: { ...counts, totalItems: counts.syncedItems + counts.failedItems },
+      });
     }),
     recordAbort: assign(({ context }, error: unknown) =>
-      internal(context, { abortError: errorMessage(error) }),
+      internal(context, { abortError: toErrorInfo(error) }),
     ),
     reportProgress: sendParent(
       ({ context }): BatchToParentEvent => ({ type: 'BATCH.PROGRESS', counts: context.progress.counts }),

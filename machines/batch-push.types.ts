@@ -1,5 +1,5 @@
+import type { ErrorInfo } from '../src/domain/errors.js';
 import type {
-  ConflictPolicy,
   FailedItem,
   ItemResult,
   OutboxCommitResult,
@@ -10,32 +10,21 @@ import type {
 } from '../src/domain/types.js';
 import type { BatchPlan } from '../src/protocol/batch-outcome.js';
 import type { PushWindow } from './push-window.js';
+import type { RunPolicy, RunSources } from './run-policy.js';
 
 export interface BatchPushInput {
   entityType: string;
   runId: number;
-  batchSize: number;
-  retry: RetryPolicy;
-  conflicts: ConflictPolicy;
-  /**
-   * Pushes of one run in flight at once, any positive integer; 2 by default. Pages are loaded and pushed ahead
-   * while earlier batches' requests are out; results are still handled strictly in batch order.
-   */
-  maxBatchesInFlight?: number;
-  /** Jitter source for backoff; `Math.random` by default. */
-  random?: () => number;
-  /** Epoch ms: the clock of `SyncDeps`. */
-  now: () => number;
-  /** A fresh unique key per run, the stem of its batch ids: the id source of `SyncDeps`. */
-  newBatchKey: () => string;
+  policy: RunPolicy;
+  sources: RunSources;
 }
 
 /** The counts of one run so far. */
 export interface RunCounts {
   /** Items this run covers: the outbox at its start, less items changed or deleted locally meanwhile. */
-  total: number;
-  synced: number;
-  failed: number;
+  totalItems: number;
+  syncedItems: number;
+  failedItems: number;
   conflicts: number;
   /** Batch pushes that failed and were tried again. */
   retries: number;
@@ -74,12 +63,12 @@ export type BatchPushEvent =
 /** What others may read of a run while it goes on: the inspector's view, and the raw material of the output. */
 export interface BatchPushProgress {
   counts: RunCounts;
-  /** The run's first `MAX_LISTED_FAILURES` failed items (`counts.failed` counts them all). */
-  failedItems: FailedItem[];
+  /** The run's first `MAX_LISTED_FAILURES` failed items (`counts.failedItems` counts them all). */
+  failures: FailedItem[];
   /** The error of the run's last failed item, listed or not. */
-  lastItemError: string | undefined;
+  lastItemError: ErrorInfo | undefined;
   /** The last error of any kind, even one the run recovered from. */
-  lastError: string | undefined;
+  lastError: ErrorInfo | undefined;
   /** Earliest next attempt of an item waiting for a later run (left by this run or an earlier one). */
   nextItemRetryAt: number | undefined;
   /** The current (or last) retry wait. */
@@ -107,11 +96,12 @@ export interface BatchPushInternal {
   planned: PlannedBatch | undefined;
   /** The batch whose outcome is being written (at most one), while later batches are pushed. */
   committing: PlannedBatch | undefined;
-  abortError: string | undefined;
+  /** What ended the run early, if anything did. */
+  abortError: ErrorInfo | undefined;
 }
 
 export interface BatchPushContext {
-  input: Required<BatchPushInput>;
+  input: BatchPushInput;
   progress: BatchPushProgress;
   _internal: BatchPushInternal;
 }
@@ -119,18 +109,19 @@ export interface BatchPushContext {
 export interface BatchPushOutput {
   outcome: 'completed' | 'aborted';
   counts: RunCounts;
-  /** The first `MAX_LISTED_FAILURES` failed items; `counts.failed` counts them all. */
-  failedItems: FailedItem[];
+  /** The first `MAX_LISTED_FAILURES` failed items; `counts.failedItems` counts them all. */
+  failures: FailedItem[];
   nextRetryAt: number | undefined;
-  errorMessage: string | undefined;
+  /** What went wrong: the error that ended the run early, or the last failed item's; `undefined` for a clean run. */
+  error: ErrorInfo | undefined;
   /** The last error of any kind this run saw, even one it recovered from. */
-  lastError: string | undefined;
+  lastError: ErrorInfo | undefined;
 }
 
 /** Events the batch actor sends its parent. */
 export type BatchToParentEvent =
   | { type: 'BATCH.PROGRESS'; counts: RunCounts }
-  | { type: 'BATCH.RETRYING'; counts: RunCounts; error: string; retryAt: number; attempt: number };
+  | { type: 'BATCH.RETRYING'; counts: RunCounts; error: ErrorInfo; retryAt: number; attempt: number };
 
 // Inputs and outputs of the injected I/O actors.
 export interface OpenOutboxInput {
@@ -150,8 +141,8 @@ export interface PushBatchInput {
 export interface CommitBatchInput {
   entityType: string;
   plan: BatchPlan<RepositoryEntity>;
+  /** For the failure records: attempts before dead letter and the delay before the next attempt. */
   retry: RetryPolicy;
-  random: () => number;
 }
 
 export type OpenOutboxOutput = OutboxSnapshot;

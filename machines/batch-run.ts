@@ -2,8 +2,9 @@
  * Pure functions over one run's batch context: what the batch machine's guards and actions compute, kept apart
  * so the machine file reads as the design and each rule can be tested alone. No XState here.
  */
+import type { ErrorInfo } from '../src/domain/errors.js';
 import type { RepositoryEntity } from '../src/domain/types.js';
-import { settleBatch } from '../src/protocol/batch-outcome.js';
+import { failureError, settleBatch } from '../src/protocol/batch-outcome.js';
 import type {
   BatchInFlight,
   BatchPushContext,
@@ -24,25 +25,22 @@ import * as pushWindow from './push-window.js';
  */
 export const MAX_LISTED_FAILURES = 1_000;
 
-/** Pushes of one run in flight at once unless the input says otherwise (docs/performance.md). */
-export const DEFAULT_MAX_BATCHES_IN_FLIGHT = 2;
-
 type Context = BatchPushContext;
 export type PushResult = pushWindow.PushResult<PushBatchOutput>;
 
 export function initialContext(input: BatchPushInput): Context {
   return {
-    input: { random: Math.random, maxBatchesInFlight: DEFAULT_MAX_BATCHES_IN_FLIGHT, ...input },
+    input,
     progress: {
-      counts: { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 },
-      failedItems: [],
+      counts: { totalItems: 0, syncedItems: 0, failedItems: 0, conflicts: 0, retries: 0 },
+      failures: [],
       lastItemError: undefined,
       lastError: undefined,
       nextItemRetryAt: undefined,
       backoffMs: 0,
     },
     _internal: {
-      runKey: `${input.entityType}.${input.runId}.${input.newBatchKey()}`,
+      runKey: `${input.entityType}.${input.runId}.${input.sources.newBatchKey()}`,
       batchSeq: 0,
       highWater: 0,
       cursor: undefined,
@@ -98,7 +96,7 @@ export function nextBatch(internal: BatchPushInternal, items: RepositoryEntity[]
 
 /** Only the outbox's next page is loaded ahead, never past a carry (it goes first, once the window is empty). */
 export const mayLoadPage = (context: Context, window: BatchPushInternal['window']): boolean =>
-  pushWindow.hasRoom(window, context.input.maxBatchesInFlight) &&
+  pushWindow.hasRoom(window, context.input.policy.maxBatchesInFlight) &&
   !window.loading &&
   !context._internal.exhausted &&
   context._internal.carry.length === 0;
@@ -108,7 +106,7 @@ export function applyCommit(context: Context, written: CommitBatchOutput): Parti
   const { committing } = context._internal;
   if (!committing) return {};
   const settled = settleBatch(committing.plan, written);
-  const { counts, failedItems } = context.progress;
+  const { counts, failures } = context.progress;
   // Earlier pushes are kept for carried items only: this batch's items leave, those it carries on stay.
   let attempts = context._internal.attempts;
   if (settled.carry.length > 0 || Object.keys(attempts).length > 0) {
@@ -122,21 +120,22 @@ export function applyCommit(context: Context, written: CommitBatchOutput): Parti
     r.nextAttemptAt === undefined ? [] : [r.nextAttemptAt],
   );
   const firstRetry = Math.min(context.progress.nextItemRetryAt ?? Number.POSITIVE_INFINITY, ...retryTimes);
-  const lastFailure = committing.plan.retryError ?? settled.failedItems.at(-1)?.error;
+  const lastItemError = failureError(committing.plan, settled.failures.at(-1));
+  const lastFailure = committing.plan.retryError ?? lastItemError;
   return {
     ...progress(context, {
       counts: {
         ...counts,
-        total: counts.total - settled.superseded,
-        synced: counts.synced + settled.synced,
-        failed: counts.failed + settled.failed,
+        totalItems: counts.totalItems - settled.supersededItems,
+        syncedItems: counts.syncedItems + settled.syncedItems,
+        failedItems: counts.failedItems + settled.failedItems,
         conflicts: counts.conflicts + settled.conflicts,
       },
-      failedItems:
-        settled.failedItems.length && failedItems.length < MAX_LISTED_FAILURES
-          ? [...failedItems, ...settled.failedItems.slice(0, MAX_LISTED_FAILURES - failedItems.length)]
-          : failedItems,
-      lastItemError: settled.failedItems.at(-1)?.error ?? context.progress.lastItemError,
+      failures:
+        settled.failures.length && failures.length < MAX_LISTED_FAILURES
+          ? [...failures, ...settled.failures.slice(0, MAX_LISTED_FAILURES - failures.length)]
+          : failures,
+      lastItemError: lastItemError ?? context.progress.lastItemError,
       lastError: lastFailure ?? context.progress.lastError,
       nextItemRetryAt: Number.isFinite(firstRetry) ? firstRetry : undefined,
     }),
@@ -151,14 +150,14 @@ export function applyCommit(context: Context, written: CommitBatchOutput): Parti
 
 export function runOutput(context: Context): BatchPushOutput {
   const { abortError } = context._internal;
-  const { counts, failedItems, nextItemRetryAt, lastItemError, lastError } = context.progress;
+  const { counts, failures, nextItemRetryAt, lastItemError, lastError } = context.progress;
   return {
     outcome: abortError === undefined ? 'completed' : 'aborted',
     counts,
-    failedItems,
+    failures,
     nextRetryAt: nextItemRetryAt,
     // A failed run is described by its failed items' own errors, not by a batch error it recovered from.
-    errorMessage: abortError ?? (counts.failed > 0 ? (lastItemError ?? lastError) : undefined),
+    error: abortError ?? (counts.failedItems > 0 ? (lastItemError ?? lastError) : undefined),
     lastError: abortError ?? lastError,
   };
 }
@@ -183,7 +182,7 @@ export interface BatchPushView {
   attempts: number;
   carry: number;
   backoffMs: number;
-  lastError: string | undefined;
+  lastError: ErrorInfo | undefined;
   nextItemRetryAt: number | undefined;
 }
 

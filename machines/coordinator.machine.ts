@@ -40,18 +40,7 @@ export const coordinatorMachine = setup({
       enqueue.spawnChild('entitySync', {
         id: entityActorId(entityType),
         systemId: entityActorId(entityType),
-        input: {
-          entityType,
-          batchSize: context.config.batchSize,
-          retry: context.config.retry,
-          conflicts: context.config.conflicts,
-          ...(context.config.maxBatchesInFlight
-            ? { maxBatchesInFlight: context.config.maxBatchesInFlight }
-            : {}),
-          ...(context.config.random ? { random: context.config.random } : {}),
-          now: context.config.now,
-          newBatchKey: context.config.newBatchKey,
-        },
+        input: { entityType, policy: context.config.policy, sources: context.config.sources },
       });
     }),
     queueRun: assign(({ context }, request: { entityType: string; requestId?: string }) => ({
@@ -88,10 +77,10 @@ export const coordinatorMachine = setup({
     }),
     rejectUnknown: emit(({ context }, request: { entityType: string; requestId?: string }) => ({
       type: 'rejected' as const,
+      code: 'UNKNOWN_ENTITY_TYPE' as const,
       entityType: request.entityType,
       requestId: request.requestId,
-      code: 'UNKNOWN_ENTITY_TYPE',
-      message: `Unknown entity type "${request.entityType}" (registered: ${context.entityTypes.join(', ') || 'none'})`,
+      registered: context.entityTypes,
     })),
   },
 }).createMachine({

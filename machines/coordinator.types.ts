@@ -1,22 +1,15 @@
-import type { ConflictPolicy, RetryPolicy } from '../src/domain/types.js';
 import type { EntityToParentEvent, RunReport, RunSnapshot } from './entity-sync.types.js';
+import type { RunPolicy, RunSources } from './run-policy.js';
 
 export interface CoordinatorInput {
-  batchSize: number;
   /** Entity types that may sync at once; runs beyond it wait in request order. */
   concurrency: number;
   enableAutoSync: boolean;
   autoSyncIntervalMs: number;
-  retry: RetryPolicy;
-  conflicts: ConflictPolicy;
-  /** Pushes of one run in flight at once, a positive integer; 2 by default. See `SyncCoordinatorOptions.maxBatchesInFlight`. */
-  maxBatchesInFlight?: number;
-  /** Jitter source for backoff; `Math.random` by default. */
-  random?: () => number;
-  /** Epoch ms, from `SyncDeps` (`runSources(deps)`): the batch machine reads time only through it. */
-  now: () => number;
-  /** The batch-id source of `SyncDeps` (`runSources(deps)`): a fresh unique key per run. */
-  newBatchKey: () => string;
+  /** How every run goes: handed to each entity actor, and by it to each batch actor, unchanged. */
+  policy: RunPolicy;
+  /** The clock, batch-key and jitter sources of `SyncDeps` (`runSources(deps)`), handed down with the policy. */
+  sources: RunSources;
 }
 
 /** A run waiting for its turn, with the requests it will answer. */
@@ -47,4 +40,12 @@ export type CoordinatorEmitted =
   | { type: 'progress'; snapshot: RunSnapshot }
   | { type: 'runFinished'; report: RunReport; requestIds: string[] }
   | { type: 'requestsCancelled'; entityType: string; requestIds: string[] }
-  | { type: 'rejected'; entityType: string; requestId: string | undefined; code: string; message: string };
+  | {
+      type: 'rejected';
+      /** `UNKNOWN_ENTITY_TYPE`: the facade turns it into an `UnknownEntityTypeError` and its message. */
+      code: 'UNKNOWN_ENTITY_TYPE';
+      entityType: string;
+      requestId: string | undefined;
+      /** The types registered at the time, for the message. */
+      registered: string[];
+    };

@@ -15,6 +15,7 @@ import type {
 } from './batch-push.types.js';
 import { coordinatorMachine } from './coordinator.machine.js';
 import { entitySyncMachine } from './entity-sync.machine.js';
+import type { RunSources } from './run-policy.js';
 
 /** Where one entity type's records live and where they go. */
 export interface SyncTarget {
@@ -30,24 +31,24 @@ export interface SyncDeps {
   now?: () => number;
   /** A fresh unique key per run, the stem of its batch ids (the server's idempotency keys); a random UUID by default. */
   newBatchKey?: () => string;
+  /** Jitter for backoff, in [0, 1); `Math.random` by default. */
+  random?: () => number;
   /** Told of every I/O promise, so an owner can wait for in-flight writes before closing a store. */
   track?: (work: Promise<unknown>) => void;
 }
 
-/** The clock and id source of `deps`, defaults filled in: what the machines' input carries. */
-export function runSources(deps: Pick<SyncDeps, 'now' | 'newBatchKey'> = {}): {
-  now: () => number;
-  newBatchKey: () => string;
-} {
+/** The clock, id and jitter sources of `deps`, defaults filled in: what the machines' input carries. */
+export function runSources(deps: Pick<SyncDeps, 'now' | 'newBatchKey' | 'random'> = {}): RunSources {
   return {
     now: deps.now ?? (() => Date.now()),
     newBatchKey: deps.newBatchKey ?? (() => globalThis.crypto.randomUUID()),
+    random: deps.random ?? (() => Math.random()),
   };
 }
 
 /** The batch machine's I/O actors over `deps`. Each honours its abort signal where the work can be aborted. */
 export function makeSyncActors(deps: SyncDeps) {
-  const { now } = runSources(deps);
+  const { now, random } = runSources(deps);
   const tracked = <T>(work: Promise<T>): Promise<T> => {
     deps.track?.(work);
     return work;
@@ -78,12 +79,12 @@ export function makeSyncActors(deps: SyncDeps) {
       const { plan, retry } = input;
       return tracked(
         deps.resolve(input.entityType).local.commit({
-          synced: plan.synced,
+          acks: plan.acks,
           replace: plan.replace,
           failures: plan.failures,
           failurePolicy: {
             maxItemAttempts: retry.maxItemAttempts,
-            retryDelayMs: (attempts) => backoffDelay(attempts, retry, input.random),
+            retryDelayMs: (attempts) => backoffDelay(attempts, retry, random),
           },
           now: now(),
         }),

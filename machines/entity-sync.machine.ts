@@ -1,6 +1,6 @@
 import { assign, enqueueActions, sendParent, setup, stopChild } from 'xstate';
 import { clampDelay } from '../src/core/timers.js';
-import { errorMessage } from '../src/domain/errors.js';
+import { type ErrorInfo, toErrorInfo } from '../src/domain/errors.js';
 import type { SyncState } from '../src/domain/types.js';
 import { backoffDelay } from '../src/protocol/backoff.js';
 import { batchPushMachine } from './batch-push.machine.js';
@@ -10,6 +10,7 @@ import type {
   EntitySyncEvent,
   EntitySyncInput,
   EntityToParentEvent,
+  RunEnd,
   RunReport,
   RunSnapshot,
 } from './entity-sync.types.js';
@@ -19,39 +20,75 @@ const MIN_RUN_RETRY_MS = 1_000;
 
 /** When to try again after a run stopped early: backs off per stopped run in a row, never sooner than 1 s. */
 function stoppedRunRetryAt(context: EntitySyncContext): number {
-  const delay = backoffDelay(
-    context.stoppedRuns + 1,
-    context.config.retry,
-    context.config.random,
-    MIN_RUN_RETRY_MS,
-  );
-  return Date.now() + delay;
+  const { policy, sources } = context.config;
+  const delay = backoffDelay(context.stoppedRuns + 1, policy.retry, sources.random, MIN_RUN_RETRY_MS);
+  return sources.now() + delay;
 }
 
-const NO_COUNTS: RunCounts = { total: 0, synced: 0, failed: 0, conflicts: 0, retries: 0 };
+const NO_COUNTS: RunCounts = { totalItems: 0, syncedItems: 0, failedItems: 0, conflicts: 0, retries: 0 };
 
-function snapshotOf(context: EntitySyncContext, state: SyncState, cancelled = false): RunSnapshot {
+/** The run as the facade and the inspector see it: the raw material of `SyncProgress`. */
+export function runSnapshot(context: EntitySyncContext, state: SyncState, cancelled = false): RunSnapshot {
   return {
     entityType: context.config.entityType,
     state,
     runId: context.runId,
     counts: context.counts,
-    errorMessage: context.errorMessage,
+    error: context.error,
     lastError: context.lastError,
     nextRetryAt: context.nextRetryAt,
     cancelled,
   };
 }
 
-/** A message a person can act on: how much failed, and why. */
-function describeFailure(output: BatchPushOutput): string | undefined {
-  const { counts } = output;
-  if (output.outcome === 'aborted') {
-    const done = counts.synced + counts.failed;
-    return `Sync run stopped after ${done} of ${counts.total} items: ${output.errorMessage ?? 'unknown error'}`;
+/** A run's error when the batch actor gave none (it always does; a missing one must still not read as clean). */
+const UNKNOWN_ERROR: ErrorInfo = toErrorInfo('unknown error');
+
+/**
+ * The context after a run ends and the report that says how it went, one rule for every ending: the batch actor
+ * finished (cleanly, with failed items, or stopped early), failed itself, or the run was cancelled.
+ */
+export function endRun(
+  context: EntitySyncContext,
+  end: RunEnd,
+): { ended: EntitySyncContext; report: RunReport } {
+  let ended: EntitySyncContext;
+  let state: SyncState;
+  if (end.kind === 'finished') {
+    const { output } = end;
+    const stopped = output.outcome === 'aborted';
+    const failed = stopped || output.counts.failedItems > 0;
+    ended = {
+      ...context,
+      counts: output.counts,
+      error: failed
+        ? { ...(output.error ?? UNKNOWN_ERROR), outcome: stopped ? 'stopped' : 'items-failed' }
+        : undefined,
+      lastError: failed ? (output.lastError ?? context.lastError) : undefined,
+      nextRetryAt: stopped ? stoppedRunRetryAt(context) : output.nextRetryAt,
+      stoppedRuns: stopped ? context.stoppedRuns + 1 : 0,
+    };
+    state = failed ? 'error' : 'synced';
+  } else if (end.kind === 'crashed') {
+    const error = toErrorInfo(end.error);
+    ended = {
+      ...context,
+      error: { ...error, outcome: 'crashed' },
+      lastError: error,
+      nextRetryAt: stoppedRunRetryAt(context),
+      stoppedRuns: context.stoppedRuns + 1,
+    };
+    state = 'error';
+  } else {
+    ended = { ...context, error: undefined, nextRetryAt: undefined };
+    state = 'idle';
   }
-  if (counts.failed === 0) return undefined;
-  return `${counts.failed} of ${counts.total} items failed to sync; last error: ${output.errorMessage ?? 'unknown error'}`;
+  const report: RunReport = {
+    ...runSnapshot(ended, state, end.kind === 'cancelled'),
+    failures: end.kind === 'finished' ? end.output.failures : [],
+    durationMs: context.config.sources.now() - context.startedAt,
+  };
+  return { ended: { ...ended, lastRun: report }, report };
 }
 
 /**
@@ -68,97 +105,47 @@ export const entitySyncMachine = setup({
   },
   actors: { batchPush: batchPushMachine },
   delays: {
-    untilRetryDue: ({ context }) => clampDelay((context.nextRetryAt ?? 0) - Date.now()),
+    untilRetryDue: ({ context }) => clampDelay((context.nextRetryAt ?? 0) - context.config.sources.now()),
   },
   guards: {
-    runFailed: (_, output: BatchPushOutput) => output.outcome === 'aborted' || output.counts.failed > 0,
+    runFailed: (_, output: BatchPushOutput) => output.outcome === 'aborted' || output.counts.failedItems > 0,
     hasRetryDue: ({ context }) => context.nextRetryAt !== undefined,
-    retryIsDue: ({ context }) => context.nextRetryAt !== undefined && Date.now() >= context.nextRetryAt,
+    retryIsDue: ({ context }) =>
+      context.nextRetryAt !== undefined && context.config.sources.now() >= context.nextRetryAt,
   },
   actions: {
     startRun: assign(({ context }) => ({
       runId: context.runId + 1,
       counts: NO_COUNTS,
-      startedAt: Date.now(),
-      errorMessage: undefined,
+      startedAt: context.config.sources.now(),
+      error: undefined,
       nextRetryAt: undefined,
     })),
     spawnBatch: enqueueActions(({ context, enqueue }) => {
+      const { entityType, policy, sources } = context.config;
       enqueue.spawnChild('batchPush', {
         id: 'batch',
-        systemId: `batch:${context.config.entityType}`,
-        input: {
-          entityType: context.config.entityType,
-          runId: context.runId,
-          batchSize: context.config.batchSize,
-          retry: context.config.retry,
-          conflicts: context.config.conflicts,
-          ...(context.config.maxBatchesInFlight
-            ? { maxBatchesInFlight: context.config.maxBatchesInFlight }
-            : {}),
-          ...(context.config.random ? { random: context.config.random } : {}),
-          now: context.config.now,
-          newBatchKey: context.config.newBatchKey,
-        },
+        systemId: `batch:${entityType}`,
+        input: { entityType, runId: context.runId, policy, sources },
       });
     }),
     stopBatch: stopChild('batch'),
-    takeCounts: assign((_, update: { counts: RunCounts; retryAt?: number; error?: string }) => ({
+    takeCounts: assign((_, update: { counts: RunCounts; retryAt?: number; error?: ErrorInfo }) => ({
       counts: update.counts,
       nextRetryAt: update.retryAt,
       // Shown while a retry is pending; progress after a batch clears it.
-      errorMessage: update.error === undefined ? undefined : `Retrying after: ${update.error}`,
+      error: update.error === undefined ? undefined : { ...update.error, outcome: 'retrying' as const },
       ...(update.error === undefined ? {} : { lastError: update.error }),
     })),
     reportProgress: sendParent(
       ({ context }): EntityToParentEvent => ({
         type: 'ENTITY.PROGRESS',
-        snapshot: snapshotOf(context, 'syncing'),
+        snapshot: runSnapshot(context, 'syncing'),
       }),
     ),
-    finishRun: enqueueActions(({ context, enqueue }, output: BatchPushOutput) => {
-      const stopped = output.outcome === 'aborted';
-      const failed = stopped || output.counts.failed > 0;
-      const finished = {
-        ...context,
-        counts: output.counts,
-        errorMessage: describeFailure(output),
-        lastError: failed ? (output.lastError ?? context.lastError) : undefined,
-        nextRetryAt: stopped ? stoppedRunRetryAt(context) : output.nextRetryAt,
-        stoppedRuns: stopped ? context.stoppedRuns + 1 : 0,
-      };
-      const report: RunReport = {
-        ...snapshotOf(finished, failed ? 'error' : 'synced'),
-        failedItems: output.failedItems,
-        durationMs: Date.now() - context.startedAt,
-      };
-      enqueue.assign({ ...finished, lastRun: report });
-      enqueue.sendParent({ type: 'ENTITY.RUN_DONE', report } satisfies EntityToParentEvent);
-    }),
-    crashRun: enqueueActions(({ context, enqueue }, error: unknown) => {
-      const finished = {
-        ...context,
-        errorMessage: `Sync run failed unexpectedly: ${errorMessage(error)}`,
-        lastError: errorMessage(error),
-        nextRetryAt: stoppedRunRetryAt(context),
-        stoppedRuns: context.stoppedRuns + 1,
-      };
-      const report: RunReport = {
-        ...snapshotOf(finished, 'error'),
-        failedItems: [],
-        durationMs: Date.now() - context.startedAt,
-      };
-      enqueue.assign({ ...finished, lastRun: report });
-      enqueue.sendParent({ type: 'ENTITY.RUN_DONE', report } satisfies EntityToParentEvent);
-    }),
-    cancelRun: enqueueActions(({ context, enqueue }) => {
-      const finished = { ...context, errorMessage: undefined, nextRetryAt: undefined };
-      const report: RunReport = {
-        ...snapshotOf(finished, 'idle', true),
-        failedItems: [],
-        durationMs: Date.now() - context.startedAt,
-      };
-      enqueue.assign({ ...finished, lastRun: report });
+    endRun: enqueueActions(({ context, enqueue }, end: RunEnd) => {
+      const { ended, report } = endRun(context, end);
+      enqueue.assign(ended);
       enqueue.sendParent({ type: 'ENTITY.RUN_DONE', report } satisfies EntityToParentEvent);
     }),
     requestRetry: sendParent(
@@ -175,7 +162,7 @@ export const entitySyncMachine = setup({
     runId: 0,
     counts: NO_COUNTS,
     startedAt: 0,
-    errorMessage: undefined,
+    error: undefined,
     lastError: undefined,
     nextRetryAt: undefined,
     lastRun: undefined,
@@ -203,15 +190,21 @@ export const entitySyncMachine = setup({
           {
             guard: { type: 'runFailed', params: ({ event }) => event.output },
             target: 'error',
-            actions: { type: 'finishRun', params: ({ event }) => event.output },
+            actions: { type: 'endRun', params: ({ event }) => ({ kind: 'finished', output: event.output }) },
           },
-          { target: 'synced', actions: { type: 'finishRun', params: ({ event }) => event.output } },
+          {
+            target: 'synced',
+            actions: { type: 'endRun', params: ({ event }) => ({ kind: 'finished', output: event.output }) },
+          },
         ],
         'xstate.error.actor.batch': {
           target: 'error',
-          actions: { type: 'crashRun', params: ({ event }: { event: { error: unknown } }) => event.error },
+          actions: {
+            type: 'endRun',
+            params: ({ event }: { event: { error: unknown } }) => ({ kind: 'crashed', error: event.error }),
+          },
         },
-        CANCEL: { target: 'idle', actions: 'cancelRun' },
+        CANCEL: { target: 'idle', actions: { type: 'endRun', params: { kind: 'cancelled' } } },
       },
     },
     // Both resting states keep items that wait for a retry on schedule: the run that ended may have had nothing

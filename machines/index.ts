@@ -28,6 +28,10 @@ export type {
   EntitySyncEvent,
   EntitySyncInput,
   EntityToParentEvent,
+  RunEnd,
+  RunError,
+  RunErrorOutcome,
   RunReport,
   RunSnapshot,
 } from './entity-sync.types.js';
+export type { RunPolicy, RunSources } from './run-policy.js';

@@ -13,6 +13,7 @@ import { FAULT_KINDS } from '../server/faults.js';
 import type { StoredItem } from '../server/server-state.js';
 import { createSyncServer, type SyncServer } from '../server/sync-server.js';
 import { LowdbLocalStore } from '../store/lowdb-store.js';
+import { type AgreementInput, type AgreementReport, checkAgreement, differingFields } from './agreement.js';
 import {
   type Configuration,
   DEMO_TYPES,
@@ -26,10 +27,6 @@ import { Cleanup, cleanUpOnSignal, sleep } from './lifecycle.js';
 import { createProgressView, type ProgressView } from './progress-view.js';
 import { RunTracker } from './run-stats.js';
 import {
-  type AgreementInput,
-  type AgreementReport,
-  checkAgreement,
-  differingFields,
   formatAgreement,
   formatFaults,
   formatSummary,
@@ -331,7 +328,7 @@ async function summarise(repo: Repo, tracker: RunTracker): Promise<TypeSummary> 
   return {
     ...tracker.stats(repo.entityType),
     records: records.length,
-    synced: records.length - outbox.pending,
+    syncedItems: records.length - outbox.pending,
     deadLettered,
     waiting: outbox.pending - deadLettered,
   };

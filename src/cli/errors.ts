@@ -1,8 +1,10 @@
 import { ActorSyncError } from '../domain/errors.js';
 
-/** An error the user can act on (a bad argument, a missing file): printed as one line, no stack. */
-export class CliError extends Error {
-  override readonly name = 'CliError';
+/** An error the user can act on (a bad argument, a missing file): printed as one line, no stack. Code `CLI`. */
+export class CliError extends ActorSyncError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('CLI', message, options);
+  }
 }
 
 /**

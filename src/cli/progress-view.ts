@@ -75,8 +75,9 @@ export function describeStatus(
       ? ''
       : `retry in ${seconds(Math.max(0, progress.nextRetryAt - now))}`;
   if (progress.state === 'syncing') {
-    if (!retry || !progress.errorMessage) return 'syncing';
-    return `${retry} after: ${shorten(stripRetrying(progress.errorMessage), maxError)}`;
+    // While a batch waits to be retried, `lastError` is the error it waits on (the data, not the facade's sentence).
+    if (!retry || !progress.errorMessage || progress.lastError === undefined) return 'syncing';
+    return `${retry} after: ${shorten(progress.lastError, maxError)}`;
   }
   if (progress.state === 'error') {
     const what =
@@ -199,10 +200,6 @@ function linesFor(
     );
   }
   return lines;
-}
-
-function stripRetrying(message: string): string {
-  return message.replace(/^Retrying after: /, '');
 }
 
 function shorten(text: string, max = 48): string {

@@ -9,7 +9,7 @@ export interface TypeRunStats {
   /** Items acknowledged by the server (an item edited mid-sync and pushed again counts twice). */
   pushed: number;
   /** Item failures recorded at the end of a run (retried by a later run unless dead-lettered). */
-  failed: number;
+  failedItems: number;
   /** Batch pushes that failed and were retried within a run. */
   retries: number;
   conflicts: number;
@@ -39,7 +39,7 @@ export class RunTracker {
       entityType,
       runs: 0,
       pushed: 0,
-      failed: 0,
+      failedItems: 0,
       retries: 0,
       conflicts: 0,
       activeMs: 0,
@@ -49,7 +49,7 @@ export class RunTracker {
       if (last.totalItems === 0 && last.retries === 0) continue;
       stats.runs += 1;
       stats.pushed += last.syncedItems;
-      stats.failed += last.failedItems;
+      stats.failedItems += last.failedItems;
       stats.retries += last.retries;
       stats.conflicts += last.conflicts;
       stats.activeMs += (run.endedAt ?? this.#now()) - run.startedAt;

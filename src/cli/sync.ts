@@ -110,7 +110,7 @@ export function describeResult(result: SyncResult): string[] {
       : `Result: ${result.cancelled ? 'cancelled' : result.state}: ${counts}`,
   ];
   if (result.errorMessage) lines.push(`  ${result.errorMessage}`);
-  for (const item of result.failed.slice(0, 10)) {
+  for (const item of result.failures.slice(0, 10)) {
     const status = item.deadLettered ? 'dead-lettered' : 'will be retried';
     lines.push(`  ✘ ${item.id} (${status}, attempts ${item.attempts}): ${item.error}`);
   }

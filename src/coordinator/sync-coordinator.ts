@@ -1,9 +1,9 @@
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
-import { DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/batch-push.machine.js';
 import { entityActorId } from '../../machines/coordinator.machine.js';
 import type { CoordinatorCommand, CoordinatorInput } from '../../machines/coordinator.types.js';
 import { createSyncMachine, runSources, type SyncDeps, type SyncTarget } from '../../machines/deps.js';
 import type { RunReport, RunSnapshot } from '../../machines/entity-sync.types.js';
+import { DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/run-policy.js';
 import { ProgressStream } from '../core/progress-stream.js';
 import {
   CoordinatorStoppedError,
@@ -108,6 +108,7 @@ export class SyncCoordinator {
     );
     const deps: SyncDeps = {
       resolve: (entityType) => this.#target(entityType),
+      ...(options.random ? { random: options.random } : {}),
       track: (work) => {
         this.#inFlight.add(work);
         void work.then(
@@ -117,8 +118,8 @@ export class SyncCoordinator {
       },
     };
     this.actor = createActor(createSyncMachine(deps), {
-      // The machines read the clock and mint batch keys only through the sources of `deps`.
-      input: { ...resolved, ...runSources(deps) },
+      // The machines read the clock, mint batch keys and draw jitter only through the sources of `deps`.
+      input: { ...resolved, sources: runSources(deps) },
       systemId: 'coordinator',
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
@@ -132,11 +133,10 @@ export class SyncCoordinator {
       for (const id of requestIds)
         this.#settle(id, (r) => r.resolve(cancelledBeforeStart(entityType, state)));
     });
-    this.actor.on('rejected', ({ requestId, entityType, message }) => {
-      this.#logger.warn(message, { entityType });
-      if (requestId !== undefined) {
-        this.#settle(requestId, (r) => r.reject(new UnknownEntityTypeError(entityType, this.entityTypes)));
-      }
+    this.actor.on('rejected', ({ requestId, entityType, registered }) => {
+      const error = new UnknownEntityTypeError(entityType, registered);
+      this.#logger.warn(error.message, { entityType, code: error.code });
+      if (requestId !== undefined) this.#settle(requestId, (r) => r.reject(error));
     });
     this.actor.start();
   }
@@ -271,17 +271,17 @@ export class SyncCoordinator {
       return false;
     }
     this.#announcedRuns.set(snapshot.entityType, snapshot.runId);
-    const { total, synced, failed, conflicts, retries } = snapshot.counts;
-    return total === 0 && synced === 0 && failed === 0 && conflicts === 0 && retries === 0;
+    const { totalItems, syncedItems, failedItems, conflicts, retries } = snapshot.counts;
+    return totalItems === 0 && syncedItems === 0 && failedItems === 0 && conflicts === 0 && retries === 0;
   }
 
   #finish(report: RunReport, requestIds: readonly string[]): void {
     const result = toSyncResult(report);
-    const details = { entityType: result.entityType, runId: result.runId, synced: result.syncedItems };
+    const details = { entityType: result.entityType, runId: result.runId, syncedItems: result.syncedItems };
     if (result.state === 'error') {
       this.#logger.warn(`Sync of "${result.entityType}" ended in error: ${result.errorMessage}`, {
         ...details,
-        failed: result.failedItems,
+        failedItems: result.failedItems,
       });
     } else {
       this.#logger.info(
@@ -326,9 +326,7 @@ function appCommand(command: SyncCommand): CoordinatorCommand {
   }
 }
 
-function resolveOptions(
-  options: SyncCoordinatorOptions,
-): Omit<CoordinatorInput, keyof ReturnType<typeof runSources>> {
+function resolveOptions(options: SyncCoordinatorOptions): Omit<CoordinatorInput, 'sources'> {
   const batchSize = options.batchSize ?? 100;
   const concurrency = options.concurrency ?? 1;
   const autoSyncIntervalMs = options.autoSyncIntervalMs ?? 300_000;
@@ -354,13 +352,9 @@ function resolveOptions(
     );
   }
   return {
-    batchSize,
     concurrency,
     enableAutoSync: options.enableAutoSync ?? false,
     autoSyncIntervalMs,
-    retry: resolveRetryPolicy(options.retry),
-    conflicts,
-    maxBatchesInFlight,
-    ...(options.random ? { random: options.random } : {}),
+    policy: { batchSize, retry: resolveRetryPolicy(options.retry), conflicts, maxBatchesInFlight },
   };
 }

@@ -1,26 +1,56 @@
+import type { RunCounts } from '../../machines/batch-push.types.js';
 import type { RunReport, RunSnapshot } from '../../machines/entity-sync.types.js';
 import type { SyncProgress, SyncResult } from '../domain/types.js';
+
+/**
+ * The sentence for a run's error: the one place an error carried as data through the actors becomes prose (the CLI
+ * words its own lines from the same data).
+ */
+export function describeRunError(snapshot: RunSnapshot): string | undefined {
+  const { error, counts } = snapshot;
+  if (!error) return undefined;
+  switch (error.outcome) {
+    case 'retrying':
+      return `Retrying after: ${error.message}`;
+    case 'stopped':
+      return `Sync run stopped after ${counts.syncedItems + counts.failedItems} of ${counts.totalItems} items: ${error.message}`;
+    case 'items-failed':
+      return `${counts.failedItems} of ${counts.totalItems} items failed to sync; last error: ${error.message}`;
+    case 'crashed':
+      return `Sync run failed unexpectedly: ${error.message}`;
+    default: {
+      const unknown: never = error.outcome;
+      return `${String(unknown)}: ${error.message}`;
+    }
+  }
+}
+
+/** 0-100: (synced + failed) / total; 100 for an empty finished run. The one percent formula (the inspector shows it). */
+export function percentDone(counts: RunCounts, isComplete: boolean): number {
+  const done = counts.syncedItems + counts.failedItems;
+  if (counts.totalItems > 0) return Math.min(100, Math.floor((done / counts.totalItems) * 100));
+  return isComplete ? 100 : 0;
+}
 
 /** Maps an entity actor's run snapshot to the public `SyncProgress`. */
 export function toSyncProgress(snapshot: RunSnapshot): SyncProgress {
   const { counts } = snapshot;
   const isComplete = snapshot.state === 'synced' || snapshot.state === 'error';
-  const done = counts.synced + counts.failed;
-  const percent =
-    counts.total > 0 ? Math.min(100, Math.floor((done / counts.total) * 100)) : isComplete ? 100 : 0;
+  const errorMessage = describeRunError(snapshot);
   return {
     entityType: snapshot.entityType,
     state: snapshot.state,
     runId: snapshot.runId,
-    totalItems: counts.total,
-    syncedItems: counts.synced,
-    failedItems: counts.failed,
+    totalItems: counts.totalItems,
+    syncedItems: counts.syncedItems,
+    failedItems: counts.failedItems,
     conflicts: counts.conflicts,
     retries: counts.retries,
-    ...(snapshot.errorMessage === undefined ? {} : { errorMessage: snapshot.errorMessage }),
-    ...(snapshot.lastError === undefined ? {} : { lastError: snapshot.lastError }),
+    ...(errorMessage === undefined ? {} : { errorMessage }),
+    ...(snapshot.error === undefined ? {} : { errorCode: snapshot.error.code }),
+    ...(snapshot.lastError === undefined ? {} : { lastError: snapshot.lastError.message }),
     ...(snapshot.nextRetryAt === undefined ? {} : { nextRetryAt: snapshot.nextRetryAt }),
-    percent,
+    percent: percentDone(counts, isComplete),
     isComplete,
     cancelled: snapshot.cancelled,
   };
@@ -38,9 +68,10 @@ export function toSyncResult(report: RunReport): SyncResult {
     failedItems: progress.failedItems,
     conflicts: progress.conflicts,
     retries: progress.retries,
-    failed: report.failedItems.map((item) => ({ ...item })),
+    failures: report.failures.map((item) => ({ ...item })),
     cancelled: report.cancelled,
     ...(progress.errorMessage === undefined ? {} : { errorMessage: progress.errorMessage }),
+    ...(progress.errorCode === undefined ? {} : { errorCode: progress.errorCode }),
     ...(progress.lastError === undefined ? {} : { lastError: progress.lastError }),
     ...(progress.nextRetryAt === undefined ? {} : { nextRetryAt: progress.nextRetryAt }),
     durationMs: report.durationMs,
@@ -58,7 +89,7 @@ export function cancelledBeforeStart(entityType: string, state: SyncResult['stat
     failedItems: 0,
     conflicts: 0,
     retries: 0,
-    failed: [],
+    failures: [],
     cancelled: true,
     durationMs: 0,
   };

@@ -83,6 +83,32 @@ export function failureKind(error: unknown): FailureKind {
   return 'transient';
 }
 
+/**
+ * An error as data: what travels through the actors and their events. `code` is an `ActorSyncError` code (or one of
+ * the item codes below); only the facade and the CLI turn it into a sentence.
+ */
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  /** Whether trying again may succeed. */
+  retryable: boolean;
+}
+
+/** The code of an item the remote refused on its own (its reason is the message), or a conflict left unresolved. */
+export const ITEM_FAILED = 'ITEM_FAILED';
+
+/** The code of a thrown value that is not an `ActorSyncError`: a bug or an unexpected failure of a dependency. */
+export const UNEXPECTED = 'UNEXPECTED';
+
+/** Any thrown value as data: its code, its message and whether a retry may succeed. */
+export function toErrorInfo(error: unknown): ErrorInfo {
+  return {
+    code: error instanceof ActorSyncError ? error.code : UNEXPECTED,
+    message: errorMessage(error),
+    retryable: failureKind(error) === 'transient',
+  };
+}
+
 /** A message for people, whatever was thrown. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;

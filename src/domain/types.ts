@@ -36,7 +36,8 @@ export interface SyncAck {
 
 /** What the remote said about one item of a batch. */
 export type ItemResult<T extends RepositoryEntity = RepositoryEntity> =
-  | { id: string; status: 'ok' }
+  /** `version`, when the remote names it, must be the version sent: only that exact version is marked synced. */
+  | { id: string; status: 'ok'; version?: number }
   | { id: string; status: 'failed'; error: string; retryable: boolean }
   | { id: string; status: 'conflict'; remote: T };
 
@@ -196,8 +197,8 @@ export interface ConditionalWrite<T extends RepositoryEntity> {
 
 /** Everything one batch changes locally, applied as one write. */
 export interface OutboxCommit<T extends RepositoryEntity> {
-  /** Clear `syncPending` where the stored version still equals the acknowledged one. */
-  synced?: readonly SyncAck[];
+  /** Acknowledged versions: clear `syncPending` where the stored version still equals the acknowledged one. */
+  acks?: readonly SyncAck[];
   /** Conflict resolutions. */
   replace?: readonly ConditionalWrite<T>[];
   failures?: readonly ItemFailure[];
@@ -208,7 +209,7 @@ export interface OutboxCommit<T extends RepositoryEntity> {
 
 export interface OutboxCommitResult {
   /** Ids whose pending flag was cleared. */
-  synced: string[];
+  syncedIds: string[];
   /** Acknowledged ids that changed locally meanwhile: they stay pending for a later run. */
   stale: string[];
   /** Conflict resolutions that were written (the others had changed locally meanwhile). */
@@ -275,9 +276,10 @@ export interface LocalDataSource<T extends RepositoryEntity> {
    * themselves (frozen): read them, never change them.
    */
   pending(query: PendingQuery): Promise<PendingPage<T>>;
-  /** Clears only items whose stored version still equals the one acknowledged. */
-  markSynced(acks: readonly SyncAck[]): Promise<OutboxCommitResult>;
-  /** Applies everything one batch changed as one write. */
+  /**
+   * Applies everything one batch changed as one write. Acknowledgements go through here too (`{ acks, now }`):
+   * the sync path has no other way to clear a pending flag, and the caller's clock dates the write.
+   */
   commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult>;
   /** Failure records, scheduled and dead-lettered. */
   failures(): Promise<FailureRecord[]>;
@@ -321,7 +323,10 @@ export interface SyncProgress {
   conflicts: number;
   /** Batch attempts that failed and were retried in this run. */
   retries: number;
+  /** A sentence for people: why the run is waiting to retry, stopped early or left failed items. */
   errorMessage?: string;
+  /** The `ActorSyncError` code behind `errorMessage` (`ITEM_FAILED` for items the remote refused): for programs. */
+  errorCode?: string;
   /** The last error seen, kept until a run succeeds, even when the run recovered from it. */
   lastError?: string;
   /** Epoch ms of the next automatic retry, while one is scheduled. */
@@ -355,9 +360,12 @@ export interface SyncResult {
    * The run's failed items, the first 1,000 of them (`MAX_LISTED_FAILURES` in `actorsync/machines`); `failedItems`
    * counts them all, and the store's failure records (`LocalDataSource.failures()`) hold every one.
    */
-  failed: FailedItem[];
+  failures: FailedItem[];
   cancelled: boolean;
+  /** Why the run ended in error, for people (see `SyncProgress.errorMessage`). */
   errorMessage?: string;
+  /** The code behind `errorMessage`, for programs. */
+  errorCode?: string;
   lastError?: string;
   nextRetryAt?: number;
   durationMs: number;

@@ -1,6 +1,10 @@
 import type { InspectionEvent } from 'xstate';
 import type { BatchPushContext } from '../../machines/batch-push.types.js';
 import { batchPushView } from '../../machines/batch-run.js';
+import { runSnapshot } from '../../machines/entity-sync.machine.js';
+import type { EntitySyncContext } from '../../machines/entity-sync.types.js';
+import { toSyncProgress } from '../coordinator/to-domain.js';
+import type { SyncState } from '../domain/types.js';
 import { createSanitizer, type SanitizeOptions, type Sanitizer } from './sanitize.js';
 
 /** Context slices are kept whole; event payloads (which carry record batches) are cut short. */
@@ -53,8 +57,9 @@ export type InspectorRecord =
 export interface ActiveRunSummary {
   runId: unknown;
   state: unknown;
-  counts: unknown;
-  failed: unknown;
+  /** The run's published `SyncProgress`. */
+  progress: unknown;
+  failures: unknown;
 }
 
 /** An actor as the inspector shows it. */
@@ -84,11 +89,14 @@ function asActor(ref: unknown): ActorLike {
   return ref as ActorLike;
 }
 
+const SYNC_STATES: ReadonlySet<unknown> = new Set<SyncState>(['idle', 'syncing', 'synced', 'error']);
+const isSyncState = (value: unknown): value is SyncState => SYNC_STATES.has(value);
+
 /** Failed items of a run shown per entity type; the run's counts say how many there were in all. */
 const MAX_FAILED_SHOWN = 20;
 
 /** A readable slice of each machine's context: counts, attempts, retry times and errors, never record payloads. */
-export function contextSlice(machine: string | undefined, context: unknown): unknown {
+export function contextSlice(machine: string | undefined, context: unknown, value?: unknown): unknown {
   const c = (context ?? {}) as Record<string, unknown>;
   switch (machine) {
     case 'coordinator': {
@@ -101,24 +109,23 @@ export function contextSlice(machine: string | undefined, context: unknown): unk
       };
     }
     case 'entitySync': {
-      const lastRun = c.lastRun as { runId?: unknown; failedItems?: unknown[] } | undefined;
+      const entity = context as EntitySyncContext;
+      const { lastRun } = entity;
+      const state: SyncState = isSyncState(value) ? value : 'idle';
+      const finished = lastRun !== undefined && lastRun.runId === entity.runId && state !== 'syncing';
       // The failed items of the last finished run (what was dead-lettered or will be retried, and why).
-      const failed =
-        lastRun && lastRun.runId === c.runId && Array.isArray(lastRun.failedItems)
-          ? lastRun.failedItems.slice(0, MAX_FAILED_SHOWN).map((item) => {
-              const { id, error, attempts, deadLettered } = item as Record<string, unknown>;
-              return { id, error, attempts, deadLettered };
-            })
-          : undefined;
+      const failures = finished
+        ? lastRun.failures
+            .slice(0, MAX_FAILED_SHOWN)
+            .map(({ id, error, attempts, deadLettered }) => ({ id, error, attempts, deadLettered }))
+        : [];
       return {
-        entityType: (c.config as { entityType?: unknown } | undefined)?.entityType,
-        runId: c.runId,
-        counts: c.counts,
-        errorMessage: c.errorMessage,
-        lastError: c.lastError,
-        nextRetryAt: c.nextRetryAt,
-        stoppedRuns: c.stoppedRuns,
-        ...(failed && failed.length > 0 ? { failed } : {}),
+        entityType: entity.config.entityType,
+        runId: entity.runId,
+        // Exactly what `SyncProgress` subscribers get: the page shows it instead of doing its own arithmetic.
+        progress: toSyncProgress(finished ? lastRun : runSnapshot(entity, state)),
+        stoppedRuns: entity.stoppedRuns,
+        ...(failures.length > 0 ? { failures } : {}),
       };
     }
     case 'batchPush':
@@ -164,7 +171,11 @@ export function toRecord(
         status: snapshot.status ?? 'active',
         value: sanitize.context(snapshot.value),
         context: sanitize.context(
-          contextSlice(typeof machineId === 'string' ? machineId : undefined, snapshot.context),
+          contextSlice(
+            typeof machineId === 'string' ? machineId : undefined,
+            snapshot.context,
+            snapshot.value,
+          ),
         ),
         event: String(event.event.type),
         systemId: actor.systemId,
@@ -259,13 +270,13 @@ export class ActorTree {
 
 /** Keeps the entity's latest run that had anything to do (items or retries) on its node. */
 function rememberActiveRun(node: ActorNode): void {
-  const context = (node.context ?? {}) as { runId?: unknown; counts?: unknown; failed?: unknown };
-  const counts = (context.counts ?? {}) as { total?: unknown; retries?: unknown };
-  if (!(Number(counts.total) > 0 || Number(counts.retries) > 0)) return;
+  const context = (node.context ?? {}) as { runId?: unknown; progress?: unknown; failures?: unknown };
+  const progress = (context.progress ?? {}) as { totalItems?: unknown; retries?: unknown };
+  if (!(Number(progress.totalItems) > 0 || Number(progress.retries) > 0)) return;
   node.lastActiveRun = {
     runId: context.runId,
     state: node.value,
-    counts: context.counts,
-    failed: context.failed,
+    progress: context.progress,
+    failures: context.failures,
   };
 }

@@ -1,3 +1,4 @@
+import { type ErrorInfo, ITEM_FAILED } from '../domain/errors.js';
 import type {
   ConditionalWrite,
   ConflictPolicy,
@@ -12,7 +13,8 @@ import { resolveConflict } from './conflicts.js';
 
 /** What a batch's reply asks of the outbox, before it is written. */
 export interface BatchPlan<T extends RepositoryEntity> {
-  synced: SyncAck[];
+  /** The versions the remote acknowledged: cleared where still stored. */
+  acks: SyncAck[];
   replace: ConditionalWrite<T>[];
   failures: ItemFailure[];
   /** Ids whose server copy is taken locally (server-wins): synced once written. */
@@ -22,18 +24,21 @@ export interface BatchPlan<T extends RepositoryEntity> {
   /** Retryable failures with attempts left: pushed again in this run after a backoff. */
   retry: T[];
   /** The error of the last item in `retry`, for the backoff's report. */
-  retryError: string | undefined;
+  retryError: ErrorInfo | undefined;
+  /** The error that failed the whole batch (`planBatchFailure`): its items' failures carry its message. */
+  batchError: ErrorInfo | undefined;
   conflicts: number;
 }
 
 /** The batch's effect on the run once the plan is written. */
 export interface BatchSettlement<T extends RepositoryEntity> {
-  synced: number;
-  failed: number;
+  syncedItems: number;
+  failedItems: number;
   /** Items changed locally while in flight: they leave this run and go out in the next one. */
-  superseded: number;
+  supersededItems: number;
   conflicts: number;
-  failedItems: FailedItem[];
+  /** The failed items as the store recorded them. */
+  failures: FailedItem[];
   /** Items to push again in this run. */
   carry: T[];
   /** Whether `carry` holds failures, which wait for a backoff first. */
@@ -63,7 +68,7 @@ export function planReply<T extends RepositoryEntity>(
       retryable: true,
     };
     if (result.status === 'ok') {
-      plan.synced.push({ id: item.id, version: item.version });
+      plan.acks.push({ id: item.id, version: item.version });
     } else if (result.status === 'failed') {
       fail(plan, input, item, result.error, result.retryable);
     } else {
@@ -88,12 +93,31 @@ export function planReply<T extends RepositoryEntity>(
 /** The plan when a whole batch failed and will not be retried in this run. */
 export function planBatchFailure<T extends RepositoryEntity>(
   items: readonly T[],
-  error: string,
-  retryable: boolean,
+  error: ErrorInfo,
 ): BatchPlan<T> {
   const plan = emptyPlan<T>();
-  for (const item of items) plan.failures.push({ id: item.id, version: item.version, error, retryable });
+  plan.batchError = error;
+  for (const item of items) {
+    plan.failures.push({
+      id: item.id,
+      version: item.version,
+      error: error.message,
+      retryable: error.retryable,
+    });
+  }
   return plan;
+}
+
+/**
+ * The error behind a plan's last recorded failure, as data: the batch's own error when the whole batch failed,
+ * else the item's reason under `ITEM_FAILED`.
+ */
+export function failureError<T extends RepositoryEntity>(
+  plan: BatchPlan<T>,
+  failure: FailedItem | undefined,
+): ErrorInfo | undefined {
+  if (!failure) return undefined;
+  return plan.batchError ?? { code: ITEM_FAILED, message: failure.error, retryable: !failure.deadLettered };
 }
 
 /** Combines a plan with what the store reports it actually wrote. */
@@ -105,23 +129,23 @@ export function settleBatch<T extends RepositoryEntity>(
   const acceptedSynced = plan.acceptedRemote.filter((id) => replaced.has(id)).length;
   const repush = plan.repush.filter((entity) => replaced.has(entity.id));
   // The store records a failure only for the version it holds; the rest were edited meanwhile and left the run.
-  const failedItems = written.failures.map((record) => ({
+  const failures = written.failures.map((record) => ({
     id: record.id,
     error: record.lastError,
     attempts: record.attempts,
     deadLettered: record.deadLettered,
   }));
-  const superseded =
+  const supersededItems =
     written.stale.length +
     (plan.acceptedRemote.length - acceptedSynced) +
     (plan.repush.length - repush.length) +
-    (plan.failures.length - failedItems.length);
+    (plan.failures.length - failures.length);
   return {
-    synced: written.synced.length + acceptedSynced,
-    failed: failedItems.length,
-    superseded,
+    syncedItems: written.syncedIds.length + acceptedSynced,
+    failedItems: failures.length,
+    supersededItems,
     conflicts: plan.conflicts,
-    failedItems,
+    failures,
     carry: [...plan.retry, ...repush],
     backoff: plan.retry.length > 0,
   };
@@ -136,7 +160,7 @@ function fail<T extends RepositoryEntity>(
 ): void {
   if (retryable && input.attempts(item.id) < input.maxAttempts) {
     plan.retry.push(item);
-    plan.retryError = error;
+    plan.retryError = { code: ITEM_FAILED, message: error, retryable: true };
   } else {
     plan.failures.push({ id: item.id, version: item.version, error, retryable });
   }
@@ -144,13 +168,14 @@ function fail<T extends RepositoryEntity>(
 
 function emptyPlan<T extends RepositoryEntity>(): BatchPlan<T> {
   return {
-    synced: [],
+    acks: [],
     replace: [],
     failures: [],
     acceptedRemote: [],
     repush: [],
     retry: [],
     retryError: undefined,
+    batchError: undefined,
     conflicts: 0,
   };
 }

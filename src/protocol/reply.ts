@@ -7,7 +7,9 @@ const isStatus = (value: unknown): value is ItemResult['status'] => STATUSES.has
 /**
  * Checks a remote's reply against the batch that was sent and returns it keyed by id. Anything off (not an array,
  * an unknown or repeated id, a bad status, a conflict without a usable server copy) makes the whole reply
- * untrustworthy: a `MalformedReplyError`, and nothing in it is marked synced. Ids the reply leaves out are simply
+ * untrustworthy: a `MalformedReplyError`, and nothing in it is marked synced. This is the one check of a reply
+ * against its batch, whatever the remote: the HTTP remote runs it on the reply `fromWire` decoded, and the batch
+ * actor on what any remote returns. An `ok` that names a version must name the one sent. Ids the reply leaves out are simply
  * absent from the map; the caller treats them as retryable failures. A conflict's copy is only checked for its id
  * and a numeric version here (the protocol allows a minimal `{ id, version }`): `adoptRemoteRecord` checks and
  * completes the rest before it can become a local record, failing just that item if it cannot.
@@ -19,7 +21,7 @@ export function validateReply<T extends RepositoryEntity>(
   if (!Array.isArray(reply)) {
     throw new MalformedReplyError(`Remote reply must be an array of item results, got ${kindOf(reply)}`);
   }
-  const sentIds = new Set(sent.map((item) => item.id));
+  const sentVersions = new Map(sent.map((item) => [item.id, item.version]));
   const results = new Map<string, ItemResult<T>>();
   reply.forEach((raw: unknown, index) => {
     const where = `Remote reply item ${index}`;
@@ -29,13 +31,21 @@ export function validateReply<T extends RepositoryEntity>(
     const entry = raw as Record<string, unknown>;
     const { id, status } = entry;
     if (typeof id !== 'string' || id.length === 0) throw new MalformedReplyError(`${where} has no string id`);
-    if (!sentIds.has(id))
+    if (!sentVersions.has(id))
       throw new MalformedReplyError(`${where} names id "${id}", which was not in the batch`);
     if (results.has(id)) throw new MalformedReplyError(`${where} repeats id "${id}"`);
     if (!isStatus(status)) {
       throw new MalformedReplyError(`${where} (id "${id}") has unknown status ${JSON.stringify(status)}`);
     }
     if (status === 'ok') {
+      const { version } = entry;
+      const sentVersion = sentVersions.get(id);
+      if (version !== undefined && version !== sentVersion) {
+        // Only the exact version sent may be marked synced.
+        throw new MalformedReplyError(
+          `${where} acknowledged version ${JSON.stringify(version)} of "${id}", but version ${sentVersion} was sent`,
+        );
+      }
       results.set(id, { id, status });
     } else if (status === 'failed') {
       if (typeof entry.error !== 'string')

@@ -19,18 +19,19 @@ import type {
   RepositoryEntity,
   SyncBatchContext,
 } from '../domain/types.js';
+import { validateReply } from '../protocol/reply.js';
 import { base64, printableUrl, Redactor } from './redactor.js';
 import {
   batchRejects,
   clip,
   describeIssues,
+  fromWire,
   MAX_DETAIL_CHARS,
   MAX_REASON_CHARS,
   pullResponseSchema,
   resetReplySchema,
   retryAfterMs,
   type SyncRequestBody,
-  syncResponseSchema,
 } from './wire.js';
 
 export interface HttpRemoteOptions {
@@ -566,38 +567,10 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     }
   }
 
+  /** The reply decoded (`fromWire`) and checked against the items sent (`validateReply`), in reply order. */
   #results<U extends T>(items: readonly U[], json: unknown): ItemResult<U>[] {
-    const parsed = v.safeParse(syncResponseSchema, json);
-    if (!parsed.success) {
-      throw new MalformedReplyError(
-        `Server reply does not match the protocol: ${describeIssues(parsed.issues, (text) => this.#redactor.redact(text))}`,
-      );
-    }
-    const sent = new Map(items.map((item) => [item.id, item.version]));
-    return parsed.output.results.map((result): ItemResult<U> => {
-      // An id that was sent is ours; any other is the server's text, which the caller quotes when it refuses it.
-      const id = sent.has(result.id) ? result.id : this.#redactor.redact(result.id);
-      if (result.status === 'ok') {
-        const version = sent.get(result.id);
-        // Only the exact version sent may be marked synced.
-        if (version !== undefined && result.version !== version) {
-          throw new MalformedReplyError(
-            `Server acknowledged version ${result.version} of "${id}", but version ${version} was sent`,
-          );
-        }
-        return { id, status: 'ok' };
-      }
-      // The server's copy becomes the local record, and any part of it may be quoted when it cannot: it leaves with
-      // every key and string redacted, like the messages.
-      if (result.status === 'conflict')
-        return { id, status: 'conflict', remote: this.#redactor.redactJson(result.remote) as U };
-      return {
-        id,
-        status: 'failed',
-        error: this.#reason(result.reason),
-        retryable: result.retryable,
-      };
-    });
+    const decoded = fromWire<U>(json, new Set(items.map((item) => item.id)), this.#redactor);
+    return [...validateReply(items, decoded).values()];
   }
 }
 

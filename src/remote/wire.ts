@@ -1,5 +1,7 @@
 import * as v from 'valibot';
 import { MAX_CHECKPOINT_CHARS } from '../domain/entity.js';
+import { MalformedReplyError } from '../domain/errors.js';
+import type { ItemResult, RepositoryEntity } from '../domain/types.js';
 
 /** The body of `POST /v1/sync/{entityType}` (see docs/protocol.md). */
 export interface SyncRequestBody {
@@ -48,6 +50,57 @@ export const pullResponseSchema = v.object({
 
 /** The body of a 410 that means "pull again from the beginning". */
 export const resetReplySchema = v.looseObject({ reset: v.literal(true) });
+
+/**
+ * The server's half of the codec: one item's result as it goes on the wire (`failed`/`error` become
+ * `rejected`/`reason`; an acknowledgement names the version it applied).
+ */
+export function toWire(result: ItemResult, sentVersion: number): WireResult {
+  if (result.status === 'ok') return { id: result.id, status: 'ok', version: sentVersion };
+  if (result.status === 'conflict')
+    return { id: result.id, status: 'conflict', remote: { ...result.remote } };
+  return { id: result.id, status: 'rejected', reason: result.error, retryable: result.retryable };
+}
+
+/** What the client's half needs to keep a server's text out of messages and records. */
+export interface WireTextFilter {
+  /** Redacts every secret the remote has seen. */
+  redact(text: string): string;
+  /** Redacts every key and string of a server's copy. */
+  redactJson(value: unknown): unknown;
+}
+
+/**
+ * The client's half of the codec: a reply body decoded into item results. Only the shape is checked here (anything
+ * else is a `MalformedReplyError`); whether the results match the batch that was sent (ids, repeats, the version
+ * acknowledged) is `validateReply`'s, the one check for every remote (src/protocol/reply.ts). Ids that were not sent
+ * are the server's text and leave redacted, like reasons and conflict copies.
+ */
+export function fromWire<T extends RepositoryEntity>(
+  json: unknown,
+  sentIds: ReadonlySet<string>,
+  filter: WireTextFilter,
+): ItemResult<T>[] {
+  const parsed = v.safeParse(syncResponseSchema, json);
+  if (!parsed.success) {
+    throw new MalformedReplyError(
+      `Server reply does not match the protocol: ${describeIssues(parsed.issues, (text) => filter.redact(text))}`,
+    );
+  }
+  return parsed.output.results.map((result): ItemResult<T> => {
+    const id = sentIds.has(result.id) ? result.id : filter.redact(result.id);
+    if (result.status === 'ok') return { id, status: 'ok', version: result.version };
+    // The server's copy becomes the local record, and any part of it may be quoted when it cannot.
+    if (result.status === 'conflict')
+      return { id, status: 'conflict', remote: filter.redactJson(result.remote) as T };
+    return {
+      id,
+      status: 'failed',
+      error: clip(filter.redact(result.reason), MAX_REASON_CHARS),
+      retryable: result.retryable,
+    };
+  });
+}
 
 /** The longest item reason kept from a reply: reasons end up in failure records on disk. */
 export const MAX_REASON_CHARS = 500;

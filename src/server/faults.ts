@@ -1,5 +1,8 @@
 import { InvalidOptionsError } from '../domain/errors.js';
 
+/** The reason the reference server gives for an item it rejects by injected fault (the demo's verdict names it). */
+export const INJECTED_REJECT_REASON = 'Injected fault: item rejected';
+
 /** Faults the reference server can inject, for demos and tests. */
 export const FAULT_KINDS = [
   'error500',

@@ -2,15 +2,15 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { clampDelay } from '../core/timers.js';
-import { InvalidOptionsError, StoreCorruptError } from '../domain/errors.js';
+import { ActorSyncError, InvalidOptionsError, StoreCorruptError } from '../domain/errors.js';
 import { isEntityTypeName } from '../domain/names.js';
 import type { ItemResult, RepositoryEntity } from '../domain/types.js';
-import type { SyncResponseBody, WireResult } from '../remote/wire.js';
+import { type SyncResponseBody, toWire, type WireResult } from '../remote/wire.js';
 import { DurableJSONFile } from '../store/durable-json-file.js';
 import { checkBatch, type ItemRejection } from './batch-checks.js';
 import type { ChangesPage, ChangesResetBody } from './change-feed.js';
 import { parseChangesQuery } from './changes-query.js';
-import { FAULT_KINDS, type FaultOptions, FaultPlan } from './faults.js';
+import { FAULT_KINDS, type FaultOptions, FaultPlan, INJECTED_REJECT_REASON } from './faults.js';
 import {
   type ChangesRead,
   DEFAULT_TOMBSTONE_RETENTION_MS,
@@ -99,14 +99,15 @@ class PersistError extends Error {
   }
 }
 
-class HttpError extends Error {
+/** A request the server refuses with `status`; its code is `HTTP_<status>`, like every actorsync error's. */
+class HttpError extends ActorSyncError {
   constructor(
     readonly status: number,
     message: string,
     /** For a 400 that refuses named items of a batch: every one of them, with its reason. */
     readonly rejected?: ItemRejection[],
   ) {
-    super(message);
+    super(`HTTP_${status}`, message);
   }
 }
 
@@ -333,8 +334,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       entityType,
       batchId,
       batch.valid,
-      (item) =>
-        item.id === rejectedId ? { error: 'Injected fault: item rejected', retryable: false } : undefined,
+      (item) => (item.id === rejectedId ? { error: INJECTED_REJECT_REASON, retryable: false } : undefined),
       batch.digest,
     );
     const sent = new Map(batch.valid.map((item) => [item.id, item.version]));
@@ -342,7 +342,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       ...batch.unusableVersion.map(
         ({ id, error }): WireResult => ({ id, status: 'rejected', reason: error, retryable: false }),
       ),
-      ...reply.map((result) => toWire(result, sent)),
+      ...reply.map((result) => toWire(result, sent.get(result.id) ?? 0)),
     ];
     if (fault === 'dropReply') {
       // Committed, but the client never hears: it must retry with the same key and not apply twice.
@@ -538,14 +538,6 @@ function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
     request.on('end', () => resolve(Buffer.concat(chunks)));
     request.on('error', reject);
   });
-}
-
-function toWire(result: ItemResult, sent: ReadonlyMap<string, number>): WireResult {
-  if (result.status === 'ok') return { id: result.id, status: 'ok', version: sent.get(result.id) ?? 0 };
-  if (result.status === 'conflict') {
-    return { id: result.id, status: 'conflict', remote: { ...result.remote } };
-  }
-  return { id: result.id, status: 'rejected', reason: result.error, retryable: result.retryable };
 }
 
 function sha256(text: string): Buffer {

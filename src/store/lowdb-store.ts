@@ -20,7 +20,6 @@ import type {
   PulledPageResult,
   ReadOptions,
   RepositoryEntity,
-  SyncAck,
 } from '../domain/types.js';
 import { assertRegularOrMissing, DurableJSONFile } from './durable-json-file.js';
 import { Journal, type JournalContents, type JournalOp } from './journal.js';
@@ -389,10 +388,6 @@ class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> 
 
   async pending(query: PendingQuery): Promise<PendingPage<T>> {
     return this.#index.pending(query);
-  }
-
-  markSynced(acks: readonly SyncAck[]): Promise<OutboxCommitResult> {
-    return this.commit({ synced: acks, now: Date.now() });
   }
 
   commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult> {

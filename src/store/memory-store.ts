@@ -11,7 +11,6 @@ import type {
   PulledPageResult,
   ReadOptions,
   RepositoryEntity,
-  SyncAck,
 } from '../domain/types.js';
 import { OutboxIndex } from './outbox-index.js';
 
@@ -49,10 +48,6 @@ export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalD
 
   async pending(query: PendingQuery): Promise<PendingPage<T>> {
     return this.#index.pending(query);
-  }
-
-  async markSynced(acks: readonly SyncAck[]): Promise<OutboxCommitResult> {
-    return this.#index.commit({ synced: acks, now: Date.now() });
   }
 
   async commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult> {

@@ -39,7 +39,7 @@ export interface CommitDelta<T extends RepositoryEntity> {
 /** What a commit reports, from the delta it applied. */
 export function commitResult<T extends RepositoryEntity>(delta: CommitDelta<T>): OutboxCommitResult {
   return {
-    synced: delta.synced.map((ack) => ack.id),
+    syncedIds: delta.synced.map((ack) => ack.id),
     stale: delta.stale,
     replaced: delta.replaced.map((entity) => entity.id),
     failures: delta.failures.map((record) => ({ ...record })),
@@ -250,7 +250,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
    */
   planCommit(commit: OutboxCommit<T>): CommitDelta<T> {
     const delta: CommitDelta<T> = { synced: [], stale: [], replaced: [], failures: [] };
-    for (const [i, ack] of (commit.synced ?? []).entries()) {
+    for (const [i, ack] of (commit.acks ?? []).entries()) {
       // Acks reach the journal (stale ones too): only what a reopen accepts may be written.
       if (typeof ack?.id !== 'string' || typeof ack.version !== 'number') {
         throw new InvalidEntityError(`ack ${i} must be { id: string, version: number }`);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type AgreementInput, checkAgreement, formatAgreement, verdict } from '../../src/cli/summary.js';
+import { type AgreementInput, checkAgreement } from '../../src/cli/agreement.js';
+import { formatAgreement, verdict } from '../../src/cli/summary.js';
 import type { FailureRecord, RepositoryEntity } from '../../src/domain/types.js';
 import { Repository } from '../../src/repository.js';
 import type { StoredItem } from '../../src/server/server-state.js';
@@ -72,7 +73,7 @@ describe('actorsync CLI', () => {
     const now = Date.now();
     const version = (id: string) => saved.find((note) => note.id === id)?.version ?? 0;
     await notes.local.commit({
-      synced: [
+      acks: [
         { id: 'n0', version: version('n0') },
         { id: 'n1', version: version('n1') },
       ],

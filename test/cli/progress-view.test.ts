@@ -34,6 +34,8 @@ describe('describeStatus', () => {
       state: 'syncing',
       isComplete: false,
       errorMessage: 'Retrying after: 503',
+      errorCode: 'TRANSIENT',
+      lastError: '503',
     };
     expect(describeStatus(waiting, 10_000, 90, false)).toBe('retry in 1.0 s after: 503');
   });

@@ -70,7 +70,7 @@ describe('1. marked synced only at the acknowledged version', () => {
       totalItems: 1,
       syncedItems: 1,
       failedItems: 0,
-      failed: [],
+      failures: [],
     });
     expect(await coordinator.failures('note')).toEqual([]);
     remote.clearRejects();
@@ -87,7 +87,7 @@ describe('1. marked synced only at the acknowledged version', () => {
     });
     const result = await coordinator.sync(repository);
     expect(result.state).toBe('error');
-    expect(result.failed).toEqual([
+    expect(result.failures).toEqual([
       { id: 'n2', error: 'The remote reply did not mention this item', attempts: 1, deadLettered: false },
     ]);
     expect(await local.get('n2')).toMatchObject({ syncPending: true });
@@ -192,8 +192,13 @@ describe('3. failures are recorded, reported, retried or dead-lettered', () => {
     expect(result).toMatchObject({ state: 'error', totalItems: 250, syncedItems: 150, failedItems: 100 });
     expect(result.errorMessage).toMatch(/100 of 250 items failed to sync; last error: 400 Bad Request/);
     // A later batch error the run recovered from does not replace the failed items' cause in the message.
-    expect(result.failed).toHaveLength(100);
-    expect(result.failed[0]).toEqual({ id: 'n0', error: '400 Bad Request', attempts: 1, deadLettered: true });
+    expect(result.failures).toHaveLength(100);
+    expect(result.failures[0]).toEqual({
+      id: 'n0',
+      error: '400 Bad Request',
+      attempts: 1,
+      deadLettered: true,
+    });
     const last = terminal(events).at(-1);
     expect(last).toMatchObject({ state: 'error', failedItems: 100, isComplete: true });
     expect(last?.errorMessage).toBe(result.errorMessage);
@@ -204,7 +209,7 @@ describe('3. failures are recorded, reported, retried or dead-lettered', () => {
     expect(again).toMatchObject({ state: 'synced', totalItems: 0 });
     const retried = await coordinator.retryFailed('note');
     expect(retried).toMatchObject({ state: 'error', syncedItems: 99, failedItems: 1 });
-    expect(retried.failed).toEqual([
+    expect(retried.failures).toEqual([
       { id: 'n0', error: 'payload rejected: bad field', attempts: 1, deadLettered: true },
     ]);
     expect(await local.get('n1')).toMatchObject({ syncPending: false });
@@ -221,7 +226,7 @@ describe('3. failures are recorded, reported, retried or dead-lettered', () => {
     const before = Date.now();
     const first = await coordinator.sync(repository);
     expect(first).toMatchObject({ state: 'error', syncedItems: 1, failedItems: 1, retries: 1 });
-    expect(first.failed).toEqual([{ id: 'n1', error: 'database busy', attempts: 1, deadLettered: false }]);
+    expect(first.failures).toEqual([{ id: 'n1', error: 'database busy', attempts: 1, deadLettered: false }]);
     expect(first.nextRetryAt).toBeGreaterThanOrEqual(before);
     // Two in-run pushes of n1's batch, the second with only the failed item.
     expect(remote.calls.map((c) => c.ids)).toEqual([['n0', 'n1'], ['n1']]);
@@ -468,7 +473,7 @@ describe('8. bad input gets a typed, clear error and the coordinator keeps worki
       logger: { debug() {}, info() {}, error() {}, warn: (m) => warnings.push(m) },
     });
     coordinator.send({ type: 'SYNC', entityType: 'ghost' });
-    expect(warnings).toEqual(['Unknown entity type "ghost" (registered: none)']);
+    expect(warnings).toEqual([new UnknownEntityTypeError('ghost', []).message]);
   });
 
   it('send() refuses REGISTER, which would register a type the facade has no store or remote for (issue 12)', async () => {
@@ -551,8 +556,8 @@ describe('8. bad input gets a typed, clear error and the coordinator keeps worki
     });
     const result = await coordinator.sync(repository);
     expect(result).toMatchObject({ state: 'error', syncedItems: 0, failedItems: 1, retries: 1 });
-    expect(result.failed[0]?.error).toMatch(message);
-    expect(result.failed[0]?.deadLettered).toBe(false);
+    expect(result.failures[0]?.error).toMatch(message);
+    expect(result.failures[0]?.deadLettered).toBe(false);
     expect(await local.get('n0')).toMatchObject({ syncPending: true });
     expect(() => validateReply([], 'garbage')).toThrow(MalformedReplyError);
     remote.tamper = undefined;
@@ -629,7 +634,7 @@ describe('9. conflicts are resolved, not ignored', () => {
     });
     const result = await coordinator.sync(repository);
     expect(result).toMatchObject({ state: 'error', syncedItems: 1, failedItems: 1, conflicts: 1 });
-    expect(result.failed[0]).toMatchObject({ id: 'c1', error: 'Conflict resolver threw: cannot merge' });
+    expect(result.failures[0]).toMatchObject({ id: 'c1', error: 'Conflict resolver threw: cannot merge' });
     expect(await local.get('fine')).toMatchObject({ syncPending: false });
   });
 });
@@ -667,11 +672,11 @@ describe('a run in which every item fails', () => {
     const result = await coordinator.sync(repository);
 
     expect(result).toMatchObject({ state: 'error', totalItems: 2_500, syncedItems: 0, failedItems: 2_500 });
-    expect(result.failed).toHaveLength(MAX_LISTED_FAILURES);
-    expect(result.failed.map((item) => item.id)).toEqual(
+    expect(result.failures).toHaveLength(MAX_LISTED_FAILURES);
+    expect(result.failures.map((item) => item.id)).toEqual(
       notes.slice(0, MAX_LISTED_FAILURES).map((n) => n.id),
     );
-    expect(result.failed.every((item) => item.deadLettered)).toBe(true);
+    expect(result.failures.every((item) => item.deadLettered)).toBe(true);
     const last = notes.at(-1)?.id;
     expect(result.errorMessage).toBe(`2500 of 2500 items failed to sync; last error: bad field in ${last}`);
     // The store holds a failure record for every one of them.

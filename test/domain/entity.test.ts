@@ -47,7 +47,7 @@ describe('markUpdated and markSynced: the bookkeeping rules of a record', () => 
       version: 1,
       syncPending: true,
     });
-    await local.commit({ synced: [{ id: 'n1', version: saved.version }], now: 100 });
+    await local.commit({ acks: [{ id: 'n1', version: saved.version }], now: 100 });
     expect(await local.get('n1')).toEqual(markSynced(saved));
     expect((await local.getAll()).map((note) => note.syncPending)).toEqual([false, true]);
   });

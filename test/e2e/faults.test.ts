@@ -168,7 +168,7 @@ describe('each fault kind of the reference server', () => {
     });
     const reason = 'Injected fault: item rejected';
     expect(result).toMatchObject({ state: 'error', syncedItems: COUNT - 1, failedItems: 1, retries: 0 });
-    expect(result.failed).toEqual([{ id: ids[0], error: reason, attempts: 1, deadLettered: true }]);
+    expect(result.failures).toEqual([{ id: ids[0], error: reason, attempts: 1, deadLettered: true }]);
     expect(result.errorMessage).toBe(`1 of ${COUNT} items failed to sync; last error: ${reason}`);
     expect(await coordinator.failures(ENTITY)).toMatchObject([
       { id: ids[0], lastError: reason, retryable: false, deadLettered: true },
@@ -237,7 +237,7 @@ describe('how the HTTP remote classifies the real server', () => {
     const result = await coordinator.sync(repository);
     const error = 'Server answered 413 (Body larger than 2000 bytes)';
     expect(result).toMatchObject({ state: 'error', syncedItems: 7, failedItems: 1, retries: 0 });
-    expect(result.failed).toEqual([{ id: 'huge', error, attempts: 1, deadLettered: true }]);
+    expect(result.failures).toEqual([{ id: 'huge', error, attempts: 1, deadLettered: true }]);
     expect(await repository.pendingCount()).toBe(1);
     expect(server.state.list(ENTITY)).toHaveLength(7);
     // Every record far over the cap: each fails alone (the server answers without reading the body).
@@ -420,8 +420,8 @@ describe('how the HTTP remote classifies the real server', () => {
     });
     const result = await coordinator.sync(repository);
     expect(result).toMatchObject({ state: 'error', syncedItems: 0, failedItems: 2, retries: 3 });
-    expect(result.failed[0]).toMatchObject({ deadLettered: false });
-    expect(result.failed[0]?.error).toMatch(/exceeds the 20 byte limit/);
+    expect(result.failures[0]).toMatchObject({ deadLettered: false });
+    expect(result.failures[0]?.error).toMatch(/exceeds the 20 byte limit/);
     expect((await local.getAll()).every((n) => n.syncPending)).toBe(true);
     // The server applied the batch once; the three retries got its stored reply.
     expect(other.stats()).toMatchObject({ batchesApplied: 1, duplicateBatches: 3 });

@@ -151,12 +151,14 @@ describe('local inspector server', () => {
     // n2 is dead-lettered, so the next run has nothing to do.
     expect(await coordinator.sync(repository)).toMatchObject({ state: 'synced', totalItems: 0 });
     const entity = inspector.tree().find((node) => node.systemId === 'entity:note');
-    expect(entity?.context).toMatchObject({ runId: 2, counts: { total: 0 } });
+    expect(entity?.context).toMatchObject({ runId: 2, progress: { totalItems: 0, percent: 100 } });
     expect(entity?.lastActiveRun).toMatchObject({
       runId: 1,
       state: 'error',
-      counts: { total: 5, synced: 4, failed: 1 },
-      failed: [{ id: 'n2', deadLettered: true, attempts: 1, error: expect.stringContaining('must not be') }],
+      progress: { totalItems: 5, syncedItems: 4, failedItems: 1, percent: 100 },
+      failures: [
+        { id: 'n2', deadLettered: true, attempts: 1, error: expect.stringContaining('must not be') },
+      ],
     });
     expect(JSON.stringify(inspector.tree())).not.toContain('remote-api-token-123');
   });

@@ -68,7 +68,7 @@ describe('trace inspector', () => {
     expect(after.nodes().map((n) => n.systemId)).toEqual(['coordinator', 'entity:note']);
     expect(after.nodes()[1]).toMatchObject({
       value: 'synced',
-      context: { counts: { synced: 151, total: 151 } },
+      context: { progress: { syncedItems: 151, totalItems: 151, percent: 100 } },
     });
   });
 

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AnyActorRef, createActor, fromPromise, type InspectionEvent, setup } from 'xstate';
-import { batchPushMachine } from '../../machines/batch-push.machine.js';
+import { batchPushMachine, DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/batch-push.machine.js';
 import type {
   BatchPushInput,
   BatchPushOutput,
@@ -97,20 +97,20 @@ function harness(options: {
         }),
     ),
     commitBatch: fromPromise<CommitBatchOutput, CommitBatchInput>(async ({ input }) => {
-      commits.push(input.plan.synced.map((ack) => ack.id));
-      return { synced: input.plan.synced.map((ack) => ack.id), stale: [], replaced: [], failures: [] };
+      commits.push(input.plan.acks.map((ack) => ack.id));
+      return { syncedIds: input.plan.acks.map((ack) => ack.id), stale: [], replaced: [], failures: [] };
     }),
   };
   const input: BatchPushInput = {
     entityType: 'note',
     runId: 1,
-    batchSize: options.batchSize,
-    retry: RETRY,
-    conflicts: 'server-wins',
-    random: () => 1,
-    now: () => NOW,
-    newBatchKey: () => 'key',
-    ...(options.maxBatchesInFlight === undefined ? {} : { maxBatchesInFlight: options.maxBatchesInFlight }),
+    policy: {
+      batchSize: options.batchSize,
+      retry: RETRY,
+      conflicts: 'server-wins',
+      maxBatchesInFlight: options.maxBatchesInFlight ?? DEFAULT_MAX_BATCHES_IN_FLIGHT,
+    },
+    sources: { now: () => NOW, newBatchKey: () => 'key', random: () => 1 },
   };
   // The batch machine reports to its parent, so it runs under a minimal one that records what it is told.
   const parent = setup({
@@ -213,10 +213,13 @@ describe('batch machine alone: the push window', () => {
       'draining',
       'done',
     ]);
-    expect(h.toParent.map((e) => (e.type === 'BATCH.PROGRESS' ? e.counts.synced : e.type))).toEqual([
+    expect(h.toParent.map((e) => (e.type === 'BATCH.PROGRESS' ? e.counts.syncedItems : e.type))).toEqual([
       0, 1, 2, 3,
     ]);
-    expect(h.output()).toMatchObject({ outcome: 'completed', counts: { total: 3, synced: 3, failed: 0 } });
+    expect(h.output()).toMatchObject({
+      outcome: 'completed',
+      counts: { totalItems: 3, syncedItems: 3, failedItems: 0 },
+    });
   });
 
   for (const inFlight of [2, 4]) {
@@ -230,7 +233,7 @@ describe('batch machine alone: the push window', () => {
       await answerNewestFirst(h);
       expect(h.mostOpen()).toBe(inFlight);
       expect(h.commits).toEqual([['i1'], ['i2'], ['i3'], ['i4'], ['i5'], ['i6']]);
-      expect(h.toParent.map((e) => (e.type === 'BATCH.PROGRESS' ? e.counts.synced : e.type))).toEqual([
+      expect(h.toParent.map((e) => (e.type === 'BATCH.PROGRESS' ? e.counts.syncedItems : e.type))).toEqual([
         0, 1, 2, 3, 4, 5, 6,
       ]);
       // Whatever the depth, the same states in the same order: 1 and N follow one path.
@@ -250,7 +253,7 @@ describe('batch machine alone: the push window', () => {
           'done',
         ]),
       );
-      expect(h.output()).toMatchObject({ outcome: 'completed', counts: { total: 6, synced: 6 } });
+      expect(h.output()).toMatchObject({ outcome: 'completed', counts: { totalItems: 6, syncedItems: 6 } });
     });
   }
 
@@ -268,8 +271,8 @@ describe('batch machine alone: the push window', () => {
     expect(h.value()).toBe('backingOff');
     expect(h.toParent.at(-1)).toEqual({
       type: 'BATCH.RETRYING',
-      counts: { total: 4, synced: 0, failed: 0, conflicts: 0, retries: 1 },
-      error: '503 Service Unavailable',
+      counts: { totalItems: 4, syncedItems: 0, failedItems: 0, conflicts: 0, retries: 1 },
+      error: { code: 'TRANSIENT', message: '503 Service Unavailable', retryable: true },
       retryAt: NOW + RETRY.baseDelayMs,
       attempt: 2,
     });
@@ -291,7 +294,7 @@ describe('batch machine alone: the push window', () => {
     h.pushes.at(-1)?.ok();
     await flush();
     expect(h.commits).toEqual([['i1'], ['i2'], ['i3'], ['i4']]);
-    expect(h.output()).toMatchObject({ outcome: 'completed', counts: { synced: 4, retries: 1 } });
+    expect(h.output()).toMatchObject({ outcome: 'completed', counts: { syncedItems: 4, retries: 1 } });
     expect(h.states.slice(0, 7)).toEqual([
       'opening',
       'next',
@@ -325,7 +328,7 @@ describe('batch machine alone: the push window', () => {
     h.pushes[1]?.ok();
     await flush();
     expect(h.commits).toEqual([['i1'], ['i2']]);
-    expect(h.output()).toMatchObject({ outcome: 'completed', counts: { synced: 2, retries: 1 } });
+    expect(h.output()).toMatchObject({ outcome: 'completed', counts: { syncedItems: 2, retries: 1 } });
   });
 
   it('stops at a fatal head error with batches out: aborts them, commits nothing after it', async () => {
@@ -341,8 +344,8 @@ describe('batch machine alone: the push window', () => {
     expect(h.pushes.map((p) => p.signal.aborted)).toEqual([false, false, true]);
     expect(h.output()).toMatchObject({
       outcome: 'aborted',
-      counts: { total: 5, synced: 0 },
-      errorMessage: '401 Unauthorized',
+      counts: { totalItems: 5, syncedItems: 0 },
+      error: { code: 'FATAL', message: '401 Unauthorized', retryable: false },
     });
   });
 
@@ -358,7 +361,10 @@ describe('batch machine alone: the push window', () => {
     await flush();
     expect(h.pushes.filter((p) => p.batchId === 'note.1.key.1')).toHaveLength(RETRY.maxAttempts);
     expect(h.commits).toEqual([[], ['i2']]);
-    expect(h.output()).toMatchObject({ outcome: 'completed', counts: { synced: 1, failed: 0, retries: 2 } });
+    expect(h.output()).toMatchObject({
+      outcome: 'completed',
+      counts: { syncedItems: 1, failedItems: 0, retries: 2 },
+    });
   });
 
   it('cancel (the parent stops it) aborts every push in flight and commits nothing', async () => {

@@ -19,6 +19,7 @@ import type { CoordinatorInput } from '../../machines/coordinator.types.js';
 import { createSyncMachine, makeSyncActors, runSources, type SyncDeps } from '../../machines/deps.js';
 import { entitySyncMachine } from '../../machines/entity-sync.machine.js';
 import type { RunReport } from '../../machines/entity-sync.types.js';
+import { toSyncResult } from '../../src/coordinator/to-domain.js';
 import { FatalSyncError, PermanentSyncError } from '../../src/domain/errors.js';
 import type { RepositoryEntity, RetryPolicy } from '../../src/domain/types.js';
 import { Repository } from '../../src/repository.js';
@@ -156,14 +157,11 @@ class RealSystem {
       },
     };
     const input: CoordinatorInput = {
-      batchSize: BATCH_SIZE,
       concurrency: 1,
       enableAutoSync: false,
       autoSyncIntervalMs: 300_000,
-      retry: RETRY,
-      conflicts: 'server-wins',
-      maxBatchesInFlight: inFlight,
-      ...runSources(),
+      policy: { batchSize: BATCH_SIZE, retry: RETRY, conflicts: 'server-wins', maxBatchesInFlight: inFlight },
+      sources: runSources(),
     };
     this.actor = createActor(build(deps), { input });
     this.actor.on('runFinished', ({ report }) => this.reports.push(report));
@@ -251,7 +249,7 @@ class RealSystem {
 
     this.#checkRemoteCalls(event);
     if (model.value === 'syncing') {
-      expect(entity.context.errorMessage, 'no error while syncing').toBeUndefined();
+      expect(entity.context.error, 'no error while syncing').toBeUndefined();
       expect(entity.context.nextRetryAt, 'no retry scheduled while the batch is in flight').toBeUndefined();
       return;
     }
@@ -360,48 +358,61 @@ class RealSystem {
     expect(report.state, 'report state').toBe(model.value);
     expect(report.cancelled, 'report cancelled').toBe(event === 'CANCEL');
     expect(entity.nextRetryAt, 'entity nextRetryAt matches the report').toBe(report.nextRetryAt);
-    expect(entity.errorMessage, 'entity errorMessage matches the report').toBe(report.errorMessage);
+    expect(entity.error, 'entity error matches the report').toEqual(report.error);
+    // The error travels as data; the facade words it.
+    const { errorMessage, errorCode } = toSyncResult(report);
     const { counts } = report;
     switch (event) {
       case 'BATCH_OK':
         // An item edited in flight leaves the run: its stale ack is not counted.
-        expect(counts, 'counts').toMatchObject({ total: edited ? 2 : 3, synced: edited ? 2 : 3, failed: 0 });
-        expect(report.errorMessage).toBeUndefined();
+        expect(counts, 'counts').toMatchObject({
+          totalItems: edited ? 2 : 3,
+          syncedItems: edited ? 2 : 3,
+          failedItems: 0,
+        });
+        expect(errorMessage).toBeUndefined();
         expect(report.nextRetryAt).toBeUndefined();
         break;
       case 'ITEM_REJECTED':
         // a and c, or only c when a was edited in flight (its stale ack leaves the run).
-        expect(counts, 'counts').toMatchObject({ total: edited ? 2 : 3, synced: edited ? 1 : 2, failed: 1 });
-        expect(report.failedItems, 'failed items').toEqual([
+        expect(counts, 'counts').toMatchObject({
+          totalItems: edited ? 2 : 3,
+          syncedItems: edited ? 1 : 2,
+          failedItems: 1,
+        });
+        expect(report.failures, 'failed items').toEqual([
           { id: REJECTED_ID, error: 'title must not be empty', attempts: 1, deadLettered: true },
         ]);
-        expect(report.errorMessage).toBe(
-          `1 of ${counts.total} items failed to sync; last error: title must not be empty`,
+        expect(errorMessage).toBe(
+          `1 of ${counts.totalItems} items failed to sync; last error: title must not be empty`,
         );
+        expect(errorCode, 'an item the remote refused').toBe('ITEM_FAILED');
         expect(report.nextRetryAt, 'a permanent failure schedules no retry').toBeUndefined();
         break;
       case 'BATCH_REJECTED':
-        expect(counts.synced, 'synced: c').toBe(1);
-        if (!edited) expect(counts.failed, 'failed: a and b').toBe(2);
-        else expect(counts.failed, 'failed: b at least').toBeGreaterThanOrEqual(1);
+        expect(counts.syncedItems, 'synced: c').toBe(1);
+        if (!edited) expect(counts.failedItems, 'failed: a and b').toBe(2);
+        else expect(counts.failedItems, 'failed: b at least').toBeGreaterThanOrEqual(1);
         expect(
-          report.failedItems.map((item) => item.id),
+          report.failures.map((item) => item.id),
           'failed items',
         ).toEqual(edited ? ['b'] : ['a', 'b']);
-        expect(report.failedItems.every((item) => item.deadLettered)).toBe(true);
-        expect(report.errorMessage).toMatch(/items failed to sync; last error: 413 batch too large$/);
+        expect(report.failures.every((item) => item.deadLettered)).toBe(true);
+        expect(errorMessage).toMatch(/items failed to sync; last error: 413 batch too large$/);
+        expect(errorCode, 'the batch error behind its items').toBe('PERMANENT');
         expect(report.nextRetryAt, 'a permanent failure schedules no retry').toBeUndefined();
         break;
       case 'REMOTE_FATAL':
-        expect(counts.synced, 'nothing synced').toBe(0);
-        expect(report.errorMessage).toMatch(/Sync run stopped/);
+        expect(counts.syncedItems, 'nothing synced').toBe(0);
+        expect(errorMessage).toMatch(/Sync run stopped/);
+        expect(errorCode, 'a fatal remote error keeps its code').toBe('FATAL');
         expect(report.nextRetryAt, 'an aborted run schedules another one').toBeGreaterThan(Date.now());
         expect(report.nextRetryAt).toBeLessThanOrEqual(Date.now() + RETRY.maxDelayMs);
         break;
       case 'CANCEL':
-        expect(report.errorMessage).toBeUndefined();
+        expect(errorMessage).toBeUndefined();
         expect(report.nextRetryAt).toBeUndefined();
-        expect(report.failedItems).toEqual([]);
+        expect(report.failures).toEqual([]);
         break;
       default:
         throw new Error(`no run finishes on ${event}`);

@@ -65,7 +65,13 @@ describe('entity sync machine: timers', () => {
     expect(entity().value).toBe('syncing');
     expect(sync.isSyncing(TYPE)).toBe(true);
     expect(entity().context.nextRetryAt).toBe(Date.now() + BASE_DELAY_MS);
-    expect(entity().context.errorMessage).toBe('Retrying after: boom');
+    expect(entity().context.error).toEqual({
+      code: 'UNEXPECTED',
+      message: 'boom',
+      retryable: true,
+      outcome: 'retrying',
+    });
+    expect(sync.getProgress(TYPE)?.errorMessage).toBe('Retrying after: boom');
     expect(entity().context.counts.retries).toBe(1);
     expect(sync.getProgress(TYPE)).toMatchObject({
       state: 'syncing',
@@ -140,7 +146,7 @@ describe('entity sync machine: timers', () => {
 
     const secondRun = reports[1];
     expect(secondRun).toMatchObject({ state: 'synced', runId: 2, cancelled: false });
-    expect(secondRun?.counts).toMatchObject({ total: 1, synced: 1, failed: 0 });
+    expect(secondRun?.counts).toMatchObject({ totalItems: 1, syncedItems: 1, failedItems: 0 });
     expect(remote.calls).toHaveLength(2);
     expect(remote.calls[1]?.ids).toEqual(['a']);
     expect(remote.calls[1]?.batchId).not.toBe(remote.calls[0]?.batchId);
@@ -184,6 +190,6 @@ describe('entity sync machine: timers', () => {
     await vi.advanceTimersByTimeAsync(5);
     expect(reports).toHaveLength(2);
     expect(reports[1]).toMatchObject({ state: 'synced', runId: 2 });
-    expect(reports[1]?.counts).toMatchObject({ total: 1, synced: 1 });
+    expect(reports[1]?.counts).toMatchObject({ totalItems: 1, syncedItems: 1 });
   });
 });

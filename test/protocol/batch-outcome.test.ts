@@ -26,7 +26,7 @@ describe('planReply', () => {
       ],
     ]);
     const plan = planReply({ ...base, items }, results);
-    expect(plan.synced).toEqual([{ id: 'ok', version: 3 }]);
+    expect(plan.acks).toEqual([{ id: 'ok', version: 3 }]);
     expect(plan.retry.map((i) => i.id)).toEqual(['retry', 'missing']);
     expect(plan.failures).toEqual([{ id: 'bad', version: 1, error: 'invalid', retryable: false }]);
     expect(plan.conflicts).toBe(1);
@@ -70,8 +70,14 @@ describe('settleBatch', () => {
         ['c', { id: 'c', status: 'conflict', remote: item('c', 4) }],
       ]),
     );
-    const settled = settleBatch(plan, { synced: ['a'], stale: ['b'], replaced: [], failures: [] });
-    expect(settled).toMatchObject({ synced: 1, superseded: 2, conflicts: 1, failed: 0, carry: [] });
+    const settled = settleBatch(plan, { syncedIds: ['a'], stale: ['b'], replaced: [], failures: [] });
+    expect(settled).toMatchObject({
+      syncedItems: 1,
+      supersededItems: 2,
+      conflicts: 1,
+      failedItems: 0,
+      carry: [],
+    });
   });
 });
 

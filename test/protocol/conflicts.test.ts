@@ -127,7 +127,7 @@ describe('planReply with an unusable server copy', () => {
       results,
     );
     expect(plan.replace).toEqual([]);
-    expect(plan.synced).toEqual([{ id: 'b', version: 3 }]);
+    expect(plan.acks).toEqual([{ id: 'b', version: 3 }]);
     expect(plan.conflicts).toBe(1);
     expect(plan.failures).toEqual([
       { id: 'a', version: 3, error: expect.stringMatching(/has version -1/), retryable: false },

@@ -319,7 +319,7 @@ describe('bad input gets a clear, typed error', () => {
     const coordinator = new SyncCoordinator({ retry: { baseDelayMs: 0, maxDelayMs: 0, maxAttempts: 2 } });
     const result = await coordinator.sync(repository);
     expect(result).toMatchObject({ state: 'error', syncedItems: 0, failedItems: 1 });
-    expect(result.failed[0]?.error).toMatch(/acknowledged version 99/);
+    expect(result.failures[0]?.error).toMatch(/acknowledged version 99/);
     expect(await local.get('n0')).toMatchObject({ syncPending: true });
     const { repository: healthy } = makeRepo('healthy');
     await healthy.save({ id: 'h', text: 'ok' });

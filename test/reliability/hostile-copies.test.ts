@@ -226,7 +226,7 @@ describe('hostile conflict copies (issue 10 point 2)', () => {
               figures.failed += 1;
               expect(result.state).toBe('error');
               const failedIds = outcome.kind === 'item' ? ['c1'] : ['c1', 'plain'];
-              expect(result.failed.map((item) => item.id).sort()).toEqual(failedIds);
+              expect(result.failures.map((item) => item.id).sort()).toEqual(failedIds);
               expect(failures.find((failure) => failure.id === 'c1')).toMatchObject({
                 version: SENT,
                 retryable: outcome.kind === 'reply',

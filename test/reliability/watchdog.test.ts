@@ -1,6 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
-import { batchPushMachine, coordinatorMachine, entitySyncMachine, runSources } from '../../machines/index.js';
+import {
+  batchPushMachine,
+  coordinatorMachine,
+  DEFAULT_MAX_BATCHES_IN_FLIGHT,
+  entitySyncMachine,
+  runSources,
+} from '../../machines/index.js';
+import { toSyncResult } from '../../src/coordinator/to-domain.js';
 import {
   FatalSyncError,
   type LocalDataSource,
@@ -8,6 +15,7 @@ import {
   Repository,
   type SyncCoordinator,
   type SyncCoordinatorOptions,
+  type SyncResult,
   TransientSyncError,
 } from '../../src/index.js';
 import { machineGraph } from '../../src/inspect/machine-graph.js';
@@ -186,20 +194,22 @@ describe('stuck-queue watchdog', () => {
         }),
       },
     });
-    const reports: { state: string; nextRetryAt: number | undefined; errorMessage: string | undefined }[] =
-      [];
+    const reports: SyncResult[] = [];
     const actor = createActor(crashing, {
       input: {
-        batchSize: 10,
         concurrency: 1,
         enableAutoSync: false,
         autoSyncIntervalMs: 1_000,
-        retry: resolveRetryPolicy(RETRY),
-        conflicts: 'server-wins',
-        ...runSources(),
+        policy: {
+          batchSize: 10,
+          retry: resolveRetryPolicy(RETRY),
+          conflicts: 'server-wins',
+          maxBatchesInFlight: DEFAULT_MAX_BATCHES_IN_FLIGHT,
+        },
+        sources: runSources(),
       },
     });
-    actor.on('runFinished', ({ report }) => reports.push(report));
+    actor.on('runFinished', ({ report }) => reports.push(toSyncResult(report)));
     actor.start();
     actor.send({ type: 'REGISTER', entityType: 'note' });
     actor.send({ type: 'SYNC', entityType: 'note' });

@@ -95,19 +95,22 @@ describe.each(implementations)('%s (the LocalDataSource contract)', (_, factory)
     expect(nextRun.items.map((i) => i.id)).toEqual(['a', 'c', 'd', 'b', 'e']);
   });
 
-  it('markSynced clears only items whose stored version still equals the acknowledged one', async () => {
+  it('acks clear only items whose stored version still equals the acknowledged one', async () => {
     const { local, repository } = await makeStore();
     await repository.saveMany([
       { id: 'a', title: 'a' },
       { id: 'b', title: 'b' },
     ]);
     await repository.save({ id: 'b', title: 'b2' });
-    const result = await local.markSynced([
-      { id: 'a', version: 1 },
-      { id: 'b', version: 1 },
-      { id: 'gone', version: 1 },
-    ]);
-    expect(result).toMatchObject({ synced: ['a'], stale: ['b', 'gone'] });
+    const result = await local.commit({
+      acks: [
+        { id: 'a', version: 1 },
+        { id: 'b', version: 1 },
+        { id: 'gone', version: 1 },
+      ],
+      now: 1,
+    });
+    expect(result).toMatchObject({ syncedIds: ['a'], stale: ['b', 'gone'] });
     expect(await local.get('a')).toMatchObject({ syncPending: false });
     expect(await local.get('b')).toMatchObject({ syncPending: true, version: 2 });
   });
@@ -232,15 +235,15 @@ describe.each(implementations)('%s: deletes as tombstones', (_, factory) => {
   it('removes a tombstone in the write that acknowledges it, in a collection that does not pull', async () => {
     const { local, repository } = await makeStore();
     await repository.save({ id: 'a', title: 'a' });
-    await local.markSynced([{ id: 'a', version: 1 }]);
+    await local.commit({ acks: [{ id: 'a', version: 1 }], now: 0 });
     await repository.delete('a');
-    expect(await local.commit({ synced: [{ id: 'a', version: 1 }], now: 0 })).toMatchObject({ stale: ['a'] });
+    expect(await local.commit({ acks: [{ id: 'a', version: 1 }], now: 0 })).toMatchObject({ stale: ['a'] });
     expect(await local.get('a', { includeDeleted: true })).toMatchObject({
       deleted: true,
       syncPending: true,
     });
-    expect(await local.commit({ synced: [{ id: 'a', version: 2 }], now: 0 })).toMatchObject({
-      synced: ['a'],
+    expect(await local.commit({ acks: [{ id: 'a', version: 2 }], now: 0 })).toMatchObject({
+      syncedIds: ['a'],
     });
     expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
     expect(await local.outbox(0)).toMatchObject({ total: 0, pending: 0 });
@@ -297,7 +300,7 @@ describe.each(implementations)('%s: deletes as tombstones', (_, factory) => {
     const pull = pulling(local);
     await pull.apply(page([live('a', 3)], 'c1'), serverWins);
     await repository.delete('a');
-    await local.commit({ synced: [{ id: 'a', version: 4 }], now: 0 });
+    await local.commit({ acks: [{ id: 'a', version: 4 }], now: 0 });
     expect(await local.get('a')).toBeUndefined();
     expect(await local.get('a', { includeDeleted: true })).toMatchObject({ version: 4, syncPending: false });
     expect(await local.outbox(0)).toMatchObject({ pending: 0 });
@@ -324,10 +327,13 @@ describe.each(implementations)('%s: pulled pages and the checkpoint', (_, factor
     const pull = pulling(local);
     expect(await pull.checkpoint()).toBeUndefined();
     await repository.saveMany(['mine', 'old'].map((id) => ({ id, title: id })));
-    await local.markSynced([
-      { id: 'mine', version: 1 },
-      { id: 'old', version: 1 },
-    ]);
+    await local.commit({
+      acks: [
+        { id: 'mine', version: 1 },
+        { id: 'old', version: 1 },
+      ],
+      now: 0,
+    });
     const result = await pull.apply(
       page(
         [live('new', 1), live('old', 2), live('mine', 1), tombstone('gone', 5), tombstone('new', 2)],

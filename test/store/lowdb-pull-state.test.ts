@@ -111,14 +111,14 @@ describe.each([
     const repo = new Repository<Doc>({ entityType: 'doc', local: collection(store).local });
     await repo.save({ id: 'a', title: 'a' });
     await collection(store).local.pending({ limit: 10, now: 0 });
-    await collection(store).local.markSynced([{ id: 'a', version: 1 }]);
+    await collection(store).local.commit({ acks: [{ id: 'a', version: 1 }], now: 0 });
     await repo.delete('a');
     // Killed after the server applied the delete, before the local commit: the tombstone is still pending.
     store = await reopen(store, compact);
     expect(await collection(store).ids()).toEqual([['a', 2, true]]);
     expect((await collection(store).local.pending({ limit: 10, now: 0 })).items).toHaveLength(1);
     // The restarted push is acknowledged (the server holds that version) and the ack's own write removes it.
-    await collection(store).local.markSynced([{ id: 'a', version: 2 }]);
+    await collection(store).local.commit({ acks: [{ id: 'a', version: 2 }], now: 0 });
     store = await reopen(store, compact);
     expect(await collection(store).ids()).toEqual([]);
   });

@@ -57,7 +57,7 @@ describe('LowdbLocalStore', () => {
     const docs = repo(store);
     await docs.saveMany(['a', 'b', 'c', 'd'].map((id) => ({ id, title: id })));
     await repo(store, 'other').save({ id: 'x', title: 'other type' });
-    await store.collection<Doc>('doc').markSynced([{ id: 'a', version: 1 }]);
+    await store.collection<Doc>('doc').commit({ acks: [{ id: 'a', version: 1 }], now: 1 });
     await store.collection<Doc>('doc').commit({
       failures: [{ id: 'b', version: 1, error: 'busy', retryable: true }],
       failurePolicy: policy,
@@ -89,7 +89,7 @@ describe('LowdbLocalStore', () => {
     for (let batch = 0; batch < 20; batch += 1) {
       const before = store.stats.journalBytesWritten;
       const acks = Array.from({ length: 100 }, (_, i) => ({ id: docId(batch * 100 + i), version: 1 }));
-      await local.markSynced(acks);
+      await local.commit({ acks, now: 1 });
       perCommit.push(store.stats.journalBytesWritten - before);
     }
     expect(store.stats.journalAppends).toBe(21);

@@ -126,10 +126,13 @@ describe('names and values a store must keep or refuse', () => {
     const store = await LowdbLocalStore.open(file);
     const local = store.collection('doc');
     await local.saveMany(HOSTILE_IDS.map((id) => record(id, { label: id.slice(0, 20) })));
-    await local.markSynced([
-      { id: 'constructor', version: 1 },
-      { id: '\u0000', version: 1 },
-    ]);
+    await local.commit({
+      acks: [
+        { id: 'constructor', version: 1 },
+        { id: '\u0000', version: 1 },
+      ],
+      now: 1,
+    });
     await local.commit({
       failures: HOSTILE_IDS.slice(0, 6).map((id) => ({
         id,

@@ -83,7 +83,6 @@ describe('LowdbLocalStore read-only', () => {
       ['save', () => local.save(doc('b'))],
       ['saveMany', () => local.saveMany([doc('b')])],
       ['delete', () => local.delete('a')],
-      ['markSynced', () => local.markSynced([{ id: 'a', version: 1 }])],
       [
         'commit',
         () =>

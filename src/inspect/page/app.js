@@ -199,37 +199,36 @@ function shownRun(node) {
   const current = {
     runId: c.runId,
     state: stateName(node.value),
-    counts: c.counts,
-    failed: c.failed,
+    progress: c.progress,
+    failures: c.failures,
     current: true,
   };
-  const counts = c.counts ?? { total: 0, retries: 0 };
+  const progress = c.progress ?? { totalItems: 0, retries: 0 };
   const finished = ['synced', 'error', 'idle'].includes(current.state);
   const last = node.lastActiveRun;
-  if (finished && counts.total === 0 && !counts.retries && last && last.runId !== c.runId) {
+  if (finished && progress.totalItems === 0 && !progress.retries && last && last.runId !== c.runId) {
     return {
       runId: last.runId,
       state: stateName(last.state),
-      counts: last.counts,
-      failed: last.failed,
+      progress: last.progress,
+      failures: last.failures,
       current: false,
     };
   }
   return current;
 }
 
+/** One bar per entity type, showing the published `SyncProgress` (its percent and counts), never its own sums. */
 function renderProgress() {
   const entities = state.nodes.filter((n) => n.machine === 'entitySync');
   const bars = entities.map((node) => {
     const c = node.context ?? {};
     const run = shownRun(node);
-    const counts = run.counts ?? { total: 0, synced: 0, failed: 0 };
-    const done = counts.synced + counts.failed;
-    const finished = ['synced', 'error'].includes(run.state);
-    const percent = counts.total > 0 ? Math.floor((done / counts.total) * 100) : finished ? 100 : 0;
-    const failedShare = counts.total > 0 ? (counts.failed / counts.total) * 100 : 0;
+    const progress = run.progress ?? { totalItems: 0, syncedItems: 0, failedItems: 0, percent: 0 };
+    const { percent, totalItems, syncedItems, failedItems } = progress;
+    const failedShare = totalItems > 0 ? (failedItems / totalItems) * 100 : 0;
     const since = run.current ? '' : ` (run ${run.runId}; nothing to sync since)`;
-    const label = `${c.entityType} · ${run.state} · ${counts.synced}/${counts.total} synced${counts.failed ? `, ${counts.failed} failed` : ''}${since}`;
+    const label = `${c.entityType} · ${run.state} · ${syncedItems}/${totalItems} synced${failedItems ? `, ${failedItems} failed` : ''}${since}`;
     return el(
       'div',
       { class: 'bar', 'data-progress': c.entityType, 'data-percent': String(percent) },
@@ -237,7 +236,7 @@ function renderProgress() {
       el(
         'div',
         { class: 'bar-track' },
-        el('div', { class: 'bar-fill', width: `${percent - failedShare}%` }),
+        el('div', { class: 'bar-fill', width: `${Math.max(0, percent - failedShare)}%` }),
         failedShare ? el('div', { class: 'bar-fill failed', width: `${failedShare}%` }) : null,
       ),
     );
@@ -250,9 +249,9 @@ function renderProgress() {
 function renderFailures(entities) {
   const groups = entities.flatMap((node) => {
     const run = shownRun(node);
-    const failed = Array.isArray(run.failed) ? run.failed : [];
+    const failed = Array.isArray(run.failures) ? run.failures : [];
     if (failed.length === 0) return [];
-    const total = run.counts?.failed ?? failed.length;
+    const total = run.progress?.failedItems ?? failed.length;
     const items = failed.map((item) =>
       el(
         'li',
