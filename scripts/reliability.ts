@@ -11,7 +11,9 @@ const scaleArg = process.argv.indexOf('--scale');
 const scale = scaleArg > 0 ? Number(process.argv[scaleArg + 1]) : 10;
 if (!Number.isInteger(scale) || scale < 1) throw new Error('--scale takes a whole number of at least 1');
 
-const SUITES = ['test/reliability', 'test/e2e/crash.test.ts'].filter((path) => existsSync(path));
+const SUITES = ['test/reliability', 'test/e2e/crash.test.ts', 'test/e2e/pull-crash.test.ts'].filter((path) =>
+  existsSync(path),
+);
 rmSync(REPORT_DIR, { recursive: true, force: true });
 const started = Date.now();
 const run = spawnSync('npx', ['vitest', 'run', ...SUITES], {
@@ -63,6 +65,10 @@ ${table}
 - **crash** (\`test/e2e/crash.test.ts\`): a child process syncing a lowdb store is killed with SIGKILL at random
   moments and restarted, also between the server's commit and the local acknowledgement. The store always opens,
   nothing is lost, nothing is applied twice.
+- **pull-crash** (\`test/e2e/pull-crash.test.ts\`): a child process applies pulled pages of a change feed to a
+  lowdb store and is killed with SIGKILL at random points, mid-pull; the next child resumes from the stored
+  checkpoint. After every kill the store holds exactly the pages up to its checkpoint, never a checkpoint past data
+  not stored, and the pull ends equal to the feed with no change skipped or applied twice.
 - **property** (\`test/reliability/property.test.ts\`): fast-check generates random sequences of saves, edits during
   sync, syncs, cancels, network outages, server faults and restarts against a lowdb file and the reference server,
   and checks the invariants after every step against a simple model; once the network is healthy the outbox must
