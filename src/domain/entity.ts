@@ -65,23 +65,31 @@ export function entityFieldProblem(value: unknown): EntityFieldProblem | undefin
   return undefined;
 }
 
-/** Throws `InvalidEntityError` unless `value` has the bookkeeping fields an entity needs. */
-export function assertEntity(value: unknown, where = 'entity'): asserts value is RepositoryEntity {
+/**
+ * Throws `InvalidEntityError` unless `value` has the bookkeeping fields an entity needs. With `quoteText` false (a
+ * record a server sent, or one built from it), the message describes values by their kind and size and never
+ * quotes the record's text, id included: a server chose it, and the message may be stored or logged.
+ */
+export function assertEntity(
+  value: unknown,
+  where = 'entity',
+  quoteText = true,
+): asserts value is RepositoryEntity {
   const problem = entityFieldProblem(value);
   if (!problem) return;
+  const describe = quoteText ? describeValue : describeShape;
   const { field, expected, got } = problem;
-  if (field === undefined)
-    throw new InvalidEntityError(`${where} must be ${expected}, got ${describeValue(got)}`);
-  if (field === 'id')
-    throw new InvalidEntityError(`${where} needs ${expected} id, got ${describeValue(got)}`);
-  const id = (value as { id: string }).id;
+  if (field === undefined) throw new InvalidEntityError(`${where} must be ${expected}, got ${describe(got)}`);
+  if (field === 'id') throw new InvalidEntityError(`${where} needs ${expected} id, got ${describe(got)}`);
+  const named = quoteText ? `${where} "${(value as { id: string }).id}"` : where;
   // syncPending's value says nothing a reader needs; the numbers' do.
-  const shown = field === 'syncPending' ? '' : `, got ${describeValue(got)}`;
-  throw new InvalidEntityError(`${where} "${id}" needs ${expected} ${field}${shown}`);
+  const shown = field === 'syncPending' ? '' : `, got ${describe(got)}`;
+  throw new InvalidEntityError(`${named} needs ${expected} ${field}${shown}`);
 }
 
-function inField(field: string | undefined): string {
-  return field === undefined ? '' : ` in field ${describeValue(field)}`;
+function inField(field: string | undefined, quoteText: boolean): string {
+  if (field === undefined) return '';
+  return quoteText ? ` in field ${describeValue(field)}` : ' in one of its fields';
 }
 
 /**
@@ -98,6 +106,20 @@ export function describeValue(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+/**
+ * A description of an untrusted value that never quotes its text: for messages about what a server sent, which
+ * may carry anything (a token it echoed, say) and end up in failure records, logs and results. Strings are
+ * described by their length, numbers and booleans shown as they are, anything else by its kind.
+ */
+export function describeShape(value: unknown): string {
+  if (typeof value === 'string') {
+    return value.length === 0
+      ? 'an empty string'
+      : `a string of ${value.length} character${value.length === 1 ? '' : 's'}`;
+  }
+  return describeValue(value);
+}
+
 /** The longest checkpoint a store keeps and a remote accepts from a server: it is sent back in a URL. */
 export const MAX_CHECKPOINT_CHARS = 2048;
 
@@ -112,9 +134,14 @@ export const MAX_ENTITY_DEPTH = 64;
  * Why `value` cannot be stored as JSON and read back the same, or `undefined` if it can: functions, symbols,
  * bigints, non-finite numbers (JSON turns them into `null`), nesting deeper than `maxDepth` (cycles included).
  * Walks without recursion, so a value of any depth is safe to check. An object with `toJSON` (a `Date`) is taken
- * as JSON will take it; check a JSON copy to cover what `toJSON` returns.
+ * as JSON will take it; check a JSON copy to cover what `toJSON` returns. The reason names the top-level field it
+ * found the problem in, unless `quoteText` is false (a server's record: its field names are its text).
  */
-export function jsonProblem(value: unknown, maxDepth: number = MAX_ENTITY_DEPTH): string | undefined {
+export function jsonProblem(
+  value: unknown,
+  maxDepth: number = MAX_ENTITY_DEPTH,
+  quoteText = true,
+): string | undefined {
   const stack: { value: unknown; depth: number; field: string | undefined }[] = [
     { value, depth: 1, field: undefined },
   ];
@@ -124,10 +151,10 @@ export function jsonProblem(value: unknown, maxDepth: number = MAX_ENTITY_DEPTH)
       case 'function':
       case 'symbol':
       case 'bigint':
-        return `it holds a ${typeof current}${inField(next.field)}, which JSON cannot carry`;
+        return `it holds a ${typeof current}${inField(next.field, quoteText)}, which JSON cannot carry`;
       case 'number':
         if (!Number.isFinite(current))
-          return `it holds the number ${current}${inField(next.field)}, which JSON cannot carry`;
+          return `it holds the number ${current}${inField(next.field, quoteText)}, which JSON cannot carry`;
         continue;
       case 'object':
         break;
@@ -135,7 +162,8 @@ export function jsonProblem(value: unknown, maxDepth: number = MAX_ENTITY_DEPTH)
         continue;
     }
     if (current === null) continue;
-    if (next.depth > maxDepth) return `it is nested deeper than ${maxDepth} levels${inField(next.field)}`;
+    if (next.depth > maxDepth)
+      return `it is nested deeper than ${maxDepth} levels${inField(next.field, quoteText)}`;
     try {
       if (typeof (current as { toJSON?: unknown }).toJSON === 'function') continue;
       for (const [key, child] of Object.entries(current)) {
@@ -143,7 +171,7 @@ export function jsonProblem(value: unknown, maxDepth: number = MAX_ENTITY_DEPTH)
       }
     } catch (error) {
       // A getter or a proxy that throws: JSON.stringify would throw the same way.
-      return `it cannot be read${inField(next.field)} (${error instanceof Error ? error.message : String(error)})`;
+      return `it cannot be read${inField(next.field, quoteText)} (${error instanceof Error ? error.message : String(error)})`;
     }
   }
   return undefined;
@@ -152,11 +180,12 @@ export function jsonProblem(value: unknown, maxDepth: number = MAX_ENTITY_DEPTH)
 /**
  * A deep JSON copy of `value`, so memory and file stores, remotes and resolvers all keep a record exactly as it
  * will read back; throws `InvalidEntityError` (`<where> cannot be stored: …`) when JSON cannot carry it: functions,
- * symbols, bigints, non-finite numbers, nesting past `MAX_ENTITY_DEPTH`, a getter that throws.
+ * symbols, bigints, non-finite numbers, nesting past `MAX_ENTITY_DEPTH`, a getter that throws. `quoteText` as for
+ * `jsonProblem`.
  */
-export function storableCopy<T>(value: T, where: string): T {
+export function storableCopy<T>(value: T, where: string, quoteText = true): T {
   // Walked without recursion first: a value too deep for JSON.stringify gets the same typed refusal.
-  const problem = jsonProblem(value);
+  const problem = jsonProblem(value, MAX_ENTITY_DEPTH, quoteText);
   if (problem) throw new InvalidEntityError(`${where} cannot be stored: ${problem}`);
   let copy: T;
   try {
@@ -165,7 +194,7 @@ export function storableCopy<T>(value: T, where: string): T {
     throw new InvalidEntityError(`${where} cannot be stored: ${errorMessage(error)}`);
   }
   // What a `toJSON` (a Date's, say) returned was not walked above.
-  const copyProblem = jsonProblem(copy);
+  const copyProblem = jsonProblem(copy, MAX_ENTITY_DEPTH, quoteText);
   if (copyProblem) throw new InvalidEntityError(`${where} cannot be stored: ${copyProblem}`);
   return copy;
 }

@@ -1,4 +1,4 @@
-import { describeValue, isTombstone } from '../domain/entity.js';
+import { describeShape, isTombstone } from '../domain/entity.js';
 import type { ConflictPolicy, PulledChange, PulledPageResult, RepositoryEntity } from '../domain/types.js';
 import { resolveConflict } from './conflicts.js';
 import { adoptRemoteRecord } from './remote-record.js';
@@ -97,6 +97,9 @@ function decideChange<T extends RepositoryEntity>(
   const problem = changeProblem(change, index);
   if (problem) return { kind: 'invalid', id: problemId(change, index), error: problem };
   const { id, version } = change;
+  // The id is the server's text: a refusal lists it as data (`refused[].id`); its message names the change by
+  // position and never quotes it.
+  const describedAs = `The server's copy in pulled change ${index}`;
   const local = current(id);
   if (!local) {
     if (change.deleted) return { kind: 'echo', id, purge: false };
@@ -104,6 +107,7 @@ function decideChange<T extends RepositoryEntity>(
       minVersion: 0,
       syncPending: false,
       now: input.now,
+      describedAs,
     });
     return adopted.ok
       ? { kind: 'pull', id, record: adopted.record }
@@ -118,6 +122,7 @@ function decideChange<T extends RepositoryEntity>(
       minVersion: held.version,
       syncPending: false,
       now: input.now,
+      describedAs,
     });
     return adopted.ok
       ? { kind: 'pull', id, record: adopted.record }
@@ -134,6 +139,7 @@ function decideChange<T extends RepositoryEntity>(
     minVersion: held.version,
     syncPending: false,
     now: input.now,
+    describedAs,
   });
   if (!adopted.ok) return { kind: 'invalid', id, error: adopted.error };
   const resolution = resolveConflict(input.conflicts, held, change.item, input.now);
@@ -210,33 +216,34 @@ function record<T extends RepositoryEntity>(
 
 /**
  * Why a change cannot be taken at face value, or `undefined`: its `id`, `version` and `deleted` must be well
- * formed and repeat the item's (the client decides on them before reading the item).
+ * formed and repeat the item's (the client decides on them before reading the item). The reason names the change
+ * by its position and describes values by their kind and size: it never quotes the server's text, its id
+ * included (the refusal lists the id as data).
  */
 export function changeProblem(change: unknown, index: number): string | undefined {
+  const where = `Pulled change ${index}`;
   if (typeof change !== 'object' || change === null || Array.isArray(change)) {
-    return `Pulled change ${index} is not an object (${describeValue(change)})`;
+    return `${where} is not an object (${describeShape(change)})`;
   }
   const c = change as Record<string, unknown>;
-  const where = `Pulled change ${index}`;
   if (typeof c.id !== 'string' || c.id.length === 0)
-    return `${where} has no usable id (${describeValue(c.id)})`;
-  const named = `Pulled change "${describeId(c.id)}"`;
+    return `${where} has no usable id (${describeShape(c.id)})`;
   if (!Number.isSafeInteger(c.version) || (c.version as number) < 0) {
-    return `${named} has version ${describeValue(c.version)}, not a whole number`;
+    return `${where} has version ${describeShape(c.version)}, not a whole number`;
   }
   if (typeof c.deleted !== 'boolean')
-    return `${named} has deleted ${describeValue(c.deleted)}, not a boolean`;
+    return `${where} has deleted ${describeShape(c.deleted)}, not a boolean`;
   const item = c.item;
   if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-    return `${named} has no record as its item (${describeValue(item)})`;
+    return `${where} has no record as its item (${describeShape(item)})`;
   }
   const record = item as Record<string, unknown>;
-  if (record.id !== c.id) return `${named} carries a record of another id, ${describeValue(record.id)}`;
+  if (record.id !== c.id) return `${where} carries a record of another id (${describeShape(record.id)})`;
   if (record.version !== c.version) {
-    return `${named} says version ${c.version} but its record has ${describeValue(record.version)}`;
+    return `${where} says version ${c.version} but its record has ${describeShape(record.version)}`;
   }
   if ((record.deleted === true) !== c.deleted) {
-    return `${named} says deleted ${c.deleted} but its record ${record.deleted === true ? 'is' : 'is not'} a tombstone`;
+    return `${where} says deleted ${c.deleted} but its record ${record.deleted === true ? 'is' : 'is not'} a tombstone`;
   }
   return undefined;
 }
@@ -244,10 +251,6 @@ export function changeProblem(change: unknown, index: number): string | undefine
 function problemId(change: unknown, index: number): string {
   const id = (change as { id?: unknown } | null)?.id;
   return typeof id === 'string' && id.length > 0 ? id : `#${index}`;
-}
-
-function describeId(id: string): string {
-  return id.length > 40 ? `${id.slice(0, 40)}…` : id;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { assertEntity, describeValue, storableCopy } from '../domain/entity.js';
+import { assertEntity, describeShape, storableCopy } from '../domain/entity.js';
 import { errorMessage } from '../domain/errors.js';
 import type { RepositoryEntity } from '../domain/types.js';
 
@@ -15,6 +15,11 @@ export interface AdoptRemoteOptions {
   syncPending: boolean;
   /** `updatedAt` when the remote's own is missing or unusable. */
   now: number;
+  /**
+   * What messages call the copy; by default `The server's copy of "{local id}"`. A record the client does not hold
+   * yet has only the server's id, which a message must not quote: the caller names it another way.
+   */
+  describedAs?: string;
 }
 
 /** The local side of an adoption: the stored record, or just the id of a record the client does not hold yet. */
@@ -31,17 +36,22 @@ export interface AdoptionTarget {
  * local record when there is one, `syncPending` from `options`, `updatedAt` the remote's only if usable); and the result must pass
  * every check a stored record passes, so writing it can never stop a store from opening. A minimal
  * `{ id, version }` copy, which the protocol allows, is completed that way.
+ *
+ * The copy is data: it is never rewritten (a string of the app's that happens to hold a secret is still the app's
+ * string). Its refusals are messages, stored in failure records and results: they say what is wrong and where by
+ * structure (a field nested too deep, a version that is a string of 200 characters) and never quote the server's
+ * text, field names included.
  */
 export function adoptRemoteRecord<T extends RepositoryEntity>(
   local: AdoptionTarget,
   remote: unknown,
   options: AdoptRemoteOptions,
 ): RecordCheck<T> {
-  const where = `The server's copy of "${local.id}"`;
+  const where = options.describedAs ?? `The server's copy of "${local.id}"`;
   try {
     return adopt(local, remote, options, where);
   } catch (error) {
-    // A getter or a proxy that throws, in a copy from a custom remote.
+    // A getter or a proxy that throws, in a copy from a custom remote (its code, not a server's text).
     return { ok: false, error: `${where} cannot be read: ${errorMessage(error)}` };
   }
 }
@@ -53,17 +63,17 @@ function adopt<T extends RepositoryEntity>(
   where: string,
 ): RecordCheck<T> {
   if (typeof remote !== 'object' || remote === null || Array.isArray(remote)) {
-    return { ok: false, error: `${where} is not a record (${describeValue(remote)})` };
+    return { ok: false, error: `${where} is not a record (${describeShape(remote)})` };
   }
   const copy = remote as Record<string, unknown>;
   if (copy.id !== local.id)
-    return { ok: false, error: `${where} names another id, ${describeValue(copy.id)}` };
+    return { ok: false, error: `${where} names another id (${describeShape(copy.id)})` };
   const { version, updatedAt, createdAt } = copy;
   // The upper bound leaves room for the next local edit's version + 1 to still count up exactly.
   if (!Number.isSafeInteger(version) || (version as number) < options.minVersion || version === MAX_VERSION) {
     return {
       ok: false,
-      error: `${where} has version ${describeValue(version)}, not a whole number from ${options.minVersion} (the version sent) to ${MAX_VERSION - 1}`,
+      error: `${where} has version ${describeShape(version)}, not a whole number from ${options.minVersion} (the version sent) to ${MAX_VERSION - 1}`,
     };
   }
   return storableRecord<T>(
@@ -82,15 +92,16 @@ function adopt<T extends RepositoryEntity>(
 /**
  * A JSON copy of `candidate` that any store accepts and reads back the same, or why there is none: it must be
  * JSON-safe (no functions, non-finite numbers or nesting past `MAX_ENTITY_DEPTH`) and a valid entity. For what
- * comes from outside our control: remote copies and the records conflict resolvers return.
+ * comes from outside our control: remote copies and the records conflict resolvers return (built from a remote
+ * copy). Why not never quotes the candidate's text (see `adoptRemoteRecord`).
  */
 export function storableRecord<T extends RepositoryEntity>(
   candidate: unknown,
   where: string,
 ): RecordCheck<T> {
   try {
-    const copy = storableCopy(candidate, where);
-    assertEntity(copy, where);
+    const copy = storableCopy(candidate, where, false);
+    assertEntity(copy, where, false);
     return { ok: true, record: copy as T };
   } catch (error) {
     return { ok: false, error: errorMessage(error) };

@@ -216,7 +216,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
    * One page of the server's change feed: `GET /v1/changes/{entityType}?since&limit&wait` (docs/protocol.md,
    * "Pulling changes"), with the push's hardening: the token and one refresh after a 401, no redirects, the decoded
    * size cap, `timeoutMs` (plus `wait`, which the server may hold the request for) over the whole exchange, every
-   * message and every change redacted. `410` with `reset: true` resolves `{ reset: true }`; 408, 429 and 5xx are
+   * message redacted (the changes are record data and pass on unchanged). `410` with `reset: true` resolves `{ reset: true }`; 408, 429 and 5xx are
    * transient (with `Retry-After`), network errors and timeouts too; 400, 404, 405 and the rest are fatal, naming
    * the URL. A reply that is not a page (not JSON, more changes than `limit`, no checkpoint) is a
    * `MalformedReplyError`; each change inside it is checked by the store when the page is applied.
@@ -290,7 +290,10 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     );
   }
 
-  /** A checked page: the envelope by schema, every change redacted before anything quotes or stores it. */
+  /**
+   * A checked page: the envelope by schema; its changes are record data and pass on unchanged (the store's
+   * `planPulledPage` checks each one and never quotes a server's text when it refuses one).
+   */
   #page(json: unknown, limit: number): PullReply {
     const parsed = v.safeParse(pullResponseSchema, json);
     if (!parsed.success) {
@@ -306,7 +309,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     }
     return {
       // Only objects so far: planPulledPage checks each change before anything is stored.
-      changes: this.#redactor.redactJson(changes) as PulledChange[],
+      changes: changes as unknown as PulledChange[],
       checkpoint,
       hasMore,
     };

@@ -29,8 +29,9 @@ interface Anchor {
 }
 
 /**
- * Removes every secret it knows of from text before the text leaves the library (errors, failure reasons, logs,
- * a server's copy of a record): the tokens `getToken` returned, configured secrets and the credentials of a URL.
+ * Removes every secret it knows of from text before the text leaves the library in a message (errors, failure
+ * reasons, logs): the tokens `getToken` returned, configured secrets and the credentials of a URL. Never for
+ * record data (a conflict's copy, a pulled change): rewriting it would corrupt a record stored as synced.
  * Each is replaced in its raw, URL-encoded, JSON-escaped and base64 forms, and so is any run of
  * `MIN_PARTIAL_LENGTH` characters or more of one of those forms. Pure apart from the secrets it remembers.
  */
@@ -83,42 +84,6 @@ export class Redactor {
    */
   redactLoose(text: string): string {
     return this.redact(text).replace(AUTH_SCHEME, `$1 ${REDACTED}`);
-  }
-
-  /**
-   * A copy of a JSON value (what `JSON.parse` returns) with every key and every string redacted. Walks without
-   * recursion, so a value nested to any depth is safe; keys that redact to the same text keep the last value.
-   */
-  redactJson(value: unknown): unknown {
-    if (this.#forms.length === 0) return value;
-    const root: { value?: unknown } = {};
-    const stack: { source: unknown; target: object; key: string }[] = [
-      { source: value, target: root, key: 'value' },
-    ];
-    for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-      const { source } = next;
-      let copy: unknown = source;
-      if (typeof source === 'string') copy = this.redact(source);
-      else if (typeof source === 'object' && source !== null) {
-        const isArray = Array.isArray(source);
-        const target: object = isArray ? new Array<unknown>(source.length) : {};
-        const entries = Object.entries(source);
-        // Pushed last first, so keys are defined in their original order.
-        for (let i = entries.length - 1; i >= 0; i -= 1) {
-          const [key, child] = entries[i] as [string, unknown];
-          stack.push({ source: child, target, key: isArray ? key : this.redact(key) });
-        }
-        copy = target;
-      }
-      // defineProperty, not assignment: a key named `__proto__` stays a plain key instead of setting the prototype.
-      Object.defineProperty(next.target, next.key, {
-        value: copy,
-        writable: true,
-        enumerable: true,
-        configurable: true,
-      });
-    }
-    return root.value;
   }
 
   /** Whether `text` still carries a known secret or a long enough run of one. */

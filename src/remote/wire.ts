@@ -62,19 +62,21 @@ export function toWire(result: ItemResult, sentVersion: number): WireResult {
   return { id: result.id, status: 'rejected', reason: result.error, retryable: result.retryable };
 }
 
-/** What the client's half needs to keep a server's text out of messages and records. */
+/**
+ * What the client's half needs to keep a server's text out of messages. Only messages: a conflict's copy is record
+ * data and is never rewritten (docs/protocol.md, "A server copy before it becomes a local record").
+ */
 export interface WireTextFilter {
   /** Redacts every secret the remote has seen. */
   redact(text: string): string;
-  /** Redacts every key and string of a server's copy. */
-  redactJson(value: unknown): unknown;
 }
 
 /**
  * The client's half of the codec: a reply body decoded into item results. Only the shape is checked here (anything
  * else is a `MalformedReplyError`); whether the results match the batch that was sent (ids, repeats, the version
  * acknowledged) is `validateReply`'s, the one check for every remote (src/protocol/reply.ts). Ids that were not sent
- * are the server's text and leave redacted, like reasons and conflict copies.
+ * are the server's text and leave redacted, like reasons. A conflict's copy leaves as the server sent it: it may
+ * become the local record, and data rewritten here would be stored as synced while the server holds other content.
  */
 export function fromWire<T extends RepositoryEntity>(
   json: unknown,
@@ -90,9 +92,10 @@ export function fromWire<T extends RepositoryEntity>(
   return parsed.output.results.map((result): ItemResult<T> => {
     const id = sentIds.has(result.id) ? result.id : filter.redact(result.id);
     if (result.status === 'ok') return { id, status: 'ok', version: result.version };
-    // The server's copy becomes the local record, and any part of it may be quoted when it cannot.
+    // The server's copy may become the local record: data, passed on unchanged. Whatever refuses it (the copy
+    // checks, adoptRemoteRecord) describes it without quoting it.
     if (result.status === 'conflict')
-      return { id, status: 'conflict', remote: filter.redactJson(result.remote) as T };
+      return { id, status: 'conflict', remote: result.remote as unknown as T };
     return {
       id,
       status: 'failed',

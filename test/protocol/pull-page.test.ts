@@ -239,7 +239,50 @@ const table: Row[] = [
   ['delete vs delete, merge', gone(3, true), dead(5), merge, 'conflict:accept-remote', null],
 ];
 
+/** Text a server chose, as a token it echoed would be: no refusal may quote any of it. */
+const SERVER_TEXT = 'server-chosen-text-8f3a2c';
+
 describe('planPulledPage', () => {
+  it('refuses changes without quoting any of the server text (ids, values, field names): messages are data-free', () => {
+    const s = SERVER_TEXT;
+    let deep: unknown = s;
+    for (let i = 0; i < 70; i += 1) deep = { [s]: deep };
+    const changes = [
+      { id: s, version: s, deleted: false, item: { id: s, version: 1 } },
+      { id: s, version: 1, deleted: s, item: { id: s, version: 1 } },
+      { id: s, version: 1, deleted: false, item: s },
+      { id: s, version: 1, deleted: false, item: { id: `${s}-other`, version: 1 } },
+      { id: s, version: 1, deleted: false, item: { id: s, version: s } },
+      { id: s, version: 1, deleted: false, item: { id: s, version: 1, [s]: deep } },
+      s,
+      { id: [s], version: 1, deleted: false, item: {} },
+    ];
+    for (const local of [
+      undefined,
+      { ...note(0, 'mine', false), record: { ...note(0, 'mine', false).record, id: s } },
+    ]) {
+      const plan = planPulledPage<Note>({
+        changes: changes as PulledChange[],
+        local: () => local,
+        conflicts: 'server-wins',
+        now: NOW,
+      });
+      expect(plan.counts.invalid).toBe(changes.length);
+      for (const { error } of plan.counts.refused) expect(error).not.toContain(s.slice(0, 8));
+      // The refusal still says which change and what is wrong, by position and structure.
+      expect(plan.counts.refused.map((r) => r.error)).toEqual([
+        'Pulled change 0 has version a string of 25 characters, not a whole number',
+        'Pulled change 1 has deleted a string of 25 characters, not a boolean',
+        'Pulled change 2 has no record as its item (a string of 25 characters)',
+        'Pulled change 3 carries a record of another id (a string of 31 characters)',
+        'Pulled change 4 says version 1 but its record has a string of 25 characters',
+        expect.stringMatching(/cannot be stored: it is nested deeper than 64 levels in one of its fields$/),
+        'Pulled change 6 is not an object (a string of 25 characters)',
+        'Pulled change 7 has no usable id (an array)',
+      ]);
+    }
+  });
+
   it.each(table)('%s', (_, local, change, policy, kind, stored) => {
     const result = outcome(local, change, policy);
     expect(result.kind).toBe(kind);
@@ -255,7 +298,11 @@ describe('planPulledPage', () => {
       { ...live(3), deleted: true },
       /says deleted true but its record is not/,
     ],
-    ['an item of another id', { ...live(3), item: { id: 'b', version: 3 } }, /another id, "b"/],
+    [
+      'an item of another id',
+      { ...live(3), item: { id: 'b', version: 3 } },
+      /another id \(a string of 1 character\)/,
+    ],
     ['a fractional version', { ...live(3), version: 2.5 }, /version 2.5, not a whole number/],
     ['no item', { id: 'a', version: 3, deleted: false }, /no record as its item/],
     ['no id', { version: 3, deleted: false, item: {} }, /no usable id/],

@@ -68,9 +68,9 @@ describe('adoptRemoteRecord', () => {
   it.each<[string, unknown, RegExp]>([
     ['null', null, /is not a record \(null\)/],
     ['an array', [{ id: 'a', version: 4 }], /is not a record \(an array\)/],
-    ['a string', 'a', /is not a record \("a"\)/],
-    ['another id', { id: 'b', version: 4 }, /names another id, "b"/],
-    ['no id', { version: 4 }, /names another id, undefined/],
+    ['a string', 'a', /is not a record \(a string of 1 character\)/],
+    ['another id', { id: 'b', version: 4 }, /names another id \(a string of 1 character\)/],
+    ['no id', { version: 4 }, /names another id \(undefined\)/],
     ['no version', { id: 'a' }, /has version undefined, not a whole number from 3/],
     ['a negative version', { id: 'a', version: -1 }, /has version -1, not a whole number from 3/],
     [
@@ -79,8 +79,8 @@ describe('adoptRemoteRecord', () => {
       /has version 2, not a whole number from 3 \(the version sent\)/,
     ],
     ['a fractional version', { id: 'a', version: 4.5 }, /has version 4.5/],
-    ['a version string', { id: 'a', version: '4' }, /has version "4"/],
-    ['a NaN-ish version string', { id: 'a', version: 'NaN' }, /has version "NaN"/],
+    ['a version string', { id: 'a', version: '4' }, /has version a string of 1 character,/],
+    ['a NaN-ish version string', { id: 'a', version: 'NaN' }, /has version a string of 3 characters,/],
     ['a NaN version', { id: 'a', version: Number.NaN }, /has version NaN/],
     ['an infinite version', { id: 'a', version: Number.POSITIVE_INFINITY }, /has version Infinity/],
     ['an unsafe version', { id: 'a', version: 2 ** 60 }, /not a whole number from 3 .* to 9007199254740990/],
@@ -88,12 +88,16 @@ describe('adoptRemoteRecord', () => {
     [
       'nesting past the limit',
       { id: 'a', version: 4, deep: nested(MAX_ENTITY_DEPTH) },
-      /cannot be stored: it is nested deeper than 64 levels in field "deep"/,
+      /cannot be stored: it is nested deeper than 64 levels in one of its fields$/,
     ],
     ['5,000 levels of nesting', { id: 'a', version: 4, deep: nested(5_000) }, /nested deeper than 64 levels/],
-    ['a function', { id: 'a', version: 4, f: () => 1 }, /holds a function in field "f"/],
-    ['a bigint', { id: 'a', version: 4, n: 1n }, /holds a bigint in field "n"/],
-    ['a non-finite number', { id: 'a', version: 4, n: [Number.NaN] }, /holds the number NaN in field "n"/],
+    ['a function', { id: 'a', version: 4, f: () => 1 }, /holds a function in one of its fields/],
+    ['a bigint', { id: 'a', version: 4, n: 1n }, /holds a bigint in one of its fields/],
+    [
+      'a non-finite number',
+      { id: 'a', version: 4, n: [Number.NaN] },
+      /holds the number NaN in one of its fields/,
+    ],
   ])('refuses %s with a clear error', (_, remote, message) => {
     const result = adoptRemoteRecord(local, remote, options);
     expect(result.ok).toBe(false);
@@ -108,7 +112,7 @@ describe('adoptRemoteRecord', () => {
     cyclic.self = cyclic;
     expect(adoptRemoteRecord(local, cyclic, options)).toMatchObject({
       ok: false,
-      error: expect.stringMatching(/nested deeper than 64 levels in field "self"/),
+      error: expect.stringMatching(/nested deeper than 64 levels in one of its fields/),
     });
     const trap = {
       id: 'a',
@@ -125,13 +129,38 @@ describe('adoptRemoteRecord', () => {
 });
 
 describe('adoptRemoteRecord error text', () => {
+  it('never quotes the server text (values, field names), and adopts a storable copy verbatim', () => {
+    // Text the server chose, as an echoed token would be: the refusal goes into failure records on disk.
+    const s = 'server-chosen-text-8f3a2c';
+    let deep: unknown = `${s} at the bottom`;
+    for (let i = 0; i < 70; i += 1) deep = { [s]: deep };
+    const copies: unknown[] = [
+      s,
+      { id: s, version: 4 },
+      { id: 'a', version: s },
+      { id: 'a', version: 4, [s]: deep },
+      { id: 'a', version: 4, list: [{ [s]: Number.NaN }] },
+    ];
+    for (const copy of copies) {
+      const result = adoptRemoteRecord(local, copy, options);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.error).not.toContain(s.slice(0, 8));
+    }
+    // A copy it can store is the server's data: kept exactly, keys and strings included.
+    const data = { id: 'a', version: 4, text: `ask ${s}`, [s]: [s, { [s]: 1 }] };
+    expect(adoptRemoteRecord(local, data, options)).toEqual({
+      ok: true,
+      record: { ...data, createdAt: 100, updatedAt: 999, syncPending: false },
+    });
+  });
+
   it.each<[string, unknown, string]>([
-    ['an object id', { id: { x: 1 }, version: 4 }, 'names another id, an object'],
-    ['an array id', { id: [1], version: 4 }, 'names another id, an array'],
-    ['a string version', { id: 'a', version: '4' }, 'has version "4",'],
-    ['a long id', { id: 'b'.repeat(1_000), version: 4 }, `names another id, "${'b'.repeat(40)}…"`],
+    ['an object id', { id: { x: 1 }, version: 4 }, 'names another id (an object)'],
+    ['an array id', { id: [1], version: 4 }, 'names another id (an array)'],
+    ['a string version', { id: 'a', version: '4' }, 'has version a string of 1 character,'],
+    ['a long id', { id: 'b'.repeat(1_000), version: 4 }, 'names another id (a string of 1000 characters)'],
     ['a copy that is a function', () => 1, 'is not a record (a function)'],
-  ])('describes %s by its kind, in plain words, and cut short', (_, remote, expected) => {
+  ])('describes %s by its kind and size, in plain words, never quoting it', (_, remote, expected) => {
     const result = adoptRemoteRecord(local, remote, options);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toContain(expected);
@@ -149,14 +178,14 @@ describe('storableRecord', () => {
     const sneaky = { toJSON: () => nested(100) };
     expect(storableRecord({ ...local, sneaky }, 'record')).toMatchObject({
       ok: false,
-      error: expect.stringMatching(/nested deeper than 64 levels in field "sneaky"/),
+      error: expect.stringMatching(/nested deeper than 64 levels in one of its fields/),
     });
   });
 
   it('refuses a record without valid bookkeeping, with the entity check message', () => {
     expect(storableRecord({ ...local, createdAt: -1 }, 'record')).toEqual({
       ok: false,
-      error: 'record "a" needs a non-negative number createdAt, got -1',
+      error: 'record needs a non-negative number createdAt, got -1',
     });
   });
 });

@@ -6,6 +6,7 @@ import {
   batchRejects,
   clip,
   describeIssues,
+  fromWire,
   retryAfterMs,
   syncResponseSchema,
 } from '../../src/remote/wire.js';
@@ -69,6 +70,36 @@ describe('batchRejects (a 400 naming invalid items)', () => {
     ]) {
       expect(batchRejects(reply, items), JSON.stringify(reply)).toBeUndefined();
     }
+  });
+});
+
+describe('fromWire (the client half of the codec)', () => {
+  it('redacts reasons and ids it did not send, but hands a conflict copy over unchanged: it is record data', () => {
+    const secret = 'alice-secret-7f3a';
+    const redactor = new Redactor([secret]);
+    const remote = {
+      id: 'n1',
+      version: 4,
+      text: `ask ${secret}`,
+      [secret]: 1,
+      nested: { [secret]: [secret] },
+    };
+    const results = fromWire(
+      {
+        results: [
+          { id: 'n1', status: 'conflict', remote },
+          { id: 'n2', status: 'rejected', reason: `no ${secret}` },
+          { id: `x-${secret}`, status: 'ok', version: 1 },
+        ],
+      },
+      new Set(['n1', 'n2']),
+      redactor,
+    );
+    expect(results).toEqual([
+      { id: 'n1', status: 'conflict', remote },
+      { id: 'n2', status: 'failed', error: `no ${REDACTED}`, retryable: false },
+      { id: `x-${REDACTED}`, status: 'ok', version: 1 },
+    ]);
   });
 });
 
