@@ -20,6 +20,7 @@ export {
   MalformedReplyError,
   MissingRemoteError,
   PermanentSyncError,
+  StalePageError,
   StoreCorruptError,
   StoreLockedError,
   StoreReadOnlyError,

@@ -67,6 +67,32 @@ export class InvalidOptionsError extends ActorSyncError {
   }
 }
 
+/**
+ * A pulled page that was not fetched from the checkpoint the store holds (its `since` is another one): a late
+ * reply (a slow long-poll, a retried request answered late) or a second puller. Applying it could bring back a
+ * record deleted since and move the checkpoint backwards, so the store refuses it whole and writes nothing; pull
+ * again from `checkpoint()`.
+ */
+export class StalePageError extends ActorSyncError {
+  /** The checkpoint the page says it was pulled from (`undefined`: the beginning). */
+  readonly since: string | undefined;
+  /** What the store expected: its checkpoint, or during a reset the checkpoint of the reset's last page. */
+  readonly expected: string | undefined;
+  constructor(since: string | undefined, expected: string | undefined) {
+    super(
+      'STALE_PAGE',
+      `A pulled page from ${describeCheckpoint(since)} does not follow the store, which is at ${describeCheckpoint(expected)}: nothing was applied; pull again from the stored checkpoint`,
+    );
+    this.since = since;
+    this.expected = expected;
+  }
+}
+
+/** A checkpoint for a message: opaque, and possibly long, so only its length is shown. */
+function describeCheckpoint(checkpoint: string | undefined): string {
+  return checkpoint === undefined ? 'the beginning' : `a checkpoint (${checkpoint.length} characters)`;
+}
+
 /** The coordinator was stopped; no more work is accepted. */
 export class CoordinatorStoppedError extends ActorSyncError {
   constructor() {

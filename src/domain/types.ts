@@ -107,7 +107,11 @@ export type PullReply = PulledChanges | PullResetRequired;
 
 /** A page to apply to a store (`LocalDataSource.applyPulledPage`): the remote's page plus where it was pulled from. */
 export interface PulledPage extends Omit<PulledChanges, 'reset'> {
-  /** The checkpoint the page was pulled from; `undefined` for a pull from the beginning. */
+  /**
+   * The checkpoint the page was pulled from; `undefined` for a pull from the beginning. The store applies the page
+   * only if this is where it is (its checkpoint, or during a reset the reset's last page's): a late page is refused
+   * with `StalePageError` and nothing is written.
+   */
   since: string | undefined;
   /**
    * The page belongs to a pull from the beginning after the server asked for a reset: once its last page
@@ -293,6 +297,7 @@ export interface LocalDataSource<T extends RepositoryEntity> {
   /**
    * Applies a pulled page and stores its checkpoint in one write, so the checkpoint never points past changes not
    * stored. Every change is decided by `planPulledPage` (src/protocol/pull-page.ts) against the stored records.
+   * A page whose `since` is not where the store is (a late one) is refused whole with `StalePageError`.
    */
   applyPulledPage?(page: PulledPage, options: PulledPageOptions<T>): Promise<PulledPageResult>;
 }

@@ -6,7 +6,7 @@ import {
   markSynced,
   storableCopy,
 } from '../domain/entity.js';
-import { InvalidEntityError } from '../domain/errors.js';
+import { InvalidEntityError, StalePageError } from '../domain/errors.js';
 import type {
   FailureRecord,
   OutboxCommit,
@@ -69,8 +69,11 @@ export interface SavePlan<T extends RepositoryEntity> {
 export interface PlannedPage<T extends RepositoryEntity> {
   delta: PageDelta<T>;
   result: PulledPageResult;
-  /** For a reset page: the ids it mentions, and whether it starts the pull from the beginning. */
-  reset: { ids: string[]; start: boolean } | undefined;
+  /**
+   * For a reset page that is not its last: the ids it mentions, whether it starts the pull from the beginning, and
+   * its checkpoint (where the reset's next page must be pulled from).
+   */
+  reset: { ids: string[]; start: boolean; cursor: string } | undefined;
 }
 
 /** The pull state of a collection, as a snapshot keeps it. */
@@ -106,6 +109,8 @@ export class OutboxIndex<T extends RepositoryEntity> {
   #resetting = false;
   /** Ids the reset pull in progress has mentioned (in memory: a reset interrupted by a restart starts over). */
   #resetSeen: Set<string> | undefined;
+  /** The checkpoint of the reset pull's last page applied in this process: its next page's `since`. */
+  #resetCursor: string | undefined;
 
   get size(): number {
     return this.#rows.size;
@@ -321,6 +326,11 @@ export class OutboxIndex<T extends RepositoryEntity> {
    * checkpoint; a reset page (or any page from the beginning while a reset is in progress) stores none until its
    * last page, which also drops every record the reset pull did not mention and that has nothing pending. Costs
    * O(page), except a reset's last page, which walks every record once.
+   *
+   * Compare-and-set on the checkpoint: a page must have been pulled from where the store is. Its `since` must be
+   * the stored checkpoint (`undefined` before the first pull), or, during a reset, the checkpoint of the reset's
+   * last page; a reset page from the beginning is always taken (it starts the reset over). Any other page is late
+   * (a slow long-poll, a retry answered late, another puller): a `StalePageError`, and nothing is written.
    */
   planPage(page: PulledPage, options: PulledPageOptions<T>): PlannedPage<T> {
     checkPage(page);
@@ -330,6 +340,10 @@ export class OutboxIndex<T extends RepositoryEntity> {
       throw new InvalidEntityError(
         'A reset is in progress: pull again from the beginning (since undefined) to continue it',
       );
+    }
+    if (!start) {
+      const expected = resetting ? this.#resetCursor : this.#checkpoint;
+      if (page.since !== expected) throw new StalePageError(page.since, expected);
     }
     const plan = planPulledPage<T>({
       changes: page.changes,
@@ -362,7 +376,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
     return {
       delta,
       result: { ...plan.counts, dropped, checkpoint: delta.checkpoint },
-      reset: resetting && !finished ? { ids: mentioned, start } : undefined,
+      reset: resetting && !finished ? { ids: mentioned, start, cursor: page.checkpoint } : undefined,
     };
   }
 
@@ -373,6 +387,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
       const seen = planned.reset.start || !this.#resetSeen ? new Set<string>() : this.#resetSeen;
       for (const id of planned.reset.ids) seen.add(id);
       this.#resetSeen = seen;
+      this.#resetCursor = planned.reset.cursor;
     }
     return planned.result;
   }
@@ -387,7 +402,10 @@ export class OutboxIndex<T extends RepositoryEntity> {
     }
     this.#checkpoint = delta.checkpoint;
     this.#resetting = delta.resetting;
-    if (!delta.resetting) this.#resetSeen = undefined;
+    if (!delta.resetting) {
+      this.#resetSeen = undefined;
+      this.#resetCursor = undefined;
+    }
   }
 
   /** Sets the pull state read back from a snapshot. */

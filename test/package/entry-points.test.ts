@@ -63,6 +63,7 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'RepositoryOptions',
       'RetryOptions',
       'RetryPolicy',
+      'StalePageError',
       'StoreCorruptError',
       'StoreLockedError',
       'StoreReadOnlyError',

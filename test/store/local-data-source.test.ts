@@ -10,6 +10,7 @@ import {
   type PulledPage,
   Repository,
   type RepositoryEntity,
+  StalePageError,
 } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
 
@@ -413,6 +414,55 @@ describe.each(implementations)('%s: pulled pages and the checkpoint', (_, factor
       ['c', 2, true],
       ['a', 2, false],
     ]);
+  });
+
+  it('refuses a late page (pulled from an older checkpoint) whole: no deleted record comes back, the checkpoint never goes back', async () => {
+    const { local } = await makeStore();
+    const pull = pulling(local);
+    await pull.apply(page([live('b', 1)], 'c1'), serverWins);
+    await pull.apply(page([tombstone('b', 2)], 'c2', { since: 'c1' }), serverWins);
+    expect(await local.get('b', { includeDeleted: true })).toBeUndefined();
+    // Late replies: from a checkpoint the store never held, from one it has moved past, from the beginning.
+    for (const since of ['c0', 'c1', undefined]) {
+      const late = pull.apply(page([live('b', 1), live('n', 1)], 'c1', { since }), serverWins);
+      await expect(late).rejects.toBeInstanceOf(StalePageError);
+      await expect(late).rejects.toMatchObject({ code: 'STALE_PAGE', since, expected: 'c2' });
+    }
+    expect(await local.get('b', { includeDeleted: true })).toBeUndefined();
+    expect(await local.get('n')).toBeUndefined();
+    expect(await pull.checkpoint()).toBe('c2');
+    // The page that follows the store is taken.
+    expect(await pull.apply(page([live('n', 1)], 'c3', { since: 'c2' }), serverWins)).toMatchObject({
+      pulled: 1,
+      checkpoint: 'c3',
+    });
+  });
+
+  it('refuses a page from a checkpoint before the first pull, and a reset page that does not follow the reset', async () => {
+    const { local } = await makeStore();
+    const pull = pulling(local);
+    // Never pulled: only a page from the beginning follows.
+    await expect(pull.apply(page([live('a', 1)], 'c2', { since: 'c1' }), serverWins)).rejects.toBeInstanceOf(
+      StalePageError,
+    );
+    expect(await local.get('a')).toBeUndefined();
+    expect(await pull.checkpoint()).toBeUndefined();
+    await pull.apply(page([live('a', 1)], 'c1'), serverWins);
+    // A reset: its pages follow one another from its own cursor, not the stored checkpoint.
+    await pull.apply(page([live('a', 2)], 'r1', { reset: true, hasMore: true }), serverWins);
+    for (const since of ['c1', 'r0']) {
+      await expect(
+        pull.apply(page([live('z', 1)], 'r2', { since, reset: true }), serverWins),
+      ).rejects.toMatchObject({ code: 'STALE_PAGE', expected: 'r1' });
+    }
+    expect(await local.get('z')).toBeUndefined();
+    expect(
+      await pull.apply(page([live('z', 1)], 'r2', { since: 'r1', reset: true }), serverWins),
+    ).toMatchObject({
+      pulled: 1,
+      checkpoint: 'r2',
+    });
+    expect(await pull.checkpoint()).toBe('r2');
   });
 
   it('continues a reset from the beginning only', async () => {

@@ -6,7 +6,13 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type PulledChange, type PulledPage, Repository, type RepositoryEntity } from '../../src/index.js';
+import {
+  type PulledChange,
+  type PulledPage,
+  Repository,
+  type RepositoryEntity,
+  StalePageError,
+} from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
 
 interface Doc extends RepositoryEntity {
@@ -43,6 +49,12 @@ const live = (id: string, version: number): PulledChange => ({
   version,
   deleted: false,
   item: { id, version, createdAt: 1, updatedAt: 2, syncPending: false, title: `${id}@${version}` },
+});
+const tombstone = (id: string, version: number): PulledChange => ({
+  id,
+  version,
+  deleted: true,
+  item: { id, version, createdAt: 1, updatedAt: 3, syncPending: false, deleted: true },
 });
 const page = (changes: PulledChange[], checkpoint: string, more: Partial<PulledPage> = {}): PulledPage => ({
   since: undefined,
@@ -104,6 +116,30 @@ describe.each([
     ]);
     store = await reopen(store, compact);
     expect(await collection(store).checkpoint()).toBe('r9');
+  });
+
+  it('refuses a late page after the reopen: the deleted record stays gone, the checkpoint and the files unchanged', async () => {
+    let store = await openStore();
+    await collection(store).apply(page([live('b', 1)], 'c1'));
+    await collection(store).apply(page([tombstone('b', 2)], 'c2', { since: 'c1' }));
+    store = await reopen(store, compact);
+    const files = async () => [
+      await readFile(file, 'utf8').catch(() => ''),
+      await readFile(`${file}.journal`, 'utf8').catch(() => ''),
+    ];
+    const before = await files();
+    for (const since of ['c0', 'c1', undefined]) {
+      await expect(collection(store).apply(page([live('b', 1)], 'c1', { since }))).rejects.toBeInstanceOf(
+        StalePageError,
+      );
+    }
+    expect(await files()).toEqual(before);
+    store = await reopen(store, compact);
+    expect(await collection(store).checkpoint()).toBe('c2');
+    expect(await collection(store).ids()).toEqual([]);
+    // The store still takes the page that follows it.
+    await collection(store).apply(page([live('c', 1)], 'c3', { since: 'c2' }));
+    expect(await collection(store).ids()).toEqual([['c', 1, false]]);
   });
 
   it('keeps a pending tombstone until its ack, and removes it with the ack for good', async () => {
