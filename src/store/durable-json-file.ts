@@ -11,12 +11,16 @@ import { StoreCorruptError } from '../domain/errors.js';
  */
 export class DurableJSONFile<T> implements Adapter<T> {
   readonly file: string;
-  readonly #validate: (data: unknown) => T;
+  readonly #validate: (data: unknown, read: ReadInfo) => T;
   readonly #fsync: boolean;
   /** Size in bytes of the last document read or written. */
   bytes = 0;
 
-  constructor(file: string, validate: (data: unknown) => T, options: { fsync?: boolean } = {}) {
+  constructor(
+    file: string,
+    validate: (data: unknown, read: ReadInfo) => T,
+    options: { fsync?: boolean } = {},
+  ) {
     this.file = file;
     this.#validate = validate;
     this.#fsync = options.fsync ?? true;
@@ -50,7 +54,7 @@ export class DurableJSONFile<T> implements Adapter<T> {
     } catch (error) {
       throw new StoreCorruptError(this.file, `not valid JSON (${(error as Error).message})`);
     }
-    return this.#validate(data);
+    return this.#validate(data, { depth: jsonTextDepth(text) });
   }
 
   async write(data: T): Promise<void> {
@@ -134,4 +138,33 @@ export async function readRegularFile(path: string): Promise<Buffer | undefined>
   } finally {
     await handle.close();
   }
+}
+
+/** What a read learnt about the file besides its data. */
+export interface ReadInfo {
+  /** The deepest nesting of objects and arrays in the text (the document itself being level 1). */
+  depth: number;
+}
+
+/**
+ * The deepest nesting of objects and arrays in a JSON text, by one pass over its characters: far cheaper than
+ * walking every parsed value, so a reader can skip per-record depth checks when the whole document is shallow.
+ */
+export function jsonTextDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c)
+        i += 1; // a backslash escapes the next character
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) inString = true;
+    else if (code === 0x7b || code === 0x5b) {
+      depth += 1;
+      if (depth > deepest) deepest = depth;
+    } else if (code === 0x7d || code === 0x5d) depth -= 1;
+  }
+  return deepest;
 }

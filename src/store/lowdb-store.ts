@@ -21,13 +21,14 @@ import type {
   ReadOptions,
   RepositoryEntity,
 } from '../domain/types.js';
-import { assertRegularOrMissing, DurableJSONFile } from './durable-json-file.js';
+import { assertRegularOrMissing, DurableJSONFile, type ReadInfo } from './durable-json-file.js';
 import { Journal, type JournalContents, type JournalOp } from './journal.js';
 import { LockFile } from './lock-file.js';
 import {
   assertStoredEntity,
   checkCheckpoint,
   commitResult,
+  MAX_STORED_DEPTH,
   OutboxIndex,
   validateFailureRecord,
 } from './outbox-index.js';
@@ -137,7 +138,7 @@ export class LowdbLocalStore {
     try {
       const adapter = new DurableJSONFile<StoreDocument>(
         file,
-        (data) => validateDocument(file, data),
+        (data, read) => validateDocument(file, data, read),
         options,
       );
       const db = new Low<StoreDocument>(adapter, emptyDocument());
@@ -445,7 +446,10 @@ function emptyDocument(): StoreDocument {
   return { format: FORMAT, version: FORMAT_VERSION, generation: 0, collections: Object.create(null) };
 }
 
-function validateDocument(file: string, data: unknown): StoreDocument {
+function validateDocument(file: string, data: unknown, read?: ReadInfo): StoreDocument {
+  // A record sits four levels down (document, collections, collection, records): a document no deeper than that
+  // plus MAX_STORED_DEPTH cannot hold a record that is too deep, and its records need no walk of their own.
+  const shallow = read !== undefined && read.depth <= MAX_STORED_DEPTH + 4;
   const fail = (reason: string): never => {
     throw new StoreCorruptError(file, reason);
   };
@@ -485,7 +489,14 @@ function validateDocument(file: string, data: unknown): StoreDocument {
         if (collection.resetting) pull.resetting = true;
       }
       for (const [id, record] of Object.entries(collection.records)) {
-        assertStoredEntity(record, `record ${name}/${JSON.stringify(id)}`);
+        try {
+          assertStoredEntity(record, 'record', { shallow });
+        } catch (error) {
+          // Named only on the way out: building the name for every record costs more than the check itself.
+          if (error instanceof InvalidEntityError)
+            assertStoredEntity(record, `record ${name}/${JSON.stringify(id)}`);
+          throw error;
+        }
         if (record.id !== id)
           return fail(`record ${JSON.stringify(id)} of ${name} has the id "${record.id}"`);
         records[id] = record;

@@ -513,8 +513,14 @@ function clone<T>(value: T): T {
 export const MAX_STORED_DEPTH = 512;
 
 /** `assertEntity` for stored data: also refuses what JSON cannot carry back and nesting past `MAX_STORED_DEPTH`. */
-export function assertStoredEntity(value: unknown, where: string): asserts value is RepositoryEntity {
+export function assertStoredEntity(
+  value: unknown,
+  where: string,
+  options: { shallow?: boolean } = {},
+): asserts value is RepositoryEntity {
   assertEntity(value, where);
+  // Parsed JSON holds only what JSON carries, so once its text is known to be shallow nothing is left to walk.
+  if (options.shallow) return;
   const problem = jsonProblem(value, MAX_STORED_DEPTH);
   if (problem) throw new InvalidEntityError(`${where} "${value.id}" cannot be kept: ${problem}`);
 }
