@@ -54,7 +54,7 @@ export class DurableJSONFile<T> implements Adapter<T> {
     } catch (error) {
       throw new StoreCorruptError(this.file, `not valid JSON (${(error as Error).message})`);
     }
-    return this.#validate(data, { depth: jsonTextDepth(text) });
+    return this.#validate(data, { depth: jsonTextDepth(buffer) });
   }
 
   async write(data: T): Promise<void> {
@@ -147,15 +147,17 @@ export interface ReadInfo {
 }
 
 /**
- * The deepest nesting of objects and arrays in a JSON text, by one pass over its characters: far cheaper than
- * walking every parsed value, so a reader can skip per-record depth checks when the whole document is shallow.
+ * The deepest nesting of objects and arrays in a JSON text, by one pass over its UTF-8 bytes (the characters that
+ * matter are ASCII, and no byte of a multi-byte character is): far cheaper than walking every parsed value, so a
+ * reader can skip per-record depth checks when the whole document is shallow.
  */
-export function jsonTextDepth(text: string): number {
+export function jsonTextDepth(text: string | Uint8Array): number {
+  const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
   let depth = 0;
   let deepest = 0;
   let inString = false;
-  for (let i = 0; i < text.length; i += 1) {
-    const code = text.charCodeAt(i);
+  for (let i = 0; i < bytes.length; i += 1) {
+    const code = bytes[i] as number;
     if (inString) {
       if (code === 0x5c)
         i += 1; // a backslash escapes the next character
