@@ -321,12 +321,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     signal: AbortSignal,
     token: string | undefined,
   ): Promise<Response> {
-    if (token && !isHeaderSafe(token)) {
-      throw new FatalSyncError(
-        'Authentication failed: the token from getToken is not a valid HTTP header value',
-      );
-    }
-    const authorization = token ? `Bearer ${token}` : this.#basicAuth;
+    const authorization = this.#authorization(token);
     try {
       return await this.#http.get(path, {
         searchParams: query,
@@ -433,18 +428,23 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     return refresh;
   }
 
-  async #post(
-    context: SyncBatchContext,
-    body: SyncRequestBody,
-    token: string | undefined,
-  ): Promise<Response> {
+  /** The Authorization header for a request: the bearer token, else the base URL's Basic credentials, else none. */
+  #authorization(token: string | undefined): string | undefined {
     // fetch would refuse it with an error that quotes the header, token included: refuse it without the token.
     if (token && !isHeaderSafe(token)) {
       throw new FatalSyncError(
         'Authentication failed: the token from getToken is not a valid HTTP header value',
       );
     }
-    const authorization = token ? `Bearer ${token}` : this.#basicAuth;
+    return token ? `Bearer ${token}` : this.#basicAuth;
+  }
+
+  async #post(
+    context: SyncBatchContext,
+    body: SyncRequestBody,
+    token: string | undefined,
+  ): Promise<Response> {
+    const authorization = this.#authorization(token);
     try {
       return await this.#http.post(`v1/sync/${encodeURIComponent(context.entityType)}`, {
         json: body,
