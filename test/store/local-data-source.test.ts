@@ -6,13 +6,12 @@ import {
   InvalidEntityError,
   type LocalDataSource,
   MemoryLocalDataSource,
-  type PulledChange,
-  type PulledPage,
   Repository,
   type RepositoryEntity,
   StalePageError,
 } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import { live, page, tombstone } from '../helpers/pulled-pages.js';
 
 interface Doc extends RepositoryEntity {
   title: string;
@@ -167,26 +166,6 @@ describe.each(implementations)('%s (the LocalDataSource contract)', (_, factory)
   });
 });
 
-/** A pulled change of a live record as the reference server sends it. */
-const live = (id: string, version: number, title = `${id}@${version}`): PulledChange => ({
-  id,
-  version,
-  deleted: false,
-  item: { id, version, createdAt: 1, updatedAt: 2, syncPending: false, title },
-});
-const tombstone = (id: string, version: number): PulledChange => ({
-  id,
-  version,
-  deleted: true,
-  item: { id, version, createdAt: 1, updatedAt: 3, syncPending: false, deleted: true },
-});
-const page = (changes: PulledChange[], checkpoint: string, more: Partial<PulledPage> = {}): PulledPage => ({
-  since: undefined,
-  changes,
-  checkpoint,
-  hasMore: false,
-  ...more,
-});
 const serverWins = { conflicts: 'server-wins' as const, now: 9_000 };
 
 /** The LocalDataSource's optional pull methods, which both stores have. */

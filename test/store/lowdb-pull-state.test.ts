@@ -6,14 +6,9 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type PulledChange,
-  type PulledPage,
-  Repository,
-  type RepositoryEntity,
-  StalePageError,
-} from '../../src/index.js';
+import { type PulledPage, Repository, type RepositoryEntity, StalePageError } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import { live, page, tombstone } from '../helpers/pulled-pages.js';
 
 interface Doc extends RepositoryEntity {
   title?: string;
@@ -44,25 +39,6 @@ async function reopen(store: LowdbLocalStore, compactFirst = false) {
   return openStore();
 }
 
-const live = (id: string, version: number): PulledChange => ({
-  id,
-  version,
-  deleted: false,
-  item: { id, version, createdAt: 1, updatedAt: 2, syncPending: false, title: `${id}@${version}` },
-});
-const tombstone = (id: string, version: number): PulledChange => ({
-  id,
-  version,
-  deleted: true,
-  item: { id, version, createdAt: 1, updatedAt: 3, syncPending: false, deleted: true },
-});
-const page = (changes: PulledChange[], checkpoint: string, more: Partial<PulledPage> = {}): PulledPage => ({
-  since: undefined,
-  changes,
-  checkpoint,
-  hasMore: false,
-  ...more,
-});
 const options = { conflicts: 'server-wins' as const, now: 5 };
 
 function collection(store: LowdbLocalStore) {
