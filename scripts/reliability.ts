@@ -101,7 +101,9 @@ ${table}
   Location, a 401 followed by a failing refresh, a bad \`version\` that the schema message quotes and an unknown id,
   and puts the JWT into conflict copies as field names and values, nested past 64 levels and storable as they are.
   Every 12-character piece of every secret is then searched for in thrown errors (message, stack, cause chain),
-  \`SyncResult\`s, failure records, progress events, logger calls, the trace file and the store's files on disk.
+  \`SyncResult\`s, failure records, progress events, logger calls, the trace file and the store's files on disk,
+  leaving out only record contents the server sent as data: a storable copy holding a secret must be stored
+  verbatim (records are never rewritten), and a copy that is refused must not be quoted in any message.
 - **security** (\`test/reliability/security.test.ts\`): the server refuses missing and wrong tokens (compared in
   constant time via SHA-256 digests), oversized bodies and public binds; the inspector refuses requests without
   its token or from other origins; no token appears in logs, errors, results, progress, traces or inspector output.
