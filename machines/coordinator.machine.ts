@@ -1,5 +1,6 @@
 import { assign, emit, enqueueActions, setup } from 'xstate';
 import { clampDelay } from '../src/core/timers.js';
+import type { SyncDirection } from '../src/domain/types.js';
 import type {
   CoordinatorContext,
   CoordinatorEmitted,
@@ -34,15 +35,24 @@ export const coordinatorMachine = setup({
     isRegistered: ({ context }, entityType: string) => context.entityTypes.includes(entityType),
   },
   actions: {
-    registerEntity: enqueueActions(({ context, enqueue }, entityType: string) => {
-      if (context.entityTypes.includes(entityType)) return;
-      enqueue.assign({ entityTypes: [...context.entityTypes, entityType] });
-      enqueue.spawnChild('entitySync', {
-        id: entityActorId(entityType),
-        systemId: entityActorId(entityType),
-        input: { entityType, policy: context.config.policy, sources: context.config.sources },
-      });
-    }),
+    registerEntity: enqueueActions(
+      ({ context, enqueue }, request: { entityType: string; direction?: SyncDirection; live?: boolean }) => {
+        const { entityType } = request;
+        if (context.entityTypes.includes(entityType)) return;
+        enqueue.assign({ entityTypes: [...context.entityTypes, entityType] });
+        enqueue.spawnChild('entitySync', {
+          id: entityActorId(entityType),
+          systemId: entityActorId(entityType),
+          input: {
+            entityType,
+            policy: context.config.policy,
+            sources: context.config.sources,
+            direction: request.direction ?? 'push',
+            live: request.live ?? false,
+          },
+        });
+      },
+    ),
     queueRun: assign(({ context }, request: { entityType: string; requestId?: string }) => ({
       queue: enqueueRun(context.queue, request.entityType, request.requestId),
     })),
@@ -88,7 +98,7 @@ export const coordinatorMachine = setup({
   context: ({ input }) => ({ config: input, entityTypes: [], queue: [], active: {} }),
   initial: 'starting',
   on: {
-    REGISTER: { actions: { type: 'registerEntity', params: ({ event }) => event.entityType } },
+    REGISTER: { actions: { type: 'registerEntity', params: ({ event }) => event } },
     SYNC: [
       {
         guard: { type: 'isRegistered', params: ({ event }) => event.entityType },
@@ -103,6 +113,9 @@ export const coordinatorMachine = setup({
     },
     'ENTITY.RUN_DONE': { actions: [{ type: 'finishRun', params: ({ event }) => event.report }, 'dispatch'] },
     'ENTITY.RETRY_DUE': {
+      actions: [{ type: 'queueIdle', params: ({ event }) => [event.entityType] }, 'dispatch'],
+    },
+    'ENTITY.REMOTE_CHANGED': {
       actions: [{ type: 'queueIdle', params: ({ event }) => [event.entityType] }, 'dispatch'],
     },
   },

@@ -1,3 +1,4 @@
+import type { SyncDirection } from '../src/domain/types.js';
 import type { EntityToParentEvent, RunReport, RunSnapshot } from './entity-sync.types.js';
 import type { RunPolicy, RunSources } from './run-policy.js';
 
@@ -28,7 +29,8 @@ export interface CoordinatorContext {
 
 /** Events apps send the coordinator. `requestId` ties a `SYNC` to the `runFinished` that answers it. */
 export type CoordinatorCommand =
-  | { type: 'REGISTER'; entityType: string }
+  /** `direction` defaults to `'push'`, `live` to false (the facade works out both from the repository). */
+  | { type: 'REGISTER'; entityType: string; direction?: SyncDirection; live?: boolean }
   | { type: 'SYNC'; entityType: string; requestId?: string }
   | { type: 'SYNC_ALL' }
   | { type: 'CANCEL'; entityType: string };

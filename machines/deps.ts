@@ -1,6 +1,8 @@
 import { fromPromise } from 'xstate';
+import { InvalidOptionsError } from '../src/domain/errors.js';
 import type { LocalDataSource, RemoteDataSource, RepositoryEntity } from '../src/domain/types.js';
 import { backoffDelay } from '../src/protocol/backoff.js';
+import { validatePullReply } from '../src/protocol/pull-reply.js';
 import { validateReply } from '../src/protocol/reply.js';
 import { batchPushMachine } from './batch-push.machine.js';
 import type {
@@ -15,6 +17,17 @@ import type {
 } from './batch-push.types.js';
 import { coordinatorMachine } from './coordinator.machine.js';
 import { entitySyncMachine } from './entity-sync.machine.js';
+import { pullMachine } from './pull.machine.js';
+import type {
+  ApplyPageInput,
+  ApplyPageOutput,
+  FetchPageInput,
+  FetchPageOutput,
+  ReadCheckpointInput,
+  ReadCheckpointOutput,
+  WatchChangesInput,
+  WatchChangesOutput,
+} from './pull.types.js';
 import type { RunSources } from './run-policy.js';
 
 /** Where one entity type's records live and where they go. */
@@ -93,12 +106,87 @@ export function makeSyncActors(deps: SyncDeps) {
   };
 }
 
+/** The parts of a target a pull needs; a type registered to pull has them (the facade checks at `register`). */
+function pullTarget(deps: SyncDeps, entityType: string) {
+  const { local, remote } = deps.resolve(entityType);
+  const { checkpoint, applyPulledPage } = local;
+  const { pullChanges } = remote;
+  if (!checkpoint || !applyPulledPage || !pullChanges) {
+    throw new InvalidOptionsError(
+      `Entity type "${entityType}" cannot pull: its store needs checkpoint() and applyPulledPage(), its remote pullChanges()`,
+    );
+  }
+  return {
+    checkpoint: () => checkpoint.call(local),
+    applyPulledPage: applyPulledPage.bind(local),
+    pullChanges: pullChanges.bind(remote),
+  };
+}
+
+/** The pull machine's I/O actors over `deps`, and the live watch of an entity actor. */
+export function makePullActors(deps: SyncDeps) {
+  const { now } = runSources(deps);
+  const tracked = <T>(work: Promise<T>): Promise<T> => {
+    deps.track?.(work);
+    return work;
+  };
+  return {
+    readCheckpoint: fromPromise<ReadCheckpointOutput, ReadCheckpointInput>(async ({ input }) =>
+      tracked(pullTarget(deps, input.entityType).checkpoint()),
+    ),
+    fetchPage: fromPromise<FetchPageOutput, FetchPageInput>(async ({ input, signal }) => {
+      const reply: unknown = await tracked(
+        pullTarget(deps, input.entityType).pullChanges({
+          entityType: input.entityType,
+          since: input.since,
+          limit: input.limit,
+          signal,
+        }),
+      );
+      // The remote is outside our control: check its reply before anything is applied.
+      return validatePullReply(reply, input.limit);
+    }),
+    applyPage: fromPromise<ApplyPageOutput, ApplyPageInput>(async ({ input }) =>
+      tracked(
+        pullTarget(deps, input.entityType).applyPulledPage(input.page, {
+          conflicts: input.conflicts,
+          now: now(),
+        }),
+      ),
+    ),
+    /**
+     * Live mode: one held request for changes after the stored checkpoint (the server answers when one arrives
+     * or the wait is over). Only says whether there is something to pull; the run that follows pulls it.
+     */
+    watchChanges: fromPromise<WatchChangesOutput, WatchChangesInput>(async ({ input, signal }) => {
+      const target = pullTarget(deps, input.entityType);
+      const since = await tracked(target.checkpoint());
+      const reply: unknown = await tracked(
+        target.pullChanges({
+          entityType: input.entityType,
+          since,
+          limit: 1,
+          wait: input.waitSeconds,
+          signal,
+        }),
+      );
+      const page = validatePullReply(reply, 1);
+      return page.reset === true || page.changes.length > 0 ? 'changed' : 'quiet';
+    }),
+  };
+}
+
 /** The coordinator machine with every level's I/O bound to `deps`. */
 export function createSyncMachine(deps: SyncDeps) {
+  const { watchChanges, ...pullActors } = makePullActors(deps);
   return coordinatorMachine.provide({
     actors: {
       entitySync: entitySyncMachine.provide({
-        actors: { batchPush: batchPushMachine.provide({ actors: makeSyncActors(deps) }) },
+        actors: {
+          batchPush: batchPushMachine.provide({ actors: makeSyncActors(deps) }),
+          pull: pullMachine.provide({ actors: pullActors }),
+          watchChanges,
+        },
       }),
     },
   });

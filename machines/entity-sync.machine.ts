@@ -1,4 +1,4 @@
-import { assign, enqueueActions, sendParent, setup, stopChild } from 'xstate';
+import { assign, enqueueActions, fromPromise, not, sendParent, setup, stopChild } from 'xstate';
 import { clampDelay } from '../src/core/timers.js';
 import { type ErrorInfo, toErrorInfo } from '../src/domain/errors.js';
 import type { SyncState } from '../src/domain/types.js';
@@ -11,9 +11,19 @@ import type {
   EntitySyncInput,
   EntityToParentEvent,
   RunEnd,
+  RunError,
   RunReport,
   RunSnapshot,
 } from './entity-sync.types.js';
+import { pullMachine } from './pull.machine.js';
+import {
+  NO_PULL_COUNTS,
+  type PullCounts,
+  type PullOutput,
+  type WatchChangesInput,
+  type WatchChangesOutput,
+} from './pull.types.js';
+import { recentResets, resetAllowedAt, resetsAllowed } from './pull-run.js';
 
 /** The least wait before retrying a run that stopped early, whatever the retry policy says. */
 const MIN_RUN_RETRY_MS = 1_000;
@@ -27,6 +37,12 @@ function stoppedRunRetryAt(context: EntitySyncContext): number {
 
 const NO_COUNTS: RunCounts = { totalItems: 0, syncedItems: 0, failedItems: 0, conflicts: 0, retries: 0 };
 
+/**
+ * The wait after a run before a live type holds its next request for changes: bounds the runs a server that always
+ * answers "changed" could start to a few a second, and costs nothing otherwise (a change meanwhile is still seen).
+ */
+const LIVE_GAP_MS = 250;
+
 /** The run as the facade and the inspector see it: the raw material of `SyncProgress`. */
 export function runSnapshot(context: EntitySyncContext, state: SyncState, cancelled = false): RunSnapshot {
   return {
@@ -34,6 +50,8 @@ export function runSnapshot(context: EntitySyncContext, state: SyncState, cancel
     state,
     runId: context.runId,
     counts: context.counts,
+    pull: context.pull,
+    phase: context.phase,
     error: context.error,
     lastError: context.lastError,
     nextRetryAt: context.nextRetryAt,
@@ -41,12 +59,41 @@ export function runSnapshot(context: EntitySyncContext, state: SyncState, cancel
   };
 }
 
-/** A run's error when the batch actor gave none (it always does; a missing one must still not read as clean). */
+/** A run's error when a child gave none (they always do; a missing one must still not read as clean). */
 const UNKNOWN_ERROR: ErrorInfo = toErrorInfo('unknown error');
 
 /**
- * The context after a run ends and the report that says how it went, one rule for every ending: the batch actor
- * finished (cleanly, with failed items, or stopped early), failed itself, or the run was cancelled.
+ * Why a finished run is not clean, or `undefined`: an early stop of the push or the pull first (the part that
+ * stopped names the phase), then items the push left failed, then changes the pull refused.
+ */
+function finishedRunError(
+  push: BatchPushOutput | undefined,
+  pull: PullOutput | undefined,
+): RunError | undefined {
+  if (push?.outcome === 'aborted')
+    return { ...(push.error ?? UNKNOWN_ERROR), outcome: 'stopped', phase: 'push' };
+  if (pull?.outcome === 'aborted')
+    return { ...(pull.error ?? UNKNOWN_ERROR), outcome: 'stopped', phase: 'pull' };
+  if (push && push.counts.failedItems > 0) {
+    return { ...(push.error ?? UNKNOWN_ERROR), outcome: 'items-failed', phase: 'push' };
+  }
+  if (pull && pull.counts.refusedItems > 0) {
+    return { ...(pull.error ?? UNKNOWN_ERROR), outcome: 'changes-refused', phase: 'pull' };
+  }
+  return undefined;
+}
+
+/** When a run that stopped early is tried again: after the reset window for a capped reset, else on backoff. */
+function retryAfterStop(context: EntitySyncContext, error: RunError, resetTimes: number[]): number {
+  const { policy, sources } = context.config;
+  if (error.code === 'PULL_RESET_LIMIT') return resetAllowedAt(resetTimes, sources.now(), policy.pull);
+  return stoppedRunRetryAt(context);
+}
+
+/**
+ * The context after a run ends and the report that says how it went, one rule for every ending: the children
+ * finished (cleanly, with failed items or refused changes, or stopped early), one failed itself, or the run was
+ * cancelled.
  */
 export function endRun(
   context: EntitySyncContext,
@@ -54,48 +101,66 @@ export function endRun(
 ): { ended: EntitySyncContext; report: RunReport } {
   let ended: EntitySyncContext;
   let state: SyncState;
+  const { sources, policy } = context.config;
   if (end.kind === 'finished') {
-    const { output } = end;
-    const stopped = output.outcome === 'aborted';
-    const failed = stopped || output.counts.failedItems > 0;
+    const { push, pull } = end;
+    const error = finishedRunError(push, pull);
+    const stopped = error?.outcome === 'stopped';
+    const resetTimes = recentResets(
+      [...context.resetTimes, ...Array.from({ length: pull?.counts.resets ?? 0 }, () => sources.now())],
+      sources.now(),
+      policy.pull,
+    );
     ended = {
       ...context,
-      counts: output.counts,
-      error: failed
-        ? { ...(output.error ?? UNKNOWN_ERROR), outcome: stopped ? 'stopped' : 'items-failed' }
-        : undefined,
-      lastError: failed ? (output.lastError ?? context.lastError) : undefined,
-      nextRetryAt: stopped ? stoppedRunRetryAt(context) : output.nextRetryAt,
+      counts: push?.counts ?? context.counts,
+      pull: pull?.counts ?? context.pull,
+      pushed: undefined,
+      resetTimes,
+      error,
+      lastError: error ? (pull?.lastError ?? push?.lastError ?? context.lastError) : undefined,
+      nextRetryAt: stopped && error ? retryAfterStop(context, error, resetTimes) : push?.nextRetryAt,
       stoppedRuns: stopped ? context.stoppedRuns + 1 : 0,
     };
-    state = failed ? 'error' : 'synced';
+    state = error ? 'error' : 'synced';
   } else if (end.kind === 'crashed') {
     const error = toErrorInfo(end.error);
     ended = {
       ...context,
-      error: { ...error, outcome: 'crashed' },
+      pushed: undefined,
+      error: { ...error, outcome: 'crashed', ...(context.phase ? { phase: context.phase } : {}) },
       lastError: error,
       nextRetryAt: stoppedRunRetryAt(context),
       stoppedRuns: context.stoppedRuns + 1,
     };
     state = 'error';
   } else {
-    ended = { ...context, error: undefined, nextRetryAt: undefined };
+    ended = { ...context, pushed: undefined, error: undefined, nextRetryAt: undefined };
     state = 'idle';
   }
+  const failures = end.kind === 'finished' ? (end.push?.failures ?? []) : [];
+  const refused = end.kind === 'finished' ? (end.pull?.refused ?? []) : [];
   const report: RunReport = {
     ...runSnapshot(ended, state, end.kind === 'cancelled'),
-    failures: end.kind === 'finished' ? end.output.failures : [],
-    durationMs: context.config.sources.now() - context.startedAt,
+    failures,
+    refused,
+    durationMs: sources.now() - context.startedAt,
   };
   return { ended: { ...ended, lastRun: report }, report };
 }
 
+/** Whether a run ending this way leaves the type in `error`: the one rule, `endRun`'s. */
+const endsInError = (context: EntitySyncContext, end: RunEnd): boolean =>
+  endRun(context, end).report.state === 'error';
+
 /**
- * One entity type's sync actor: `idle → syncing → synced | error`. A run spawns the batch child
- * (`batch:<type>`); its retry waits happen inside `syncing`, so the type counts as syncing throughout. Stopping the
- * child (cancel, coordinator stop) aborts its in-flight request through its signal. After a run that left
- * retryable failures, `error` asks the coordinator for another run once they are due.
+ * One entity type's sync actor: `idle → syncing → synced | error`. A run pushes, then pulls (`direction` may leave
+ * either out): `syncing.pushing` spawns the batch child (`batch:<type>`), `syncing.pulling` the pull child
+ * (`pull:<type>`); their retry waits happen inside, so the type counts as syncing throughout. A push that stops
+ * early ends the run before the pull (the network or the server is down for both). Stopping a child (cancel,
+ * coordinator stop) aborts its in-flight request through its signal. After a run that left retryable failures,
+ * `error` asks the coordinator for another run once they are due; in `synced`, a live type holds a request for the
+ * server's changes and asks for a run when one arrives.
  */
 export const entitySyncMachine = setup({
   types: {
@@ -103,12 +168,29 @@ export const entitySyncMachine = setup({
     events: {} as EntitySyncEvent,
     input: {} as EntitySyncInput,
   },
-  actors: { batchPush: batchPushMachine },
+  actors: {
+    batchPush: batchPushMachine,
+    pull: pullMachine,
+    watchChanges: fromPromise<WatchChangesOutput, WatchChangesInput>(async () => {
+      throw new Error('entitySyncMachine: actor "watchChanges" was not provided');
+    }),
+  },
   delays: {
     untilRetryDue: ({ context }) => clampDelay((context.nextRetryAt ?? 0) - context.config.sources.now()),
+    liveGap: LIVE_GAP_MS,
+    watchBackoff: ({ context }) => {
+      const { policy, sources } = context.config;
+      return clampDelay(backoffDelay(context.watchFailures, policy.retry, sources.random, MIN_RUN_RETRY_MS));
+    },
   },
   guards: {
-    runFailed: (_, output: BatchPushOutput) => output.outcome === 'aborted' || output.counts.failedItems > 0,
+    pushes: ({ context }) => context.config.direction !== 'pull',
+    /** The push finished (failed items or not) and the run pulls too. */
+    goesOnToPull: ({ context }, output: BatchPushOutput) =>
+      context.config.direction !== 'push' && output.outcome !== 'aborted',
+    endsInError: ({ context }, end: RunEnd) => endsInError(context, end),
+    isLive: ({ context }) => context.config.live && context.config.direction !== 'push',
+    remoteChanged: (_, output: WatchChangesOutput) => output === 'changed',
     hasRetryDue: ({ context }) => context.nextRetryAt !== undefined,
     retryIsDue: ({ context }) =>
       context.nextRetryAt !== undefined && context.config.sources.now() >= context.nextRetryAt,
@@ -117,12 +199,16 @@ export const entitySyncMachine = setup({
     startRun: assign(({ context }) => ({
       runId: context.runId + 1,
       counts: NO_COUNTS,
+      pull: NO_PULL_COUNTS,
+      phase: undefined,
+      pushed: undefined,
       startedAt: context.config.sources.now(),
       error: undefined,
       nextRetryAt: undefined,
     })),
     spawnBatch: enqueueActions(({ context, enqueue }) => {
       const { entityType, policy, sources } = context.config;
+      enqueue.assign({ phase: 'push' });
       enqueue.spawnChild('batchPush', {
         id: 'batch',
         systemId: `batch:${entityType}`,
@@ -130,11 +216,40 @@ export const entitySyncMachine = setup({
       });
     }),
     stopBatch: stopChild('batch'),
+    keepPushOutput: assign((_, output: BatchPushOutput) => ({ pushed: output, counts: output.counts })),
+    spawnPull: enqueueActions(({ context, enqueue }) => {
+      const { entityType, policy, sources } = context.config;
+      enqueue.assign({ phase: 'pull', nextRetryAt: undefined });
+      enqueue.spawnChild('pull', {
+        id: 'pull',
+        systemId: `pull:${entityType}`,
+        input: {
+          entityType,
+          runId: context.runId,
+          policy,
+          sources,
+          resetsAllowed: resetsAllowed(context.resetTimes, sources.now(), policy.pull),
+        },
+      });
+    }),
+    stopPull: stopChild('pull'),
     takeCounts: assign((_, update: { counts: RunCounts; retryAt?: number; error?: ErrorInfo }) => ({
       counts: update.counts,
       nextRetryAt: update.retryAt,
       // Shown while a retry is pending; progress after a batch clears it.
-      error: update.error === undefined ? undefined : { ...update.error, outcome: 'retrying' as const },
+      error:
+        update.error === undefined
+          ? undefined
+          : { ...update.error, outcome: 'retrying' as const, phase: 'push' as const },
+      ...(update.error === undefined ? {} : { lastError: update.error }),
+    })),
+    takePullCounts: assign((_, update: { counts: PullCounts; retryAt?: number; error?: ErrorInfo }) => ({
+      pull: update.counts,
+      nextRetryAt: update.retryAt,
+      error:
+        update.error === undefined
+          ? undefined
+          : { ...update.error, outcome: 'retrying' as const, phase: 'pull' as const },
       ...(update.error === undefined ? {} : { lastError: update.error }),
     })),
     reportProgress: sendParent(
@@ -154,6 +269,14 @@ export const entitySyncMachine = setup({
         entityType: context.config.entityType,
       }),
     ),
+    requestPull: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ watchFailures: 0 });
+      enqueue.sendParent({
+        type: 'ENTITY.REMOTE_CHANGED',
+        entityType: context.config.entityType,
+      } satisfies EntityToParentEvent);
+    }),
+    countWatch: assign(({ context }, ok: boolean) => ({ watchFailures: ok ? 0 : context.watchFailures + 1 })),
   },
 }).createMachine({
   id: 'entitySync',
@@ -161,6 +284,11 @@ export const entitySyncMachine = setup({
     config: input,
     runId: 0,
     counts: NO_COUNTS,
+    pull: NO_PULL_COUNTS,
+    phase: undefined,
+    pushed: undefined,
+    resetTimes: [],
+    watchFailures: 0,
     startedAt: 0,
     error: undefined,
     lastError: undefined,
@@ -174,37 +302,122 @@ export const entitySyncMachine = setup({
       on: { SYNC: 'syncing' },
     },
     syncing: {
-      entry: ['startRun', 'spawnBatch', 'reportProgress'],
-      exit: 'stopBatch',
+      entry: ['startRun', 'reportProgress'],
+      initial: 'starting',
       on: {
-        'BATCH.PROGRESS': {
-          actions: [
-            { type: 'takeCounts', params: ({ event }) => ({ counts: event.counts }) },
-            'reportProgress',
-          ],
-        },
-        'BATCH.RETRYING': {
-          actions: [{ type: 'takeCounts', params: ({ event }) => event }, 'reportProgress'],
-        },
-        'xstate.done.actor.batch': [
-          {
-            guard: { type: 'runFailed', params: ({ event }) => event.output },
-            target: 'error',
-            actions: { type: 'endRun', params: ({ event }) => ({ kind: 'finished', output: event.output }) },
-          },
-          {
-            target: 'synced',
-            actions: { type: 'endRun', params: ({ event }) => ({ kind: 'finished', output: event.output }) },
-          },
-        ],
-        'xstate.error.actor.batch': {
-          target: 'error',
-          actions: {
-            type: 'endRun',
-            params: ({ event }: { event: { error: unknown } }) => ({ kind: 'crashed', error: event.error }),
-          },
-        },
         CANCEL: { target: 'idle', actions: { type: 'endRun', params: { kind: 'cancelled' } } },
+      },
+      states: {
+        starting: {
+          always: [{ guard: 'pushes', target: 'pushing' }, { target: 'pulling' }],
+        },
+        pushing: {
+          entry: 'spawnBatch',
+          exit: 'stopBatch',
+          on: {
+            'BATCH.PROGRESS': {
+              actions: [
+                { type: 'takeCounts', params: ({ event }) => ({ counts: event.counts }) },
+                'reportProgress',
+              ],
+            },
+            'BATCH.RETRYING': {
+              actions: [{ type: 'takeCounts', params: ({ event }) => event }, 'reportProgress'],
+            },
+            'xstate.done.actor.batch': [
+              {
+                guard: { type: 'goesOnToPull', params: ({ event }) => event.output },
+                target: 'pulling',
+                actions: { type: 'keepPushOutput', params: ({ event }) => event.output },
+              },
+              {
+                guard: {
+                  type: 'endsInError',
+                  params: ({ event }) => ({ kind: 'finished', push: event.output, pull: undefined }),
+                },
+                target: '#entitySync.error',
+                actions: {
+                  type: 'endRun',
+                  params: ({ event }) => ({ kind: 'finished', push: event.output, pull: undefined }),
+                },
+              },
+              {
+                target: '#entitySync.synced',
+                actions: {
+                  type: 'endRun',
+                  params: ({ event }) => ({ kind: 'finished', push: event.output, pull: undefined }),
+                },
+              },
+            ],
+            'xstate.error.actor.batch': {
+              target: '#entitySync.error',
+              actions: {
+                type: 'endRun',
+                params: ({ event }: { event: { error: unknown } }) => ({
+                  kind: 'crashed',
+                  error: event.error,
+                }),
+              },
+            },
+          },
+        },
+        pulling: {
+          entry: ['spawnPull', 'reportProgress'],
+          exit: 'stopPull',
+          on: {
+            'PULL.PROGRESS': {
+              actions: [
+                { type: 'takePullCounts', params: ({ event }) => ({ counts: event.counts }) },
+                'reportProgress',
+              ],
+            },
+            'PULL.RETRYING': {
+              actions: [{ type: 'takePullCounts', params: ({ event }) => event }, 'reportProgress'],
+            },
+            'xstate.done.actor.pull': [
+              {
+                guard: {
+                  type: 'endsInError',
+                  params: ({ context, event }) => ({
+                    kind: 'finished',
+                    push: context.pushed,
+                    pull: event.output,
+                  }),
+                },
+                target: '#entitySync.error',
+                actions: {
+                  type: 'endRun',
+                  params: ({ context, event }) => ({
+                    kind: 'finished',
+                    push: context.pushed,
+                    pull: event.output,
+                  }),
+                },
+              },
+              {
+                target: '#entitySync.synced',
+                actions: {
+                  type: 'endRun',
+                  params: ({ context, event }) => ({
+                    kind: 'finished',
+                    push: context.pushed,
+                    pull: event.output,
+                  }),
+                },
+              },
+            ],
+            'xstate.error.actor.pull': {
+              target: '#entitySync.error',
+              actions: {
+                type: 'endRun',
+                params: ({ event }: { event: { error: unknown } }) => ({
+                  kind: 'crashed',
+                  error: event.error,
+                }),
+              },
+            },
+          },
+        },
       },
     },
     // Both resting states keep items that wait for a retry on schedule: the run that ended may have had nothing
@@ -218,6 +431,39 @@ export const entitySyncMachine = setup({
           { guard: 'retryIsDue', actions: 'requestRetry' },
           { guard: 'hasRetryDue', target: 'synced', reenter: true },
         ],
+      },
+      // Live mode: one held request for the server's changes at a time, a run asked for when one arrives.
+      initial: 'settling',
+      states: {
+        settling: {
+          always: { guard: not('isLive'), target: 'still' },
+          after: { liveGap: 'watching' },
+        },
+        watching: {
+          invoke: {
+            id: 'watch',
+            src: 'watchChanges',
+            input: ({ context }) => ({
+              entityType: context.config.entityType,
+              waitSeconds: context.config.policy.pull.liveWaitSeconds,
+            }),
+            onDone: [
+              {
+                guard: { type: 'remoteChanged', params: ({ event }) => event.output },
+                target: 'changed',
+                actions: 'requestPull',
+              },
+              { target: 'watching', reenter: true, actions: { type: 'countWatch', params: true } },
+            ],
+            onError: { target: 'backingOff', actions: { type: 'countWatch', params: false } },
+          },
+        },
+        backingOff: {
+          after: { watchBackoff: 'watching' },
+        },
+        // The run asked for is queued; it starts with a SYNC.
+        changed: {},
+        still: {},
       },
     },
     error: {
@@ -233,3 +479,12 @@ export const entitySyncMachine = setup({
     },
   },
 });
+
+/**
+ * The top-level state of an entity actor's snapshot (`syncing` while pushing or pulling, `synced` while watching
+ * for live changes): the `SyncState` apps and the facade speak of.
+ */
+export function syncStateOf(snapshot: { value: unknown }): SyncState {
+  const { value } = snapshot;
+  return (typeof value === 'string' ? value : Object.keys(value as object)[0]) as SyncState;
+}

@@ -22,7 +22,7 @@ export type {
 } from './coordinator.types.js';
 export type { SyncDeps, SyncTarget } from './deps.js';
 export { createSyncMachine, makeSyncActors, runSources } from './deps.js';
-export { entitySyncMachine } from './entity-sync.machine.js';
+export { entitySyncMachine, syncStateOf } from './entity-sync.machine.js';
 export type {
   EntitySyncContext,
   EntitySyncEvent,
@@ -34,4 +34,7 @@ export type {
   RunReport,
   RunSnapshot,
 } from './entity-sync.types.js';
-export type { RunPolicy, RunSources } from './run-policy.js';
+export { pullMachine } from './pull.machine.js';
+export type { PullCounts, PullInput, PullOutput, PullToParentEvent } from './pull.types.js';
+export type { PullPolicy, RunPolicy, RunSources } from './run-policy.js';
+export { DEFAULT_PULL_POLICY } from './run-policy.js';

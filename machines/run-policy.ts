@@ -17,6 +17,33 @@ export interface RunPolicy {
    * batches' requests are out; results are still handled strictly in batch order.
    */
   maxBatchesInFlight: number;
+  pull: PullPolicy;
+}
+
+/** Changes asked for per pulled page unless the options say otherwise (the reference server's most). */
+export const DEFAULT_PULL_PAGE_SIZE = 1_000;
+
+/** The pull settings unless the options say otherwise. */
+export const DEFAULT_PULL_POLICY: PullPolicy = {
+  pageSize: DEFAULT_PULL_PAGE_SIZE,
+  liveWaitSeconds: 25,
+  maxResets: 3,
+  resetWindowMs: 60 * 60 * 1000,
+};
+
+/** How pulls go (the push's retry policy applies to their requests too). */
+export interface PullPolicy {
+  /** Changes asked for per page; a server may send fewer. */
+  pageSize: number;
+  /** Seconds a live type's held request may wait for a change (the server may answer sooner). */
+  liveWaitSeconds: number;
+  /**
+   * Resets (pulls from the beginning the server asked for) allowed per entity type within `resetWindowMs`; one
+   * more ends the run with `PULL_RESET_LIMIT` until the window has passed. A server that answered reset to every
+   * request would otherwise have a client re-download everything in a loop.
+   */
+  maxResets: number;
+  resetWindowMs: number;
 }
 
 /**

@@ -1,6 +1,7 @@
 // `actorsync`: the client core. It runs in Node 20 and in browsers alike, so nothing here may reach a `node:`
 // module, the server, the inspectors or a store's internals; those have entries of their own (docs/architecture.md).
 export type {
+  PullOptions,
   SyncableRepository,
   SyncCommand,
   SyncCoordinatorOptions,
@@ -20,6 +21,7 @@ export {
   MalformedReplyError,
   MissingRemoteError,
   PermanentSyncError,
+  PullResetLimitError,
   StalePageError,
   StoreCorruptError,
   StoreLockedError,
@@ -61,7 +63,9 @@ export type {
   RetryPolicy,
   SyncAck,
   SyncBatchContext,
+  SyncDirection,
   SyncLogger,
+  SyncPhase,
   SyncProgress,
   SyncResult,
   SyncState,

@@ -1,7 +1,13 @@
 import { isTombstone, markDeleted, markUpdated } from './domain/entity.js';
 import { InvalidEntityError } from './domain/errors.js';
 import { assertEntityTypeName } from './domain/names.js';
-import type { EntityFields, LocalDataSource, RemoteDataSource, RepositoryEntity } from './domain/types.js';
+import type {
+  EntityFields,
+  LocalDataSource,
+  RemoteDataSource,
+  RepositoryEntity,
+  SyncDirection,
+} from './domain/types.js';
 
 export interface RepositoryOptions<T extends RepositoryEntity> {
   /** The name the coordinator, the remote and progress events know this type by. */
@@ -9,6 +15,13 @@ export interface RepositoryOptions<T extends RepositoryEntity> {
   local: LocalDataSource<T>;
   /** Without one the repository stores locally but cannot be synced. */
   remote?: RemoteDataSource<T>;
+  /**
+   * What a sync of this type does: `'push'` its local changes, `'pull'` the server's, or `'both'` (push, then
+   * pull). Default: `'both'` when the store and the remote can pull, else `'push'`.
+   */
+  direction?: SyncDirection;
+  /** Keep the type up to date between syncs with one held request for the server's changes (pulling types). */
+  live?: boolean;
   /** Epoch ms; replace in tests. */
   now?: () => number;
   /** Ids for records saved without one. Default `crypto.randomUUID()` (Node 20 and browsers, in secure contexts). */
@@ -23,6 +36,8 @@ export class Repository<T extends RepositoryEntity> {
   readonly entityType: string;
   readonly local: LocalDataSource<T>;
   readonly remote: RemoteDataSource<T> | undefined;
+  readonly direction: SyncDirection | undefined;
+  readonly live: boolean | undefined;
   readonly #now: () => number;
   readonly #newId: () => string;
   #saves: Promise<unknown> = Promise.resolve();
@@ -32,6 +47,8 @@ export class Repository<T extends RepositoryEntity> {
     this.entityType = options.entityType;
     this.local = options.local;
     this.remote = options.remote;
+    this.direction = options.direction;
+    this.live = options.live;
     this.#now = options.now ?? Date.now;
     this.#newId = options.newId ?? (() => globalThis.crypto.randomUUID());
   }

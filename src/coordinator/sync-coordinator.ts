@@ -3,7 +3,11 @@ import { entityActorId } from '../../machines/coordinator.machine.js';
 import type { CoordinatorCommand, CoordinatorInput } from '../../machines/coordinator.types.js';
 import { createSyncMachine, runSources, type SyncDeps, type SyncTarget } from '../../machines/deps.js';
 import type { RunReport, RunSnapshot } from '../../machines/entity-sync.types.js';
-import { DEFAULT_MAX_BATCHES_IN_FLIGHT } from '../../machines/run-policy.js';
+import {
+  DEFAULT_MAX_BATCHES_IN_FLIGHT,
+  DEFAULT_PULL_POLICY,
+  type PullPolicy,
+} from '../../machines/run-policy.js';
 import { ProgressStream } from '../core/progress-stream.js';
 import {
   CoordinatorStoppedError,
@@ -20,6 +24,7 @@ import type {
   RemoteDataSource,
   RepositoryEntity,
   RetryOptions,
+  SyncDirection,
   SyncLogger,
   SyncProgress,
   SyncResult,
@@ -32,6 +37,16 @@ export interface SyncableRepository<T extends RepositoryEntity = RepositoryEntit
   readonly entityType: string;
   readonly local: LocalDataSource<T>;
   readonly remote?: RemoteDataSource<T> | undefined;
+  /**
+   * What a run does (see `SyncDirection`). Default: `'both'` when the store and the remote can pull
+   * (`checkpoint`, `applyPulledPage`, `pullChanges`), else `'push'`.
+   */
+  readonly direction?: SyncDirection | undefined;
+  /**
+   * Keep the type up to date between runs: after a run, hold one long-poll request for the server's changes and
+   * start a run (push, then pull) when one arrives. Needs a pulling direction. Default false.
+   */
+  readonly live?: boolean | undefined;
 }
 
 /**
@@ -70,6 +85,22 @@ export interface SyncCoordinatorOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Jitter source for backoff; `Math.random` by default. */
   random?: () => number;
+  /** How pulls go. */
+  pull?: PullOptions;
+}
+
+export interface PullOptions {
+  /** Changes asked for per page (a server may send fewer). Default 1,000. */
+  pageSize?: number;
+  /** Seconds a live type's held request may wait before it is renewed. Default 25; at most 60. */
+  liveWaitSeconds?: number;
+  /**
+   * Resets (pulls from the beginning the server asked for) allowed per entity type within `resetWindowMs`. One
+   * more stops the run with `PULL_RESET_LIMIT`, and the type's next automatic run waits for the window. Default 3.
+   */
+  maxResets?: number;
+  /** Default 3,600,000 (one hour). */
+  resetWindowMs?: number;
 }
 
 type CoordinatorActor = Actor<ReturnType<typeof createSyncMachine>>;
@@ -159,8 +190,9 @@ export class SyncCoordinator {
       );
     }
     if (!remote) throw new MissingRemoteError(entityType);
+    const { direction, live } = syncMode(repository, remote);
     this.#repositories.set(entityType, { local, remote } as SyncTarget);
-    this.actor.send({ type: 'REGISTER', entityType });
+    this.actor.send({ type: 'REGISTER', entityType, direction, live });
   }
 
   /**
@@ -190,10 +222,10 @@ export class SyncCoordinator {
     return Promise.all(this.entityTypes.map((entityType) => this.sync(entityType)));
   }
 
-  /** True exactly while a run of `entityType` is active, retry waits included. */
+  /** True exactly while a run of `entityType` is active (pushing or pulling), retry waits included. */
   isSyncing(entityType: string): boolean {
     const child = this.actor.getSnapshot().children[entityActorId(entityType)];
-    return child?.getSnapshot().value === 'syncing';
+    return child?.getSnapshot().matches('syncing') ?? false;
   }
 
   /** The latest progress of `entityType`, if it has synced. */
@@ -355,6 +387,74 @@ function resolveOptions(options: SyncCoordinatorOptions): Omit<CoordinatorInput,
     concurrency,
     enableAutoSync: options.enableAutoSync ?? false,
     autoSyncIntervalMs,
-    policy: { batchSize, retry: resolveRetryPolicy(options.retry), conflicts, maxBatchesInFlight },
+    policy: {
+      batchSize,
+      retry: resolveRetryPolicy(options.retry),
+      conflicts,
+      maxBatchesInFlight,
+      pull: resolvePullPolicy(options.pull ?? {}),
+    },
   };
+}
+
+function resolvePullPolicy(options: PullOptions): PullPolicy {
+  const policy = { ...DEFAULT_PULL_POLICY, ...definedOnly(options) };
+  const wholeIn = (name: keyof PullPolicy, least: number, most: number) => {
+    const value: unknown = policy[name];
+    if (!Number.isSafeInteger(value) || (value as number) < least || (value as number) > most) {
+      throw new InvalidOptionsError(
+        `pull.${name} must be a whole number from ${least} to ${most}, got ${JSON.stringify(value) ?? String(value)}`,
+      );
+    }
+  };
+  wholeIn('pageSize', 1, 10_000);
+  wholeIn('maxResets', 0, 1_000);
+  wholeIn('resetWindowMs', 1, 2 ** 31 - 1);
+  const wait: unknown = policy.liveWaitSeconds;
+  if (typeof wait !== 'number' || !Number.isFinite(wait) || wait < 1 || wait > 60) {
+    throw new InvalidOptionsError(
+      `pull.liveWaitSeconds must be a number of seconds from 1 to 60, got ${JSON.stringify(wait) ?? String(wait)}`,
+    );
+  }
+  return policy;
+}
+
+/** The options an app set, without keys it left `undefined` (they keep the defaults). */
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/**
+ * A repository's direction and live mode, checked against what its store and remote can do: pulling needs the
+ * store's `checkpoint` and `applyPulledPage` and the remote's `pullChanges`; live mode needs pulling.
+ */
+function syncMode(
+  repository: SyncableRepository<RepositoryEntity>,
+  remote: RemoteDataSource<RepositoryEntity>,
+): { direction: SyncDirection; live: boolean } {
+  const { entityType, local } = repository;
+  const missing = [
+    typeof local.checkpoint === 'function' ? undefined : "the store's checkpoint()",
+    typeof local.applyPulledPage === 'function' ? undefined : "the store's applyPulledPage()",
+    typeof remote.pullChanges === 'function' ? undefined : "the remote's pullChanges()",
+  ].filter((part) => part !== undefined);
+  const direction = repository.direction ?? (missing.length === 0 ? 'both' : 'push');
+  if (direction !== 'push' && direction !== 'pull' && direction !== 'both') {
+    throw new InvalidOptionsError(
+      `direction of "${entityType}" must be 'push', 'pull' or 'both', got ${JSON.stringify(direction) ?? String(direction)}`,
+    );
+  }
+  if (direction !== 'push' && missing.length > 0) {
+    throw new InvalidOptionsError(
+      `"${entityType}" cannot ${direction === 'pull' ? 'pull' : 'push and pull'}: it needs ${missing.join(', ')}`,
+    );
+  }
+  const live = repository.live ?? false;
+  if (typeof live !== 'boolean') {
+    throw new InvalidOptionsError(`live of "${entityType}" must be true or false, got ${typeof live}`);
+  }
+  if (live && direction === 'push') {
+    throw new InvalidOptionsError(`"${entityType}" cannot be live: it only pushes (live mode watches pulls)`);
+  }
+  return { direction, live };
 }

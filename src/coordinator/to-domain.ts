@@ -7,15 +7,19 @@ import type { SyncProgress, SyncResult } from '../domain/types.js';
  * words its own lines from the same data).
  */
 export function describeRunError(snapshot: RunSnapshot): string | undefined {
-  const { error, counts } = snapshot;
+  const { error, counts, pull } = snapshot;
   if (!error) return undefined;
   switch (error.outcome) {
     case 'retrying':
       return `Retrying after: ${error.message}`;
     case 'stopped':
-      return `Sync run stopped after ${counts.syncedItems + counts.failedItems} of ${counts.totalItems} items: ${error.message}`;
+      return error.phase === 'pull'
+        ? `Pull stopped after ${pull.pages} page${pull.pages === 1 ? '' : 's'} (${pull.pulledItems} changes stored): ${error.message}`
+        : `Sync run stopped after ${counts.syncedItems + counts.failedItems} of ${counts.totalItems} items: ${error.message}`;
     case 'items-failed':
       return `${counts.failedItems} of ${counts.totalItems} items failed to sync; last error: ${error.message}`;
+    case 'changes-refused':
+      return `${pull.refusedItems} pulled change${pull.refusedItems === 1 ? ' was' : 's were'} refused; last: ${error.message}`;
     case 'crashed':
       return `Sync run failed unexpectedly: ${error.message}`;
     default: {
@@ -34,7 +38,7 @@ export function percentDone(counts: RunCounts, isComplete: boolean): number {
 
 /** Maps an entity actor's run snapshot to the public `SyncProgress`. */
 export function toSyncProgress(snapshot: RunSnapshot): SyncProgress {
-  const { counts } = snapshot;
+  const { counts, pull } = snapshot;
   const isComplete = snapshot.state === 'synced' || snapshot.state === 'error';
   const errorMessage = describeRunError(snapshot);
   return {
@@ -44,8 +48,13 @@ export function toSyncProgress(snapshot: RunSnapshot): SyncProgress {
     totalItems: counts.totalItems,
     syncedItems: counts.syncedItems,
     failedItems: counts.failedItems,
-    conflicts: counts.conflicts,
-    retries: counts.retries,
+    conflicts: counts.conflicts + pull.conflicts,
+    retries: counts.retries + pull.retries,
+    pulledItems: pull.pulledItems,
+    deletedItems: pull.deletedItems,
+    refusedItems: pull.refusedItems,
+    resets: pull.resets,
+    ...(snapshot.phase === undefined ? {} : { phase: snapshot.phase }),
     ...(errorMessage === undefined ? {} : { errorMessage }),
     ...(snapshot.error === undefined ? {} : { errorCode: snapshot.error.code }),
     ...(snapshot.lastError === undefined ? {} : { lastError: snapshot.lastError.message }),
@@ -68,7 +77,13 @@ export function toSyncResult(report: RunReport): SyncResult {
     failedItems: progress.failedItems,
     conflicts: progress.conflicts,
     retries: progress.retries,
+    pulledItems: progress.pulledItems,
+    deletedItems: progress.deletedItems,
+    refusedItems: progress.refusedItems,
+    resets: progress.resets,
+    ...(progress.phase === undefined ? {} : { phase: progress.phase }),
     failures: report.failures.map((item) => ({ ...item })),
+    refused: report.refused.map((change) => ({ ...change })),
     cancelled: report.cancelled,
     ...(progress.errorMessage === undefined ? {} : { errorMessage: progress.errorMessage }),
     ...(progress.errorCode === undefined ? {} : { errorCode: progress.errorCode }),
@@ -89,7 +104,12 @@ export function cancelledBeforeStart(entityType: string, state: SyncResult['stat
     failedItems: 0,
     conflicts: 0,
     retries: 0,
+    pulledItems: 0,
+    deletedItems: 0,
+    refusedItems: 0,
+    resets: 0,
     failures: [],
+    refused: [],
     cancelled: true,
     durationMs: 0,
   };

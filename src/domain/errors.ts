@@ -93,6 +93,20 @@ function describeCheckpoint(checkpoint: string | undefined): string {
   return checkpoint === undefined ? 'the beginning' : `a checkpoint (${checkpoint.length} characters)`;
 }
 
+/**
+ * The server asked for more resets (pulls from the beginning) than `maxResets` within the reset window: the run
+ * stops before pulling everything again, and the type's next automatic run waits until the window allows one.
+ * A server that asks for a reset on every request would otherwise have the client download everything in a loop.
+ */
+export class PullResetLimitError extends ActorSyncError {
+  constructor(entityType: string, maxResets: number, windowMs: number) {
+    super(
+      'PULL_RESET_LIMIT',
+      `The server asked to pull "${entityType}" from the beginning again, but ${maxResets} reset${maxResets === 1 ? '' : 's'} within ${Math.round(windowMs / 60_000)} minutes is the limit: waiting before the next one`,
+    );
+  }
+}
+
 /** The coordinator was stopped; no more work is accepted. */
 export class CoordinatorStoppedError extends ActorSyncError {
   constructor() {

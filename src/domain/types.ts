@@ -2,6 +2,15 @@
 export type SyncState = 'idle' | 'syncing' | 'synced' | 'error';
 
 /**
+ * What a run of an entity type does: push its outbox, pull the server's changes, or push then pull (`'both'`).
+ * `'both'` is the default for a repository whose store and remote can pull; `'push'` for the others (telemetry).
+ */
+export type SyncDirection = 'push' | 'pull' | 'both';
+
+/** The part of a run under way: pushing the outbox, or pulling the server's changes. */
+export type SyncPhase = 'push' | 'pull';
+
+/**
  * The bookkeeping fields every synced record carries. Records are plain objects: user fields sit beside these.
  * `version` increments on every local change; the remote acknowledges a specific version.
  */
@@ -322,12 +331,25 @@ export interface SyncProgress {
   state: SyncState;
   /** Identifies the run; increases per entity type. */
   runId: number;
+  /** Items the push covers: the outbox at the run's start. */
   totalItems: number;
+  /** Items pushed and acknowledged by the server at the version sent. */
   syncedItems: number;
   failedItems: number;
+  /** Conflicts resolved in both directions: reported by the server on push, and met by pulled changes. */
   conflicts: number;
-  /** Batch attempts that failed and were retried in this run. */
+  /** Batch pushes and page pulls that failed and were retried in this run. */
   retries: number;
+  /** Pulled changes stored as the local record (new records and newer versions). */
+  pulledItems: number;
+  /** Local records removed by the pull: by the server's tombstones, and by a reset (records it no longer has). */
+  deletedItems: number;
+  /** Pulled changes refused (not a valid record, or a conflict the policy could not resolve); see `SyncResult.refused`. */
+  refusedItems: number;
+  /** Pulls from the beginning the server asked for in this run (capped; see `SyncCoordinatorOptions.pull`). */
+  resets: number;
+  /** What the run is doing (`push`, then `pull`), and once it ended the last part it reached. */
+  phase?: SyncPhase;
   /** A sentence for people: why the run is waiting to retry, stopped early or left failed items. */
   errorMessage?: string;
   /** The `ActorSyncError` code behind `errorMessage` (`ITEM_FAILED` for items the remote refused): for programs. */
@@ -359,13 +381,22 @@ export interface SyncResult {
   totalItems: number;
   syncedItems: number;
   failedItems: number;
+  /** Conflicts resolved in both directions: reported by the server on push, and met by pulled changes. */
   conflicts: number;
   retries: number;
+  /** See `SyncProgress`. */
+  pulledItems: number;
+  deletedItems: number;
+  refusedItems: number;
+  resets: number;
+  phase?: SyncPhase;
   /**
    * The run's failed items, the first 1,000 of them (`MAX_LISTED_FAILURES` in `actorsync/machines`); `failedItems`
    * counts them all, and the store's failure records (`LocalDataSource.failures()`) hold every one.
    */
   failures: FailedItem[];
+  /** Pulled changes the run refused, the first 1,000 (`refusedItems` counts them all); they were not stored. */
+  refused: RefusedChange[];
   cancelled: boolean;
   /** Why the run ended in error, for people (see `SyncProgress.errorMessage`). */
   errorMessage?: string;

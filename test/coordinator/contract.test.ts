@@ -650,7 +650,7 @@ describe('10. readable system ids and inspection', () => {
     await hold.reached;
     const system = coordinator.actor.system;
     expect(system.get('coordinator')).toBe(coordinator.actor);
-    expect(system.get('entity:note')?.getSnapshot().value).toBe('syncing');
+    expect(system.get('entity:note')?.getSnapshot().value).toEqual({ syncing: 'pushing' });
     expect(system.get('batch:note')?.getSnapshot().value).toBe('pushing');
     hold.release();
     await run;

@@ -38,14 +38,18 @@ describe('toMermaid', () => {
     const chart = toMermaid(entitySyncMachine);
     expect(chart).toContain('[*] --> idle');
     expect(chart).toContain('idle --> syncing: SYNC');
-    expect(chart).toContain('syncing --> error: done(batch) [runFailed]');
-    expect(chart).toContain('syncing --> synced: done(batch)');
-    expect(chart).toContain('syncing --> error: error(batch)');
+    expect(chart).toContain('pushing --> pulling: done(batch) [goesOnToPull]');
+    expect(chart).toContain('pushing --> error: done(batch) [endsInError]');
+    expect(chart).toContain('pushing --> synced: done(batch)');
+    expect(chart).toContain('pushing --> error: error(batch)');
+    expect(chart).toContain('pulling --> synced: done(pull)');
+    expect(chart).toContain('pulling --> error: error(pull)');
     expect(chart).toContain('syncing --> idle: CANCEL');
     expect(chart).toContain('error --> syncing: SYNC');
     // Actions-only handlers are notes, not arrows.
     expect(chart).not.toMatch(/--> [^\n]*BATCH\.PROGRESS/);
-    expect(chart).toMatch(/note right of syncing\n\s+Actions only:\n\s+BATCH\.PROGRESS\n\s+BATCH\.RETRYING/);
+    expect(chart).toMatch(/note right of pushing\n\s+Actions only:\n\s+BATCH\.PROGRESS\n\s+BATCH\.RETRYING/);
+    expect(chart).toMatch(/note right of pulling\n\s+Actions only:\n\s+PULL\.PROGRESS\n\s+PULL\.RETRYING/);
     expect(chart).toMatch(/note right of error\n\s+Actions only:\n\s+after\(untilRetryDue\) \[retryIsDue\]/);
   });
 

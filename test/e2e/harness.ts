@@ -12,6 +12,7 @@ import {
   type SyncBatchContext,
   SyncCoordinator,
   type SyncCoordinatorOptions,
+  type SyncDirection,
   type SyncLogger,
   type SyncProgress,
 } from '../../src/index.js';
@@ -163,6 +164,8 @@ export class Harness {
       server?: SyncServerOptions;
       remote?: Partial<HttpRemoteOptions>;
       coordinator?: SyncCoordinatorOptions;
+      /** Default `'push'`: the suites on this harness pin push behaviour request by request; pull suites opt in. */
+      direction?: SyncDirection;
     } = {},
   ) {
     const server = await this.server(options.server);
@@ -171,7 +174,12 @@ export class Harness {
     const store = await this.store(file);
     const local = store.collection<Note>(ENTITY);
     const remote = this.remote(server, options.remote);
-    const repository = new Repository<Note>({ entityType: ENTITY, local, remote });
+    const repository = new Repository<Note>({
+      entityType: ENTITY,
+      local,
+      remote,
+      direction: options.direction ?? 'push',
+    });
     const count = options.count ?? 0;
     if (count > 0) {
       await repository.saveMany(

@@ -81,7 +81,7 @@ async function setup(options: {
       ...(options.getToken ? { getToken: options.getToken } : {}),
     }),
   );
-  const repository = new Repository<Note>({ entityType: ENTITY, local, remote });
+  const repository = new Repository<Note>({ entityType: ENTITY, local, remote, direction: 'push' });
   await repository.saveMany(ids(options.count).map((id, i) => ({ id, text: `note ${i}` })));
   const coordinator = h.coordinator({
     batchSize: options.batchSize ?? 5,

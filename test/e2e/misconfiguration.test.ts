@@ -46,7 +46,7 @@ async function storeWithNotes(texts: string[]) {
   const store = await h.store(join(dir, 'store.json'));
   const local = store.collection<Note>(ENTITY);
   const repositoryFor = (remote: HttpRemoteDataSource<Note>) =>
-    new Repository<Note>({ entityType: ENTITY, local, remote });
+    new Repository<Note>({ entityType: ENTITY, local, remote, direction: 'push' });
   await repositoryFor(new HttpRemoteDataSource<Note>({ baseUrl: 'http://127.0.0.1:1' })).saveMany(
     texts.map((text, n) => ({ id: noteId(n), text })),
   );

@@ -63,7 +63,7 @@ describe('no retry storm from any Retry-After', () => {
       const store = await h.store(`${dir}/store.json`);
       const local = store.collection<Note>(ENTITY);
       const remote = new HttpRemoteDataSource<Note>({ baseUrl: server.url, maxRetryAfterMs: 2 ** 40 });
-      const repository = new Repository<Note>({ entityType: ENTITY, local, remote });
+      const repository = new Repository<Note>({ entityType: ENTITY, local, remote, direction: 'push' });
       await repository.saveMany([{ id: noteId(1), text: 'one' }]);
       // The default backoff (500 ms, doubling; jitter at its ceiling): only a delay that fires early makes a storm.
       const coordinator = h.coordinator({
@@ -88,7 +88,7 @@ describe('no retry storm from any Retry-After', () => {
     const store = await h.store(`${dir}/store.json`);
     const local = store.collection<Note>(ENTITY);
     const remote = new HttpRemoteDataSource<Note>({ baseUrl: server.url });
-    const repository = new Repository<Note>({ entityType: ENTITY, local, remote });
+    const repository = new Repository<Note>({ entityType: ENTITY, local, remote, direction: 'push' });
     await repository.saveMany([{ id: noteId(1), text: 'one' }]);
     const thousandYears = 1_000 * 365 * 24 * 3_600_000;
     await local.commit({

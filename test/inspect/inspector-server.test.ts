@@ -121,7 +121,7 @@ describe('local inspector server', () => {
     expect(init.tree.map((n) => [n.systemId, n.value])).toEqual(
       expect.arrayContaining([
         ['coordinator', 'manual'],
-        ['entity:note', 'syncing'],
+        ['entity:note', { syncing: 'pushing' }],
         ['batch:note', 'pushing'],
       ]),
     );

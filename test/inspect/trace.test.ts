@@ -51,7 +51,7 @@ describe('trace inspector', () => {
     expect(names).toEqual(
       expect.arrayContaining([
         ['coordinator', 'manual'],
-        ['entity:note', 'syncing'],
+        ['entity:note', { syncing: 'pushing' }],
         ['batch:note', 'pushing'],
       ]),
     );
@@ -67,7 +67,7 @@ describe('trace inspector', () => {
     for (const record of records.slice(0, stoppedAt)) after.apply(record);
     expect(after.nodes().map((n) => n.systemId)).toEqual(['coordinator', 'entity:note']);
     expect(after.nodes()[1]).toMatchObject({
-      value: 'synced',
+      value: { synced: 'still' },
       context: { progress: { syncedItems: 151, totalItems: 151, percent: 100 } },
     });
   });

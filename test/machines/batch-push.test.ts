@@ -20,6 +20,7 @@ import type {
   PushBatchInput,
   PushBatchOutput,
 } from '../../machines/batch-push.types.js';
+import { DEFAULT_PULL_POLICY } from '../../machines/run-policy.js';
 import { FatalSyncError, TransientSyncError } from '../../src/domain/errors.js';
 import type { RepositoryEntity } from '../../src/domain/types.js';
 
@@ -109,6 +110,7 @@ function harness(options: {
       retry: RETRY,
       conflicts: 'server-wins',
       maxBatchesInFlight: options.maxBatchesInFlight ?? DEFAULT_MAX_BATCHES_IN_FLIGHT,
+      pull: DEFAULT_PULL_POLICY,
     },
     sources: { now: () => NOW, newBatchKey: () => 'key', random: () => 1 },
   };

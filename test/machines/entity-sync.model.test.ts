@@ -17,8 +17,9 @@ import { batchPushMachine } from '../../machines/batch-push.machine.js';
 import { coordinatorMachine, entityActorId } from '../../machines/coordinator.machine.js';
 import type { CoordinatorInput } from '../../machines/coordinator.types.js';
 import { createSyncMachine, makeSyncActors, runSources, type SyncDeps } from '../../machines/deps.js';
-import { entitySyncMachine } from '../../machines/entity-sync.machine.js';
+import { entitySyncMachine, syncStateOf } from '../../machines/entity-sync.machine.js';
 import type { RunReport } from '../../machines/entity-sync.types.js';
+import { DEFAULT_PULL_POLICY } from '../../machines/run-policy.js';
 import { toSyncResult } from '../../src/coordinator/to-domain.js';
 import { FatalSyncError, PermanentSyncError } from '../../src/domain/errors.js';
 import type { RepositoryEntity, RetryPolicy } from '../../src/domain/types.js';
@@ -160,7 +161,13 @@ class RealSystem {
       concurrency: 1,
       enableAutoSync: false,
       autoSyncIntervalMs: 300_000,
-      policy: { batchSize: BATCH_SIZE, retry: RETRY, conflicts: 'server-wins', maxBatchesInFlight: inFlight },
+      policy: {
+        batchSize: BATCH_SIZE,
+        retry: RETRY,
+        conflicts: 'server-wins',
+        maxBatchesInFlight: inFlight,
+        pull: DEFAULT_PULL_POLICY,
+      },
       sources: runSources(),
     };
     this.actor = createActor(build(deps), { input });
@@ -237,7 +244,7 @@ class RealSystem {
     await this.#checkStoreAgainstRemote(event, model);
     const entity = this.entity().getSnapshot();
     expect(entity.status, 'entity status').toBe('active');
-    expect(entity.value, 'entity state').toBe(model.value);
+    expect(syncStateOf(entity), 'entity state').toBe(model.value);
     expect(entity.context.runId, 'entity runId').toBe(model.context.runs);
     expect(TYPE in root.context.active, 'coordinator counts the type as active').toBe(
       model.value === 'syncing',
@@ -580,7 +587,7 @@ describe('entity sync machine: model-based', () => {
         coordinatorMachine.provide({
           actors: {
             entitySync: entitySyncMachine.provide({
-              guards: { runFailed: () => false },
+              guards: { endsInError: () => false },
               actors: { batchPush: batchPushMachine.provide({ actors: makeSyncActors(deps) }) },
             }),
           },

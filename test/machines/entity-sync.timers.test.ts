@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ActorRefFrom } from 'xstate';
 import { entityActorId } from '../../machines/coordinator.machine.js';
-import type { entitySyncMachine } from '../../machines/entity-sync.machine.js';
+import { type entitySyncMachine, syncStateOf } from '../../machines/entity-sync.machine.js';
 import type { RunReport } from '../../machines/entity-sync.types.js';
 import { SyncCoordinator } from '../../src/coordinator/sync-coordinator.js';
 import type { RepositoryEntity, RetryOptions } from '../../src/domain/types.js';
@@ -62,7 +62,7 @@ describe('entity sync machine: timers', () => {
 
     // The first push threw; the batch now waits out its backoff (attempt 1: the full base delay).
     expect(remote.calls).toHaveLength(1);
-    expect(entity().value).toBe('syncing');
+    expect(syncStateOf(entity())).toBe('syncing');
     expect(sync.isSyncing(TYPE)).toBe(true);
     expect(entity().context.nextRetryAt).toBe(Date.now() + BASE_DELAY_MS);
     expect(entity().context.error).toEqual({
@@ -70,6 +70,7 @@ describe('entity sync machine: timers', () => {
       message: 'boom',
       retryable: true,
       outcome: 'retrying',
+      phase: 'push',
     });
     expect(sync.getProgress(TYPE)?.errorMessage).toBe('Retrying after: boom');
     expect(entity().context.counts.retries).toBe(1);
@@ -94,7 +95,7 @@ describe('entity sync machine: timers', () => {
     const finished = await result;
     expect(finished).toMatchObject({ state: 'synced', runId: 1, syncedItems: 1, failedItems: 0, retries: 1 });
     expect(finished.nextRetryAt).toBeUndefined();
-    expect(entity().value).toBe('synced');
+    expect(syncStateOf(entity())).toBe('synced');
     expect(sync.isSyncing(TYPE)).toBe(false);
     expect(reports).toHaveLength(1);
     const stored = await local.get('a');
@@ -121,7 +122,7 @@ describe('entity sync machine: timers', () => {
     const failedAt = Date.now();
     expect(firstRun).toMatchObject({ state: 'error', runId: 1, failedItems: 1, syncedItems: 0 });
     expect(firstRun.nextRetryAt).toBe(failedAt + BASE_DELAY_MS);
-    expect(entity().value).toBe('error');
+    expect(syncStateOf(entity())).toBe('error');
     expect(entity().context.nextRetryAt).toBe(firstRun.nextRetryAt);
     expect(sync.isSyncing(TYPE)).toBe(false);
     expect(await sync.failures(TYPE)).toEqual([
@@ -137,7 +138,7 @@ describe('entity sync machine: timers', () => {
     expect(remote.calls).toHaveLength(1);
 
     await vi.advanceTimersByTimeAsync(BASE_DELAY_MS - 1);
-    expect(entity().value).toBe('error');
+    expect(syncStateOf(entity())).toBe('error');
     expect(remote.calls).toHaveLength(1);
     expect(reports).toHaveLength(1);
 
@@ -150,7 +151,7 @@ describe('entity sync machine: timers', () => {
     expect(remote.calls).toHaveLength(2);
     expect(remote.calls[1]?.ids).toEqual(['a']);
     expect(remote.calls[1]?.batchId).not.toBe(remote.calls[0]?.batchId);
-    expect(entity().value).toBe('synced');
+    expect(syncStateOf(entity())).toBe('synced');
     expect(entity().context.nextRetryAt).toBeUndefined();
     expect(await sync.failures(TYPE)).toEqual([]);
     const stored = await local.get('a');
@@ -176,7 +177,7 @@ describe('entity sync machine: timers', () => {
     const result = sync.sync(TYPE);
     await vi.advanceTimersByTimeAsync(0);
     const dueAt = (await result).nextRetryAt as number;
-    expect(entity().value).toBe('error');
+    expect(syncStateOf(entity())).toBe('error');
 
     // Node measures a timer from its cached loop time, which can lag the wall clock: the timer fires while
     // Date.now() still reads a few ms before the due time. A run started then would find nothing due.
@@ -185,7 +186,7 @@ describe('entity sync machine: timers', () => {
     expect(Date.now()).toBe(dueAt - 5);
     expect(reports).toHaveLength(1);
     expect(remote.calls).toHaveLength(1);
-    expect(entity().value).toBe('error');
+    expect(syncStateOf(entity())).toBe('error');
 
     await vi.advanceTimersByTimeAsync(5);
     expect(reports).toHaveLength(2);

@@ -182,6 +182,8 @@ describe('hostile conflict copies (issue 10 point 2)', () => {
               baseUrl: server.url,
               getToken: () => 'hostile-token-1',
             }),
+            // The hostile server answers pushes only: these cases are about the copies a push conflict brings.
+            direction: 'push',
           });
           for (let i = 0; i < SENT; i += 1) await repository.save({ id: 'c1', text: 'local text' });
           await repository.save({ id: 'plain', text: 'untouched' });

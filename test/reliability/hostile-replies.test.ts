@@ -201,7 +201,7 @@ describe('hostile replies, each through a lowdb store, the coordinator and the H
         maxRetryAfterMs: 1e12,
         fetch: counter.fetch,
       });
-      const repository = new Repository<Note>({ entityType: ENTITY, local, remote });
+      const repository = new Repository<Note>({ entityType: ENTITY, local, remote, direction: 'push' });
       const ids = Array.from({ length: RECORDS }, (_, i) => noteId(i));
       await repository.saveMany(ids.map((id) => ({ id, text: `text of ${id}` })));
       const coordinator = h.coordinator({ retry: RETRY });
@@ -261,7 +261,12 @@ describe('hostile replies, each through a lowdb store, the coordinator and the H
       const again = reopened.collection<Note>(ENTITY);
       await again.requeueFailures();
       const reference = await h.server();
-      const honest = new Repository<Note>({ entityType: ENTITY, local: again, remote: h.remote(reference) });
+      const honest = new Repository<Note>({
+        entityType: ENTITY,
+        local: again,
+        remote: h.remote(reference),
+        direction: 'push',
+      });
       const recovered = await h.coordinator({ retry: RETRY }).sync(honest);
       expect(recovered).toMatchObject({ state: 'synced', syncedItems: RECORDS, failedItems: 0 });
       const onServer = serverItems(reference, ids);

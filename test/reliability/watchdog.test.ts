@@ -4,6 +4,7 @@ import {
   batchPushMachine,
   coordinatorMachine,
   DEFAULT_MAX_BATCHES_IN_FLIGHT,
+  DEFAULT_PULL_POLICY,
   entitySyncMachine,
   runSources,
 } from '../../machines/index.js';
@@ -143,7 +144,12 @@ describe('stuck-queue watchdog', () => {
       machineGraph(entitySyncMachine)
         .transitions.filter((t) => t.target === 'error' && t.source !== 'error')
         .map((t) => t.label),
-    ).toEqual(['done(batch) [runFailed]', 'error(batch)']);
+    ).toEqual([
+      'done(batch) [endsInError]',
+      'error(batch)',
+      'done(pull) [endsInError]',
+      'error(pull)',
+    ]);
   });
 
   it.each(Object.entries(SCENARIOS))(
@@ -205,6 +211,7 @@ describe('stuck-queue watchdog', () => {
           retry: resolveRetryPolicy(RETRY),
           conflicts: 'server-wins',
           maxBatchesInFlight: DEFAULT_MAX_BATCHES_IN_FLIGHT,
+          pull: DEFAULT_PULL_POLICY,
         },
         sources: runSources(),
       },

@@ -26,8 +26,16 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
-const stateName = (value) =>
-  value === undefined || value === null ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+/** A state value as a dotted path (`syncing.pulling`); parallel regions, which our machines lack, joined by commas. */
+const stateName = (value) => {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string') return value;
+  return Object.entries(value)
+    .map(([key, inner]) => (inner && Object.keys(inner).length > 0 ? `${key}.${stateName(inner)}` : key))
+    .join(',');
+};
+/** The top-level state of a dotted path: what the chart lights. */
+const topState = (path) => path.split('.')[0];
 const actorName = (node) => node.systemId ?? (node.parent ? node.id : 'coordinator');
 
 function formatValue(value) {
@@ -72,10 +80,11 @@ function chart(graph, current) {
   marker.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#4a5663' }));
   defs.append(marker);
   root.append(defs);
+  // Transitions of nested states are drawn between their top-level states.
   for (const t of graph.transitions) {
-    const a = pos.get(t.source);
-    const b = pos.get(t.target);
-    if (!a || !b || t.source === t.target) continue;
+    const a = pos.get(topState(t.source));
+    const b = pos.get(topState(t.target));
+    if (!a || !b || a === b) continue;
     const line = svg('line', {
       x1: a.x + width / 2,
       y1: a.y + height / 2,
@@ -87,7 +96,7 @@ function chart(graph, current) {
   }
   for (const s of states) {
     const p = pos.get(s.path);
-    const isCurrent = s.key === current;
+    const isCurrent = s.key === topState(current);
     root.append(
       svg('rect', {
         x: p.x,
@@ -131,7 +140,7 @@ function actorCard(node, children) {
     { class: 'actor-head' },
     el('span', { class: 'actor-name', text: actorName(node) }),
     el('span', { class: 'machine', text: node.machine ?? 'promise' }),
-    el('span', { class: `state ${current}`, 'data-testid': 'state', text: current || node.status }),
+    el('span', { class: `state ${topState(current)}`, 'data-testid': 'state', text: current || node.status }),
   );
   const entityType = node.machine === 'entitySync' ? node.context?.entityType : undefined;
   if (entityType && state.controls && state.mode === 'live') {
@@ -163,7 +172,8 @@ function actorCard(node, children) {
     {
       class: 'actor',
       'data-actor': actorName(node),
-      'data-state': current,
+      'data-state': topState(current),
+      'data-path': current,
       'data-machine': node.machine ?? '',
     },
     head,
@@ -198,7 +208,7 @@ function shownRun(node) {
   const c = node.context ?? {};
   const current = {
     runId: c.runId,
-    state: stateName(node.value),
+    state: topState(stateName(node.value)),
     progress: c.progress,
     failures: c.failures,
     current: true,
