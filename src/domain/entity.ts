@@ -35,7 +35,7 @@ export function isTombstone(entity: { deleted?: unknown }): boolean {
 /** The bookkeeping field of an entity that is missing or wrong, and what it must be. */
 export interface EntityFieldProblem {
   /** `undefined` when the value is not an object at all. */
-  field: 'id' | 'createdAt' | 'updatedAt' | 'version' | 'syncPending' | undefined;
+  field: 'id' | 'createdAt' | 'updatedAt' | 'version' | 'syncPending' | 'baseVersion' | undefined;
   /** What the field must be, as in "a non-negative number". */
   expected: string;
   got: unknown;
@@ -62,6 +62,18 @@ export function entityFieldProblem(value: unknown): EntityFieldProblem | undefin
   if (typeof record.syncPending !== 'boolean') {
     return { field: 'syncPending', expected: 'a boolean', got: record.syncPending };
   }
+  // Optional (records before it have none), but a server version below the record's own when present.
+  const base = record.baseVersion;
+  if (
+    base !== undefined &&
+    !(Number.isSafeInteger(base) && (base as number) >= 0 && (base as number) < (record.version as number))
+  ) {
+    return {
+      field: 'baseVersion',
+      expected: 'a whole number from 0 to below the version, when present',
+      got: base,
+    };
+  }
   return undefined;
 }
 
@@ -82,6 +94,8 @@ export function assertEntity(
   if (field === undefined) throw new InvalidEntityError(`${where} must be ${expected}, got ${describe(got)}`);
   if (field === 'id') throw new InvalidEntityError(`${where} needs ${expected} id, got ${describe(got)}`);
   const named = quoteText ? `${where} "${(value as { id: string }).id}"` : where;
+  if (field === 'baseVersion')
+    throw new InvalidEntityError(`${named} has baseVersion ${describe(got)}, not ${expected}`);
   // syncPending's value says nothing a reader needs; the numbers' do.
   const shown = field === 'syncPending' ? '' : `, got ${describe(got)}`;
   throw new InvalidEntityError(`${named} needs ${expected} ${field}${shown}`);
