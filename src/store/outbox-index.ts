@@ -30,6 +30,11 @@ export interface CommitDelta<T extends RepositoryEntity> {
   /** Acks whose version is the stored one: their pending flag is cleared. */
   synced: SyncAck[];
   stale: string[];
+  /**
+   * Stale acks of a version the pending record was edited on top of while it was in flight: the server holds that
+   * version, so the pending change is built on it now (its `baseVersion`). Absent in journals written before bases.
+   */
+  rebased?: SyncAck[];
   /** Conflict resolutions to write. */
   replaced: T[];
   /** Failure records to store. */
@@ -254,15 +259,19 @@ export class OutboxIndex<T extends RepositoryEntity> {
    * so nothing is visible before it is durable. Acks and failures count only for the version stored.
    */
   planCommit(commit: OutboxCommit<T>): CommitDelta<T> {
-    const delta: CommitDelta<T> = { synced: [], stale: [], replaced: [], failures: [] };
+    const delta: CommitDelta<T> = { synced: [], stale: [], rebased: [], replaced: [], failures: [] };
     for (const [i, ack] of (commit.acks ?? []).entries()) {
       // Acks reach the journal (stale ones too): only what a reopen accepts may be written.
       if (typeof ack?.id !== 'string' || typeof ack.version !== 'number') {
         throw new InvalidEntityError(`ack ${i} must be { id: string, version: number }`);
       }
-      if (this.#rows.get(ack.id)?.entity.version === ack.version)
+      const stored = this.#rows.get(ack.id)?.entity;
+      if (stored?.version === ack.version) {
         delta.synced.push({ id: ack.id, version: ack.version });
-      else delta.stale.push(ack.id);
+        continue;
+      }
+      delta.stale.push(ack.id);
+      if (stored && this.#rebases(stored, ack)) delta.rebased?.push({ id: ack.id, version: ack.version });
     }
     for (const write of commit.replace ?? []) {
       // Replacements come from remotes and conflict resolvers: checked here too, so no caller can write a record
@@ -271,7 +280,9 @@ export class OutboxIndex<T extends RepositoryEntity> {
       const entity = storableCopy(write.entity, `replacement "${write.entity.id}"`);
       const stored = this.#rows.get(entity.id)?.entity.version;
       if (stored !== write.expectedVersion) continue;
-      if (entity.version < stored) {
+      // The server's copy taken as synced (server-wins) is stored at its version, which may be below the local one
+      // (versions are per-writer counters); a change of ours never goes down.
+      if (entity.syncPending && entity.version < stored) {
         throw new InvalidEntityError(
           `replacement "${entity.id}" has version ${entity.version}, below the stored ${stored}`,
         );
@@ -307,6 +318,12 @@ export class OutboxIndex<T extends RepositoryEntity> {
       this.#pending.delete(ack.id);
       this.#failures.delete(ack.id);
       this.#localOnly.delete(ack.id);
+    }
+    for (const ack of delta.rebased ?? []) {
+      const row = this.#rows.get(ack.id);
+      if (!row || !this.#rebases(row.entity, ack)) continue;
+      // Same place in the outbox, same failure record: only the server version the change builds on moves up.
+      this.#rows.set(ack.id, { entity: { ...row.entity, baseVersion: ack.version }, seq: row.seq });
     }
     for (const entity of delta.replaced) {
       // The server's tombstone taken in a conflict (server-wins): the record is gone on both sides.
@@ -448,6 +465,16 @@ export class OutboxIndex<T extends RepositoryEntity> {
     };
   }
 
+  /**
+   * Whether a stale ack of `ack.version` makes it the base of the pending `stored`: a later local version, built on
+   * an older base (or none). The acknowledged version was this record's own, so its later versions build on it.
+   */
+  #rebases(stored: T, ack: SyncAck): boolean {
+    return (
+      this.#pending.has(stored.id) && stored.version > ack.version && (stored.baseVersion ?? -1) < ack.version
+    );
+  }
+
   /** Whether this collection pulls: it has stored a checkpoint, or a reset is in progress. */
   #pulls(): boolean {
     return this.#checkpoint !== undefined || this.#resetting;
@@ -457,10 +484,15 @@ export class OutboxIndex<T extends RepositoryEntity> {
     return [...this.#failures.values()].filter((r) => this.#rows.get(r.id)?.entity.version === r.version);
   }
 
-  /** The stored record with `syncPending` as the pending set has it (acks do not rewrite the object). */
+  /**
+   * The stored record with `syncPending` as the pending set has it (acks do not rewrite the object), and no
+   * `baseVersion` once synced.
+   */
   #current(row: Row<T>): T {
     // Only a pending record is in the pending set (`#write`), so the two differ only once its version was acked.
-    return row.entity.syncPending && !this.#pending.has(row.entity.id) ? markSynced(row.entity) : row.entity;
+    const { entity } = row;
+    if (this.#pending.has(entity.id)) return entity;
+    return entity.syncPending || entity.baseVersion !== undefined ? markSynced(entity) : entity;
   }
 
   #copy(row: Row<T>): T {
@@ -627,5 +659,13 @@ export function validateCommitDelta(value: unknown): CommitDelta<RepositoryEntit
   const failures = list('failures').map((record, i) =>
     validateFailureRecord(record, `its delta's failures[${i}]`),
   );
-  return { synced, stale, replaced: replaced as RepositoryEntity[], failures };
+  // Absent in lines written before bases existed.
+  const rebased = (d.rebased === undefined ? [] : list('rebased')).map((ack, i): SyncAck => {
+    const a = (typeof ack === 'object' && ack !== null ? ack : {}) as Record<string, unknown>;
+    if (typeof a.id !== 'string' || !isVersion(a.version)) {
+      throw new InvalidEntityError(`its delta's rebased[${i}] must be an { id, version } ack`);
+    }
+    return { id: a.id, version: a.version };
+  });
+  return { synced, stale, rebased, replaced: replaced as RepositoryEntity[], failures };
 }

@@ -137,6 +137,72 @@ describe.each(implementations)('%s (the LocalDataSource contract)', (_, factory)
     expect((await local.pending({ limit: 10, now: 0 })).items.map((i) => i.id)).toEqual(['b', 'c']);
   });
 
+  it('an ack clears baseVersion; a save after it sets it; a stale ack moves the pending change onto the acknowledged version', async () => {
+    const { local, repository } = await makeStore();
+    await repository.save({ id: 'd', title: 'created' });
+    expect(await local.get('d')).not.toHaveProperty('baseVersion');
+    await local.commit({ acks: [{ id: 'd', version: 1 }], now: 0 });
+    expect(await local.get('d')).toEqual(expect.not.objectContaining({ baseVersion: expect.anything() }));
+    expect(await repository.save({ id: 'd', title: 'edit on 1' })).toMatchObject({
+      version: 2,
+      baseVersion: 1,
+    });
+    expect(await local.get('d')).toMatchObject({ version: 2, baseVersion: 1, syncPending: true });
+    // Version 2 goes out; two more edits while it is in flight still build on version 1...
+    expect((await local.pending({ limit: 10, now: 0 })).items).toEqual([
+      expect.objectContaining({ version: 2, baseVersion: 1 }),
+    ]);
+    await repository.save({ id: 'd', title: 'edit on 2' });
+    await repository.save({ id: 'd', title: 'edit on 3' });
+    expect(await local.get('d')).toMatchObject({ version: 4, baseVersion: 1 });
+    // ...until the server acknowledges version 2: the pending version 4 is built on it, still pending.
+    expect(await local.commit({ acks: [{ id: 'd', version: 2 }], now: 0 })).toMatchObject({ stale: ['d'] });
+    expect(await local.get('d')).toMatchObject({ version: 4, baseVersion: 2, syncPending: true });
+    // An ack older than the base changes nothing.
+    await local.commit({ acks: [{ id: 'd', version: 1 }], now: 0 });
+    expect(await local.get('d')).toMatchObject({ version: 4, baseVersion: 2 });
+    expect(await local.outbox(0)).toMatchObject({ pending: 1 });
+    await local.commit({ acks: [{ id: 'd', version: 4 }], now: 0 });
+    expect(await local.get('d')).toEqual(expect.not.objectContaining({ baseVersion: expect.anything() }));
+    expect(await local.getAll()).toEqual([
+      { id: 'd', title: 'edit on 3', version: 4, createdAt: 1_000, updatedAt: 1_000, syncPending: false },
+    ]);
+  });
+
+  it('takes the server copy of a conflict at its own version, below the local one; a change of ours never goes down', async () => {
+    const { local, repository } = await makeStore();
+    await repository.save({ id: 'd', title: 'v1' });
+    await local.commit({ acks: [{ id: 'd', version: 1 }], now: 0 });
+    await repository.save({ id: 'd', title: 'v2' });
+    await repository.save({ id: 'd', title: 'v3' });
+    // Another client's version 2 won (server-wins): stored at 2, synced, no base.
+    const theirs: Doc = {
+      id: 'd',
+      version: 2,
+      createdAt: 1_000,
+      updatedAt: 5,
+      syncPending: false,
+      title: 'A',
+    };
+    expect(await local.commit({ replace: [{ expectedVersion: 3, entity: theirs }], now: 0 })).toMatchObject({
+      replaced: ['d'],
+    });
+    expect(await local.get('d')).toEqual(theirs);
+    const next = await repository.save({ id: 'd', title: 'on A' });
+    expect(next).toMatchObject({ version: 3, baseVersion: 2 });
+    const lower: Doc = {
+      id: 'd',
+      version: 2,
+      createdAt: 1_000,
+      updatedAt: 6,
+      syncPending: true,
+      title: 'down',
+    };
+    await expect(local.commit({ replace: [{ expectedVersion: 3, entity: lower }], now: 0 })).rejects.toThrow(
+      /below the stored 3/,
+    );
+  });
+
   it('conditional replace writes only over the expected version', async () => {
     const { local, repository } = await makeStore();
     await repository.save({ id: 'a', title: 'mine' });
