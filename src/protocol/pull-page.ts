@@ -37,6 +37,11 @@ export interface PagePlanInput<T extends RepositoryEntity> {
   local: (id: string) => LocalRecordState<T> | undefined;
   conflicts: ConflictPolicy<T>;
   now: number;
+  /**
+   * The version of an acknowledged tombstone of `id` the store removed before the collection's first pull, if it
+   * remembers one: a pulled version up to it is the deleted record's past, never stored again.
+   */
+  purged?: (id: string) => number | undefined;
 }
 
 /** A page's net effect on the store, and what each change did. */
@@ -60,8 +65,9 @@ export interface PagePlan<T extends RepositoryEntity> {
  * - **echo**: without a pending local change, a version the client holds or has moved past (`version` at or below
  *   the local one), including its own pushed writes coming back. With one, a version the change is built on (at or
  *   below its `baseVersion`), or the pending version itself with the same content (its push coming back, the ack
- *   on its way). A tombstone of a record the client does not hold is an echo too. An acknowledged tombstone kept
- *   for its echo is removed by it.
+ *   on its way). A tombstone of a record the client does not hold is an echo too, and so is a version at or below
+ *   that of an acknowledged tombstone the store removed before its first pull (`purged`). An acknowledged
+ *   tombstone kept for its echo is removed by it.
  * - **pull / delete**: no pending local change and a newer version: the server's record is stored synced, or the
  *   local record is removed for a tombstone.
  * - **conflict**: a pending local change (edit or delete) and any other version: one another client wrote after the
@@ -106,6 +112,10 @@ function decideChange<T extends RepositoryEntity>(
   const local = current(id);
   if (!local) {
     if (change.deleted) return { kind: 'echo', id, purge: false };
+    // The record this client deleted, at a version from before its delete (a page fetched before the delete reached
+    // the server): stored, it would come back to life.
+    const purgedAt = input.purged?.(id);
+    if (purgedAt !== undefined && version <= purgedAt) return { kind: 'echo', id, purge: false };
     const adopted = adoptRemoteRecord<T>({ id }, change.item, {
       minVersion: 0,
       syncPending: false,

@@ -109,6 +109,13 @@ export class OutboxIndex<T extends RepositoryEntity> {
    * taken as possibly pushed.
    */
   readonly #localOnly = new Set<string>();
+  /**
+   * Versions of acknowledged tombstones removed before the collection's first pulled page, oldest first, at most
+   * `MAX_PURGED_TOMBSTONES`: a page fetched before the delete reached the server (or a lagging server) may still
+   * carry the record's older live version, which must not bring it back. In memory only, forgotten once a page is
+   * applied (from then on acknowledged tombstones are kept until a pulled change covers them).
+   */
+  readonly #purged = new Map<string, number>();
   #seq = 0;
   #checkpoint: string | undefined;
   #resetting = false;
@@ -307,11 +314,12 @@ export class OutboxIndex<T extends RepositoryEntity> {
     for (const ack of delta.synced) {
       const row = this.#rows.get(ack.id);
       if (!row || row.entity.version !== ack.version) continue;
-      // An acknowledged tombstone has done its work: removed at once, or, in a collection that pulls, kept (hidden,
-      // not pending) until a pulled change covers it, so a page pulled before the delete reached the server cannot
-      // bring the record back at an older version.
+      // An acknowledged tombstone has done its work: removed at once (its version remembered until the first
+      // pulled page), or, in a collection that pulls, kept (hidden, not pending) until a pulled change covers it, so
+      // a page pulled before the delete reached the server cannot bring the record back at an older version.
       if (isTombstone(row.entity) && !this.#pulls()) {
         this.delete(ack.id);
+        this.#rememberPurged(ack.id, ack.version);
         continue;
       }
       // The pending set is the truth about syncPending; the stored object is not rewritten per ack.
@@ -370,6 +378,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
       },
       conflicts: options.conflicts,
       now: options.now,
+      purged: (id) => this.#purged.get(id),
     });
     const mentioned = resetting ? page.changes.map((change) => String(change.id)) : [];
     const removed = [...plan.removed];
@@ -419,6 +428,8 @@ export class OutboxIndex<T extends RepositoryEntity> {
     }
     this.#checkpoint = delta.checkpoint;
     this.#resetting = delta.resetting;
+    // The collection pulls from now on: acknowledged tombstones are kept until a pulled change covers them.
+    this.#purged.clear();
     if (!delta.resetting) {
       this.#resetSeen = undefined;
       this.#resetCursor = undefined;
@@ -475,6 +486,15 @@ export class OutboxIndex<T extends RepositoryEntity> {
     );
   }
 
+  #rememberPurged(id: string, version: number): void {
+    this.#purged.delete(id);
+    if (this.#purged.size >= MAX_PURGED_TOMBSTONES) {
+      const oldest = this.#purged.keys().next();
+      if (!oldest.done) this.#purged.delete(oldest.value);
+    }
+    this.#purged.set(id, version);
+  }
+
   /** Whether this collection pulls: it has stored a checkpoint, or a reset is in progress. */
   #pulls(): boolean {
     return this.#checkpoint !== undefined || this.#resetting;
@@ -511,6 +531,9 @@ export class OutboxIndex<T extends RepositoryEntity> {
     if (entity.syncPending) this.#pending.add(id, seq);
   }
 }
+
+/** The most tombstone versions a collection remembers between their removal and its first pulled page. */
+export const MAX_PURGED_TOMBSTONES = 10_000;
 
 /** A page must carry what the store will persist: refused whole (nothing applied) otherwise. */
 function checkPage(page: PulledPage): void {

@@ -471,6 +471,30 @@ describe('planPulledPage', () => {
     expect(asked).toEqual(['a']);
   });
 
+  it('a record whose acknowledged tombstone the store removed before its first pull never comes back at a version up to it', () => {
+    const plan = planPulledPage<Note>({
+      changes: [
+        live(2, 'before the delete'),
+        { ...live(2), id: 'b', item: { ...(live(2).item as object), id: 'b' } },
+      ],
+      local: () => undefined,
+      conflicts: 'server-wins',
+      now: NOW,
+      purged: (id) => (id === 'a' ? 3 : undefined),
+    });
+    expect(plan.decisions.map((d) => d.kind)).toEqual(['echo', 'pull']);
+    expect([...plan.writes.keys()]).toEqual(['b']);
+    // A version past the tombstone is a later write (someone created the record again): taken.
+    const later = planPulledPage<Note>({
+      changes: [live(4, 'again')],
+      local: () => undefined,
+      conflicts: 'server-wins',
+      now: NOW,
+      purged: () => 3,
+    });
+    expect(later.decisions.map((d) => d.kind)).toEqual(['pull']);
+  });
+
   it('counts every change once: pulled, deleted, conflicts, echoes, invalid', () => {
     const locals: Record<string, LocalRecordState<Note>> = {
       b: { ...note(1, 'b', false), record: { ...note(1, 'b', false).record, id: 'b' } },

@@ -6,11 +6,14 @@ import {
   InvalidEntityError,
   type LocalDataSource,
   MemoryLocalDataSource,
+  markDeleted,
+  markSynced,
   Repository,
   type RepositoryEntity,
   StalePageError,
 } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import { MAX_PURGED_TOMBSTONES } from '../../src/store/outbox-index.js';
 import { live, page, tombstone } from '../helpers/pulled-pages.js';
 
 interface Doc extends RepositoryEntity {
@@ -339,6 +342,44 @@ describe.each(implementations)('%s: deletes as tombstones', (_, factory) => {
     });
     expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
     expect(await local.outbox(0)).toMatchObject({ pending: 0 });
+  });
+
+  it('a tombstone removed on its ack before the first pull: a page fetched before the delete cannot bring it back', async () => {
+    const { local, repository } = await makeStore();
+    const pull = pulling(local);
+    await repository.save({ id: 'a', title: 'a' });
+    await local.pending({ limit: 10, now: 0 });
+    await local.commit({ acks: [{ id: 'a', version: 1 }], now: 0 });
+    await repository.delete('a');
+    await local.commit({ acks: [{ id: 'a', version: 2 }], now: 0 });
+    // Never pulled: the acknowledged tombstone is removed at once, as before.
+    expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
+    // The first page, fetched before the delete reached the server, still holds the live version 1.
+    expect(await pull.apply(page([live('a', 1), live('b', 1)], 'c1'), serverWins)).toMatchObject({
+      pulled: 1,
+      echoes: 1,
+    });
+    expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
+    expect(await local.get('b')).toMatchObject({ version: 1 });
+  });
+
+  it('remembers at most MAX_PURGED_TOMBSTONES removed tombstones, forgetting the oldest first', async () => {
+    const { local, repository } = await makeStore();
+    const pull = pulling(local);
+    const ids = Array.from({ length: MAX_PURGED_TOMBSTONES + 1 }, (_, i) => `t${i}`);
+    const created = await repository.saveMany(ids.map((id) => ({ id, title: id })));
+    await local.pending({ limit: ids.length, now: 0 });
+    await local.commit({ acks: ids.map((id) => ({ id, version: 1 })), now: 0 });
+    await local.saveMany(created.map((doc) => markDeleted(markSynced(doc), 2)));
+    await local.commit({ acks: ids.map((id) => ({ id, version: 2 })), now: 0 });
+    expect(await local.getAll({ includeDeleted: true })).toEqual([]);
+    const result = await pull.apply(
+      page([live('t0', 1), live('t1', 1), live(`t${ids.length - 1}`, 1)], 'c1'),
+      serverWins,
+    );
+    // Only the oldest one fell out of the bound: its stale version comes back, the others do not.
+    expect(result).toMatchObject({ pulled: 1, echoes: 2 });
+    expect((await local.getAll()).map((doc) => doc.id)).toEqual(['t0']);
   });
 
   it('keeps an acknowledged tombstone of a collection that pulls until a pulled change covers it', async () => {
