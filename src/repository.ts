@@ -83,8 +83,13 @@ export class Repository<T extends RepositoryEntity> {
       }
       // A tombstone's version too: a record saved again after a delete counts on from it, above the server's.
       const existing = await this.local.get(id, { includeDeleted: true });
-      // `deleted` is bookkeeping: a record saved is live (deleting is `delete`'s job).
-      const { deleted: _deleted, ...live } = fields as EntityFields<T> & { deleted?: unknown };
+      // `deleted` and `baseVersion` are bookkeeping: a record saved is live (deleting is `delete`'s job), and the
+      // server version a change is built on is the store's to know, never the app's.
+      const {
+        deleted: _deleted,
+        baseVersion: _baseVersion,
+        ...live
+      } = fields as EntityFields<T> & { deleted?: unknown; baseVersion?: unknown };
       // The app's fields on the stored bookkeeping (a new record's version counts from 0), then marked changed.
       const current = {
         ...live,
@@ -93,6 +98,7 @@ export class Repository<T extends RepositoryEntity> {
         updatedAt: existing?.updatedAt ?? now,
         version: existing?.version ?? 0,
         syncPending: existing?.syncPending ?? false,
+        ...(existing?.baseVersion === undefined ? {} : { baseVersion: existing.baseVersion }),
       } as T;
       entities.push(markUpdated(current, now));
     }

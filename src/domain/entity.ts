@@ -4,27 +4,50 @@ import type { RepositoryEntity } from './types.js';
 /**
  * A copy of `entity` marked as changed locally: the next version, `updatedAt` = `now`, pending sync. The one rule
  * for a local change: `Repository.save` applies it, and so should a repository or store of your own, since the
- * remote acknowledges versions and a change that kept its version could be taken for one already synced.
+ * remote acknowledges versions and a change that kept its version could be taken for one already synced. The change
+ * remembers the server version it is built on (`baseVersion`): a synced record's own version, or, for a record
+ * already pending, the base of its first unacknowledged change.
  */
 export function markUpdated<T extends RepositoryEntity>(entity: T, now: number = Date.now()): T {
-  return { ...entity, version: entity.version + 1, updatedAt: now, syncPending: true };
+  const { baseVersion: _, ...rest } = entity;
+  return { ...rest, version: entity.version + 1, updatedAt: now, syncPending: true, ...baseOf(entity) } as T;
 }
 
 /**
- * A copy of `entity` marked as acknowledged by the remote (`syncPending` false, nothing else changed). Stores apply
- * it to a record whose stored version the remote acknowledged; only that exact version may be marked synced.
+ * A copy of `entity` marked as acknowledged by the remote (`syncPending` false, no `baseVersion`, nothing else
+ * changed). Stores apply it to a record whose stored version the remote acknowledged; only that exact version may be
+ * marked synced.
  */
 export function markSynced<T extends RepositoryEntity>(entity: T): T {
-  return { ...entity, syncPending: false };
+  const { baseVersion: _, ...rest } = entity;
+  return { ...rest, syncPending: false } as T;
 }
 
 /**
  * The tombstone that deletes `entity`: its bookkeeping only (the user's fields are dropped, as a server's tombstone
- * carries none), the next version, `updatedAt` = `now`, `deleted: true`, pending sync. Pushed like any change.
+ * carries none), the next version, `updatedAt` = `now`, `deleted: true`, pending sync, built on the same server
+ * version `markUpdated` would take. Pushed like any change.
  */
 export function markDeleted<T extends RepositoryEntity>(entity: T, now: number = Date.now()): T {
   const { id, createdAt, version } = entity;
-  return { id, createdAt, updatedAt: now, version: version + 1, syncPending: true, deleted: true } as T;
+  return {
+    id,
+    createdAt,
+    updatedAt: now,
+    version: version + 1,
+    syncPending: true,
+    deleted: true,
+    ...baseOf(entity),
+  } as T;
+}
+
+/**
+ * The base of the next local change of `entity`: a pending record keeps the base of its first unacknowledged
+ * change (absent for a create); a synced one is built on its own version (none at version 0: the remote has none).
+ */
+function baseOf(entity: RepositoryEntity): { baseVersion?: number } {
+  const base = entity.syncPending ? entity.baseVersion : entity.version > 0 ? entity.version : undefined;
+  return base === undefined ? {} : { baseVersion: base };
 }
 
 /** Whether a record is a tombstone (`deleted: true`). */
@@ -35,7 +58,7 @@ export function isTombstone(entity: { deleted?: unknown }): boolean {
 /** The bookkeeping field of an entity that is missing or wrong, and what it must be. */
 export interface EntityFieldProblem {
   /** `undefined` when the value is not an object at all. */
-  field: 'id' | 'createdAt' | 'updatedAt' | 'version' | 'syncPending' | undefined;
+  field: 'id' | 'createdAt' | 'updatedAt' | 'version' | 'syncPending' | 'baseVersion' | undefined;
   /** What the field must be, as in "a non-negative number". */
   expected: string;
   got: unknown;
@@ -62,6 +85,18 @@ export function entityFieldProblem(value: unknown): EntityFieldProblem | undefin
   if (typeof record.syncPending !== 'boolean') {
     return { field: 'syncPending', expected: 'a boolean', got: record.syncPending };
   }
+  // Optional (records before it have none), but a server version below the record's own when present.
+  const base = record.baseVersion;
+  if (
+    base !== undefined &&
+    !(Number.isSafeInteger(base) && (base as number) >= 0 && (base as number) < (record.version as number))
+  ) {
+    return {
+      field: 'baseVersion',
+      expected: 'a whole number from 0 to below the version, when present',
+      got: base,
+    };
+  }
   return undefined;
 }
 
@@ -82,6 +117,8 @@ export function assertEntity(
   if (field === undefined) throw new InvalidEntityError(`${where} must be ${expected}, got ${describe(got)}`);
   if (field === 'id') throw new InvalidEntityError(`${where} needs ${expected} id, got ${describe(got)}`);
   const named = quoteText ? `${where} "${(value as { id: string }).id}"` : where;
+  if (field === 'baseVersion')
+    throw new InvalidEntityError(`${named} has baseVersion ${describe(got)}, not ${expected}`);
   // syncPending's value says nothing a reader needs; the numbers' do.
   const shown = field === 'syncPending' ? '' : `, got ${describe(got)}`;
   throw new InvalidEntityError(`${named} needs ${expected} ${field}${shown}`);

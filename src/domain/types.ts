@@ -32,6 +32,16 @@ export interface RepositoryEntity {
    * `deleted` would mark its records deleted.
    */
   deleted?: boolean;
+  /**
+   * The version the remote held when the first local change not yet acknowledged was made: the server's version
+   * this pending change is built on. The server takes the change only while it still holds that version, and a
+   * pulled version is an echo only up to it, so a change another client made meanwhile is a conflict, never
+   * silently overwritten (docs/protocol.md, "Versions and conflicts"). Absent on a record the remote never had (a
+   * create) and on every synced record: acknowledging, pulling or adopting the server's copy clears it. Set by
+   * `markUpdated` and `markDeleted`; the name is reserved (`Repository.save` drops an app's own field of that name).
+   * Records written before it existed have none and keep the rules they had.
+   */
+  baseVersion?: number;
 }
 
 /** The user's fields of an entity: everything but the bookkeeping, with `id` optional for new records. */

@@ -13,6 +13,15 @@ export type ConflictResolution<T extends RepositoryEntity> =
   | { kind: 'failed'; error: string };
 
 /**
+ * The lowest server version a push conflict over `local` can carry: a change without a base conflicts only with the
+ * version sent (other content) or a newer one; a change with a base (`baseVersion`) with any version the server
+ * holds other than its base, a lower one included (another client's counter, a server restored from a copy).
+ */
+export function conflictFloor(local: RepositoryEntity): number {
+  return local.baseVersion === undefined ? local.version : 0;
+}
+
+/**
  * Resolves a conflict between the local record (sent in a push, or pending when a pull brought the server's copy)
  * and the server's copy. The copy is untrusted and goes through `adoptRemoteRecord` whatever the policy; a merge
  * function's output is user code's and is checked the same way, so every record this returns can be stored.
@@ -24,18 +33,20 @@ export type ConflictResolution<T extends RepositoryEntity> =
  * - a merge function is only given two live records: against a tombstone the live record wins (an edit beats a
  *   delete, so no one's edit is lost; deleting again is always possible). A merge that returns `deleted: true`
  *   pushes a tombstone.
+ *
+ * A resolution that pushes is made on the server's version: `baseVersion` is the copy's version and `version` is
+ * above both sides'. One that takes the server's copy stores it at the copy's version, which may be below the local
+ * one (versions are per-writer counters): the server holds exactly that version. `minVersion` is the lowest copy
+ * version accepted (default `conflictFloor(local)`, a push's rule).
  */
 export function resolveConflict<T extends RepositoryEntity>(
   policy: ConflictPolicy<T>,
   local: T,
   remote: unknown,
   now: number,
+  minVersion: number = conflictFloor(local),
 ): ConflictResolution<T> {
-  const adopted = adoptRemoteRecord<T>(local, remote, {
-    minVersion: local.version,
-    syncPending: false,
-    now,
-  });
+  const adopted = adoptRemoteRecord<T>(local, remote, { minVersion, syncPending: false, now });
   if (!adopted.ok) return { kind: 'failed', error: adopted.error };
   const remoteDeleted = isTombstone(adopted.record);
   if (policy === 'server-wins' || (remoteDeleted && isTombstone(local))) {
@@ -59,7 +70,8 @@ export function resolveConflict<T extends RepositoryEntity>(
   }
   let candidate: Record<string, unknown>;
   try {
-    // The pushed version must be above the server's, or the server would report the same conflict again.
+    // Made on the server's version: built on it (its base), and above both it and the local one, so the server
+    // takes it while it still holds that version and the local version never goes down for a change of ours.
     candidate = {
       ...(chosen as Record<string, unknown>),
       id: local.id,
@@ -67,6 +79,7 @@ export function resolveConflict<T extends RepositoryEntity>(
       version: Math.max(local.version, adopted.record.version) + 1,
       updatedAt: now,
       syncPending: true,
+      baseVersion: adopted.record.version,
     };
   } catch (error) {
     return {

@@ -37,6 +37,11 @@ export interface PagePlanInput<T extends RepositoryEntity> {
   local: (id: string) => LocalRecordState<T> | undefined;
   conflicts: ConflictPolicy<T>;
   now: number;
+  /**
+   * The version of an acknowledged tombstone of `id` the store removed before the collection's first pull, if it
+   * remembers one: a pulled version up to it is the deleted record's past, never stored again.
+   */
+  purged?: (id: string) => number | undefined;
 }
 
 /** A page's net effect on the store, and what each change did. */
@@ -57,15 +62,19 @@ export interface PagePlan<T extends RepositoryEntity> {
  *
  * - **invalid**: `id`, `version` and `deleted` must match the item's, and a live item must pass `adoptRemoteRecord`
  *   (a storable record at a version from the local one up). Never stored; reported in `refused`.
- * - **echo**: a version the client holds or has moved past (`version` at or below the local one), including its own
- *   pushed writes coming back; a pending local change at that exact version with the same content is one too (the
- *   push's ack is on its way). A tombstone of a record the client does not hold is an echo too. An acknowledged
+ * - **echo**: without a pending local change, a version the client holds or has moved past (`version` at or below
+ *   the local one), including its own pushed writes coming back. With one, a version the change is built on (at or
+ *   below its `baseVersion`), or the pending version itself with the same content (its push coming back, the ack
+ *   on its way). A tombstone of a record the client does not hold is an echo too, and so is a version at or below
+ *   that of an acknowledged tombstone the store removed before its first pull (`purged`). An acknowledged
  *   tombstone kept for its echo is removed by it.
  * - **pull / delete**: no pending local change and a newer version: the server's record is stored synced, or the
  *   local record is removed for a tombstone.
- * - **conflict**: a pending local change (edit or delete) and a version at or above it with other content:
- *   resolved by `resolveConflict` with the push's policies (docs/protocol.md, "Client side of a pull"). A pulled
- *   change never replaces a pending local change unless the policy says so.
+ * - **conflict**: a pending local change (edit or delete) and any other version: one another client wrote after the
+ *   change's base (lower or higher than the local version: versions are per-writer counters), or, for a change
+ *   without a base (a create), any version but its own echo. Resolved by `resolveConflict` with the push's
+ *   policies (docs/protocol.md, "Client side of a pull"). A pulled change never replaces a pending local change
+ *   unless the policy says so.
  */
 export function planPulledPage<T extends RepositoryEntity>(input: PagePlanInput<T>): PagePlan<T> {
   const plan: PagePlan<T> = {
@@ -103,6 +112,10 @@ function decideChange<T extends RepositoryEntity>(
   const local = current(id);
   if (!local) {
     if (change.deleted) return { kind: 'echo', id, purge: false };
+    // The record this client deleted, at a version from before its delete (a page fetched before the delete reached
+    // the server): stored, it would come back to life.
+    const purgedAt = input.purged?.(id);
+    if (purgedAt !== undefined && version <= purgedAt) return { kind: 'echo', id, purge: false };
     const adopted = adoptRemoteRecord<T>({ id }, change.item, {
       minVersion: 0,
       syncPending: false,
@@ -128,21 +141,23 @@ function decideChange<T extends RepositoryEntity>(
       ? { kind: 'pull', id, record: adopted.record }
       : { kind: 'invalid', id, error: adopted.error };
   }
-  // A pending local change: anything older is behind it (its push goes on top), the same version and content is
-  // the push's own write coming back.
-  if (version < held.version) return { kind: 'echo', id, purge: false };
+  // A pending local change: a version it is built on is behind it (its push goes on top), the same version and
+  // content is the push's own write coming back. Any other version was written by someone else after the change's
+  // base, whether its number is below the local one or not: taken for an echo, the push would overwrite it unseen.
+  const base = held.baseVersion;
+  if (base !== undefined && version <= base) return { kind: 'echo', id, purge: false };
   if (version === held.version && change.deleted === isTombstone(held) && sameContent(held, change.item)) {
     return { kind: 'echo', id, purge: false };
   }
   // Checked first so an unusable copy is refused as invalid, whatever the policy would have done with it.
   const adopted = adoptRemoteRecord<T>(held, change.item, {
-    minVersion: held.version,
+    minVersion: 0,
     syncPending: false,
     now: input.now,
     describedAs,
   });
   if (!adopted.ok) return { kind: 'invalid', id, error: adopted.error };
-  const resolution = resolveConflict(input.conflicts, held, change.item, input.now);
+  const resolution = resolveConflict(input.conflicts, held, change.item, input.now, 0);
   switch (resolution.kind) {
     case 'accept-remote':
       return {
@@ -255,16 +270,19 @@ function problemId(change: unknown, index: number): string {
 
 /**
  * Whether a pulled item holds the same record as the pending local one, bookkeeping the server does not own
- * (`syncPending`) aside. Compared with sorted keys: a server may store fields in another order.
+ * (`syncPending`, `baseVersion`) aside. Compared with sorted keys: a server may store fields in another order.
  */
 function sameContent(local: RepositoryEntity, item: unknown): boolean {
   try {
-    return (
-      stableJson({ ...local, syncPending: false }) === stableJson({ ...(item as object), syncPending: false })
-    );
+    return stableJson(ownedByServer(local)) === stableJson(ownedByServer(item as object));
   } catch {
     return false;
   }
+}
+
+function ownedByServer(record: object): object {
+  const { syncPending: _pending, baseVersion: _base, ...rest } = record as Record<string, unknown>;
+  return rest;
 }
 
 function stableJson(value: unknown): string {

@@ -7,8 +7,9 @@ export type RecordCheck<T extends RepositoryEntity> = { ok: true; record: T } | 
 
 export interface AdoptRemoteOptions {
   /**
-   * The lowest version accepted. For a conflict it is the version sent: the server holds that version (with other
-   * content) or a newer one, so anything lower breaks the protocol, and a local version never goes down.
+   * The lowest version accepted. For a conflict over a change without a base it is the version sent: the server
+   * holds that version (with other content) or a newer one, so anything lower breaks the protocol. A change with a
+   * base (`baseVersion`) conflicts with any other version the server holds, lower ones included (`conflictFloor`).
    */
   minVersion: number;
   /** Whether the adopted record still has to be pushed (it is ours to set, never the remote's). */
@@ -33,7 +34,8 @@ export interface AdoptionTarget {
  * Turns a record a remote sent (a conflict's server copy, a pulled change) into a local record, or
  * says why it cannot become one. Nothing in it is trusted: its id must be the local one and its version a safe
  * whole number of at least `minVersion`; the bookkeeping the server does not own is ours (`createdAt` from the
- * local record when there is one, `syncPending` from `options`, `updatedAt` the remote's only if usable); and the result must pass
+ * local record when there is one, `syncPending` from `options`, `updatedAt` the remote's only if usable, never a
+ * `baseVersion`); and the result must pass
  * every check a stored record passes, so writing it can never stop a store from opening. A minimal
  * `{ id, version }` copy, which the protocol allows, is completed that way.
  *
@@ -71,14 +73,17 @@ function adopt<T extends RepositoryEntity>(
   const { version, updatedAt, createdAt } = copy;
   // The upper bound leaves room for the next local edit's version + 1 to still count up exactly.
   if (!Number.isSafeInteger(version) || (version as number) < options.minVersion || version === MAX_VERSION) {
+    const sent = options.minVersion > 0 ? ' (the version sent)' : '';
     return {
       ok: false,
-      error: `${where} has version ${describeShape(version)}, not a whole number from ${options.minVersion} (the version sent) to ${MAX_VERSION - 1}`,
+      error: `${where} has version ${describeShape(version)}, not a whole number from ${options.minVersion}${sent} to ${MAX_VERSION - 1}`,
     };
   }
+  // A base is a pending change's bookkeeping: the server's record is synced and carries none, whatever it sent.
+  const { baseVersion: _, ...fields } = copy;
   return storableRecord<T>(
     {
-      ...copy,
+      ...fields,
       id: local.id,
       version,
       createdAt: local.createdAt ?? (isTimestamp(createdAt) ? createdAt : options.now),

@@ -158,7 +158,7 @@ export class SyncServerState {
       }
       const rejection = reject?.(item);
       if (rejection) return { id: item.id, status: 'failed', ...rejection };
-      if (stored && stored.item.version >= item.version) {
+      if (stored && conflicts(stored.item, item)) {
         return { id: item.id, status: 'conflict', remote: structuredClone(stored.item) as T };
       }
       writes.set(item.id, nextStored(stored, item));
@@ -349,15 +349,32 @@ function isTombstone(item: RepositoryEntity): boolean {
 }
 
 /**
+ * Whether `item` may not replace `stored` (docs/protocol.md, "Versions and conflicts"). A change that names the
+ * server version it was made on (`baseVersion`) replaces only that version: any other was written by someone else
+ * since, whatever its number (versions are per-writer counters). One without a base (a create, an older client) must
+ * be above the stored version.
+ */
+function conflicts(stored: RepositoryEntity, item: RepositoryEntity): boolean {
+  return item.baseVersion === undefined
+    ? stored.version >= item.version
+    : stored.version !== item.baseVersion;
+}
+
+/**
  * What the server keeps of a written item: a tombstone keeps only its bookkeeping (a delete has no content), a
- * record its fields with `deleted: false` dropped (the same record as one without the field).
+ * record its fields with `deleted: false` dropped (the same record as one without the field). Never the writer's
+ * `baseVersion`: it is the writer's bookkeeping, and a pulled record carries none.
  */
 function storedCopy(item: RepositoryEntity): RepositoryEntity {
   if (isTombstone(item)) {
     const { id, version, createdAt, updatedAt } = item;
     return { id, version, createdAt, updatedAt, syncPending: false, deleted: true } as RepositoryEntity;
   }
-  const { deleted: _, ...rest } = structuredClone(item) as RepositoryEntity & { deleted?: unknown };
+  const {
+    deleted: _deleted,
+    baseVersion: _base,
+    ...rest
+  } = structuredClone(item) as RepositoryEntity & { deleted?: unknown };
   return { ...rest, syncPending: false };
 }
 

@@ -395,7 +395,8 @@ class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> 
     return this.#store.mutate(
       () => {
         const delta = this.#index.planCommit(commit);
-        const changes = delta.synced.length + delta.replaced.length + delta.failures.length;
+        const changes =
+          delta.synced.length + (delta.rebased?.length ?? 0) + delta.replaced.length + delta.failures.length;
         return { ops: changes ? [{ op: 'commit', c: this.#type, d: delta }] : [], plan: delta };
       },
       (delta) => {

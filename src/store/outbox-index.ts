@@ -30,6 +30,11 @@ export interface CommitDelta<T extends RepositoryEntity> {
   /** Acks whose version is the stored one: their pending flag is cleared. */
   synced: SyncAck[];
   stale: string[];
+  /**
+   * Stale acks of a version the pending record was edited on top of while it was in flight: the server holds that
+   * version, so the pending change is built on it now (its `baseVersion`). Absent in journals written before bases.
+   */
+  rebased?: SyncAck[];
   /** Conflict resolutions to write. */
   replaced: T[];
   /** Failure records to store. */
@@ -104,6 +109,13 @@ export class OutboxIndex<T extends RepositoryEntity> {
    * taken as possibly pushed.
    */
   readonly #localOnly = new Set<string>();
+  /**
+   * Versions of acknowledged tombstones removed before the collection's first pulled page, oldest first, at most
+   * `MAX_PURGED_TOMBSTONES`: a page fetched before the delete reached the server (or a lagging server) may still
+   * carry the record's older live version, which must not bring it back. In memory only, forgotten once a page is
+   * applied (from then on acknowledged tombstones are kept until a pulled change covers them).
+   */
+  readonly #purged = new Map<string, number>();
   #seq = 0;
   #checkpoint: string | undefined;
   #resetting = false;
@@ -254,15 +266,19 @@ export class OutboxIndex<T extends RepositoryEntity> {
    * so nothing is visible before it is durable. Acks and failures count only for the version stored.
    */
   planCommit(commit: OutboxCommit<T>): CommitDelta<T> {
-    const delta: CommitDelta<T> = { synced: [], stale: [], replaced: [], failures: [] };
+    const delta: CommitDelta<T> = { synced: [], stale: [], rebased: [], replaced: [], failures: [] };
     for (const [i, ack] of (commit.acks ?? []).entries()) {
       // Acks reach the journal (stale ones too): only what a reopen accepts may be written.
       if (typeof ack?.id !== 'string' || typeof ack.version !== 'number') {
         throw new InvalidEntityError(`ack ${i} must be { id: string, version: number }`);
       }
-      if (this.#rows.get(ack.id)?.entity.version === ack.version)
+      const stored = this.#rows.get(ack.id)?.entity;
+      if (stored?.version === ack.version) {
         delta.synced.push({ id: ack.id, version: ack.version });
-      else delta.stale.push(ack.id);
+        continue;
+      }
+      delta.stale.push(ack.id);
+      if (stored && this.#rebases(stored, ack)) delta.rebased?.push({ id: ack.id, version: ack.version });
     }
     for (const write of commit.replace ?? []) {
       // Replacements come from remotes and conflict resolvers: checked here too, so no caller can write a record
@@ -271,7 +287,9 @@ export class OutboxIndex<T extends RepositoryEntity> {
       const entity = storableCopy(write.entity, `replacement "${write.entity.id}"`);
       const stored = this.#rows.get(entity.id)?.entity.version;
       if (stored !== write.expectedVersion) continue;
-      if (entity.version < stored) {
+      // The server's copy taken as synced (server-wins) is stored at its version, which may be below the local one
+      // (versions are per-writer counters); a change of ours never goes down.
+      if (entity.syncPending && entity.version < stored) {
         throw new InvalidEntityError(
           `replacement "${entity.id}" has version ${entity.version}, below the stored ${stored}`,
         );
@@ -296,17 +314,24 @@ export class OutboxIndex<T extends RepositoryEntity> {
     for (const ack of delta.synced) {
       const row = this.#rows.get(ack.id);
       if (!row || row.entity.version !== ack.version) continue;
-      // An acknowledged tombstone has done its work: removed at once, or, in a collection that pulls, kept (hidden,
-      // not pending) until a pulled change covers it, so a page pulled before the delete reached the server cannot
-      // bring the record back at an older version.
+      // An acknowledged tombstone has done its work: removed at once (its version remembered until the first
+      // pulled page), or, in a collection that pulls, kept (hidden, not pending) until a pulled change covers it, so
+      // a page pulled before the delete reached the server cannot bring the record back at an older version.
       if (isTombstone(row.entity) && !this.#pulls()) {
         this.delete(ack.id);
+        this.#rememberPurged(ack.id, ack.version);
         continue;
       }
       // The pending set is the truth about syncPending; the stored object is not rewritten per ack.
       this.#pending.delete(ack.id);
       this.#failures.delete(ack.id);
       this.#localOnly.delete(ack.id);
+    }
+    for (const ack of delta.rebased ?? []) {
+      const row = this.#rows.get(ack.id);
+      if (!row || !this.#rebases(row.entity, ack)) continue;
+      // Same place in the outbox, same failure record: only the server version the change builds on moves up.
+      this.#rows.set(ack.id, { entity: { ...row.entity, baseVersion: ack.version }, seq: row.seq });
     }
     for (const entity of delta.replaced) {
       // The server's tombstone taken in a conflict (server-wins): the record is gone on both sides.
@@ -353,6 +378,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
       },
       conflicts: options.conflicts,
       now: options.now,
+      purged: (id) => this.#purged.get(id),
     });
     const mentioned = resetting ? page.changes.map((change) => String(change.id)) : [];
     const removed = [...plan.removed];
@@ -402,6 +428,8 @@ export class OutboxIndex<T extends RepositoryEntity> {
     }
     this.#checkpoint = delta.checkpoint;
     this.#resetting = delta.resetting;
+    // The collection pulls from now on: acknowledged tombstones are kept until a pulled change covers them.
+    this.#purged.clear();
     if (!delta.resetting) {
       this.#resetSeen = undefined;
       this.#resetCursor = undefined;
@@ -448,6 +476,25 @@ export class OutboxIndex<T extends RepositoryEntity> {
     };
   }
 
+  /**
+   * Whether a stale ack of `ack.version` makes it the base of the pending `stored`: a later local version, built on
+   * an older base (or none). The acknowledged version was this record's own, so its later versions build on it.
+   */
+  #rebases(stored: T, ack: SyncAck): boolean {
+    return (
+      this.#pending.has(stored.id) && stored.version > ack.version && (stored.baseVersion ?? -1) < ack.version
+    );
+  }
+
+  #rememberPurged(id: string, version: number): void {
+    this.#purged.delete(id);
+    if (this.#purged.size >= MAX_PURGED_TOMBSTONES) {
+      const oldest = this.#purged.keys().next();
+      if (!oldest.done) this.#purged.delete(oldest.value);
+    }
+    this.#purged.set(id, version);
+  }
+
   /** Whether this collection pulls: it has stored a checkpoint, or a reset is in progress. */
   #pulls(): boolean {
     return this.#checkpoint !== undefined || this.#resetting;
@@ -457,10 +504,15 @@ export class OutboxIndex<T extends RepositoryEntity> {
     return [...this.#failures.values()].filter((r) => this.#rows.get(r.id)?.entity.version === r.version);
   }
 
-  /** The stored record with `syncPending` as the pending set has it (acks do not rewrite the object). */
+  /**
+   * The stored record with `syncPending` as the pending set has it (acks do not rewrite the object), and no
+   * `baseVersion` once synced.
+   */
   #current(row: Row<T>): T {
     // Only a pending record is in the pending set (`#write`), so the two differ only once its version was acked.
-    return row.entity.syncPending && !this.#pending.has(row.entity.id) ? markSynced(row.entity) : row.entity;
+    const { entity } = row;
+    if (this.#pending.has(entity.id)) return entity;
+    return entity.syncPending || entity.baseVersion !== undefined ? markSynced(entity) : entity;
   }
 
   #copy(row: Row<T>): T {
@@ -479,6 +531,9 @@ export class OutboxIndex<T extends RepositoryEntity> {
     if (entity.syncPending) this.#pending.add(id, seq);
   }
 }
+
+/** The most tombstone versions a collection remembers between their removal and its first pulled page. */
+export const MAX_PURGED_TOMBSTONES = 10_000;
 
 /** A page must carry what the store will persist: refused whole (nothing applied) otherwise. */
 function checkPage(page: PulledPage): void {
@@ -627,5 +682,13 @@ export function validateCommitDelta(value: unknown): CommitDelta<RepositoryEntit
   const failures = list('failures').map((record, i) =>
     validateFailureRecord(record, `its delta's failures[${i}]`),
   );
-  return { synced, stale, replaced: replaced as RepositoryEntity[], failures };
+  // Absent in lines written before bases existed.
+  const rebased = (d.rebased === undefined ? [] : list('rebased')).map((ack, i): SyncAck => {
+    const a = (typeof ack === 'object' && ack !== null ? ack : {}) as Record<string, unknown>;
+    if (typeof a.id !== 'string' || !isVersion(a.version)) {
+      throw new InvalidEntityError(`its delta's rebased[${i}] must be an { id, version } ack`);
+    }
+    return { id: a.id, version: a.version };
+  });
+  return { synced, stale, rebased, replaced: replaced as RepositoryEntity[], failures };
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { assertEntity, markDeleted } from '../../src/domain/entity.js';
 import {
   MemoryLocalDataSource,
   markSynced,
@@ -21,16 +22,74 @@ const stored: Note = {
 };
 
 describe('markUpdated and markSynced: the bookkeeping rules of a record', () => {
-  it('markUpdated returns the next version, changed now and pending; the rest and the original untouched', () => {
+  it('markUpdated returns the next version, changed now and pending, built on the synced one; the rest and the original untouched', () => {
     const before = structuredClone(stored);
-    expect(markUpdated(stored, 99)).toEqual({ ...stored, version: 4, updatedAt: 99, syncPending: true });
+    expect(markUpdated(stored, 99)).toEqual({
+      ...stored,
+      version: 4,
+      updatedAt: 99,
+      syncPending: true,
+      baseVersion: 3,
+    });
     expect(stored).toEqual(before);
   });
 
-  it('markSynced only clears syncPending, on a copy', () => {
+  it('a pending record keeps the base of its first unacknowledged change, through edits and a delete', () => {
+    const once = markUpdated(stored, 99);
+    const twice = markUpdated(once, 100);
+    expect(twice).toMatchObject({ version: 5, baseVersion: 3, syncPending: true });
+    expect(markDeleted(twice, 101)).toEqual({
+      id: 'n1',
+      createdAt: 10,
+      updatedAt: 101,
+      version: 6,
+      syncPending: true,
+      deleted: true,
+      baseVersion: 3,
+    });
+    expect(markDeleted(stored, 101)).toMatchObject({ version: 4, baseVersion: 3, deleted: true });
+  });
+
+  it('a record the remote never had (version 0, or a create still pending) has no base', () => {
+    const fresh = { ...stored, version: 0 };
+    const created = markUpdated(fresh, 99);
+    expect(created).toEqual({ ...stored, version: 1, updatedAt: 99, syncPending: true });
+    expect(markUpdated(created, 100)).not.toHaveProperty('baseVersion');
+    expect(markDeleted(created, 100)).not.toHaveProperty('baseVersion');
+  });
+
+  it('markSynced clears syncPending and the base, on a copy', () => {
     const pending = markUpdated(stored, 99);
-    expect(markSynced(pending)).toEqual({ ...pending, syncPending: false });
-    expect(pending.syncPending).toBe(true);
+    const { baseVersion: _, ...rest } = pending;
+    expect(markSynced(pending)).toEqual({ ...rest, syncPending: false });
+    expect(pending).toMatchObject({ syncPending: true, baseVersion: 3 });
+  });
+
+  it('a base must be a whole number below the version when present; none is fine', () => {
+    expect(() => assertEntity({ ...stored, baseVersion: 2 })).not.toThrow();
+    expect(() => assertEntity({ ...stored, baseVersion: 0 })).not.toThrow();
+    for (const bad of [3, 4, -1, 1.5, '2', null]) {
+      expect(() => assertEntity({ ...stored, baseVersion: bad })).toThrow(
+        /entity "n1" has baseVersion .*, not a whole number from 0 to below the version/,
+      );
+    }
+  });
+
+  it("Repository.save keeps the stored base, never the app's, and sets it from an acknowledged record", async () => {
+    const local = new MemoryLocalDataSource<Note>([stored]);
+    const notes = new Repository<Note>({ entityType: 'note', local, now: () => 99 });
+    // An app's own `baseVersion` is bookkeeping it does not own: dropped.
+    const first = await notes.save({ id: 'n1', text: 'one', baseVersion: 0 } as Note);
+    expect(first).toMatchObject({ version: 4, baseVersion: 3 });
+    const second = await notes.save({ ...first, text: 'two', baseVersion: 1 });
+    expect(second).toMatchObject({ version: 5, baseVersion: 3 });
+    await local.commit({ acks: [{ id: 'n1', version: 5 }], now: 100 });
+    expect(await local.get('n1')).not.toHaveProperty('baseVersion');
+    expect(await notes.save({ id: 'n1', text: 'three' })).toMatchObject({ version: 6, baseVersion: 5 });
+    const created = await notes.save({ id: 'n2', text: 'new', baseVersion: 7 } as Note);
+    expect(created).not.toHaveProperty('baseVersion');
+    expect(await notes.delete('n1')).toBe(true);
+    expect(await local.get('n1', { includeDeleted: true })).toMatchObject({ version: 7, baseVersion: 5 });
   });
 
   it('Repository.save stores markUpdated of the stored record, and an ack leaves markSynced of it', async () => {

@@ -81,10 +81,45 @@ describe('resolveConflict', () => {
       NOW,
     );
     expect(seen).toEqual([{ id: 'a', version: 4, createdAt: 100, updatedAt: NOW, syncPending: false }]);
-    // Bookkeeping in a merge result is ours: the version is above the server's, createdAt the local one.
+    // Bookkeeping in a merge result is ours: the version is above the server's, built on it, createdAt the local one.
     expect(resolution).toEqual({
       kind: 'push',
-      entity: { ...local, version: 5, createdAt: 100, updatedAt: NOW, syncPending: true },
+      entity: { ...local, version: 5, createdAt: 100, updatedAt: NOW, syncPending: true, baseVersion: 4 },
+    });
+  });
+
+  describe('a change made on a server version (baseVersion): the lost update', () => {
+    // Synced at v1, edited twice offline (v3 on base 1); another client's v2 reached the server meanwhile.
+    const edited: Note = { ...local, version: 3, baseVersion: 1, text: 'mine' };
+    const theirs = {
+      id: 'a',
+      version: 2,
+      createdAt: 100,
+      updatedAt: 400,
+      syncPending: false,
+      text: 'theirs',
+    };
+
+    it('server-wins takes the copy at its own version, below the local one, synced and without a base', () => {
+      expect(resolveConflict('server-wins', edited, { ...theirs, baseVersion: 1 }, NOW)).toEqual({
+        kind: 'accept-remote',
+        entity: theirs,
+      });
+    });
+
+    it.each<[string, ConflictPolicy<Note>, string]>([
+      ['client-wins', 'client-wins', 'mine'],
+      ['a merge', (mine, server) => ({ ...mine, text: `${server.text}+${mine.text}` }), 'theirs+mine'],
+    ])('%s pushes above both versions, built on the server copy', (_, policy, text) => {
+      expect(resolveConflict(policy, edited, theirs, NOW)).toEqual({
+        kind: 'push',
+        entity: { ...edited, text, version: 4, baseVersion: 2, updatedAt: NOW, syncPending: true },
+      });
+    });
+
+    it('a change without a base keeps the old floor: a copy below the version sent breaks the protocol', () => {
+      const { baseVersion: _, ...create } = edited;
+      expect(resolveConflict('server-wins', create, theirs, NOW)).toMatchObject({ kind: 'failed' });
     });
   });
 

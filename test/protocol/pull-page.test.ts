@@ -8,12 +8,29 @@ interface Note extends RepositoryEntity {
 
 const NOW = 9_000;
 
-const note = (version: number, text: string, pending: boolean): LocalRecordState<Note> => ({
-  record: { id: 'a', version, createdAt: 100, updatedAt: 200, syncPending: pending, text },
+/** A local record; `base` is the server version a pending change was made on (`baseVersion`). */
+const note = (version: number, text: string, pending: boolean, base?: number): LocalRecordState<Note> => ({
+  record: {
+    id: 'a',
+    version,
+    createdAt: 100,
+    updatedAt: 200,
+    syncPending: pending,
+    text,
+    ...(base === undefined ? {} : { baseVersion: base }),
+  },
   pending,
 });
-const gone = (version: number, pending: boolean): LocalRecordState<Note> => ({
-  record: { id: 'a', version, createdAt: 100, updatedAt: 300, syncPending: pending, deleted: true },
+const gone = (version: number, pending: boolean, base?: number): LocalRecordState<Note> => ({
+  record: {
+    id: 'a',
+    version,
+    createdAt: 100,
+    updatedAt: 300,
+    syncPending: pending,
+    deleted: true,
+    ...(base === undefined ? {} : { baseVersion: base }),
+  },
   pending,
 });
 const live = (version: number, text = 'theirs'): PulledChange => ({
@@ -101,16 +118,91 @@ const table: Row[] = [
   ],
   // A pending local edit.
   [
-    'older than the pending edit (its push goes on top)',
-    note(4, 'mine', true),
+    'the version the pending edit was made on (its push goes on top)',
+    note(4, 'mine', true, 3),
     live(3),
     'server-wins',
     'echo',
     undefined,
   ],
   [
+    'older than the base of the pending edit',
+    note(4, 'mine', true, 3),
+    live(2),
+    'client-wins',
+    'echo',
+    undefined,
+  ],
+  // The lost update: synced at v1, edited twice offline (v3 on base 1), while another client wrote v2. Its number
+  // is below the local one, but the local change never saw it.
+  [
+    "another client's write below the pending version, after its base, server-wins",
+    note(3, 'mine', true, 1),
+    live(2),
+    'server-wins',
+    'conflict:accept-remote',
+    { v: 2, pending: false, text: 'theirs' },
+  ],
+  [
+    "another client's write below the pending version, after its base, client-wins: pushed above both",
+    note(3, 'mine', true, 1),
+    live(2),
+    'client-wins',
+    'conflict:push',
+    { v: 4, pending: true, text: 'mine' },
+  ],
+  [
+    "another client's write below the pending version, merge",
+    note(3, 'mine', true, 1),
+    live(2),
+    merge,
+    'conflict:push',
+    { v: 4, pending: true, text: 'theirs+mine' },
+  ],
+  [
+    "another client's delete below the pending version, after its base, server-wins",
+    note(3, 'mine', true, 1),
+    dead(2),
+    'server-wins',
+    'conflict:accept-remote',
+    null,
+  ],
+  [
+    "another client's write below a pending delete, after its base, server-wins",
+    gone(3, true, 1),
+    live(2),
+    'server-wins',
+    'conflict:accept-remote',
+    { v: 2, pending: false, text: 'theirs' },
+  ],
+  // A create (no base): the server had no version of it, so any version but its own echo is someone else's.
+  [
+    'a create edited twice meets a version another client created, server-wins',
+    note(3, 'mine', true),
+    live(1),
+    'server-wins',
+    'conflict:accept-remote',
+    { v: 1, pending: false, text: 'theirs' },
+  ],
+  [
+    'a create edited twice meets a version another client created, client-wins',
+    note(3, 'mine', true),
+    live(1),
+    'client-wins',
+    'conflict:push',
+    { v: 4, pending: true, text: 'mine' },
+  ],
+  [
     'the pending edit itself coming back (the push landed, its ack is on the way)',
     note(3, 'mine', true),
+    { id: 'a', version: 3, deleted: false, item: { ...note(3, 'mine', true).record, syncPending: false } },
+    'server-wins',
+    'echo',
+    undefined,
+  ],
+  [
+    'the pending edit itself coming back without its base (the server never stores one)',
+    note(3, 'mine', true, 2),
     { id: 'a', version: 3, deleted: false, item: { ...note(3, 'mine', true).record, syncPending: false } },
     'server-wins',
     'echo',
@@ -377,6 +469,30 @@ describe('planPulledPage', () => {
     expect(plan.writes.get('a')).toMatchObject({ version: 3 });
     expect(plan.removed.size).toBe(0);
     expect(asked).toEqual(['a']);
+  });
+
+  it('a record whose acknowledged tombstone the store removed before its first pull never comes back at a version up to it', () => {
+    const plan = planPulledPage<Note>({
+      changes: [
+        live(2, 'before the delete'),
+        { ...live(2), id: 'b', item: { ...(live(2).item as object), id: 'b' } },
+      ],
+      local: () => undefined,
+      conflicts: 'server-wins',
+      now: NOW,
+      purged: (id) => (id === 'a' ? 3 : undefined),
+    });
+    expect(plan.decisions.map((d) => d.kind)).toEqual(['echo', 'pull']);
+    expect([...plan.writes.keys()]).toEqual(['b']);
+    // A version past the tombstone is a later write (someone created the record again): taken.
+    const later = planPulledPage<Note>({
+      changes: [live(4, 'again')],
+      local: () => undefined,
+      conflicts: 'server-wins',
+      now: NOW,
+      purged: () => 3,
+    });
+    expect(later.decisions.map((d) => d.kind)).toEqual(['pull']);
   });
 
   it('counts every change once: pulled, deleted, conflicts, echoes, invalid', () => {

@@ -32,6 +32,28 @@ describe('checkBatch', () => {
     });
   });
 
+  it('refuses a baseVersion that is not a whole number below the version; accepts one that is, or none', () => {
+    const result = checkBatch(
+      body(
+        item('ok', { version: 3, baseVersion: 2 }),
+        item('zero', { version: 3, baseVersion: 0 }),
+        item('none', { version: 3 }),
+        item('same', { version: 3, baseVersion: 3 }),
+        item('above', { version: 3, baseVersion: 4 }),
+        item('negative', { version: 3, baseVersion: -1 }),
+        item('fraction', { version: 3, baseVersion: 1.5 }),
+        item('text', { version: 3, baseVersion: '2' }),
+        item('null', { version: 3, baseVersion: null }),
+      ),
+    );
+    const error = 'baseVersion must be a whole number from 0 to below the version, when present';
+    expect(result).toEqual({
+      ok: false,
+      error: '6 items of the batch cannot be stored; nothing was applied',
+      rejected: ['same', 'above', 'negative', 'fraction', 'text', 'null'].map((id) => ({ id, error })),
+    });
+  });
+
   it('accepts nesting up to the limit, and answers unusable versions on their own', () => {
     const atLimit = `{"id":"n","version":1,"createdAt":1,"updatedAt":1,"syncPending":true,"x":${'['.repeat(MAX_ITEM_DEPTH - 1)}${']'.repeat(MAX_ITEM_DEPTH - 1)}}`;
     const result = checkBatch(body(atLimit, item('v', { version: 0 }), item('w', { version: '2' })));

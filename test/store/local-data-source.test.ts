@@ -6,11 +6,14 @@ import {
   InvalidEntityError,
   type LocalDataSource,
   MemoryLocalDataSource,
+  markDeleted,
+  markSynced,
   Repository,
   type RepositoryEntity,
   StalePageError,
 } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import { MAX_PURGED_TOMBSTONES } from '../../src/store/outbox-index.js';
 import { live, page, tombstone } from '../helpers/pulled-pages.js';
 
 interface Doc extends RepositoryEntity {
@@ -135,6 +138,72 @@ describe.each(implementations)('%s (the LocalDataSource contract)', (_, factory)
     ]);
     expect(await local.requeueFailures(['b'])).toBe(1);
     expect((await local.pending({ limit: 10, now: 0 })).items.map((i) => i.id)).toEqual(['b', 'c']);
+  });
+
+  it('an ack clears baseVersion; a save after it sets it; a stale ack moves the pending change onto the acknowledged version', async () => {
+    const { local, repository } = await makeStore();
+    await repository.save({ id: 'd', title: 'created' });
+    expect(await local.get('d')).not.toHaveProperty('baseVersion');
+    await local.commit({ acks: [{ id: 'd', version: 1 }], now: 0 });
+    expect(await local.get('d')).toEqual(expect.not.objectContaining({ baseVersion: expect.anything() }));
+    expect(await repository.save({ id: 'd', title: 'edit on 1' })).toMatchObject({
+      version: 2,
+      baseVersion: 1,
+    });
+    expect(await local.get('d')).toMatchObject({ version: 2, baseVersion: 1, syncPending: true });
+    // Version 2 goes out; two more edits while it is in flight still build on version 1...
+    expect((await local.pending({ limit: 10, now: 0 })).items).toEqual([
+      expect.objectContaining({ version: 2, baseVersion: 1 }),
+    ]);
+    await repository.save({ id: 'd', title: 'edit on 2' });
+    await repository.save({ id: 'd', title: 'edit on 3' });
+    expect(await local.get('d')).toMatchObject({ version: 4, baseVersion: 1 });
+    // ...until the server acknowledges version 2: the pending version 4 is built on it, still pending.
+    expect(await local.commit({ acks: [{ id: 'd', version: 2 }], now: 0 })).toMatchObject({ stale: ['d'] });
+    expect(await local.get('d')).toMatchObject({ version: 4, baseVersion: 2, syncPending: true });
+    // An ack older than the base changes nothing.
+    await local.commit({ acks: [{ id: 'd', version: 1 }], now: 0 });
+    expect(await local.get('d')).toMatchObject({ version: 4, baseVersion: 2 });
+    expect(await local.outbox(0)).toMatchObject({ pending: 1 });
+    await local.commit({ acks: [{ id: 'd', version: 4 }], now: 0 });
+    expect(await local.get('d')).toEqual(expect.not.objectContaining({ baseVersion: expect.anything() }));
+    expect(await local.getAll()).toEqual([
+      { id: 'd', title: 'edit on 3', version: 4, createdAt: 1_000, updatedAt: 1_000, syncPending: false },
+    ]);
+  });
+
+  it('takes the server copy of a conflict at its own version, below the local one; a change of ours never goes down', async () => {
+    const { local, repository } = await makeStore();
+    await repository.save({ id: 'd', title: 'v1' });
+    await local.commit({ acks: [{ id: 'd', version: 1 }], now: 0 });
+    await repository.save({ id: 'd', title: 'v2' });
+    await repository.save({ id: 'd', title: 'v3' });
+    // Another client's version 2 won (server-wins): stored at 2, synced, no base.
+    const theirs: Doc = {
+      id: 'd',
+      version: 2,
+      createdAt: 1_000,
+      updatedAt: 5,
+      syncPending: false,
+      title: 'A',
+    };
+    expect(await local.commit({ replace: [{ expectedVersion: 3, entity: theirs }], now: 0 })).toMatchObject({
+      replaced: ['d'],
+    });
+    expect(await local.get('d')).toEqual(theirs);
+    const next = await repository.save({ id: 'd', title: 'on A' });
+    expect(next).toMatchObject({ version: 3, baseVersion: 2 });
+    const lower: Doc = {
+      id: 'd',
+      version: 2,
+      createdAt: 1_000,
+      updatedAt: 6,
+      syncPending: true,
+      title: 'down',
+    };
+    await expect(local.commit({ replace: [{ expectedVersion: 3, entity: lower }], now: 0 })).rejects.toThrow(
+      /below the stored 3/,
+    );
   });
 
   it('conditional replace writes only over the expected version', async () => {
@@ -273,6 +342,44 @@ describe.each(implementations)('%s: deletes as tombstones', (_, factory) => {
     });
     expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
     expect(await local.outbox(0)).toMatchObject({ pending: 0 });
+  });
+
+  it('a tombstone removed on its ack before the first pull: a page fetched before the delete cannot bring it back', async () => {
+    const { local, repository } = await makeStore();
+    const pull = pulling(local);
+    await repository.save({ id: 'a', title: 'a' });
+    await local.pending({ limit: 10, now: 0 });
+    await local.commit({ acks: [{ id: 'a', version: 1 }], now: 0 });
+    await repository.delete('a');
+    await local.commit({ acks: [{ id: 'a', version: 2 }], now: 0 });
+    // Never pulled: the acknowledged tombstone is removed at once, as before.
+    expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
+    // The first page, fetched before the delete reached the server, still holds the live version 1.
+    expect(await pull.apply(page([live('a', 1), live('b', 1)], 'c1'), serverWins)).toMatchObject({
+      pulled: 1,
+      echoes: 1,
+    });
+    expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
+    expect(await local.get('b')).toMatchObject({ version: 1 });
+  });
+
+  it('remembers at most MAX_PURGED_TOMBSTONES removed tombstones, forgetting the oldest first', async () => {
+    const { local, repository } = await makeStore();
+    const pull = pulling(local);
+    const ids = Array.from({ length: MAX_PURGED_TOMBSTONES + 1 }, (_, i) => `t${i}`);
+    const created = await repository.saveMany(ids.map((id) => ({ id, title: id })));
+    await local.pending({ limit: ids.length, now: 0 });
+    await local.commit({ acks: ids.map((id) => ({ id, version: 1 })), now: 0 });
+    await local.saveMany(created.map((doc) => markDeleted(markSynced(doc), 2)));
+    await local.commit({ acks: ids.map((id) => ({ id, version: 2 })), now: 0 });
+    expect(await local.getAll({ includeDeleted: true })).toEqual([]);
+    const result = await pull.apply(
+      page([live('t0', 1), live('t1', 1), live(`t${ids.length - 1}`, 1)], 'c1'),
+      serverWins,
+    );
+    // Only the oldest one fell out of the bound: its stale version comes back, the others do not.
+    expect(result).toMatchObject({ pulled: 1, echoes: 2 });
+    expect((await local.getAll()).map((doc) => doc.id)).toEqual(['t0']);
   });
 
   it('keeps an acknowledged tombstone of a collection that pulls until a pulled change covers it', async () => {

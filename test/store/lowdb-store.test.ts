@@ -77,6 +77,39 @@ describe('LowdbLocalStore', () => {
     expect((await store.collection<Doc>('other').get('x'))?.title).toBe('other type');
   });
 
+  it('keeps the base version of pending changes across reopens, from the journal and from a compacted snapshot', async () => {
+    let store = await openStore();
+    const docs = () => store.collection<Doc>('doc');
+    await repo(store).saveMany(['a', 'b'].map((id) => ({ id, title: id })));
+    await docs().commit({ acks: ['a', 'b'].map((id) => ({ id, version: 1 })), now: 1 });
+    await repo(store).save({ id: 'a', title: 'a on 1' });
+    await repo(store).save({ id: 'b', title: 'b on 1' });
+    // b's version 2 was acknowledged after another edit: the pending version 3 is built on 2 (journalled).
+    await repo(store).save({ id: 'b', title: 'b on 2' });
+    await docs().commit({ acks: [{ id: 'b', version: 2 }], now: 1 });
+    const expected = async () => {
+      expect(await docs().get('a')).toMatchObject({ version: 2, baseVersion: 1, syncPending: true });
+      expect(await docs().get('b')).toMatchObject({ version: 3, baseVersion: 2, syncPending: true });
+    };
+    await expected();
+    store = await reopen(store);
+    expect(store.stats.compactions).toBe(0);
+    await expected();
+    store = await reopen(store, { compactAfterBytes: 1 });
+    // A write larger than the snapshot compacts: the snapshot holds the bases, and no base on a synced record.
+    const before = store.stats.compactions;
+    await repo(store, 'other').save({ id: 'x', title: 'x'.repeat(20_000) });
+    expect(store.stats.compactions).toBeGreaterThan(before);
+    await docs().commit({ acks: [{ id: 'a', version: 2 }], now: 1 });
+    await repo(store, 'other').save({ id: 'y', title: 'y'.repeat(40_000) });
+    const snapshot = JSON.parse(await readFile(file, 'utf8'));
+    expect(snapshot.collections.doc.records.a).not.toHaveProperty('baseVersion');
+    expect(snapshot.collections.doc.records.b).toMatchObject({ version: 3, baseVersion: 2 });
+    store = await reopen(store);
+    expect(await docs().get('a')).toEqual(expect.not.objectContaining({ baseVersion: expect.anything() }));
+    expect(await docs().get('b')).toMatchObject({ version: 3, baseVersion: 2, syncPending: true });
+  });
+
   it('appends to the journal instead of rewriting the snapshot, and compacts with a constant amortised cost', async () => {
     const store = await openStore({ compactAfterBytes: 64 * 1024 });
     const docs = repo(store);
