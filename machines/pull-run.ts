@@ -82,3 +82,29 @@ export function resetAllowedAt(resetTimes: readonly number[], now: number, polic
   const oldest = recentResets(resetTimes, now, policy)[0];
   return oldest === undefined ? now : oldest + policy.resetWindowMs;
 }
+
+/** What the inspector shows of a pull: the counts and where it is, never a record or the checkpoint's text. */
+export interface PullView {
+  counts: PullCounts;
+  /** Whether the pull has a checkpoint to go on from (its text is the server's and is not shown). */
+  fromCheckpoint: boolean;
+  resetting: boolean;
+  /** The page being applied: its number of changes. */
+  pageChanges: number | undefined;
+  attempt: number;
+  backoffMs: number;
+  lastError: PullContext['lastError'];
+}
+
+/** The pull machine's typed projection for the inspector: a renamed context field breaks the build, not the page. */
+export function pullView(context: PullContext): PullView {
+  return {
+    counts: context.counts,
+    fromCheckpoint: context.since !== undefined,
+    resetting: context.resetting,
+    pageChanges: context.page?.changes.length,
+    attempt: context.attempt,
+    backoffMs: context.backoffMs,
+    lastError: context.lastError,
+  };
+}

@@ -1,8 +1,10 @@
 import type { InspectionEvent } from 'xstate';
 import type { BatchPushContext } from '../../machines/batch-push.types.js';
 import { batchPushView } from '../../machines/batch-run.js';
-import { runSnapshot } from '../../machines/entity-sync.machine.js';
+import { runSnapshot, syncStateOf } from '../../machines/entity-sync.machine.js';
 import type { EntitySyncContext } from '../../machines/entity-sync.types.js';
+import type { PullContext } from '../../machines/pull.types.js';
+import { pullView } from '../../machines/pull-run.js';
 import { toSyncProgress } from '../coordinator/to-domain.js';
 import type { SyncState } from '../domain/types.js';
 import { createSanitizer, type SanitizeOptions, type Sanitizer } from './sanitize.js';
@@ -111,7 +113,8 @@ export function contextSlice(machine: string | undefined, context: unknown, valu
     case 'entitySync': {
       const entity = context as EntitySyncContext;
       const { lastRun } = entity;
-      const state: SyncState = isSyncState(value) ? value : 'idle';
+      const top = value === undefined ? undefined : syncStateOf({ value });
+      const state: SyncState = isSyncState(top) ? top : 'idle';
       const finished = lastRun !== undefined && lastRun.runId === entity.runId && state !== 'syncing';
       // The failed items of the last finished run (what was dead-lettered or will be retried, and why).
       const failures = finished
@@ -131,6 +134,8 @@ export function contextSlice(machine: string | undefined, context: unknown, valu
     case 'batchPush':
       // The machine's own typed projection: a renamed context field breaks the build, not the page.
       return batchPushView(context as BatchPushContext);
+    case 'pull':
+      return pullView(context as PullContext);
     default:
       return context;
   }
@@ -271,8 +276,11 @@ export class ActorTree {
 /** Keeps the entity's latest run that had anything to do (items or retries) on its node. */
 function rememberActiveRun(node: ActorNode): void {
   const context = (node.context ?? {}) as { runId?: unknown; progress?: unknown; failures?: unknown };
-  const progress = (context.progress ?? {}) as { totalItems?: unknown; retries?: unknown };
-  if (!(Number(progress.totalItems) > 0 || Number(progress.retries) > 0)) return;
+  const progress = (context.progress ?? {}) as Record<string, unknown>;
+  const didSomething = ['totalItems', 'retries', 'pulledItems', 'deletedItems', 'refusedItems'].some(
+    (count) => Number(progress[count]) > 0,
+  );
+  if (!didSomething) return;
   node.lastActiveRun = {
     runId: context.runId,
     state: node.value,

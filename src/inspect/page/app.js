@@ -216,7 +216,13 @@ function shownRun(node) {
   const progress = c.progress ?? { totalItems: 0, retries: 0 };
   const finished = ['synced', 'error', 'idle'].includes(current.state);
   const last = node.lastActiveRun;
-  if (finished && progress.totalItems === 0 && !progress.retries && last && last.runId !== c.runId) {
+  const didNothing =
+    progress.totalItems === 0 &&
+    !progress.retries &&
+    !progress.pulledItems &&
+    !progress.deletedItems &&
+    !progress.refusedItems;
+  if (finished && didNothing && last && last.runId !== c.runId) {
     return {
       runId: last.runId,
       state: stateName(last.state),
@@ -238,7 +244,15 @@ function renderProgress() {
     const { percent, totalItems, syncedItems, failedItems } = progress;
     const failedShare = totalItems > 0 ? (failedItems / totalItems) * 100 : 0;
     const since = run.current ? '' : ` (run ${run.runId}; nothing to sync since)`;
-    const label = `${c.entityType} · ${run.state} · ${syncedItems}/${totalItems} synced${failedItems ? `, ${failedItems} failed` : ''}${since}`;
+    // The pull's side: what it stored, removed and refused, and the phase while a run is under way.
+    const pulled = [
+      progress.pulledItems ? `${progress.pulledItems} pulled` : '',
+      progress.deletedItems ? `${progress.deletedItems} deleted` : '',
+      progress.refusedItems ? `${progress.refusedItems} refused` : '',
+      progress.conflicts ? `${progress.conflicts} conflicts` : '',
+    ].filter(Boolean);
+    const phase = run.state === 'syncing' && progress.phase ? ` (${progress.phase}ing)` : '';
+    const label = `${c.entityType} · ${run.state}${phase} · ${syncedItems}/${totalItems} synced${failedItems ? `, ${failedItems} failed` : ''}${pulled.length ? `, ${pulled.join(', ')}` : ''}${since}`;
     return el(
       'div',
       { class: 'bar', 'data-progress': c.entityType, 'data-percent': String(percent) },
