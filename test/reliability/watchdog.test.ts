@@ -144,12 +144,7 @@ describe('stuck-queue watchdog', () => {
       machineGraph(entitySyncMachine)
         .transitions.filter((t) => t.target === 'error' && t.source !== 'error')
         .map((t) => t.label),
-    ).toEqual([
-      'done(batch) [endsInError]',
-      'error(batch)',
-      'done(pull) [endsInError]',
-      'error(pull)',
-    ]);
+    ).toEqual(['done(batch) [endsInError]', 'error(batch)', 'done(pull) [endsInError]', 'error(pull)']);
   });
 
   it.each(Object.entries(SCENARIOS))(
