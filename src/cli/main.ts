@@ -4,7 +4,8 @@
  * Commander wiring only; each command lives in its own module and returns the exit code.
  */
 import { randomInt } from 'node:crypto';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import type { SyncDirection } from '../domain/types.js';
 import { runDemo } from './demo.js';
 import { expectedErrorMessage } from './errors.js';
 import { runInspect } from './inspect.js';
@@ -43,6 +44,7 @@ interface SyncFlags {
   entity: string;
   token?: string;
   batchSize: number;
+  direction: SyncDirection;
 }
 
 const program = new Command()
@@ -109,12 +111,17 @@ program
 
 program
   .command('sync')
-  .description('sync one entity type of a store to a server once')
+  .description("sync one entity type of a store with a server once: push its changes, then pull the server's")
   .requiredOption('--db <file>', 'the store file', nonEmpty)
   .requiredOption('--remote <url>', 'the server, e.g. http://127.0.0.1:8787', nonEmpty)
   .requiredOption('--entity <type>', 'the entity type to sync', nonEmpty)
   .option('--token <token>', 'bearer token (default: the ACTORSYNC_TOKEN environment variable)', nonEmpty)
   .option('--batch-size <n>', 'items per batch', wholeNumber(1, 10_000), 100)
+  .addOption(
+    new Option('--direction <direction>', 'push, pull, or both (push then pull)')
+      .choices(['push', 'pull', 'both'])
+      .default('both'),
+  )
   .action(async (flags: SyncFlags) => {
     process.exitCode = await runSync(flags);
   });

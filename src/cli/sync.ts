@@ -1,5 +1,5 @@
 import { SyncCoordinator } from '../coordinator/sync-coordinator.js';
-import type { RepositoryEntity, SyncResult } from '../domain/types.js';
+import type { RepositoryEntity, SyncDirection, SyncResult } from '../domain/types.js';
 import { HttpRemoteDataSource } from '../remote/http-remote.js';
 import { printableUrl } from '../remote/redactor.js';
 import { Repository } from '../repository.js';
@@ -7,7 +7,7 @@ import { CliError } from './errors.js';
 import { Cleanup, interruptGracefully, signalExitCode } from './lifecycle.js';
 import { createProgressView } from './progress-view.js';
 import { readTypeStatus, retryFailedCommand, shellWord, type TypeStatus } from './status.js';
-import { assertHoldsType, openExistingStore } from './store-file.js';
+import { assertHoldsType, openExistingStore, openOrCreateStore } from './store-file.js';
 import { formatCount, formatDuration, plural } from './table.js';
 
 export interface SyncCommandOptions {
@@ -17,6 +17,8 @@ export interface SyncCommandOptions {
   /** Falls back to the ACTORSYNC_TOKEN environment variable. */
   token?: string | undefined;
   batchSize: number;
+  /** Default `'both'`: push the store's changes, then pull the server's. */
+  direction?: SyncDirection | undefined;
 }
 
 const print = (line = '') => console.log(line);
@@ -36,14 +38,18 @@ export async function runSync(options: SyncCommandOptions): Promise<number> {
     if (coordinator?.isSyncing(options.entity)) coordinator.cancel(options.entity);
   });
   try {
-    const store = await openExistingStore(options.db);
+    const direction = options.direction ?? 'both';
+    // A pull may fill a store that does not exist yet; a push needs records of the type to send.
+    const store =
+      direction === 'pull' ? await openOrCreateStore(options.db) : await openExistingStore(options.db);
     cleanup.add(() => store.close());
-    assertHoldsType(store, options.entity);
+    if (direction === 'push') assertHoldsType(store, options.entity);
     if (interruption.signal) return signalExitCode(interruption.signal);
     const repository = new Repository<RepositoryEntity>({
       entityType: options.entity,
       local: store.collection(options.entity),
       remote: new HttpRemoteDataSource({ baseUrl, getToken: () => token }),
+      direction,
     });
     const running = new SyncCoordinator({ batchSize: options.batchSize });
     coordinator = running;
@@ -52,7 +58,7 @@ export async function runSync(options: SyncCommandOptions): Promise<number> {
     const view = createProgressView(running.progress, [options.entity], { tty: false, oneShot: true });
     cleanup.add(() => view.stop());
     print(
-      `Syncing "${options.entity}" from ${store.file} to ${printableUrl(baseUrl)}${token ? '' : ' (no token)'}`,
+      `Syncing "${options.entity}" (${DIRECTION_WORDS[direction]}) between ${store.file} and ${printableUrl(baseUrl)}${token ? '' : ' (no token)'}`,
     );
     const result = await running.sync(repository);
     view.stop();
@@ -100,9 +106,21 @@ export function parseRemote(remote: string): string {
   return url.href;
 }
 
+const DIRECTION_WORDS: Record<SyncDirection, string> = {
+  push: 'push',
+  pull: 'pull',
+  both: 'push, then pull',
+};
+
 export function describeResult(result: SyncResult): string[] {
+  const pulled =
+    result.phase === 'pull'
+      ? `, ${formatCount(result.pulledItems)} pulled, ${formatCount(result.deletedItems)} deleted` +
+        (result.refusedItems > 0 ? `, ${formatCount(result.refusedItems)} refused` : '') +
+        (result.resets > 0 ? `, ${plural(result.resets, 'reset')}` : '')
+      : '';
   const counts =
-    `${formatCount(result.syncedItems)}/${formatCount(result.totalItems)} synced, ${result.failedItems} failed, ` +
+    `${formatCount(result.syncedItems)}/${formatCount(result.totalItems)} synced, ${result.failedItems} failed${pulled}, ` +
     `${result.retries} retries, ${result.conflicts} conflicts in ${formatDuration(result.durationMs)}`;
   const lines = [
     result.cancelled && result.runId === 0
@@ -115,6 +133,10 @@ export function describeResult(result: SyncResult): string[] {
     lines.push(`  ✘ ${item.id} (${status}, attempts ${item.attempts}): ${item.error}`);
   }
   if (result.failedItems > 10) lines.push(`  … and ${formatCount(result.failedItems - 10)} more`);
+  for (const change of result.refused.slice(0, 10)) {
+    lines.push(`  ✘ pulled ${change.id} not stored (${change.kind}): ${change.error}`);
+  }
+  if (result.refusedItems > 10) lines.push(`  … and ${formatCount(result.refusedItems - 10)} more refused`);
   return lines;
 }
 
