@@ -188,6 +188,8 @@ async function actorsync(
     entityType: ENTITY_TYPE,
     local: store.collection<TelemetryRecord>(ENTITY_TYPE),
     remote: new HttpRemoteDataSource<TelemetryRecord>({ baseUrl: url, getToken: () => token }),
+    // Telemetry is pushed, never pulled: the push benchmarks compare against push-only baselines.
+    direction: 'push',
   });
   const coordinator = new SyncCoordinator({ batchSize, ...options });
   const result = await coordinator.sync(repository);
@@ -360,6 +362,8 @@ async function firstProgress(
     entityType: ENTITY_TYPE,
     local: store.collection<TelemetryRecord>(ENTITY_TYPE),
     remote: new HttpRemoteDataSource<TelemetryRecord>({ baseUrl: url, getToken: () => token }),
+    // Telemetry is pushed, never pulled: the push benchmarks compare against push-only baselines.
+    direction: 'push',
   });
   const coordinator = new SyncCoordinator({ batchSize: BATCH_SIZE });
   coordinator.register(repository);
