@@ -3,7 +3,7 @@
  * drift from the code. Pure: no I/O here; scripts/generate-charts.ts writes the result into the doc.
  */
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
-import { batchPushMachine, coordinatorMachine, entitySyncMachine } from '../machines/index.js';
+import { batchPushMachine, coordinatorMachine, entitySyncMachine, pullMachine } from '../machines/index.js';
 
 export const CHARTS_BEGIN = '<!-- charts:begin -->';
 export const CHARTS_END = '<!-- charts:end -->';
@@ -40,7 +40,7 @@ export function toMermaid(machine: AnyStateMachine): string {
 
 /** The generated section of docs/architecture.md: one chart per machine of the actor tree, root first. */
 export function renderArchitectureCharts(): string {
-  const sections = [coordinatorMachine, entitySyncMachine, batchPushMachine].map((machine) =>
+  const sections = [coordinatorMachine, entitySyncMachine, batchPushMachine, pullMachine].map((machine) =>
     [`### ${machine.id}`, '', '```mermaid', toMermaid(machine), '```'].join('\n'),
   );
   return [

@@ -28,8 +28,8 @@ describe('docs/architecture.md state charts', () => {
   it('has a section per machine of the actor tree, root first', () => {
     const charts = renderArchitectureCharts();
     const headings = [...charts.matchAll(/^### (\S+)$/gm)].map((match) => match[1]);
-    expect(headings).toEqual(['coordinator', 'entitySync', 'batchPush']);
-    expect(charts.match(/```mermaid\nstateDiagram-v2\n/g)).toHaveLength(3);
+    expect(headings).toEqual(['coordinator', 'entitySync', 'batchPush', 'pull']);
+    expect(charts.match(/```mermaid\nstateDiagram-v2\n/g)).toHaveLength(4);
   });
 });
 
