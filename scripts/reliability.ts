@@ -76,6 +76,10 @@ ${table}
 - **watchdog** (\`test/reliability/watchdog.test.ts\`): walks every error transition of the machines (read from their
   definitions; a new one without a scenario fails the test) and checks that a retry is scheduled while items are
   pending, that \`getProgress\` shows \`nextRetryAt\` and \`lastError\`, and that the retry drains the outbox.
+- **pull-watchdog** (\`test/reliability/pull-watchdog.test.ts\`): the same for the pull machine: one scenario per
+  error transition (checkpoint read, fatal, exhausted and recovered retries, a reset beyond the cap, a late page, a
+  store error), each ending where it should, an \`error\` ending with a visible retry (after the reset window for
+  \`PULL_RESET_LIMIT\`), and the retry leaving the client equal to the server with nobody calling \`sync()\`.
 - **leaks** (\`test/reliability/leaks.test.ts\`): sync runs with failures and cancels; listener counts, timers, handles
   and live actors stay flat and heap growth is bounded.
 - **bad-input** (\`test/reliability/bad-input.test.ts\`): a table of hostile and broken inputs, each with the typed
