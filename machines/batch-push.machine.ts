@@ -1,4 +1,4 @@
-import { and, assign, enqueueActions, fromPromise, not, sendParent, setup, stopChild } from 'xstate';
+import { and, assign, enqueueActions, not, sendParent, setup, stopChild } from 'xstate';
 import { clampDelay } from '../src/core/timers.js';
 import { failureKind, TransientSyncError, toErrorInfo } from '../src/domain/errors.js';
 import { backoffDelay } from '../src/protocol/backoff.js';
@@ -32,14 +32,8 @@ import {
   progress,
   runOutput,
 } from './batch-run.js';
+import { notProvided } from './not-provided.js';
 import * as pushWindow from './push-window.js';
-
-/** I/O the machine cannot do without: `createSyncMachine(deps)` (or `.provide()`) supplies the real ones. */
-function notProvided<TOutput, TInput>(name: string) {
-  return fromPromise<TOutput, TInput>(async () => {
-    throw new Error(`batchPushMachine: actor "${name}" was not provided`);
-  });
-}
 
 export { MAX_LISTED_FAILURES } from './batch-run.js';
 export { DEFAULT_MAX_BATCHES_IN_FLIGHT } from './run-policy.js';
@@ -73,10 +67,10 @@ export const batchPushMachine = setup({
     output: {} as BatchPushOutput,
   },
   actors: {
-    openOutbox: notProvided<OpenOutboxOutput, OpenOutboxInput>('openOutbox'),
-    loadPage: notProvided<LoadPageOutput, LoadPageInput>('loadPage'),
-    pushBatch: notProvided<PushBatchOutput, PushBatchInput>('pushBatch'),
-    commitBatch: notProvided<CommitBatchOutput, CommitBatchInput>('commitBatch'),
+    openOutbox: notProvided<OpenOutboxOutput, OpenOutboxInput>('batchPushMachine', 'openOutbox'),
+    loadPage: notProvided<LoadPageOutput, LoadPageInput>('batchPushMachine', 'loadPage'),
+    pushBatch: notProvided<PushBatchOutput, PushBatchInput>('batchPushMachine', 'pushBatch'),
+    commitBatch: notProvided<CommitBatchOutput, CommitBatchInput>('batchPushMachine', 'commitBatch'),
   },
   delays: {
     backoff: ({ context }) => clampDelay(context.progress.backoffMs),

@@ -1,4 +1,4 @@
-import { assign, enqueueActions, fromPromise, not, sendParent, setup, stopChild } from 'xstate';
+import { assign, enqueueActions, not, sendParent, setup, stopChild } from 'xstate';
 import { clampDelay } from '../src/core/timers.js';
 import { type ErrorInfo, toErrorInfo } from '../src/domain/errors.js';
 import type { SyncState } from '../src/domain/types.js';
@@ -15,6 +15,7 @@ import type {
   RunReport,
   RunSnapshot,
 } from './entity-sync.types.js';
+import { notProvided } from './not-provided.js';
 import { pullMachine } from './pull.machine.js';
 import {
   NO_PULL_COUNTS,
@@ -58,6 +59,11 @@ export function runSnapshot(context: EntitySyncContext, state: SyncState, cancel
     cancelled,
   };
 }
+
+/** What a child reports as it goes: its counts, and during a retry wait the error and when it retries. */
+type ChildProgress =
+  | { phase: 'push'; counts: RunCounts; retryAt?: number; error?: ErrorInfo }
+  | { phase: 'pull'; counts: PullCounts; retryAt?: number; error?: ErrorInfo };
 
 /** A run's error when a child gave none (they always do; a missing one must still not read as clean). */
 const UNKNOWN_ERROR: ErrorInfo = toErrorInfo('unknown error');
@@ -171,9 +177,7 @@ export const entitySyncMachine = setup({
   actors: {
     batchPush: batchPushMachine,
     pull: pullMachine,
-    watchChanges: fromPromise<WatchChangesOutput, WatchChangesInput>(async () => {
-      throw new Error('entitySyncMachine: actor "watchChanges" was not provided');
-    }),
+    watchChanges: notProvided<WatchChangesOutput, WatchChangesInput>('entitySyncMachine', 'watchChanges'),
   },
   delays: {
     untilRetryDue: ({ context }) => clampDelay((context.nextRetryAt ?? 0) - context.config.sources.now()),
@@ -233,23 +237,15 @@ export const entitySyncMachine = setup({
       });
     }),
     stopPull: stopChild('pull'),
-    takeCounts: assign((_, update: { counts: RunCounts; retryAt?: number; error?: ErrorInfo }) => ({
-      counts: update.counts,
+    /** A child's progress or retry wait, in the counts of its phase. */
+    takeProgress: assign((_, update: ChildProgress) => ({
+      ...(update.phase === 'push' ? { counts: update.counts } : { pull: update.counts }),
       nextRetryAt: update.retryAt,
-      // Shown while a retry is pending; progress after a batch clears it.
+      // Shown while a retry is pending; progress after a batch or page clears it.
       error:
         update.error === undefined
           ? undefined
-          : { ...update.error, outcome: 'retrying' as const, phase: 'push' as const },
-      ...(update.error === undefined ? {} : { lastError: update.error }),
-    })),
-    takePullCounts: assign((_, update: { counts: PullCounts; retryAt?: number; error?: ErrorInfo }) => ({
-      pull: update.counts,
-      nextRetryAt: update.retryAt,
-      error:
-        update.error === undefined
-          ? undefined
-          : { ...update.error, outcome: 'retrying' as const, phase: 'pull' as const },
+          : { ...update.error, outcome: 'retrying' as const, phase: update.phase },
       ...(update.error === undefined ? {} : { lastError: update.error }),
     })),
     reportProgress: sendParent(
@@ -317,12 +313,15 @@ export const entitySyncMachine = setup({
           on: {
             'BATCH.PROGRESS': {
               actions: [
-                { type: 'takeCounts', params: ({ event }) => ({ counts: event.counts }) },
+                { type: 'takeProgress', params: ({ event }) => ({ phase: 'push', counts: event.counts }) },
                 'reportProgress',
               ],
             },
             'BATCH.RETRYING': {
-              actions: [{ type: 'takeCounts', params: ({ event }) => event }, 'reportProgress'],
+              actions: [
+                { type: 'takeProgress', params: ({ event }) => ({ ...event, phase: 'push' }) },
+                'reportProgress',
+              ],
             },
             'xstate.done.actor.batch': [
               {
@@ -367,12 +366,15 @@ export const entitySyncMachine = setup({
           on: {
             'PULL.PROGRESS': {
               actions: [
-                { type: 'takePullCounts', params: ({ event }) => ({ counts: event.counts }) },
+                { type: 'takeProgress', params: ({ event }) => ({ phase: 'pull', counts: event.counts }) },
                 'reportProgress',
               ],
             },
             'PULL.RETRYING': {
-              actions: [{ type: 'takePullCounts', params: ({ event }) => event }, 'reportProgress'],
+              actions: [
+                { type: 'takeProgress', params: ({ event }) => ({ ...event, phase: 'pull' }) },
+                'reportProgress',
+              ],
             },
             'xstate.done.actor.pull': [
               {

@@ -1,4 +1,4 @@
-import { assign, fromPromise, sendParent, setup } from 'xstate';
+import { assign, sendParent, setup } from 'xstate';
 import { clampDelay } from '../src/core/timers.js';
 import {
   failureKind,
@@ -9,6 +9,7 @@ import {
 } from '../src/domain/errors.js';
 import type { PulledChanges } from '../src/domain/types.js';
 import { backoffDelay } from '../src/protocol/backoff.js';
+import { notProvided } from './not-provided.js';
 import type {
   ApplyPageInput,
   ApplyPageOutput,
@@ -22,13 +23,6 @@ import type {
   ReadCheckpointOutput,
 } from './pull.types.js';
 import { addPage, initialPullContext, pullOutput } from './pull-run.js';
-
-/** I/O the machine cannot do without: `createSyncMachine(deps)` (or `.provide()`) supplies the real ones. */
-function notProvided<TOutput, TInput>(name: string) {
-  return fromPromise<TOutput, TInput>(async () => {
-    throw new Error(`pullMachine: actor "${name}" was not provided`);
-  });
-}
 
 /** Pages refused as late in a row before the pull gives up: each means the store moved while a page was out. */
 const MAX_STALE_PAGES = 3;
@@ -53,9 +47,9 @@ export const pullMachine = setup({
     output: {} as PullOutput,
   },
   actors: {
-    readCheckpoint: notProvided<ReadCheckpointOutput, ReadCheckpointInput>('readCheckpoint'),
-    fetchPage: notProvided<FetchPageOutput, FetchPageInput>('fetchPage'),
-    applyPage: notProvided<ApplyPageOutput, ApplyPageInput>('applyPage'),
+    readCheckpoint: notProvided<ReadCheckpointOutput, ReadCheckpointInput>('pullMachine', 'readCheckpoint'),
+    fetchPage: notProvided<FetchPageOutput, FetchPageInput>('pullMachine', 'fetchPage'),
+    applyPage: notProvided<ApplyPageOutput, ApplyPageInput>('pullMachine', 'applyPage'),
   },
   delays: {
     backoff: ({ context }) => clampDelay(context.backoffMs),
