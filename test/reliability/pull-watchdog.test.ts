@@ -21,8 +21,8 @@ import {
   type SyncCoordinatorOptions,
   TransientSyncError,
 } from '../../src/index.js';
-import { machineGraph } from '../../src/inspect/machine-graph.js';
 import { SyncServerState } from '../../src/server.js';
+import { errorTransitionNames, settle } from '../helpers/watchdog.js';
 import { recordFigures } from './report.js';
 
 interface Note extends RepositoryEntity {
@@ -127,15 +127,6 @@ const SCENARIOS: Record<string, Scenario> = {
 const isErrorTransition = (t: { source: string; target: string; label: string }) =>
   t.target === 'aborted' || t.target === 'backingOff' || t.label.startsWith('error(');
 
-async function settle<T>(promise: Promise<T>): Promise<T> {
-  let done = false;
-  void promise.finally(() => {
-    done = true;
-  });
-  for (let step = 0; step < 2_000 && !done; step += 1) await vi.advanceTimersByTimeAsync(5);
-  return promise;
-}
-
 describe('stuck-pull watchdog', () => {
   let coordinator: SyncCoordinator | undefined;
   beforeEach(() => {
@@ -147,10 +138,8 @@ describe('stuck-pull watchdog', () => {
   });
 
   it('has a scenario for every error transition of the pull machine', () => {
-    const transitions = machineGraph(pullMachine)
-      .transitions.filter(isErrorTransition)
-      .map((t) => `${t.source} -> ${t.target}: ${t.label}`);
-    expect(transitions.sort()).toEqual(Object.keys(SCENARIOS).sort());
+    const transitions = errorTransitionNames(pullMachine, isErrorTransition);
+    expect(transitions).toEqual(Object.keys(SCENARIOS).sort());
     recordFigures('pull-watchdog', { errorTransitionsWalked: transitions.length });
   });
 

@@ -23,6 +23,7 @@ import { machineGraph } from '../../src/inspect/machine-graph.js';
 import { resolveRetryPolicy } from '../../src/protocol/backoff.js';
 import { makeCoordinator, type Note } from '../helpers/fixtures.js';
 import { TestRemote } from '../helpers/test-remote.js';
+import { errorTransitionNames, settle } from '../helpers/watchdog.js';
 import { recordFigures } from './report.js';
 
 const RETRY = { baseDelayMs: 100, maxDelayMs: 1_000, maxAttempts: 2, maxItemAttempts: 5 };
@@ -102,16 +103,6 @@ const SCENARIOS: Record<string, Scenario> = {
   },
 };
 
-/** Advances fake time in small steps until `promise` settles, so nothing scheduled later runs early. */
-async function settle<T>(promise: Promise<T>): Promise<T> {
-  let done = false;
-  void promise.finally(() => {
-    done = true;
-  });
-  for (let step = 0; step < 2_000 && !done; step += 1) await vi.advanceTimersByTimeAsync(5);
-  return promise;
-}
-
 /** Failure paths: into `aborted` or `backingOff`, an actor's error, or any judgement of the head but success. */
 const isErrorTransition = (t: { source: string; target: string; label: string }) =>
   t.target === 'aborted' ||
@@ -133,10 +124,8 @@ describe('stuck-queue watchdog', () => {
   });
 
   it('has a scenario for every error transition in the machine definitions', () => {
-    const transitions = machineGraph(batchPushMachine)
-      .transitions.filter(isErrorTransition)
-      .map((t) => `${t.source} -> ${t.target}: ${t.label}`);
-    expect(transitions.sort()).toEqual(Object.keys(SCENARIOS).sort());
+    const transitions = errorTransitionNames(batchPushMachine, isErrorTransition);
+    expect(transitions).toEqual(Object.keys(SCENARIOS).sort());
     recordFigures('watchdog', { errorTransitionsWalked: transitions.length + 2 });
     // The entity machine's error paths: a failed run (covered above) and a crashed batch actor (below). Waiting
     // in `error` again after a retry timer that fired early is not a way into it.
