@@ -144,7 +144,7 @@ export function makePullActors(deps: SyncDeps) {
         }),
       );
       // The remote is outside our control: check its reply before anything is applied.
-      return validatePullReply(reply, input.limit);
+      return validatePullReply(reply, input.limit, input.since);
     }),
     applyPage: fromPromise<ApplyPageOutput, ApplyPageInput>(async ({ input }) =>
       tracked(
@@ -170,7 +170,7 @@ export function makePullActors(deps: SyncDeps) {
           signal,
         }),
       );
-      const page = validatePullReply(reply, 1);
+      const page = validatePullReply(reply, 1, since);
       return page.reset === true || page.changes.length > 0 ? 'changed' : 'quiet';
     }),
   };

@@ -39,10 +39,12 @@ function stoppedRunRetryAt(context: EntitySyncContext): number {
 const NO_COUNTS: RunCounts = { totalItems: 0, syncedItems: 0, failedItems: 0, conflicts: 0, retries: 0 };
 
 /**
- * The wait after a run before a live type holds its next request for changes: bounds the runs a server that always
- * answers "changed" could start to a few a second, and costs nothing otherwise (a change meanwhile is still seen).
+ * The wait after a run before a live type holds its next request for changes: costs nothing (a change meanwhile is
+ * still seen by the next watch) and bounds how often a server that keeps answering "changed" can start a run; the
+ * wait doubles with each such run that then received nothing, up to `LIVE_GAP_MS * 2 ** MAX_LIVE_GAP_DOUBLINGS`.
  */
 const LIVE_GAP_MS = 250;
+const MAX_LIVE_GAP_DOUBLINGS = 7;
 
 /** The run as the facade and the inspector see it: the raw material of `SyncProgress`. */
 export function runSnapshot(context: EntitySyncContext, state: SyncState, cancelled = false): RunSnapshot {
@@ -123,6 +125,12 @@ export function endRun(
       pull: pull?.counts ?? context.pull,
       pushed: undefined,
       resetTimes,
+      woke: false,
+      spuriousWakes: !context.woke
+        ? context.spuriousWakes
+        : (pull?.counts.receivedChanges ?? 0) > 0
+          ? 0
+          : context.spuriousWakes + 1,
       error,
       lastError: error ? (pull?.lastError ?? push?.lastError ?? context.lastError) : undefined,
       nextRetryAt: stopped && error ? retryAfterStop(context, error, resetTimes) : push?.nextRetryAt,
@@ -134,6 +142,7 @@ export function endRun(
     ended = {
       ...context,
       pushed: undefined,
+      woke: false,
       error: { ...error, outcome: 'crashed', ...(context.phase ? { phase: context.phase } : {}) },
       lastError: error,
       nextRetryAt: stoppedRunRetryAt(context),
@@ -141,7 +150,7 @@ export function endRun(
     };
     state = 'error';
   } else {
-    ended = { ...context, pushed: undefined, error: undefined, nextRetryAt: undefined };
+    ended = { ...context, pushed: undefined, woke: false, error: undefined, nextRetryAt: undefined };
     state = 'idle';
   }
   const failures = end.kind === 'finished' ? (end.push?.failures ?? []) : [];
@@ -181,7 +190,7 @@ export const entitySyncMachine = setup({
   },
   delays: {
     untilRetryDue: ({ context }) => clampDelay((context.nextRetryAt ?? 0) - context.config.sources.now()),
-    liveGap: LIVE_GAP_MS,
+    liveGap: ({ context }) => LIVE_GAP_MS * 2 ** Math.min(context.spuriousWakes, MAX_LIVE_GAP_DOUBLINGS),
     watchBackoff: ({ context }) => {
       const { policy, sources } = context.config;
       return clampDelay(backoffDelay(context.watchFailures, policy.retry, sources.random, MIN_RUN_RETRY_MS));
@@ -266,7 +275,7 @@ export const entitySyncMachine = setup({
       }),
     ),
     requestPull: enqueueActions(({ context, enqueue }) => {
-      enqueue.assign({ watchFailures: 0 });
+      enqueue.assign({ watchFailures: 0, woke: true });
       enqueue.sendParent({
         type: 'ENTITY.REMOTE_CHANGED',
         entityType: context.config.entityType,
@@ -285,6 +294,8 @@ export const entitySyncMachine = setup({
     pushed: undefined,
     resetTimes: [],
     watchFailures: 0,
+    woke: false,
+    spuriousWakes: 0,
     startedAt: 0,
     error: undefined,
     lastError: undefined,

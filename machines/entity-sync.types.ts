@@ -67,6 +67,13 @@ export interface EntitySyncContext {
   resetTimes: number[];
   /** Live watches that failed in a row: backs off the next one. */
   watchFailures: number;
+  /** The run under way was asked for by the live watch. */
+  woke: boolean;
+  /**
+   * Runs in a row that the live watch asked for and whose pull then received nothing: each doubles the wait before
+   * the next watch, so a server that keeps saying "changed" cannot start runs back to back.
+   */
+  spuriousWakes: number;
   startedAt: number;
   error: RunError | undefined;
   lastError: ErrorInfo | undefined;

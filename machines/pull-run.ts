@@ -41,6 +41,13 @@ export function addPage(
       conflicts: counts.conflicts + result.conflicts,
       refusedItems: counts.refusedItems + result.refused.length,
       pages: counts.pages + 1,
+      receivedChanges:
+        counts.receivedChanges +
+        result.pulled +
+        result.deleted +
+        result.conflicts +
+        result.echoes +
+        result.invalid,
     },
     refused:
       room > 0 && result.refused.length > 0 ? [...refused, ...result.refused.slice(0, room)] : [...refused],

@@ -29,6 +29,8 @@ export interface PullCounts {
   refusedItems: number;
   /** Pages applied. */
   pages: number;
+  /** Changes the pages held, echoes of the client's own writes included. */
+  receivedChanges: number;
   /** Pulls from the beginning the server asked for. */
   resets: number;
   /** Page requests that failed and were tried again. */
@@ -41,6 +43,7 @@ export const NO_PULL_COUNTS: PullCounts = {
   conflicts: 0,
   refusedItems: 0,
   pages: 0,
+  receivedChanges: 0,
   resets: 0,
   retries: 0,
 };

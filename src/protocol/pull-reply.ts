@@ -3,13 +3,15 @@ import { MalformedReplyError } from '../domain/errors.js';
 import type { PulledChange, PullReply } from '../domain/types.js';
 
 /**
- * Checks what a remote's `pullChanges` resolved before the pull machine acts on it: `{ reset: true }`, or a page
- * of at most `limit` changes with a checkpoint string of 1 to `MAX_CHECKPOINT_CHARS` characters and a boolean `hasMore`. Anything else is a
- * `MalformedReplyError` and nothing of it is applied. The changes themselves are record data, checked one by one
- * by the store's `planPulledPage` (a bad change is refused on its own, the rest of the page stored). This is the
- * check of any remote (the HTTP remote checks its wire format by schema before this).
+ * Checks what a remote's `pullChanges` resolved, asked from `since`, before the pull machine acts on it:
+ * `{ reset: true }`, or a page of at most `limit` changes with a checkpoint string of 1 to `MAX_CHECKPOINT_CHARS`
+ * characters and a boolean `hasMore`; a page that says `hasMore` must hold changes and move the checkpoint (a
+ * client following a page that does neither would ask forever). Anything else is a `MalformedReplyError` and nothing
+ * of it is applied. The changes themselves are record data, checked one by one by the store's `planPulledPage` (a
+ * bad change is refused on its own, the rest of the page stored). This is the check of any remote (the HTTP remote
+ * checks its wire format by schema before this).
  */
-export function validatePullReply(reply: unknown, limit: number): PullReply {
+export function validatePullReply(reply: unknown, limit: number, since?: string): PullReply {
   if (typeof reply !== 'object' || reply === null || Array.isArray(reply)) {
     throw new MalformedReplyError(`Pull reply must be an object, got ${describeShape(reply)}`);
   }
@@ -35,6 +37,12 @@ export function validatePullReply(reply: unknown, limit: number): PullReply {
   }
   if (typeof r.hasMore !== 'boolean') {
     throw new MalformedReplyError(`Pull reply has hasMore ${describeShape(r.hasMore)}, not a boolean`);
+  }
+  if (r.hasMore && r.changes.length === 0) {
+    throw new MalformedReplyError('Pull reply says more changes wait but holds none');
+  }
+  if (r.hasMore && since !== undefined && r.checkpoint === since) {
+    throw new MalformedReplyError('Pull reply says more changes wait but its checkpoint did not move');
   }
   return { changes: r.changes as PulledChange[], checkpoint: r.checkpoint, hasMore: r.hasMore };
 }

@@ -253,6 +253,35 @@ describe('live mode', () => {
     expect(run.remote.pulls.length).toBeLessThanOrEqual(before + 6);
   });
 
+  it('a server whose watch keeps saying "changed" while its feed is empty cannot start runs back to back', async () => {
+    const run = setupRun({ live: true });
+    coordinator = run.coordinator;
+    const original = run.remote.pullChanges.bind(run.remote);
+    // Every held watch is answered at once with a change; the pulls of the runs it starts find nothing.
+    run.remote.pullChanges = async (request) =>
+      (request.wait ?? 0) > 0
+        ? {
+            changes: [{ id: 'ghost', version: 1, deleted: false, item: {} }],
+            checkpoint: 'x',
+            hasMore: false,
+          }
+        : original(request);
+    const runs: number[] = [];
+    coordinator.progress.subscribe((p) => {
+      if (p.isComplete && !runs.includes(p.runId)) runs.push(p.runId);
+    });
+    await coordinator.sync(run.repository);
+    await vi.advanceTimersByTimeAsync(60_000);
+    // 250 ms doubling per empty run: about 8 runs in a minute, not one every 250 ms (240).
+    expect(runs.length).toBeGreaterThan(3);
+    expect(runs.length).toBeLessThanOrEqual(10);
+    // A run that does receive something puts the gap back to its least.
+    run.remote.pullChanges = original;
+    run.remote.write('theirs', 'real change');
+    await vi.advanceTimersByTimeAsync(40_000);
+    expect(await run.repository.get('theirs')).toMatchObject({ text: 'real change' });
+  });
+
   it('a type that only pushes cannot be live', () => {
     const run = setupRun();
     coordinator = run.coordinator;
