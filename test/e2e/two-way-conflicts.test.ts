@@ -16,7 +16,7 @@
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConflictPolicy, Repository, type SyncResult } from '../../src/index.js';
+import { type ConflictPolicy, Repository, type SyncProgress, type SyncResult } from '../../src/index.js';
 import type { SyncServer } from '../../src/server.js';
 import { ENTITY, Harness, type Note, until } from './harness.js';
 
@@ -84,6 +84,7 @@ async function device(server: SyncServer, name: string, conflicts: ConflictPolic
   return {
     local,
     repository,
+    coordinator,
     sync: () => coordinator.sync(repository),
     pull: () => pullCoordinator.sync(pullOnly),
     /** Live records as the app sees them: id, version, text. */
@@ -210,5 +211,84 @@ describe.each(['downstream', 'upstream'] as const)('%s conflicts', (direction) =
     it.each(CASES)(`%s (B changed twice: version 3 on base 1 against A's 2)`, (name) =>
       scenario(name, policy, direction, 'ahead'),
     );
+  });
+});
+
+describe("a run's progress and result count both directions", () => {
+  it('push then pull: pushed, pulled, deleted and conflicts for a scripted run', async () => {
+    harness = new Harness();
+    const server = await harness.server();
+    const a = await device(server, 'a', 'client-wins');
+    const b = await device(server, 'b', 'client-wins');
+    await a.repository.saveMany(['p1', 'p2', 'p3'].map((id) => ({ id, text: id })));
+    expect(await a.sync()).toMatchObject({ ...clean(0), syncedItems: 3 });
+    expect(await b.sync()).toMatchObject({ ...clean(0), pulledItems: 3 });
+
+    // A edits p1, deletes p2 and creates p4; B creates b1 and b2 and edits p1 (a conflict its push meets).
+    await a.repository.save({ id: 'p1', text: 'p1 by A' });
+    await a.repository.delete('p2');
+    await a.repository.save({ id: 'p4', text: 'p4' });
+    expect(await a.sync()).toMatchObject({ ...clean(0), syncedItems: 3 });
+    await b.repository.saveMany([
+      { id: 'b1', text: 'b1' },
+      { id: 'b2', text: 'b2' },
+      { id: 'p1', text: 'p1 by B' },
+    ]);
+
+    const progress: SyncProgress[] = [];
+    const subscription = b.coordinator.progress.subscribe((p) => progress.push(p));
+    progress.length = 0; // the replay of the last run
+    const result = await b.sync();
+    subscription.unsubscribe();
+
+    expect(result).toMatchObject({
+      state: 'synced',
+      phase: 'pull',
+      // b1, b2, and p1 once its client-wins resolution went out again on A's version.
+      syncedItems: 3,
+      failedItems: 0,
+      conflicts: 1,
+      // p4 (p1 and b1, b2 come back as B's own writes).
+      pulledItems: 1,
+      // p2, deleted by A.
+      deletedItems: 1,
+      refusedItems: 0,
+      resets: 0,
+    });
+    // The whole sequence: the push's batches (b1, b2 and p1; then p1's resolution), then the pull's page.
+    const seen = progress.map((p) => ({
+      state: p.state,
+      phase: p.phase,
+      totalItems: p.totalItems,
+      syncedItems: p.syncedItems,
+      conflicts: p.conflicts,
+      pulledItems: p.pulledItems,
+      deletedItems: p.deletedItems,
+    }));
+    const step = (state: string, phase: string, counts: number[]) => {
+      const [totalItems, syncedItems, conflicts, pulledItems, deletedItems] = counts;
+      return { state, phase, totalItems, syncedItems, conflicts, pulledItems, deletedItems };
+    };
+    expect(seen).toEqual([
+      step('syncing', 'push', [3, 0, 0, 0, 0]),
+      step('syncing', 'push', [3, 2, 1, 0, 0]),
+      step('syncing', 'push', [3, 3, 1, 0, 0]),
+      step('syncing', 'pull', [3, 3, 1, 0, 0]),
+      step('syncing', 'pull', [3, 3, 1, 1, 1]),
+      step('synced', 'pull', [3, 3, 1, 1, 1]),
+    ]);
+    expect(progress.at(-1)).toMatchObject({ isComplete: true, percent: 100 });
+
+    const expected = [
+      { id: 'b1', version: 1, text: 'b1' },
+      { id: 'b2', version: 1, text: 'b2' },
+      { id: 'p1', version: 3, text: 'p1 by B' },
+      { id: 'p3', version: 1, text: 'p3' },
+      { id: 'p4', version: 1, text: 'p4' },
+    ];
+    const byId = (records: { id: string }[]) => [...records].sort((x, y) => x.id.localeCompare(y.id));
+    expect(byId(await b.live())).toEqual(expected);
+    expect(await a.sync()).toMatchObject({ ...clean(0), pulledItems: 3 });
+    expect(byId(await a.live())).toEqual(expected);
   });
 });
