@@ -11,9 +11,12 @@ const scaleArg = process.argv.indexOf('--scale');
 const scale = scaleArg > 0 ? Number(process.argv[scaleArg + 1]) : 10;
 if (!Number.isInteger(scale) || scale < 1) throw new Error('--scale takes a whole number of at least 1');
 
-const SUITES = ['test/reliability', 'test/e2e/crash.test.ts', 'test/e2e/pull-crash.test.ts'].filter((path) =>
-  existsSync(path),
-);
+const SUITES = [
+  'test/reliability',
+  'test/e2e/crash.test.ts',
+  'test/e2e/pull-crash.test.ts',
+  'test/e2e/live.test.ts',
+].filter((path) => existsSync(path));
 rmSync(REPORT_DIR, { recursive: true, force: true });
 const started = Date.now();
 const run = spawnSync('npx', ['vitest', 'run', ...SUITES], {
@@ -69,6 +72,11 @@ ${table}
   lowdb store and is killed with SIGKILL at random points, mid-pull; the next child resumes from the stored
   checkpoint. After every kill the store holds exactly the pages up to its checkpoint, never a checkpoint past data
   not stored, and the pull ends equal to the feed with no change skipped or applied twice.
+- **live** (\`test/e2e/live.test.ts\`): two clients in live mode against the reference server. \`latencyMs\` is the time
+  from one client's save (then sync) to the other's repository holding the record, with no sync asked of it;
+  \`idleRequests\` counts both clients' requests for changes over \`idleSeconds\` with nothing changing (one held
+  request each, renewed every \`liveWaitSeconds\`). It also stops the server (the watch backs off and resumes) and
+  the coordinator (the held request ends at once).
 - **property** (\`test/reliability/property.test.ts\`): fast-check generates random sequences of saves, edits during
   sync, syncs, cancels, network outages, server faults and restarts against a lowdb file and the reference server,
   and checks the invariants after every step against a simple model; once the network is healthy the outbox must
