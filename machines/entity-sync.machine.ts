@@ -174,10 +174,10 @@ const endsInError = (context: EntitySyncContext, end: RunEnd): boolean =>
  * (`pull:<type>`); their retry waits happen inside, so the type counts as syncing throughout. A push that stops
  * early ends the run before the pull (the network or the server is down for both). Stopping a child (cancel,
  * coordinator stop) aborts its in-flight request through its signal. After a run that left retryable failures,
- * `error` asks the coordinator for another run once they are due; in `synced`, a live type holds a request for the
- * server's changes and asks for a run when one arrives.
+ * `error` asks the coordinator for another run once they are due; in `synced`, and in `error` when no retry is
+ * scheduled, a live type holds a request for the server's changes and asks for a run when one arrives.
  */
-export const entitySyncMachine = setup({
+const entitySyncSetup = setup({
   types: {
     context: {} as EntitySyncContext,
     events: {} as EntitySyncEvent,
@@ -202,7 +202,15 @@ export const entitySyncMachine = setup({
     goesOnToPull: ({ context }, output: BatchPushOutput) =>
       context.config.direction !== 'push' && output.outcome !== 'aborted',
     endsInError: ({ context }, end: RunEnd) => endsInError(context, end),
-    isLive: ({ context }) => context.config.live && context.config.direction !== 'push',
+    /**
+     * A live type holds its request between runs, in `synced` and in `error` alike, unless a failed run's retry is
+     * scheduled (that run pulls anyway, and a server that keeps failing is not asked twice). Without the watch in
+     * `error`, a run that left only dead letters or refused changes would end live mode: nothing starts another run.
+     */
+    watchesBetweenRuns: ({ context }) =>
+      context.config.live &&
+      context.config.direction !== 'push' &&
+      !(context.error !== undefined && context.nextRetryAt !== undefined),
     remoteChanged: (_, output: WatchChangesOutput) => output === 'changed',
     hasRetryDue: ({ context }) => context.nextRetryAt !== undefined,
     retryIsDue: ({ context }) =>
@@ -283,7 +291,48 @@ export const entitySyncMachine = setup({
     }),
     countWatch: assign(({ context }, ok: boolean) => ({ watchFailures: ok ? 0 : context.watchFailures + 1 })),
   },
-}).createMachine({
+});
+
+/**
+ * Live mode between runs (the substates of `synced` and `error`): one held request for the server's changes at a
+ * time, a run asked for when one arrives.
+ */
+const liveWatch = entitySyncSetup.createStateConfig({
+  initial: 'settling',
+  states: {
+    settling: {
+      always: { guard: not('watchesBetweenRuns'), target: 'still' },
+      after: { liveGap: 'watching' },
+    },
+    watching: {
+      invoke: {
+        id: 'watch',
+        src: 'watchChanges',
+        input: ({ context }) => ({
+          entityType: context.config.entityType,
+          waitSeconds: context.config.policy.pull.liveWaitSeconds,
+        }),
+        onDone: [
+          {
+            guard: { type: 'remoteChanged', params: ({ event }) => event.output },
+            target: 'changed',
+            actions: 'requestPull',
+          },
+          { target: 'watching', reenter: true, actions: { type: 'countWatch', params: true } },
+        ],
+        onError: { target: 'backingOff', actions: { type: 'countWatch', params: false } },
+      },
+    },
+    backingOff: {
+      after: { watchBackoff: 'watching' },
+    },
+    // The run asked for is queued; it starts with a SYNC.
+    changed: {},
+    still: {},
+  },
+});
+
+export const entitySyncMachine = entitySyncSetup.createMachine({
   id: 'entitySync',
   context: ({ input }) => ({
     config: input,
@@ -445,39 +494,7 @@ export const entitySyncMachine = setup({
           { guard: 'hasRetryDue', target: 'synced', reenter: true },
         ],
       },
-      // Live mode: one held request for the server's changes at a time, a run asked for when one arrives.
-      initial: 'settling',
-      states: {
-        settling: {
-          always: { guard: not('isLive'), target: 'still' },
-          after: { liveGap: 'watching' },
-        },
-        watching: {
-          invoke: {
-            id: 'watch',
-            src: 'watchChanges',
-            input: ({ context }) => ({
-              entityType: context.config.entityType,
-              waitSeconds: context.config.policy.pull.liveWaitSeconds,
-            }),
-            onDone: [
-              {
-                guard: { type: 'remoteChanged', params: ({ event }) => event.output },
-                target: 'changed',
-                actions: 'requestPull',
-              },
-              { target: 'watching', reenter: true, actions: { type: 'countWatch', params: true } },
-            ],
-            onError: { target: 'backingOff', actions: { type: 'countWatch', params: false } },
-          },
-        },
-        backingOff: {
-          after: { watchBackoff: 'watching' },
-        },
-        // The run asked for is queued; it starts with a SYNC.
-        changed: {},
-        still: {},
-      },
+      ...liveWatch,
     },
     error: {
       on: { SYNC: 'syncing' },
@@ -489,6 +506,7 @@ export const entitySyncMachine = setup({
           { guard: 'hasRetryDue', target: 'error', reenter: true },
         ],
       },
+      ...liveWatch,
     },
   },
 });

@@ -50,7 +50,9 @@ describe('toMermaid', () => {
     expect(chart).not.toMatch(/--> [^\n]*BATCH\.PROGRESS/);
     expect(chart).toMatch(/note right of pushing\n\s+Actions only:\n\s+BATCH\.PROGRESS\n\s+BATCH\.RETRYING/);
     expect(chart).toMatch(/note right of pulling\n\s+Actions only:\n\s+PULL\.PROGRESS\n\s+PULL\.RETRYING/);
-    expect(chart).toMatch(/note right of error\n\s+Actions only:\n\s+after\(untilRetryDue\) \[retryIsDue\]/);
+    expect(chart).toMatch(
+      /note right of error_settling\n\s+Anywhere in error \(actions only\):\n\s+after\(untilRetryDue\) \[retryIsDue\]/,
+    );
   });
 
   it('draws the batch run: invoked actors by name, delayed and eventless transitions', () => {

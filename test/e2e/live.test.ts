@@ -8,8 +8,10 @@
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { HttpRemoteDataSource } from '../../src/http.js';
 import { Repository, type SyncProgress } from '../../src/index.js';
 import type { SyncServer } from '../../src/server.js';
+import { hostileServer } from '../helpers/hostile-server.js';
 import { recordFigures } from '../reliability/report.js';
 import {
   ENTITY,
@@ -130,6 +132,59 @@ describe('live mode', () => {
     expect(await a.sync()).toMatchObject({ state: 'synced', syncedItems: 1 });
     expect(await pulled).toMatchObject({ pulledItems: 1, resets: 0 });
     expect(await b.repository.get('n2')).toMatchObject({ text: 'after the restart' });
+  });
+
+  it('a run that leaves a dead letter keeps the type live: the next change still arrives within a second', async () => {
+    harness = new Harness();
+    const server = await harness.server();
+    const { a, b } = await twoLiveDevices(server);
+    // B's next push has its item refused for good: the run ends in error with nothing left to retry.
+    await b.repository.save({ id: 'x', text: 'refused' });
+    server.faults.queue('reject');
+    const failed = await b.sync();
+    expect(failed).toMatchObject({
+      state: 'error',
+      failedItems: 1,
+      failures: [{ id: 'x', deadLettered: true }],
+    });
+    expect(failed.nextRetryAt).toBeUndefined();
+
+    // Nothing would start another run: B still holds its request, so A's next change reaches it unasked.
+    await until(() => server.stats().longPolls === 2, 'B to hold its request again after the failed run');
+    const pulled = b.nextPull();
+    const savedAt = performance.now();
+    await a.repository.save({ id: 'n1', text: 'from A' });
+    expect(await a.sync()).toMatchObject({ state: 'synced', syncedItems: 1 });
+    expect(await pulled).toMatchObject({ pulledItems: 1 });
+    expect(performance.now() - savedAt).toBeLessThan(1_000);
+    expect(await b.repository.get('n1')).toMatchObject({ text: 'from A' });
+  });
+
+  it('a live type stopped by the reset cap holds no request until the reset window ends', async () => {
+    harness = new Harness();
+    // A server that answers every pull with a reset (and acknowledges every push).
+    let pulls = 0;
+    const hostile = await hostileServer(
+      (request, response) => {
+        response.setHeader('content-type', 'application/json');
+        if (request.method === 'GET' && request.url?.startsWith(CHANGES_PATH)) pulls += 1;
+        response.statusCode = request.method === 'GET' ? 410 : 404;
+        response.end(JSON.stringify({ error: 'start over', reset: true }));
+      },
+      { harness },
+    );
+    const store = await harness.store(join(await harness.tempDir(), 'b.json'));
+    const local = store.collection<Note>(ENTITY);
+    const remote = new HttpRemoteDataSource<Note>({ baseUrl: hostile.url, getToken: () => 'hostile-token' });
+    const repository = new Repository<Note>({ entityType: ENTITY, local, remote, live: true });
+    const coordinator = harness.coordinator({ pull: { liveWaitSeconds: LIVE_WAIT_SECONDS, maxResets: 2 } });
+    const capped = await coordinator.sync(repository);
+    expect(capped).toMatchObject({ state: 'error', errorCode: 'PULL_RESET_LIMIT', resets: 2 });
+    expect(pulls).toBe(3);
+    // The type waits for the window: a watch in error would be answered "reset", start a run, and loop.
+    await observe(1_500);
+    expect(pulls).toBe(3);
+    expect(coordinator.getProgress(ENTITY)).toMatchObject({ state: 'error', runId: capped.runId });
   });
 
   it('coordinator.stop() ends the held request at once', async () => {

@@ -154,7 +154,8 @@ describe('local inspector server', () => {
     expect(entity?.context).toMatchObject({ runId: 2, progress: { totalItems: 0, percent: 100 } });
     expect(entity?.lastActiveRun).toMatchObject({
       runId: 1,
-      state: 'error',
+      // The snapshot value: `error` has the live watch's substates (`still` for a type that is not live).
+      state: { error: 'still' },
       progress: { totalItems: 5, syncedItems: 4, failedItems: 1, percent: 100 },
       failures: [
         { id: 'n2', deadLettered: true, attempts: 1, error: expect.stringContaining('must not be') },

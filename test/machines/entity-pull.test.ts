@@ -150,7 +150,7 @@ describe('the entity actor, push then pull', () => {
     run.remote.pushFault = () => new FatalSyncError('401 Unauthorized');
     await run.repository.save({ id: 'mine', text: 'written here' });
     const result = await coordinator.sync(run.repository);
-    expect(run.states).toEqual(['idle', 'syncing.pushing', 'error']);
+    expect(run.states).toEqual(['idle', 'syncing.pushing', 'error.still']);
     expect(result).toMatchObject({ state: 'error', phase: 'push', errorCode: 'FATAL' });
     expect(run.remote.pulls).toEqual([]);
   });
