@@ -30,6 +30,7 @@ import { mkdtempSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { LocalDataSource, PulledPage } from '../src/index.js';
 import {
   ENTITY_TYPE,
@@ -224,12 +225,17 @@ async function actorsync(_file: string, _size: number, _url: string, _token: str
   );
 }
 
-async function measure(args: readonly string[]): Promise<PullResult> {
-  const variant = option(args, 'variant') as PullVariant;
-  const file = option(args, 'file');
-  const size = Number(option(args, 'size'));
-  const url = option(args, 'url');
-  const token = process.env.BENCH_TOKEN ?? '';
+/**
+ * One timed pull of `variant` into `file` (which must not exist yet) from the server at `url`, which holds `size`
+ * records; throws unless all `size` were stored. Also what bench/competitors measures for its pull variants.
+ */
+export async function measurePull(
+  variant: PullVariant,
+  file: string,
+  size: number,
+  url: string,
+  token: string,
+): Promise<PullResult> {
   let result: PullResult;
   switch (variant) {
     case 'baseline':
@@ -271,6 +277,9 @@ interface Summary {
   lastPageMedianMs: number;
   firstPageMeanMs: number;
   lastPageMeanMs: number;
+  /** All pages' local ms added up, and the slowest page (a compaction), of the median run. */
+  localMs: number;
+  maxPageMs: number;
   compactions: number;
   peakRssMiB: number;
   cpuMs: number;
@@ -463,6 +472,8 @@ function summarize(
         lastPageMedianMs: median(last),
         firstPageMeanMs: mean(first),
         lastPageMeanMs: mean(last),
+        localMs: typical.pageMs.reduce((sum, ms) => sum + ms, 0),
+        maxPageMs: Math.max(...typical.pageMs),
         compactions: median(runs.map((m) => m.compactions)),
         peakRssMiB: median(runs.map((m) => m.peakRssBytes)) / MB,
         cpuMs: median(runs.map((m) => m.cpuMs)),
@@ -482,17 +493,17 @@ function printTables(summaries: readonly Summary[], openOnly: readonly OpenOnlyS
     value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
   const pct = (share: number | undefined) => (share === undefined ? '?' : `${(share * 100).toFixed(0)}%`);
   console.log(
-    '| records | variant | runs | median ms | records/s | × baseline | spread | page ms first 10% (median / mean) | last 10% (median / mean) | compactions | peak RSS MiB | open-only RSS MiB | RSS ratio | CPU ms | others busy (max) |',
+    '| records | variant | runs | median ms | records/s | × baseline | spread | page ms first 10% (median / mean) | last 10% (median / mean) | slowest page ms | local ms (all pages) | compactions | peak RSS MiB | open-only RSS MiB | RSS ratio | CPU ms | others busy (max) |',
   );
   console.log(
-    '| ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const s of summaries) {
     const opened = openOnly.find((o) => o.size === s.size && o.variant === s.variant);
     console.log(
       `| ${n(s.size)} | ${s.variant} | ${s.runs} | ${n(s.medianMs)} | ${n(s.recordsPerSecond)} | ${s.ratio === undefined ? 'n/a' : s.ratio.toFixed(2)} | ` +
         `${pct((s.maxMs - s.minMs) / s.medianMs)} | ${n(s.firstPageMedianMs, 2)} / ${n(s.firstPageMeanMs, 2)} | ` +
-        `${n(s.lastPageMedianMs, 2)} / ${n(s.lastPageMeanMs, 2)} | ${n(s.compactions)} | ${n(s.peakRssMiB)} | ` +
+        `${n(s.lastPageMedianMs, 2)} / ${n(s.lastPageMeanMs, 2)} | ${n(s.maxPageMs)} | ${n(s.localMs)} | ${n(s.compactions)} | ${n(s.peakRssMiB)} | ` +
         `${opened ? n(opened.peakRssMiB) : 'n/a'} | ${opened ? (s.peakRssMiB / opened.peakRssMiB).toFixed(2) : 'n/a'} | ` +
         `${n(s.cpuMs)} | ${pct(s.maxContention)} |`,
     );
@@ -539,6 +550,19 @@ function printTables(summaries: readonly Summary[], openOnly: readonly OpenOnlyS
     console.log(`${target.pass ? 'PASS' : 'MISS'}  ${target.name}: ${target.detail}`);
 }
 
-const args = process.argv.slice(2);
-if (args[0] === 'measure') report(await measure(args.slice(1)));
-else await main(args);
+// Run as a script (not imported by bench/competitors/measure.ts).
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  if (args[0] === 'measure') {
+    const measureArgs = args.slice(1);
+    report(
+      await measurePull(
+        option(measureArgs, 'variant') as PullVariant,
+        option(measureArgs, 'file'),
+        Number(option(measureArgs, 'size')),
+        option(measureArgs, 'url'),
+        process.env.BENCH_TOKEN ?? '',
+      ),
+    );
+  } else await main(args);
+}
