@@ -191,12 +191,12 @@ async function storeLoop(file: string, size: number, url: string, token: string)
 }
 
 /**
- * `local` with `applyPulledPage` timed into `pageMs`; every other member is the collection's own (bound, so its
- * private fields work).
+ * `local` with `applyPulledPage` timed into `pageMs` and its records counted into `stored`; every other member is
+ * the collection's own (bound, so its private fields work).
  */
 function timedApplies<T extends TelemetryRecord>(
   local: LocalDataSource<T>,
-  pageMs: number[],
+  run: { pageMs: number[]; stored: number },
 ): LocalDataSource<T> {
   return new Proxy(local, {
     get(target, key) {
@@ -207,9 +207,11 @@ function timedApplies<T extends TelemetryRecord>(
         return async (...args: Parameters<typeof apply>) => {
           const applyStarted = performance.now();
           try {
-            return await apply(...args);
+            const result = await apply(...args);
+            run.stored += result.pulled;
+            return result;
           } finally {
-            pageMs.push(performance.now() - applyStarted);
+            run.pageMs.push(performance.now() - applyStarted);
           }
         };
       }
@@ -218,11 +220,42 @@ function timedApplies<T extends TelemetryRecord>(
   });
 }
 
-/** Not on main yet: the pull machine and the coordinator's pull side (issue 13) are being built. */
-async function actorsync(_file: string, _size: number, _url: string, _token: string): Promise<PullResult> {
-  throw new Error(
-    'The actorsync variant needs the coordinator pull (machines/pull.machine.ts), not on main yet',
-  );
+/**
+ * actorsync as an app runs it: open the store, `coordinator.sync(repository)`, stop, close. The repository takes the
+ * coordinator's default direction (both, for a remote that can pull: a push of nothing, then the pull) and the
+ * default page size (1,000). Until the pull machine is on main, sync() only pushes and this throws.
+ */
+async function actorsync(file: string, size: number, url: string, token: string): Promise<PullResult> {
+  const [{ HttpRemoteDataSource }, { LowdbLocalStore }, { Repository, SyncCoordinator }] = await Promise.all([
+    import('../src/http.js'),
+    import('../src/lowdb.js'),
+    import('../src/index.js'),
+  ]);
+  const run = { pageMs: [] as number[], stored: 0 };
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const store = await LowdbLocalStore.open(file);
+  const repository = new Repository<TelemetryRecord>({
+    entityType: ENTITY_TYPE,
+    local: timedApplies(store.collection<TelemetryRecord>(ENTITY_TYPE), run),
+    remote: new HttpRemoteDataSource<TelemetryRecord>({ baseUrl: url, getToken: () => token }),
+  });
+  const coordinator = new SyncCoordinator();
+  const result = await coordinator.sync(repository);
+  await coordinator.stop();
+  await store.close();
+  if (result.state !== 'synced') throw new Error(`actorsync ended ${result.state}: ${result.errorMessage}`);
+  if (run.pageMs.length === 0) {
+    throw new Error(
+      'sync() applied no pulled page: is the pull machine (machines/pull.machine.ts) on this branch?',
+    );
+  }
+  const { compactions, journalBytesWritten, snapshotBytesWritten } = store.stats;
+  return finish('actorsync', size, started, cpu, {
+    ...run,
+    compactions,
+    bytes: journalBytesWritten + snapshotBytesWritten,
+  });
 }
 
 /**
