@@ -221,9 +221,8 @@ function timedApplies<T extends TelemetryRecord>(
 }
 
 /**
- * actorsync as an app runs it: open the store, `coordinator.sync(repository)`, stop, close. The repository takes the
- * coordinator's default direction (both, for a remote that can pull: a push of nothing, then the pull) and the
- * default page size (1,000). Until the pull machine is on main, sync() only pushes and this throws.
+ * actorsync as an app runs it: open the store, `coordinator.sync(repository)` with a pull-only repository and the
+ * coordinator's defaults (pages of 1,000), stop, close.
  */
 async function actorsync(file: string, size: number, url: string, token: string): Promise<PullResult> {
   const [{ HttpRemoteDataSource }, { LowdbLocalStore }, { Repository, SyncCoordinator }] = await Promise.all([
@@ -239,12 +238,15 @@ async function actorsync(file: string, size: number, url: string, token: string)
     entityType: ENTITY_TYPE,
     local: timedApplies(store.collection<TelemetryRecord>(ENTITY_TYPE), run),
     remote: new HttpRemoteDataSource<TelemetryRecord>({ baseUrl: url, getToken: () => token }),
+    direction: 'pull',
   });
   const coordinator = new SyncCoordinator();
   const result = await coordinator.sync(repository);
   await coordinator.stop();
   await store.close();
   if (result.state !== 'synced') throw new Error(`actorsync ended ${result.state}: ${result.errorMessage}`);
+  if (result.pulledItems !== run.stored)
+    throw new Error(`sync() reported ${result.pulledItems} pulled, the store ${run.stored}`);
   if (run.pageMs.length === 0) {
     throw new Error(
       'sync() applied no pulled page: is the pull machine (machines/pull.machine.ts) on this branch?',

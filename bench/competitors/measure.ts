@@ -336,6 +336,8 @@ async function actorsyncPush(size: number, url: string, token: string): Promise<
       entityType: ENTITY_TYPE,
       local,
       remote: new HttpRemoteDataSource<TelemetryRecord>({ baseUrl: url, getToken: () => token }),
+      // The push alone, as the other push variants measure it (the default, 'both', would pull it all back).
+      direction: 'push',
     });
     const coordinator = new SyncCoordinator();
     const cpu = process.cpuUsage();
