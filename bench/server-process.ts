@@ -3,9 +3,13 @@
  * the client being measured: memory only, no faults (but the latency of `BENCH_LATENCY_MS`, if set), 127.0.0.1 on a
  * free port. Prints `{ url, token }` as one
  * JSON line, then serves until SIGTERM or until its stdin closes (the parent went away).
+ *
+ * `BENCH_PRELOAD=N` (the pull benchmark): before printing, the server holds N telemetry records from `makeRecords`
+ * (the same ones at every start), applied straight to its state in batches of `PRELOAD_BATCH` as pushes would store
+ * them, so its change feed serves them in id order.
  */
 import { createSyncServer } from '../src/server.js';
-import { report, type ServerInfo } from './shared.js';
+import { ENTITY_TYPE, makeRecords, report, type ServerInfo } from './shared.js';
 
 /** `BENCH_LATENCY_MS=20-60` (or `40`): the reference server's latency option, a network slower than loopback. */
 function latencyOption(text: string | undefined): number | [number, number] | undefined {
@@ -22,6 +26,18 @@ const server = await createSyncServer({
   port: 0,
   ...(latencyMs === undefined ? {} : { faults: { latencyMs } }),
 });
+
+const PRELOAD_BATCH = 10_000;
+const preload = Number(process.env.BENCH_PRELOAD ?? 0);
+if (!Number.isSafeInteger(preload) || preload < 0)
+  throw new Error(`BENCH_PRELOAD: a whole number of records, got ${process.env.BENCH_PRELOAD}`);
+for (let from = 0; from < preload; from += PRELOAD_BATCH) {
+  server.state.apply(
+    ENTITY_TYPE,
+    `preload-${from}`,
+    makeRecords(from, Math.min(PRELOAD_BATCH, preload - from)),
+  );
+}
 
 let closing = false;
 const shutdown = () => {

@@ -360,3 +360,66 @@ export async function waitForQuietCpu(
   }
   return busy;
 }
+
+/** The pull benchmark's variants (bench/pull.ts). */
+export type PullVariant = 'baseline' | 'store-loop' | 'actorsync';
+export const PULL_VARIANTS: readonly PullVariant[] = ['baseline', 'store-loop', 'actorsync'];
+/** Changes per page of every pull variant: the protocol's largest page, and the coordinator's default. */
+export const PULL_PAGE_SIZE = 1000;
+
+/** What `pull.ts measure` reports for one timed pull. */
+export interface PullResult {
+  variant: PullVariant;
+  size: number;
+  /** Wall time of the timed section: open the local file or store, pull every page, close. */
+  ms: number;
+  pages: number;
+  /** Records stored (the store's count after the pull; the baseline's lines' records). */
+  stored: number;
+  /**
+   * Per page, in order: ms of the local write (baseline: append + fdatasync; store-loop and actorsync: the whole
+   * `applyPulledPage` call, its share of a compaction included).
+   */
+  pageMs: number[];
+  /** Compactions of the lowdb store during the pull (0 for the baseline). */
+  compactions: number;
+  /** Bytes the timed section wrote to the local files (journal, snapshots, or the baseline's lines). */
+  localBytesWritten: number;
+  /** process.resourceUsage().maxRSS of the measuring process, in bytes. */
+  peakRssBytes: number;
+  /** CPU time (user + system) of the measuring process during the timed section. */
+  cpuMs: number;
+  /** CPU time of the measuring process over its whole life. */
+  processCpuMs: number;
+}
+
+/** A bench server process (bench/server-process.ts) and how to stop it. */
+export interface ServerProcess {
+  info: ServerInfo;
+  pid: number | undefined;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts bench/server-process.ts with `env` added (e.g. `BENCH_PRELOAD`) and resolves once it printed its address;
+ * `stop` ends it with SIGTERM and resolves when it exited.
+ */
+export async function startServerProcess(env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, tsxArgs('server-process.ts'), {
+    cwd: REPO_ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const stop = () =>
+    new Promise<void>((done) => {
+      if (child.exitCode !== null || child.signalCode !== null) return done();
+      child.once('exit', () => done());
+      child.kill('SIGTERM');
+    });
+  try {
+    return { info: await firstJsonLine<ServerInfo>(child, 'server-process.ts'), pid: child.pid, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

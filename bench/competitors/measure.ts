@@ -2,25 +2,61 @@
  * One timed competitor run, in a fresh process so its peak RSS is its own. Prints one JSON line (a
  * CompetitorResult). The token of the actorsync server comes in BENCH_TOKEN.
  *
- *   measure.ts --variant baseline-serial|pouchdb|rxdb|rxdb-serial --size N --url U
+ *   measure.ts --variant V --size N --url U
  *
- * Untimed: generating the N records and loading them into the local database. Timed: pushing all of them to the
- * server at U in batches of 100 until the library says it is done. baseline-serial, pouchdb (batches_limit 1)
- * and rxdb-serial have one batch in flight at a time; rxdb as it comes keeps up to 4 push calls in flight.
+ * Push variants (baseline-serial, actorsync, pouchdb, rxdb, rxdb-serial). Untimed: generating the N records and
+ * loading them into the local database. Timed: pushing all of them to the server at U in batches of 100 until the
+ * library says it is done. baseline-serial, actorsync (the coordinator's defaults; 2 batches in flight), pouchdb
+ * (batches_limit 1) and rxdb-serial: see README.md for how many batches each keeps in flight.
+ *
+ * Pull variants (pull-baseline, pull-store-loop, pull-actorsync, pull-pouchdb, pull-rxdb): the server at U holds the
+ * N records already (server.ts --preload). Untimed: creating the empty local database. Timed: pulling all of them
+ * in pages of 1,000 until the library says it is done; the local database must then hold N records.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RxCollection } from 'rxdb';
-import { makeRecords, postBatch, type TelemetryRecord } from '../shared.js';
+import { measurePull } from '../pull.js';
+import {
+  ENTITY_TYPE,
+  makeRecords,
+  PULL_PAGE_SIZE,
+  BATCH_SIZE as PUSH_BATCH_SIZE,
+  type PullVariant,
+  postBatch,
+  type TelemetryRecord,
+} from '../shared.js';
 
-export const VARIANTS = ['baseline-serial', 'pouchdb', 'rxdb', 'rxdb-serial'] as const;
+export const PUSH_VARIANTS = ['baseline-serial', 'actorsync', 'pouchdb', 'rxdb', 'rxdb-serial'] as const;
+export const PULL_VARIANTS = [
+  'pull-baseline',
+  'pull-store-loop',
+  'pull-actorsync',
+  'pull-pouchdb',
+  'pull-rxdb',
+] as const;
+export const VARIANTS = [...PUSH_VARIANTS, ...PULL_VARIANTS] as const;
 export type Variant = (typeof VARIANTS)[number];
+export type PullCompetitorVariant = (typeof PULL_VARIANTS)[number];
+
+export const isPullVariant = (variant: Variant): variant is PullCompetitorVariant =>
+  variant.startsWith('pull-');
+/** What a variant's ratio is taken against: the plain loop of its direction. */
+export const baselineOf = (variant: Variant): Variant =>
+  isPullVariant(variant) ? 'pull-baseline' : 'baseline-serial';
 
 export interface CompetitorResult {
   variant: Variant;
   size: number;
   /** Wall time of the timed section. */
   ms: number;
-  /** Records the server acknowledged (baseline, rxdb) or PouchDB reports written (pouchdb). */
-  pushed: number;
+  /**
+   * Push: records the server acknowledged (baseline, actorsync, rxdb) or PouchDB reports written (pouchdb). Pull:
+   * records the local database holds afterwards.
+   */
+  synced: number;
   /** Wall time of the untimed setup: generating the records and loading them into the local database. */
   setupMs: number;
   /** process.resourceUsage().maxRSS in bytes after the untimed setup. */
@@ -33,7 +69,7 @@ export interface CompetitorResult {
   library: string;
 }
 
-const BATCH_SIZE = 100;
+const BATCH_SIZE = PUSH_BATCH_SIZE;
 const LOAD_CHUNK = 5_000;
 
 function option(name: string): string {
@@ -91,7 +127,7 @@ async function baselineSerial(size: number, url: string, token: string): Promise
     variant: 'baseline-serial',
     size,
     ms,
-    pushed,
+    synced: pushed,
     setupMs,
     setupPeakRssBytes,
     peakRssBytes: peakRss(),
@@ -136,7 +172,7 @@ async function pouchdb(size: number, url: string): Promise<CompetitorResult> {
     variant: 'pouchdb',
     size,
     ms,
-    pushed: result.docs_written,
+    synced: result.docs_written,
     setupMs,
     setupPeakRssBytes,
     peakRssBytes,
@@ -270,7 +306,7 @@ async function rxdb(size: number, url: string, token: string, serial: boolean): 
     variant: serial ? 'rxdb-serial' : 'rxdb',
     size,
     ms,
-    pushed,
+    synced: pushed,
     setupMs,
     setupPeakRssBytes,
     peakRssBytes,
@@ -279,18 +315,233 @@ async function rxdb(size: number, url: string, token: string, serial: boolean): 
   };
 }
 
-const variant = option('variant') as Variant;
-const size = Number(option('size'));
-const url = option('url');
-const token = process.env.BENCH_TOKEN ?? '';
-if (!VARIANTS.includes(variant)) throw new Error(`Unknown variant ${variant}`);
-if (!Number.isInteger(size) || size < 1) throw new Error(`Bad --size ${size}`);
+/** actorsync's push as an app runs it: a lowdb store holding N pending records, `SyncCoordinator.sync`, defaults. */
+async function actorsyncPush(size: number, url: string, token: string): Promise<CompetitorResult> {
+  const [{ HttpRemoteDataSource }, { LowdbLocalStore }, { Repository, SyncCoordinator }] = await Promise.all([
+    import('../../src/http.js'),
+    import('../../src/lowdb.js'),
+    import('../../src/index.js'),
+  ]);
+  const dir = await mkdtemp(join(tmpdir(), 'actorsync-competitors-'));
+  try {
+    const setupStarted = performance.now();
+    const store = await LowdbLocalStore.open(join(dir, 'store.json'));
+    const local = store.collection<TelemetryRecord>(ENTITY_TYPE);
+    for (let from = 0; from < size; from += LOAD_CHUNK) {
+      await local.saveMany(makeRecords(from, Math.min(LOAD_CHUNK, size - from)));
+    }
+    const setupMs = performance.now() - setupStarted;
+    const setupPeakRssBytes = peakRss();
+    const repository = new Repository<TelemetryRecord>({
+      entityType: ENTITY_TYPE,
+      local,
+      remote: new HttpRemoteDataSource<TelemetryRecord>({ baseUrl: url, getToken: () => token }),
+      // The push alone, as the other push variants measure it (the default, 'both', would pull it all back).
+      direction: 'push',
+    });
+    const coordinator = new SyncCoordinator();
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    const result = await coordinator.sync(repository);
+    const ms = performance.now() - started;
+    const peakRssBytes = peakRss();
+    const cpuMs = cpuSince(cpu);
+    await coordinator.stop();
+    await store.close();
+    if (result.state !== 'synced') throw new Error(`actorsync ended ${result.state}: ${result.errorMessage}`);
+    return {
+      variant: 'actorsync',
+      size,
+      ms,
+      synced: result.syncedItems,
+      setupMs,
+      setupPeakRssBytes,
+      peakRssBytes,
+      cpuMs,
+      library: 'actorsync (this repository)',
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
-const result =
-  variant === 'baseline-serial'
-    ? await baselineSerial(size, url, token)
-    : variant === 'pouchdb'
-      ? await pouchdb(size, url)
-      : await rxdb(size, url, token, variant === 'rxdb-serial');
-if (result.pushed !== size) throw new Error(`${variant} pushed ${result.pushed} of ${size} records`);
-process.stdout.write(`${JSON.stringify(result)}\n`);
+/** bench/pull.ts's variants (baseline, store-loop, actorsync), into a fresh temp dir. */
+async function actorsyncPull(
+  variant: 'pull-baseline' | 'pull-store-loop' | 'pull-actorsync',
+  size: number,
+  url: string,
+  token: string,
+): Promise<CompetitorResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'actorsync-competitors-'));
+  try {
+    const pullVariant = variant.slice('pull-'.length) as PullVariant;
+    const result = await measurePull(pullVariant, join(dir, 'store.json'), size, url, token);
+    return {
+      variant,
+      size,
+      ms: result.ms,
+      synced: result.stored,
+      setupMs: 0,
+      setupPeakRssBytes: 0,
+      peakRssBytes: result.peakRssBytes,
+      cpuMs: result.cpuMs,
+      library: variant === 'pull-baseline' ? 'global fetch' : 'actorsync (this repository)',
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** PouchDB's own replication from the server's `bench` (express-pouchdb, preloaded) into an empty memory database. */
+async function pouchdbPull(size: number, url: string): Promise<CompetitorResult> {
+  const { default: PouchDB } = await import('pouchdb');
+  const { default: memoryAdapter } = await import('pouchdb-adapter-memory');
+  PouchDB.plugin(memoryAdapter);
+  const setupStarted = performance.now();
+  const local = new PouchDB(`local-${process.pid}`, { adapter: 'memory' });
+  const setupMs = performance.now() - setupStarted;
+  const setupPeakRssBytes = peakRss();
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const result = await local.replicate.from(`${url}/bench`, { batch_size: PULL_PAGE_SIZE, batches_limit: 1 });
+  const ms = performance.now() - started;
+  const peakRssBytes = peakRss();
+  const cpuMs = cpuSince(cpu);
+  if (!result.ok || result.doc_write_failures > 0) {
+    throw new Error(
+      `replication failed: ${JSON.stringify({ ...result, errors: result.errors.slice(0, 3) })}`,
+    );
+  }
+  const info = await local.info();
+  await local.close();
+  return {
+    variant: 'pull-pouchdb',
+    size,
+    ms,
+    synced: info.doc_count,
+    setupMs,
+    setupPeakRssBytes,
+    peakRssBytes,
+    cpuMs,
+    library: `pouchdb ${PouchDB.version}`,
+  };
+}
+
+/** One page of the reference server's change feed (docs/protocol.md, "Pulling changes"). */
+interface FeedPage {
+  changes: { id: string; version: number; deleted: boolean; item: TelemetryRecord }[];
+  checkpoint: string;
+  hasMore: boolean;
+}
+
+/**
+ * RxDB's replication protocol (pull only, not live) with a pull handler that reads the actorsync server's change
+ * feed: `GET /v1/changes/telemetry?since&limit` with global fetch, its changes as documents (`_deleted` from
+ * `deleted`), its checkpoint wrapped in an object (RxDB merges checkpoints as objects). RxDB stops when a page holds
+ * fewer documents than the batch size.
+ */
+async function rxdbPull(size: number, url: string, token: string): Promise<CompetitorResult> {
+  const { createRxDatabase, RXDB_VERSION } = await import('rxdb');
+  const { getRxStorageMemory } = await import('rxdb/plugins/storage-memory');
+  const { replicateRxCollection } = await import('rxdb/plugins/replication');
+  const setupStarted = performance.now();
+  const database = await createRxDatabase<{ telemetry: RxCollection<TelemetryRecord> }>({
+    name: `bench${process.pid}`,
+    storage: getRxStorageMemory(),
+    multiInstance: false,
+  });
+  const { telemetry: collection } = await database.addCollections({ telemetry: { schema: telemetrySchema } });
+  if (!collection) throw new Error('RxDB did not create the telemetry collection');
+  const setupMs = performance.now() - setupStarted;
+  const setupPeakRssBytes = peakRss();
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const replication = replicateRxCollection<TelemetryRecord, { since: string }>({
+    collection,
+    replicationIdentifier: `actorsync-bench-pull-${url}`,
+    live: false,
+    waitForLeadership: false,
+    autoStart: true,
+    pull: {
+      batchSize: PULL_PAGE_SIZE,
+      handler: async (checkpoint, batchSize) => {
+        const query = new URLSearchParams({ limit: String(batchSize) });
+        if (checkpoint?.since) query.set('since', checkpoint.since);
+        const response = await fetch(`${url}/v1/changes/${ENTITY_TYPE}?${query}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        if (response.status !== 200) throw new Error(`The feed answered ${response.status}`);
+        const page = (await response.json()) as FeedPage;
+        return {
+          documents: page.changes.map((change) => ({ ...change.item, _deleted: change.deleted })),
+          checkpoint: { since: page.checkpoint },
+        };
+      },
+    },
+  });
+  let stopOnError = () => {};
+  const failed = new Promise<never>((_resolve, reject) => {
+    const subscription = replication.error$.subscribe((error) => {
+      void replication.cancel();
+      reject(error);
+    });
+    stopOnError = () => subscription.unsubscribe();
+  });
+  await Promise.race([replication.awaitInitialReplication(), failed]);
+  const ms = performance.now() - started;
+  const peakRssBytes = peakRss();
+  const cpuMs = cpuSince(cpu);
+  stopOnError();
+  await replication.cancel();
+  const count = await collection.count().exec();
+  await database.close();
+  return {
+    variant: 'pull-rxdb',
+    size,
+    ms,
+    synced: count,
+    setupMs,
+    setupPeakRssBytes,
+    peakRssBytes,
+    cpuMs,
+    library: `rxdb ${RXDB_VERSION}`,
+  };
+}
+
+async function measureVariant(variant: Variant, size: number, url: string, token: string) {
+  switch (variant) {
+    case 'baseline-serial':
+      return baselineSerial(size, url, token);
+    case 'actorsync':
+      return actorsyncPush(size, url, token);
+    case 'pouchdb':
+      return pouchdb(size, url);
+    case 'rxdb':
+    case 'rxdb-serial':
+      return rxdb(size, url, token, variant === 'rxdb-serial');
+    case 'pull-baseline':
+    case 'pull-store-loop':
+    case 'pull-actorsync':
+      return actorsyncPull(variant, size, url, token);
+    case 'pull-pouchdb':
+      return pouchdbPull(size, url);
+    case 'pull-rxdb':
+      return rxdbPull(size, url, token);
+    default:
+      throw new Error(`Unknown variant ${String(variant satisfies never)}`);
+  }
+}
+
+// Run as a script; run.ts imports the variant lists from here.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const variant = option('variant') as Variant;
+  const size = Number(option('size'));
+  const url = option('url');
+  const token = process.env.BENCH_TOKEN ?? '';
+  if (!VARIANTS.includes(variant)) throw new Error(`Unknown variant ${variant}`);
+  if (!Number.isInteger(size) || size < 1) throw new Error(`Bad --size ${size}`);
+
+  const result = await measureVariant(variant, size, url, token);
+  if (result.synced !== size) throw new Error(`${variant} synced ${result.synced} of ${size} records`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

@@ -33,6 +33,7 @@ declare module 'pouchdb' {
     info(): Promise<{ doc_count: number; update_seq: number | string }>;
     replicate: {
       to(target: string, options?: { batch_size?: number; batches_limit?: number }): Replication;
+      from(source: string, options?: { batch_size?: number; batches_limit?: number }): Replication;
     };
     close(): Promise<void>;
   }
@@ -109,6 +110,12 @@ declare module 'rxdb/plugins/replication' {
       batchSize?: number;
       handler: (rows: RxReplicationWriteToMasterRow<DocType>[]) => Promise<DocType[]>;
     };
-    pull?: { handler: (checkpoint: Checkpoint | undefined, batchSize: number) => Promise<unknown> };
+    pull?: {
+      batchSize?: number;
+      handler: (
+        checkpoint: Checkpoint | undefined,
+        batchSize: number,
+      ) => Promise<{ documents: (DocType & { _deleted: boolean })[]; checkpoint: Checkpoint }>;
+    };
   }): RxReplicationState;
 }

@@ -1,6 +1,7 @@
 /**
- * How fast PouchDB and RxDB push N telemetry records to a server over loopback HTTP, next to a plain serial fetch
- * loop (baseline-serial), on this machine. See README.md.
+ * How fast actorsync, PouchDB and RxDB push N telemetry records to a server over loopback HTTP, next to a plain
+ * serial fetch loop (baseline-serial), and pull N records from a server that holds them, next to a plain paged
+ * fetch loop (pull-baseline), on this machine. See README.md.
  *
  *   npx tsx bench/competitors/run.ts [--sizes 10000,100000] [--runs 3] [--variants a,b] [--runs-for v:size=n]
  *                                    [--quiet-cpu 0.25] [--json]
@@ -15,16 +16,27 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processCpuMs } from '../shared.js';
-import type { CompetitorResult, Variant } from './measure.js';
+import {
+  VARIANTS as ALL_VARIANTS,
+  baselineOf,
+  type CompetitorResult,
+  isPullVariant,
+  type Variant,
+} from './measure.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = join(HERE, '..', '..');
-const ALL_VARIANTS: readonly Variant[] = ['baseline-serial', 'pouchdb', 'rxdb', 'rxdb-serial'];
 const SERVER_OF: Record<Variant, 'actorsync' | 'pouchdb'> = {
   'baseline-serial': 'actorsync',
+  actorsync: 'actorsync',
   pouchdb: 'pouchdb',
   rxdb: 'actorsync',
   'rxdb-serial': 'actorsync',
+  'pull-baseline': 'actorsync',
+  'pull-store-loop': 'actorsync',
+  'pull-actorsync': 'actorsync',
+  'pull-pouchdb': 'pouchdb',
+  'pull-rxdb': 'actorsync',
 };
 /** A run that takes longer than this is a hang. */
 const CHILD_TIMEOUT_MS = 15 * 60_000;
@@ -61,7 +73,7 @@ interface Summary {
   minMs: number;
   maxMs: number;
   recordsPerSecond: number;
-  /** Throughput relative to baseline-serial at the same size (medians): 0.1 = ten times slower. */
+  /** Throughput relative to the baseline of its direction at the same size (medians): 0.1 = ten times slower. */
   ratioToBaseline: number | undefined;
   medianPeakRssMB: number;
   medianCpuMs: number;
@@ -84,7 +96,15 @@ function parseArgs(args: readonly string[]): Options {
   for (const variant of variants) {
     if (!ALL_VARIANTS.includes(variant)) throw new Error(`Unknown variant ${variant} (${ALL_VARIANTS})`);
   }
-  if (!variants.includes('baseline-serial')) variants.unshift('baseline-serial');
+  // The ratios need the plain loop of every direction measured.
+  for (const baseline of new Set(variants.map(baselineOf)).values()) {
+    if (!variants.includes(baseline))
+      variants.splice(
+        variants.findIndex((v) => baselineOf(v) === baseline),
+        0,
+        baseline,
+      );
+  }
   const runsFor = new Map<string, number>();
   for (const entry of (value('runs-for') ?? '').split(',').filter(Boolean)) {
     const match = /^([\w-]+):(\d+)=(\d+)$/.exec(entry);
@@ -148,13 +168,13 @@ interface ServerHandle {
   stop(): Promise<number | undefined>;
 }
 
-async function startServer(kind: 'actorsync' | 'pouchdb'): Promise<ServerHandle> {
-  const child = spawn(process.execPath, childArgs('server.ts', [kind]), {
+async function startServer(kind: 'actorsync' | 'pouchdb', preload: number): Promise<ServerHandle> {
+  const child = spawn(process.execPath, childArgs('server.ts', [kind, '--preload', String(preload)]), {
     cwd: REPO_ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   try {
-    const info = await firstJsonLine<{ url: string; token: string }>(child, `server ${kind}`, 60_000);
+    const info = await firstJsonLine<{ url: string; token: string }>(child, `server ${kind}`, 5 * 60_000);
     let rest = '';
     child.stdout?.on('data', (chunk: Buffer) => {
       rest += chunk.toString('utf8');
@@ -246,7 +266,8 @@ async function waitForQuiet(threshold: number): Promise<number | undefined> {
 
 async function runOne(variant: Variant, size: number, run: number, options: Options): Promise<RunRecord> {
   const machineBusyBefore = await waitForQuiet(options.quietCpu);
-  const server = await startServer(SERVER_OF[variant]);
+  // A pull variant's server holds the N records before the client starts; a push variant's starts empty.
+  const server = await startServer(SERVER_OF[variant], isPullVariant(variant) ? size : 0);
   let result: CompetitorResult;
   let serverCpuMs: number | undefined;
   let count: number;
@@ -299,7 +320,7 @@ function summarize(records: readonly RunRecord[], options: Options): Summary[] {
   }
   for (const summary of summaries) {
     const baseline = summaries.find(
-      (other) => other.size === summary.size && other.variant === 'baseline-serial',
+      (other) => other.size === summary.size && other.variant === baselineOf(summary.variant),
     );
     if (baseline) summary.ratioToBaseline = baseline.medianMs / summary.medianMs;
   }
@@ -330,7 +351,7 @@ function ratioText(ratio: number | undefined): string {
 
 function summaryTable(summaries: readonly Summary[]): string {
   return table(
-    ['size', 'variant', 'runs', 'median ms', 'records/s', '× baseline-serial', 'spread', 'peak RSS MB'],
+    ['size', 'variant', 'runs', 'median ms', 'records/s', '× baseline', 'spread', 'peak RSS MB'],
     summaries.map((summary) => [
       fixed(summary.size),
       summary.variant,
@@ -387,7 +408,9 @@ interface Report {
 
 function printTables(report: Report): void {
   const libraries = [...new Set(Object.values(report.libraries))].join(', ');
-  process.stdout.write(`\n${libraries}; node ${report.node}; batches of 100; ${report.startedAt}\n\n`);
+  process.stdout.write(
+    `\n${libraries}; node ${report.node}; push batches of 100, pull pages of 1,000; ${report.startedAt}\n\n`,
+  );
   process.stdout.write(`${summaryTable(report.summaries)}\n\nPer run:\n\n${rawTable(report.runs)}\n`);
 }
 
