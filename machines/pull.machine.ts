@@ -1,4 +1,4 @@
-import { assign, sendParent, setup } from 'xstate';
+import { assign, enqueueActions, sendParent, setup, stopChild } from 'xstate';
 import { clampDelay } from '../src/core/timers.js';
 import {
   failureKind,
@@ -29,8 +29,6 @@ const MAX_STALE_PAGES = 3;
 
 /** The error of an `onError` transition, for action and guard params. */
 const thrown = ({ event }: { event: { error: unknown } }): unknown => event.error;
-/** The reply of a fetch (guards have made sure which kind). */
-const fetched = ({ event }: { event: { output: FetchPageOutput } }): FetchPageOutput => event.output;
 
 /**
  * The pull child of one entity type's run: reads the stored checkpoint, then fetches a page of the server's
@@ -55,19 +53,25 @@ export const pullMachine = setup({
     backoff: ({ context }) => clampDelay(context.backoffMs),
   },
   guards: {
-    isReset: (_, reply: FetchPageOutput) => reply.reset === true,
-    isAllowedReset: ({ context }, reply: FetchPageOutput) =>
-      reply.reset === true && context.counts.resets < context.input.resetsAllowed,
+    isReset: ({ context }) => context.reply?.reset === true,
+    isAllowedReset: ({ context }) =>
+      context.reply?.reset === true && context.counts.resets < context.input.resetsAllowed,
     isFatal: (_, error: unknown) => failureKind(error) === 'fatal',
     canRetry: ({ context }, error: unknown) =>
       failureKind(error) === 'transient' && context.attempt + 1 < context.input.policy.retry.maxAttempts,
     isStalePage: ({ context }, error: unknown) =>
       error instanceof StalePageError && context.stalePages < MAX_STALE_PAGES,
-    hasMore: ({ context }) => context.page?.hasMore === true,
+    hasMoreAfter: ({ context }) => context.more,
+    /** The page fetched ahead is for the checkpoint the pull has reached, and it is in. */
+    aheadIsIn: ({ context: { ahead, since } }) => ahead?.since === since && ahead?.reply !== undefined,
+    aheadIsOut: ({ context: { ahead, since } }) => ahead?.since === since && ahead?.failed !== true,
+    /** The look-ahead failed (or is for another checkpoint): the page is fetched the ordinary way. */
+    aheadIsLost: ({ context: { ahead, since } }) => !(ahead?.since === since && ahead?.failed !== true),
   },
   actions: {
     takeCheckpoint: assign((_, since: ReadCheckpointOutput) => ({ since })),
     startReset: assign(({ context }) => ({
+      reply: undefined,
       since: undefined,
       resetting: true,
       attempt: 0,
@@ -80,20 +84,55 @@ export const pullMachine = setup({
       );
       return { error: { ...error, retryable: false }, lastError: error };
     }),
-    takePage: assign(({ context }, reply: PulledChanges) => ({
-      page: {
-        changes: reply.changes,
-        checkpoint: reply.checkpoint,
-        hasMore: reply.hasMore,
-        since: context.since,
-        ...(context.resetting ? { reset: true } : {}),
-      },
-      attempt: 0,
+    takeReply: assign((_, reply: FetchPageOutput) => ({ reply })),
+    takeAheadReply: assign(({ context }) => ({ reply: context.ahead?.reply, ahead: undefined })),
+    /**
+     * While a page is written, the next one is fetched (its `since` is the page's checkpoint, known already): the
+     * network wait overlaps the store's commit. Only one page ahead, and only while the server says there is more.
+     */
+    fetchAhead: enqueueActions(({ context, enqueue }) => {
+      const { page } = context;
+      if (!page?.hasMore) return;
+      enqueue.spawnChild('fetchPage', {
+        id: 'ahead',
+        input: {
+          entityType: context.input.entityType,
+          since: page.checkpoint,
+          limit: context.input.policy.pull.pageSize,
+        },
+      });
+      enqueue.assign({ ahead: { since: page.checkpoint } });
+    }),
+    keepAhead: assign(({ context }, reply: FetchPageOutput) => ({
+      ahead: context.ahead ? { ...context.ahead, reply } : undefined,
     })),
+    /** A failed look-ahead is dropped: the page is fetched again the ordinary way, with its retries. */
+    dropAhead: assign(({ context }) => ({
+      ahead: context.ahead ? { since: context.ahead.since, failed: true } : undefined,
+    })),
+    forgetAhead: enqueueActions(({ enqueue }) => {
+      enqueue.stopChild('ahead');
+      enqueue.assign({ ahead: undefined });
+    }),
+    takePage: assign(({ context }) => {
+      const reply = context.reply as PulledChanges;
+      return {
+        reply: undefined,
+        page: {
+          changes: reply.changes,
+          checkpoint: reply.checkpoint,
+          hasMore: reply.hasMore,
+          since: context.since,
+          ...(context.resetting ? { reset: true } : {}),
+        },
+        attempt: 0,
+      };
+    }),
     settlePage: assign(({ context }, result: ApplyPageOutput) => ({
       ...addPage(context.counts, context.refused, result),
       // The next page follows this one's checkpoint, also while a reset is paging (the store then holds none yet).
       since: context.page?.checkpoint ?? context.since,
+      more: context.page?.hasMore === true,
       page: undefined,
       stalePages: 0,
     })),
@@ -135,6 +174,13 @@ export const pullMachine = setup({
   id: 'pull',
   context: ({ input }) => initialPullContext(input),
   initial: 'reading',
+  on: {
+    // The page fetched ahead, in whatever state it comes back: kept until the pull reaches its checkpoint.
+    'xstate.done.actor.ahead': {
+      actions: [{ type: 'keepAhead', params: ({ event }) => event.output }, stopChild('ahead')],
+    },
+    'xstate.error.actor.ahead': { actions: ['dropAhead', stopChild('ahead')] },
+  },
   states: {
     reading: {
       invoke: {
@@ -155,19 +201,7 @@ export const pullMachine = setup({
           since: context.since,
           limit: context.input.policy.pull.pageSize,
         }),
-        onDone: [
-          {
-            guard: { type: 'isAllowedReset', params: fetched },
-            target: 'fetching',
-            reenter: true,
-            actions: ['startReset', 'reportProgress'],
-          },
-          { guard: { type: 'isReset', params: fetched }, target: 'aborted', actions: 'refuseReset' },
-          {
-            target: 'applying',
-            actions: { type: 'takePage', params: ({ event }) => event.output as PulledChanges },
-          },
-        ],
+        onDone: { target: 'received', actions: { type: 'takeReply', params: ({ event }) => event.output } },
         onError: [
           {
             guard: { type: 'isFatal', params: thrown },
@@ -183,10 +217,19 @@ export const pullMachine = setup({
         ],
       },
     },
+    // A reply, fetched or fetched ahead: a reset starts again from the beginning (up to the cap), a page is applied.
+    received: {
+      always: [
+        { guard: 'isAllowedReset', target: 'fetching', actions: ['startReset', 'reportProgress'] },
+        { guard: 'isReset', target: 'aborted', actions: 'refuseReset' },
+        { target: 'applying', actions: 'takePage' },
+      ],
+    },
     backingOff: {
       after: { backoff: 'fetching' },
     },
     applying: {
+      entry: 'fetchAhead',
       invoke: {
         src: 'applyPage',
         input: ({ context }) => ({
@@ -195,26 +238,34 @@ export const pullMachine = setup({
           page: context.page ?? { changes: [], checkpoint: '', hasMore: false, since: context.since },
           conflicts: context.input.policy.conflicts,
         }),
-        onDone: [
-          {
-            guard: 'hasMore',
-            target: 'fetching',
-            actions: [{ type: 'settlePage', params: ({ event }) => event.output }, 'reportProgress'],
-          },
-          {
-            target: 'done',
-            actions: [{ type: 'settlePage', params: ({ event }) => event.output }, 'reportProgress'],
-          },
-        ],
+        onDone: {
+          target: 'next',
+          actions: [{ type: 'settlePage', params: ({ event }) => event.output }, 'reportProgress'],
+        },
         onError: [
           {
             guard: { type: 'isStalePage', params: thrown },
             target: 'reading',
-            actions: { type: 'recordStalePage', params: thrown },
+            actions: [{ type: 'recordStalePage', params: thrown }, 'forgetAhead'],
           },
           { target: 'aborted', actions: { type: 'recordAbort', params: thrown } },
         ],
       },
+    },
+    // The page is stored: the next one is in already, still on its way, failed (fetched again), or there is none.
+    next: {
+      always: [
+        { guard: 'aheadIsIn', target: 'received', actions: 'takeAheadReply' },
+        { guard: 'aheadIsOut', target: 'awaitingAhead' },
+        { guard: 'hasMoreAfter', target: 'fetching', actions: 'forgetAhead' },
+        { target: 'done' },
+      ],
+    },
+    awaitingAhead: {
+      always: [
+        { guard: 'aheadIsIn', target: 'received', actions: 'takeAheadReply' },
+        { guard: 'aheadIsLost', target: 'fetching', actions: 'forgetAhead' },
+      ],
     },
     done: { type: 'final', entry: assign({ completed: true }) },
     aborted: { type: 'final' },

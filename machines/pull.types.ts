@@ -54,8 +54,17 @@ export interface PullContext {
   since: string | undefined;
   /** The pages belong to a pull from the beginning the server asked for. */
   resetting: boolean;
+  /** The reply just fetched (or taken from `ahead`), until it is acted on. */
+  reply: FetchPageOutput | undefined;
   /** The page fetched and being applied. */
   page: PulledPage | undefined;
+  /** The last page applied said more changes wait. */
+  more: boolean;
+  /**
+   * The next page, fetched while the current one is written: from which checkpoint, its reply once in, or that it
+   * failed (it is then fetched again the ordinary way).
+   */
+  ahead: { since: string; reply?: FetchPageOutput; failed?: true } | undefined;
   counts: PullCounts;
   /** The first `MAX_LISTED_FAILURES` refused changes (`counts.refusedItems` counts them all). */
   refused: RefusedChange[];

@@ -26,7 +26,7 @@ interface Note extends RepositoryEntity {
 let dir: string;
 useTempDir('actorsync-pull-inspect-', (created) => (dir = created));
 
-/** The reference server's state as a remote, whose second page waits until the test lets it go. */
+/** The reference server's state as a remote, whose third page waits until the test lets it go. */
 function heldRemote(state: SyncServerState) {
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
@@ -37,7 +37,8 @@ function heldRemote(state: SyncServerState) {
     syncBatch: async (items, { batchId, entityType }) => state.apply(entityType, batchId, items),
     pullChanges: async ({ entityType, since, limit }): Promise<PullReply> => {
       pulls += 1;
-      if (pulls === 2) {
+      // The third page is asked for while the second is written (the look-ahead): page 1 is stored by then.
+      if (pulls === 3) {
         reached();
         await released;
       }
@@ -94,12 +95,12 @@ describe('the inspector and the pull child', () => {
       progress: { state: 'syncing', phase: 'pull', syncedItems: 1, pulledItems: 2 },
     });
     const pull = during.nodes().find((n) => n.systemId === 'pull:note');
-    expect(pull).toMatchObject({ machine: 'pull', parent: entity?.sessionId, value: 'fetching' });
+    expect(pull).toMatchObject({ machine: 'pull', parent: entity?.sessionId, value: 'applying' });
     expect(pull?.context).toEqual({
       counts: expect.objectContaining({ pulledItems: 2, pages: 1 }),
       fromCheckpoint: true,
       resetting: false,
-      pageChanges: undefined,
+      pageChanges: 2,
       attempt: 0,
       backoffMs: 0,
       lastError: undefined,

@@ -161,7 +161,18 @@ describe('pull machine alone', () => {
       { since: 'c0', checkpoint: 'c1', reset: false, ids: ['a', 'b'] },
       { since: 'c1', checkpoint: 'c2', reset: false, ids: ['c'] },
     ]);
-    expect(h.states).toEqual(['reading', 'fetching', 'applying', 'fetching', 'applying', 'done']);
+    // The second page was fetched while the first was written: it is taken from the look-ahead, not fetched again.
+    expect(h.states).toEqual([
+      'reading',
+      'fetching',
+      'received',
+      'applying',
+      'next',
+      'received',
+      'applying',
+      'next',
+      'done',
+    ]);
     expect(h.toParent.map((e) => e.type === 'PULL.PROGRESS' && e.counts.pulledItems)).toEqual([2, 3]);
     expect(h.output()).toMatchObject({
       outcome: 'completed',
@@ -200,6 +211,8 @@ describe('pull machine alone', () => {
       stored: 'c0',
       answers: [
         { changes: [change('a')], checkpoint: 'c1', hasMore: true },
+        // The look-ahead's failure is dropped; the page is then fetched the ordinary way, with its retries.
+        new TransientSyncError('down ahead'),
         new TransientSyncError('down'),
         new TransientSyncError('down'),
         new TransientSyncError('still down'),
@@ -207,12 +220,93 @@ describe('pull machine alone', () => {
     });
     await h.start();
     await vi.advanceTimersByTimeAsync(10_000);
-    expect(h.fetches).toEqual(['c0', 'c1', 'c1', 'c1']);
+    expect(h.fetches).toEqual(['c0', 'c1', 'c1', 'c1', 'c1']);
     expect(h.applied.map((p) => p.checkpoint)).toEqual(['c1']);
     expect(h.output()).toMatchObject({
       outcome: 'aborted',
       counts: { pages: 1, retries: 2 },
       error: { code: 'TRANSIENT', message: 'still down', retryable: true },
+    });
+  });
+
+  it('fetches the next page while the current one is written, and waits for it if the write is quicker', async () => {
+    let releaseApply!: () => void;
+    let releaseFetch!: () => void;
+    const appliedSince: (string | undefined)[] = [];
+    const fetchedSince: (string | undefined)[] = [];
+    const pages: Record<string, FetchPageOutput> = {
+      c0: { changes: [change('a')], checkpoint: 'c1', hasMore: true },
+      c1: { changes: [change('b')], checkpoint: 'c2', hasMore: false },
+    };
+    const held = pullMachine.provide({
+      actors: {
+        readCheckpoint: fromPromise<ReadCheckpointOutput, ReadCheckpointInput>(async () => 'c0'),
+        fetchPage: fromPromise<FetchPageOutput, FetchPageInput>(async ({ input }) => {
+          fetchedSince.push(input.since);
+          // The look-ahead (c1) waits until the test lets it go.
+          if (input.since === 'c1') await new Promise<void>((resolve) => (releaseFetch = resolve));
+          return pages[input.since ?? ''] as FetchPageOutput;
+        }),
+        applyPage: fromPromise<ApplyPageOutput, ApplyPageInput>(async ({ input }) => {
+          appliedSince.push(input.page.since);
+          if (input.page.since === 'c0') await new Promise<void>((resolve) => (releaseApply = resolve));
+          return {
+            pulled: input.page.changes.length,
+            deleted: 0,
+            conflicts: 0,
+            echoes: 0,
+            invalid: 0,
+            refused: [],
+            repush: [],
+            dropped: 0,
+            checkpoint: input.page.checkpoint,
+          };
+        }),
+      },
+    });
+    let output: PullOutput | undefined;
+    const parent = setup({ actors: { pull: held } }).createMachine({
+      invoke: {
+        id: 'pull',
+        src: 'pull',
+        onDone: {
+          actions: ({ event }) => {
+            output = event.output;
+          },
+        },
+        input: {
+          entityType: 'note',
+          runId: 1,
+          policy: {
+            batchSize: 100,
+            retry: RETRY,
+            conflicts: 'server-wins',
+            maxBatchesInFlight: 2,
+            pull: DEFAULT_PULL_POLICY,
+          },
+          sources: { now: () => NOW, newBatchKey: () => 'key', random: () => 1 },
+          resetsAllowed: 3,
+        },
+      },
+    });
+    const actor = createActor(parent);
+    actor.start();
+    const pull = () => actor.getSnapshot().children.pull;
+    await vi.advanceTimersByTimeAsync(0);
+    // Page 1 is being written and page 2 is already asked for.
+    expect(appliedSince).toEqual(['c0']);
+    expect(fetchedSince).toEqual(['c0', 'c1']);
+    releaseApply();
+    await vi.advanceTimersByTimeAsync(0);
+    // The write was quicker: the pull waits for the page on its way instead of asking again.
+    expect(pull()?.getSnapshot().value).toBe('awaitingAhead');
+    releaseFetch();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(appliedSince).toEqual(['c0', 'c1']);
+    expect(fetchedSince).toEqual(['c0', 'c1']);
+    expect(output).toMatchObject({
+      outcome: 'completed',
+      counts: { pages: 2, pulledItems: 2 },
     });
   });
 
@@ -223,14 +317,16 @@ describe('pull machine alone', () => {
     expect(h.output()).toMatchObject({ outcome: 'aborted', error: { code: 'FATAL', retryable: false } });
   });
 
-  it('a store error ends the pull; nothing later is fetched', async () => {
+  it('a store error ends the pull; nothing later is applied', async () => {
     const h = harness({
       stored: 'c0',
       answers: [{ changes: [change('a')], checkpoint: 'c1', hasMore: true }],
       applyErrors: [new Error('disk full')],
     });
     await h.start();
-    expect(h.fetches).toEqual(['c0']);
+    // The look-ahead of the next page went out (and found nothing scripted); nothing of it was applied.
+    expect(h.fetches).toEqual(['c0', 'c1']);
+    expect(h.applied).toEqual([]);
     expect(h.output()).toMatchObject({ outcome: 'aborted', error: { message: 'disk full' } });
   });
 
@@ -244,7 +340,18 @@ describe('pull machine alone', () => {
       applyErrors: [new StalePageError('c0', 'c5')],
     });
     await h.start();
-    expect(h.states).toEqual(['reading', 'fetching', 'applying', 'reading', 'fetching', 'applying', 'done']);
+    expect(h.states).toEqual([
+      'reading',
+      'fetching',
+      'received',
+      'applying',
+      'reading',
+      'fetching',
+      'received',
+      'applying',
+      'next',
+      'done',
+    ]);
     expect(h.output()?.outcome).toBe('completed');
   });
 

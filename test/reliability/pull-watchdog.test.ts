@@ -91,7 +91,7 @@ const SCENARIOS: Record<string, Scenario> = {
     arrange: (local) => local.failNext('checkpoint', () => new Error('disk error in checkpoint')),
     ends: 'error',
   },
-  'fetching -> aborted: done(fetching) [isReset]': {
+  'received -> aborted: always [isReset]': {
     // One reset is allowed per window, the second is refused; the retry waits for the window to pass.
     arrange: (_, remote) => remote.answerNext(reset, reset),
     ends: 'error',
