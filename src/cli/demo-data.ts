@@ -71,10 +71,16 @@ const pick = <T>(random: () => number, values: readonly T[]): T =>
 const hex = (random: () => number, length: number): string =>
   Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join('');
 const pad = (i: number) => String(i).padStart(6, '0');
+const ID_PREFIX: Record<DemoType, string> = { telemetry: 'tel', 'model-info': 'model', configuration: 'cfg' };
+
+/** The id of record number `n` of `type`: `cfg-000042`. */
+export function demoId(type: DemoType, n: number): string {
+  return `${ID_PREFIX[type]}-${pad(n)}`;
+}
 
 function telemetry(random: () => number, i: number, start: number): EntityFields<TelemetryEvent> {
   return {
-    id: `tel-${pad(i)}`,
+    id: demoId('telemetry', i),
     event: pick(random, EVENTS),
     sdkVersion: `2.${Math.floor(random() * 4)}.${Math.floor(random() * 10)}`,
     platform: pick(random, PLATFORMS),
@@ -94,7 +100,7 @@ function modelInfo(random: () => number, i: number): EntityFields<ModelInfo> {
   const quantization = pick(random, QUANTIZATIONS);
   const bytesPerParameter = quantization === 'fp16' ? 2 : quantization === 'int8' ? 1 : 0.56;
   return {
-    id: `model-${pad(i)}`,
+    id: demoId('model-info', i),
     name: `${family}-${pad(i)}`,
     family,
     modelVersion: `${1 + Math.floor(random() * 3)}.${Math.floor(random() * 10)}.0`,
@@ -110,7 +116,7 @@ function modelInfo(random: () => number, i: number): EntityFields<ModelInfo> {
 function configuration(random: () => number, i: number): EntityFields<Configuration> {
   const [key, value] = pick(random, SETTINGS);
   return {
-    id: `cfg-${pad(i)}`,
+    id: demoId('configuration', i),
     scope: pick(random, ['app', 'device', 'user']),
     key,
     value: value(),
@@ -130,28 +136,32 @@ export function splitCounts(total: number): Record<DemoType, number> {
   return counts;
 }
 
-/** `count` realistic records of `type`, the same for the same seed. */
+/**
+ * `count` realistic records of `type`, the same for the same seed, numbered from `first` (two clients creating
+ * records take separate ranges, so their ids never collide).
+ */
 export function demoRecords(
   type: DemoType,
   count: number,
   random: () => number,
   now = Date.now(),
+  first = 1,
 ): EntityFields<RepositoryEntity>[] {
   const make = {
     telemetry: (i: number) => telemetry(random, i, now),
     'model-info': (i: number) => modelInfo(random, i),
     configuration: (i: number) => configuration(random, i),
   }[type];
-  return Array.from({ length: count }, (_, i) => make(i + 1) as EntityFields<RepositoryEntity>);
+  return Array.from({ length: count }, (_, i) => make(first + i) as EntityFields<RepositoryEntity>);
 }
 
-/** The edit a user makes to a setting: a new value and the next revision. */
-export function editConfiguration(record: Configuration): Configuration {
+/** The edit a user makes to a setting: a new value and the next revision, signed by who made it. */
+export function editConfiguration(record: Configuration, editor: string): Configuration {
   const value =
     typeof record.value === 'number'
       ? record.value * 2
       : typeof record.value === 'boolean'
         ? !record.value
         : `${record.value}-edited`;
-  return { ...record, value, revision: record.revision + 1, updatedBy: 'demo-edit' };
+  return { ...record, value, revision: record.revision + 1, updatedBy: editor };
 }

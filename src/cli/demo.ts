@@ -2,73 +2,58 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
-import { SyncCoordinator } from '../coordinator/sync-coordinator.js';
-import type { ProgressStream } from '../core/progress-stream.js';
-import type { RepositoryEntity } from '../domain/types.js';
+import type { SyncCoordinator } from '../coordinator/sync-coordinator.js';
 import { createInspector } from '../inspect/inspector-server.js';
 import { createTraceInspector } from '../inspect/trace.js';
-import { HttpRemoteDataSource } from '../remote/http-remote.js';
-import { Repository } from '../repository.js';
 import { FAULT_KINDS } from '../server/faults.js';
 import type { StoredItem } from '../server/server-state.js';
 import { createSyncServer, type SyncServer } from '../server/sync-server.js';
-import { LowdbLocalStore } from '../store/lowdb-store.js';
-import { type AgreementInput, type AgreementReport, checkAgreement, differingFields } from './agreement.js';
+import { type AgreementInput, type AgreementReport, checkAgreement } from './agreement.js';
+import { BATCH_SIZE, DemoClient, PAGE_SIZE } from './demo-client.js';
+import { type Configuration, DEMO_TYPES, seededRandom } from './demo-data.js';
 import {
-  type Configuration,
-  DEMO_TYPES,
-  type DemoType,
-  demoRecords,
-  editConfiguration,
-  seededRandom,
-  splitCounts,
-} from './demo-data.js';
-import { Cleanup, cleanUpOnSignal, sleep } from './lifecycle.js';
-import { createProgressView, type ProgressView } from './progress-view.js';
-import { RunTracker } from './run-stats.js';
-import {
-  formatAgreement,
-  formatFaults,
-  formatSummary,
-  SUMMARY_LEGEND,
-  type TypeSummary,
-  verdict,
-} from './summary.js';
-import { formatCount, formatDuration, plural } from './table.js';
+  type ConflictPlan,
+  type MidSyncEdit,
+  runTwoClients,
+  type ScenarioResult,
+} from './demo-two-clients.js';
+import { Cleanup, cleanUpOnSignal } from './lifecycle.js';
+import { formatAgreement, formatFaults, formatSummary, SUMMARY_LEGEND, verdict } from './summary.js';
+import { formatCount, plural } from './table.js';
+
+/** How the demo's clients resolve conflicts: the two named policies (a merge function needs code). */
+export const DEMO_CONFLICT_POLICIES = ['server-wins', 'client-wins'] as const;
+export type DemoConflictPolicy = (typeof DEMO_CONFLICT_POLICIES)[number];
 
 export interface DemoOptions {
   items: number;
-  /** Probability that a sync request gets a fault. */
+  /** Probability that a sync request (a push or a pull) gets a fault. */
   faultRate: number;
-  /** Keep the temporary directory (and its store) instead of deleting it. */
+  /** Keep the temporary directory (and its stores) instead of deleting it. */
   keep: boolean;
   seed: number;
   /** Give up waiting for retries after this long. */
   timeLimitMs: number;
+  /** Default `server-wins`. */
+  conflicts?: DemoConflictPolicy;
   /** Serve the local inspector during the demo (and, on a terminal, after it until Ctrl-C). */
   inspect?: boolean;
   /** Write the inspection stream to this JSON-lines file. */
   trace?: string;
 }
 
-type Repo = Repository<RepositoryEntity>;
-
 const print = (line = '') => console.log(line);
 
-/** Records edited while their type syncs, and at what point. */
-const EDITS = 20;
-const EDIT_AT_PERCENT = 30;
 /** A `timeout` fault holds the request this long, then drops it; the client waits longer, so it sees the drop. */
 const HANG_MS = 250;
-const CLIENT_TIMEOUT_MS = 5_000;
 /** Simulated network latency added to every sync request. */
 const LATENCY_MS = [20, 60] as const;
 
-/** Runs the demo and returns the exit code: 0 when server and client agree, 1 when they do not. */
+/** Runs the demo and returns the exit code: 0 when the server and both clients agree, 1 when they do not. */
 export async function runDemo(options: DemoOptions): Promise<number> {
   const cleanup = new Cleanup();
   const removeHandlers = cleanUpOnSignal(cleanup, () =>
-    print('\nInterrupted: stopping the sync, closing the store and the server…'),
+    print('\nInterrupted: stopping the sync, closing the stores and the server…'),
   );
   try {
     return await demo(options, cleanup);
@@ -79,27 +64,37 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 }
 
 async function demo(options: DemoOptions, cleanup: Cleanup): Promise<number> {
-  const { server, repos } = await setUp(options, cleanup);
-  // Before seeding: a trace file that cannot be written stops the demo at once (cleanup closes the store).
+  const policy = options.conflicts ?? 'server-wins';
+  const { dir, server } = await setUp(options, cleanup);
+  // Before the stores open: a trace file that cannot be written stops the demo at once.
   const observers = await startObservers(options, server, cleanup);
-  await seed(repos, options);
-  const coordinator = new SyncCoordinator({
-    batchSize: 100,
-    concurrency: 3,
-    retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttempts: 4, maxItemAttempts: 5 },
-    random: seededRandom(options.seed + 2),
-    ...(observers.inspect ? { inspect: observers.inspect } : {}),
+  const open = async (name: string, seedOffset: number, inspect?: (event: InspectionEvent) => void) => {
+    const client = await DemoClient.open({
+      name,
+      file: join(dir, `${name}.json`),
+      server,
+      conflicts: policy,
+      seed: options.seed + seedOffset,
+      ...(inspect ? { inspect } : {}),
+    });
+    cleanup.add(() => client.close());
+    return client;
+  };
+  const phone = await open('phone', 2, observers.inspect);
+  const laptop = await open('laptop', 20);
+  printHeader(options, server, policy, [phone, laptop]);
+  await observers.ready(phone.coordinator);
+  const result = await runTwoClients(phone, laptop, {
+    items: options.items,
+    seed: options.seed,
+    deadline: Date.now() + options.timeLimitMs,
+    tty: Boolean(process.stdout.isTTY),
   });
-  cleanup.add(() => coordinator.stop());
-  for (const repo of repos.values()) coordinator.register(repo);
-  await observers.ready(coordinator);
-  const tracker = new RunTracker(coordinator.progress);
-  const { settled, wallMs, edit } = await syncWithProgress(coordinator, repos, options, cleanup);
-
-  const summaries = await Promise.all([...repos.values()].map((repo) => summarise(repo, tracker)));
-  const inputs = await agreementInputs(server, repos);
+  // With the inspector up the actors stay alive for the page; cleanup stops them at exit.
+  if (!options.inspect) await Promise.all([phone.pause(), laptop.pause()]);
+  const inputs = await agreementInputs(server, [phone, laptop]);
   const report = checkAgreement(inputs);
-  printReport({ server, summaries, wallMs, settled, options, inputs, report, edit });
+  await printReport({ server, clients: [phone, laptop], result, options, policy, inputs, report });
   await observers.linger();
   return report.agree ? 0 : 1;
 }
@@ -142,206 +137,100 @@ async function startObservers(options: DemoOptions, server: SyncServer, cleanup:
   };
 }
 
-/** The temporary directory, the faulty server and the store, each undone by `cleanup`. */
+/** The temporary directory and the faulty server, each undone by `cleanup`. */
 async function setUp(options: DemoOptions, cleanup: Cleanup) {
   const dir = await mkdtemp(join(tmpdir(), 'actorsync-demo-'));
   cleanup.add(() =>
     options.keep
-      ? print(`Kept ${dir}: try \`npm run cli -- status --db ${join(dir, 'store.json')}\``)
+      ? print(`Kept ${dir}: try \`npm run cli -- status --db ${join(dir, 'phone.json')}\``)
       : rm(dir, { recursive: true, force: true }),
   );
   const server = await startServer(options);
   cleanup.add(() => server.close());
-  const store = await LowdbLocalStore.open(join(dir, 'store.json'));
-  cleanup.add(() => store.close());
-  printHeader(options, server, store.file);
-  return { server, repos: makeRepositories(store, server) };
-}
-
-/** Syncs until settled with live progress and the mid-sync edit; stops the coordinator when done. */
-async function syncWithProgress(
-  coordinator: SyncCoordinator,
-  repos: Map<DemoType, Repo>,
-  options: DemoOptions,
-  cleanup: Cleanup,
-) {
-  print();
-  const view = createProgressView(coordinator.progress, DEMO_TYPES, { tty: Boolean(process.stdout.isTTY) });
-  cleanup.add(() => view.stop());
-  const edit = editMidSync(coordinator.progress, repos.get('configuration') as Repo, view);
-  const started = Date.now();
-  const deadline = started + options.timeLimitMs;
-  const settled = await syncUntilSettled(coordinator, [...repos.values()], deadline, edit);
-  const wallMs = Date.now() - started;
-  view.stop();
-  // With the inspector up the actors stay alive for the page; cleanup stops them at exit.
-  if (!options.inspect) await coordinator.stop();
-  return { settled, wallMs, edit: edit.result() };
+  return { dir, server };
 }
 
 /**
  * With faults on, the first requests always get these, so every demo shows a Retry-After wait, a dropped
- * connection and a commit whose reply is lost (answered again from the idempotency store, not applied twice).
+ * connection and a commit whose reply is lost (answered again from the idempotency store, not applied twice)...
  */
 const OPENING_FAULTS = ['unavailable503', 'timeout', 'dropReply'] as const;
+/** ...and the first pulls a 500 and a page lost on its way (fetched again from the same checkpoint). */
+const OPENING_PULL_FAULTS = ['error500', 'dropReply'] as const;
+const PULL_FAULT_KINDS = FAULT_KINDS.filter((kind) => kind !== 'reject');
 
 function startServer(options: DemoOptions): Promise<SyncServer> {
+  const on = options.faultRate > 0;
+  const common = {
+    rate: options.faultRate,
+    hangMs: HANG_MS,
+    retryAfterSeconds: 1,
+    latencyMs: LATENCY_MS,
+  };
   return createSyncServer({
     host: '127.0.0.1',
     port: 0,
     faults: {
-      script: options.faultRate > 0 ? OPENING_FAULTS : [],
-      rate: options.faultRate,
+      ...common,
+      script: on ? OPENING_FAULTS : [],
       kinds: FAULT_KINDS,
-      hangMs: HANG_MS,
-      retryAfterSeconds: 1,
-      latencyMs: LATENCY_MS,
       random: seededRandom(options.seed + 1),
     },
+    pullFaults: {
+      ...common,
+      script: on ? OPENING_PULL_FAULTS : [],
+      kinds: PULL_FAULT_KINDS,
+      random: seededRandom(options.seed + 3),
+    },
   });
 }
 
-function makeRepositories(store: LowdbLocalStore, server: SyncServer): Map<DemoType, Repo> {
-  const remote = new HttpRemoteDataSource({
-    baseUrl: server.url,
-    getToken: () => server.token,
-    timeoutMs: CLIENT_TIMEOUT_MS,
-  });
-  return new Map(
-    DEMO_TYPES.map((entityType) => [
-      entityType,
-      new Repository<RepositoryEntity>({ entityType, local: store.collection(entityType), remote }),
-    ]),
-  );
-}
-
-function printHeader(options: DemoOptions, server: SyncServer, storeFile: string): void {
+function printHeader(
+  options: DemoOptions,
+  server: SyncServer,
+  policy: DemoConflictPolicy,
+  clients: readonly DemoClient[],
+): void {
   const rate = `${+(options.faultRate * 100).toFixed(2)}%`;
-  const batches = Math.ceil(options.items / 3 / 100) * 3 + 1;
-  const expected = batches * options.faultRate;
-  print(`actorsync demo: ${formatCount(options.items)} records to a local server that misbehaves on purpose`);
+  print(
+    `actorsync demo: a phone and a laptop sync ${formatCount(options.items)} records both ways through a local ` +
+      'server that misbehaves on purpose',
+  );
   // The server's URL is built from the address it bound: scheme, host and port, nothing to hide.
   print(`  server  ${server.url}  (bearer token: hidden)`);
-  print(`  network ${LATENCY_MS[0]}-${LATENCY_MS[1]} ms of simulated latency on every sync request`);
-  if (options.faultRate > 0) print(`  faults  first ${OPENING_FAULTS.join(', ')}; then`);
-  print(
-    `  ${options.faultRate > 0 ? '      ' : 'faults'}  ${rate} of sync requests get one, of a kind drawn evenly from`,
-  );
-  print(`          ${FAULT_KINDS.join(', ')}`);
-  print(`          ('timeout' holds a request ${HANG_MS} ms, then drops the connection)`);
-  if (options.faultRate > 0 && expected < 3) {
+  print(`  network ${LATENCY_MS[0]}-${LATENCY_MS[1]} ms of simulated latency on every request`);
+  if (options.faultRate > 0) {
     print(
-      `          ~${batches} batches, so about ${expected.toFixed(1)} faults expected: try --fault-rate 0.2`,
+      `  faults  pushes: first ${OPENING_FAULTS.join(', ')}; pulls: first ${OPENING_PULL_FAULTS.join(', ')};`,
     );
+    print(`          then ${rate} of each get one, of a kind drawn evenly from`);
+  } else {
+    print(`  faults  ${rate} of pushes and pulls get one, of a kind drawn evenly from`);
   }
-  print(`  store   ${storeFile}`);
-  print(`          (lowdb snapshot + fsynced journal; ${options.keep ? 'kept' : 'deleted'} at exit)`);
-  print('  sync    3 entity types at once, batches of 100, exponential backoff with jitter');
-  print(`  seed    ${options.seed} (--seed ${options.seed} repeats the data and the fault draws)`);
+  print(`          ${FAULT_KINDS.join(', ')} (pulls: all but reject)`);
+  print(`          ('timeout' holds a request ${HANG_MS} ms, then drops the connection)`);
+  for (const client of clients) print(`  ${client.name.padEnd(7)} ${client.store.file}`);
+  print(`          (a lowdb snapshot + fsynced journal each; ${options.keep ? 'kept' : 'deleted'} at exit)`);
+  print(
+    `  sync    each client: 3 entity types at once, push then pull, batches of ${BATCH_SIZE}, pages of ${PAGE_SIZE},`,
+  );
+  print(`          backoff with jitter; conflicts: ${policy} (--conflicts server-wins|client-wins)`);
+  print(
+    `  seed    ${options.seed} (--seed ${options.seed} repeats the data, the changes and the fault draws)`,
+  );
 }
 
-async function seed(repos: Map<DemoType, Repo>, options: DemoOptions): Promise<void> {
-  const random = seededRandom(options.seed);
-  const counts = splitCounts(options.items);
-  const started = Date.now();
-  for (const [type, repo] of repos) await repo.saveMany(demoRecords(type, counts[type], random));
-  const parts = DEMO_TYPES.map((type) => `${formatCount(counts[type])} ${type}`).join(', ');
-  print(`  seeded  ${parts} in ${formatDuration(Date.now() - started)}`);
-}
-
-export interface MidSyncEdit {
-  ids: Map<string, number>;
-  atPercent: number;
-  alreadySynced: number;
-}
-
-interface EditHandle {
-  /** Resolves once the edit (if it has started) is saved. */
-  settled(): Promise<void>;
-  result(): MidSyncEdit | undefined;
-}
-
-/**
- * When the first configuration run passes 30%, re-saves 20 configuration records spread over the collection,
- * some already synced, some not yet sent: the edits must reach the server at their new version.
- */
-function editMidSync(progress: ProgressStream, repo: Repo, view: ProgressView): EditHandle {
-  let work: Promise<void> | undefined;
-  let result: MidSyncEdit | undefined;
-  const subscription = progress.subscribe((p) => {
-    if (work || p.entityType !== repo.entityType || p.runId !== 1 || p.totalItems === 0) return;
-    if (p.percent < EDIT_AT_PERCENT) return;
-    subscription.unsubscribe();
-    work = (async () => {
-      const all = await repo.getAll();
-      const step = Math.max(1, Math.floor(all.length / EDITS));
-      const chosen = all.filter((_, i) => i % step === 0).slice(0, EDITS) as Configuration[];
-      const alreadySynced = chosen.filter((record) => !record.syncPending).length;
-      const saved = await repo.saveMany(chosen.map(editConfiguration));
-      result = { ids: new Map(saved.map((r) => [r.id, r.version])), atPercent: p.percent, alreadySynced };
-      view.note(
-        `  ✎ configuration at ${p.percent}%: re-saved ${plural(saved.length, 'record')} mid-sync ` +
-          `(${alreadySynced} already synced, ${saved.length - alreadySynced} not yet acknowledged)`,
-      );
-    })();
-    // Handled where `settled()` awaits it; this only keeps an early failure from counting as unhandled.
-    work.catch(() => {});
-  });
-  return {
-    settled: async () => {
-      await work;
-    },
-    result: () => result,
-  };
-}
-
-/**
- * Syncs every type until nothing is due: mid-sync edits and retryable failures go out in later runs. Waits for
- * the next scheduled retry when only those are left. Returns false if the time limit cut it short.
- */
-async function syncUntilSettled(
-  coordinator: SyncCoordinator,
-  repos: readonly Repo[],
-  deadline: number,
-  edit: EditHandle,
-): Promise<boolean> {
-  for (;;) {
-    await coordinator.syncAll();
-    await edit.settled();
-    const now = Date.now();
-    const outboxes = await Promise.all(repos.map((repo) => repo.local.outbox(now)));
-    const due = outboxes.reduce((sum, o) => sum + o.total, 0);
-    const next = Math.min(...outboxes.map((o) => o.nextDueAt ?? Number.POSITIVE_INFINITY));
-    if (due === 0 && next === Number.POSITIVE_INFINITY) return true;
-    if (now >= deadline || (due === 0 && next > deadline)) return false;
-    if (due === 0) await sleep(next - now + 5);
-  }
-}
-
-async function summarise(repo: Repo, tracker: RunTracker): Promise<TypeSummary> {
-  const [records, failures, outbox] = await Promise.all([
-    repo.getAll(),
-    repo.local.failures(),
-    repo.local.outbox(Date.now()),
-  ]);
-  const deadLettered = failures.filter((f) => f.deadLettered).length;
-  return {
-    ...tracker.stats(repo.entityType),
-    records: records.length,
-    syncedItems: records.length - outbox.pending,
-    deadLettered,
-    waiting: outbox.pending - deadLettered,
-  };
-}
-
-/** The server's side over HTTP (`GET /v1/items/{type}`), the client's from the store. */
-async function agreementInputs(server: SyncServer, repos: Map<DemoType, Repo>): Promise<AgreementInput[]> {
+/** The server's live records over HTTP (`GET /v1/items/{type}`) and its tombstones; each client's from its store. */
+async function agreementInputs(
+  server: SyncServer,
+  clients: readonly DemoClient[],
+): Promise<AgreementInput[]> {
   return Promise.all(
-    [...repos.values()].map(async (repo) => ({
-      entityType: repo.entityType,
-      local: await repo.getAll(),
-      failures: await repo.local.failures(),
-      server: await fetchItems(server, repo.entityType),
+    DEMO_TYPES.map(async (entityType) => ({
+      entityType,
+      server: await fetchItems(server, entityType),
+      tombstones: server.state.tombstones(entityType),
+      clients: await Promise.all(clients.map((client) => client.records(entityType))),
     })),
   );
 }
@@ -356,62 +245,151 @@ async function fetchItems(server: SyncServer, entityType: string): Promise<Store
 
 interface ReportInput {
   server: SyncServer;
-  summaries: TypeSummary[];
-  wallMs: number;
-  settled: boolean;
+  clients: readonly DemoClient[];
+  result: ScenarioResult;
   options: DemoOptions;
+  policy: DemoConflictPolicy;
   inputs: AgreementInput[];
   report: AgreementReport;
-  edit: MidSyncEdit | undefined;
 }
 
-function printReport(input: ReportInput): void {
+async function printReport(input: ReportInput): Promise<void> {
+  const { result, report, clients } = input;
   const stats = input.server.stats();
   print();
   print('Summary');
-  for (const line of formatSummary(input.summaries, input.wallMs)) print(`  ${line}`);
+  for (const client of clients) {
+    print(`  ${client.name}`);
+    const types = await Promise.all(DEMO_TYPES.map((type) => client.summary(type)));
+    for (const line of formatSummary(types, result.wallMs)) print(`    ${line}`);
+  }
   for (const line of SUMMARY_LEGEND) print(`  ${line}`);
   print();
   print(
-    `Server: ${formatCount(stats.syncRequests)} sync requests, ${formatCount(stats.batchesApplied)} batches ` +
-      `applied, ${formatCount(stats.duplicateBatches)} repeated batches answered from the idempotency store`,
+    `Server: ${formatCount(stats.syncRequests)} push requests, ${formatCount(stats.batchesApplied)} batches ` +
+      `applied, ${formatCount(stats.duplicateBatches)} repeated batches answered from the idempotency store, ` +
+      `${formatCount(stats.changeRequests)} pull requests`,
   );
-  print(`Faults injected: ${formatFaults(stats.faultsInjected)}`);
+  print(
+    `Faults injected: pushes ${formatFaults(stats.faultsInjected)}; pulls ${formatFaults(stats.pullFaultsInjected)}`,
+  );
   const rejects = stats.faultsInjected.reject ?? 0;
-  const dead = input.report.deadLetters.length;
+  const dead = report.deadLetters.length;
   if (rejects > dead) {
     print(
       `  (${plural(rejects, 'reject fault')} but ${plural(dead, 'dead letter')}: a reject that hits a repeated`,
     );
     print('   batch gets the stored reply instead; one that hits a record edited meanwhile is superseded)');
   }
-  if (!input.settled) {
+  if (!result.settled) {
     print(
       `⚠ Stopped waiting for retries at the time limit (--time-limit ${input.options.timeLimitMs / 1000}).`,
     );
   }
   print();
-  print('Agreement check (server records fetched over HTTP, compared with the local store)');
-  for (const line of formatAgreement(input.report)) print(line);
-  if (input.edit) print(describeEdit(input.edit, input.inputs));
-  print(verdict(input.report));
+  print('Agreement check (the server’s records fetched over HTTP, compared with both stores)');
+  for (const line of formatAgreement(report)) print(line);
+  if (result.edit) print(describeEdit(result.edit, input.inputs));
+  print(describeDeletes(result.deletes, clients, report));
+  const conflicts = clients.reduce(
+    (sum, client) => sum + DEMO_TYPES.reduce((n, type) => n + client.stats(type).conflicts, 0),
+    0,
+  );
+  for (const line of describeConflicts(result.plan, conflicts, input.policy, input.inputs)) print(line);
+  print(verdict(report, { conflicts, policy: input.policy }));
 }
 
-/** Whether the records edited mid-sync reached the server at their edited version and content. */
+/**
+ * Whether each record the phone re-saved mid-sync kept its edit on the server (and so, the check says, everywhere):
+ * it holds the record at the edited `revision` or a later one (edits only raise it), or deleted it later on purpose.
+ */
 function describeEdit(edit: MidSyncEdit, inputs: readonly AgreementInput[]): string {
   const config = inputs.find((input) => input.entityType === 'configuration');
-  const server = new Map(config?.server.map((stored) => [stored.item.id, stored.item]));
-  const local = new Map(config?.local.map((record) => [record.id, record]));
-  let reached = 0;
+  const live = new Map(config?.server.map((stored) => [stored.item.id, stored.item as Configuration]));
+  const deleted = new Set(config?.tombstones?.map((stored) => stored.item.id));
+  const phone = config?.clients.find((c) => c.client === 'phone');
+  let kept = 0;
   let deadLettered = 0;
-  for (const [id, version] of edit.ids) {
-    const remote = server.get(id);
-    const mine = local.get(id);
-    if (mine && remote?.version === version && differingFields(mine, remote).length === 0) reached += 1;
-    else if (config?.failures.some((f) => f.id === id && f.version === version && f.deadLettered)) {
+  for (const record of edit.saved) {
+    const held = live.get(record.id);
+    if (deleted.has(record.id) || (held && held.revision >= record.revision)) kept += 1;
+    else if (
+      phone?.failures.some((f) => f.id === record.id && f.version === record.version && f.deadLettered)
+    ) {
       deadLettered += 1;
     }
   }
+  const total = edit.saved.length;
+  const lost = total - kept - deadLettered;
   const dead = deadLettered > 0 ? `, ${deadLettered} dead-lettered` : '';
-  return `  mid-sync edits: ${reached}/${edit.ids.size} re-saved records are on the server at their edited version${dead}`;
+  const lostPart = lost > 0 ? `, ${lost} lost (the server holds an older revision)` : '';
+  return `  ${lost > 0 ? '✘' : '✔'} mid-sync edits: ${kept}/${total} records the phone re-saved kept the edit${dead}${lostPart}`;
+}
+
+/** The deletes each client made, the server's tombstones, and the records pulled deletes removed on each client. */
+function describeDeletes(
+  deletes: ReadonlyMap<string, number>,
+  clients: readonly DemoClient[],
+  report: AgreementReport,
+): string {
+  const made = clients.map((c) => `${c.name} ${formatCount(deletes.get(c.name) ?? 0)}`).join(', ');
+  const removed = clients
+    .map(
+      (c) => `${formatCount(DEMO_TYPES.reduce((n, type) => n + c.stats(type).removed, 0))} on the ${c.name}`,
+    )
+    .join(', ');
+  return (
+    `  deletes: ${made} made; the server keeps ${plural(report.deleted, 'tombstone')}; ` +
+    `pulled deletes removed ${removed}`
+  );
+}
+
+/**
+ * The conflicts the runs resolved, and whether each record both changed ended as the policy says: `server-wins`
+ * keeps what reached the server first (the phone's change), `client-wins` what the laptop pushed on top of it.
+ */
+function describeConflicts(
+  plan: ConflictPlan,
+  conflicts: number,
+  policy: DemoConflictPolicy,
+  inputs: readonly AgreementInput[],
+): string[] {
+  const config = inputs.find((input) => input.entityType === 'configuration');
+  const server = new Map(config?.server.map((stored) => [stored.item.id, stored.item]));
+  const laptopWins = policy === 'client-wins';
+  /** How many of `ids` the server holds live and last edited by `editor`, or (editor undefined) not at all. */
+  const ended = (ids: readonly string[], editor: string | undefined) =>
+    ids.filter((id) => {
+      const item = server.get(id) as { updatedBy?: string } | undefined;
+      return editor === undefined ? item === undefined : item?.updatedBy === editor;
+    }).length;
+  const kinds = [
+    {
+      ids: plan.editedOnBoth,
+      what: 'edited on both',
+      expected: laptopWins ? 'laptop' : 'phone',
+    },
+    {
+      ids: plan.laptopEditsPhoneDeletes,
+      what: 'edited on the laptop, deleted on the phone',
+      expected: laptopWins ? 'laptop' : undefined,
+    },
+    {
+      ids: plan.laptopDeletesPhoneEdits,
+      what: 'deleted on the laptop, edited on the phone',
+      expected: laptopWins ? undefined : 'phone',
+    },
+  ];
+  const lines = [
+    `  conflicts: ${plural(conflicts, 'conflict')} resolved by ${policy} (the laptop pushed its offline changes ` +
+      'onto versions the phone had replaced):',
+  ];
+  for (const kind of kinds) {
+    if (kind.ids.length === 0) continue;
+    const outcome = kind.expected ? `the ${kind.expected}’s edit` : 'deleted';
+    const as = ended(kind.ids, kind.expected);
+    const mark = as === kind.ids.length ? '✔' : '✘';
+    lines.push(`    ${mark} ${kind.ids.length} ${kind.what}: ${as} ended ${outcome}, as ${policy} says`);
+  }
+  return lines;
 }

@@ -4,9 +4,9 @@
  * Commander wiring only; each command lives in its own module and returns the exit code.
  */
 import { randomInt } from 'node:crypto';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { SyncDirection } from '../domain/types.js';
-import { runDemo } from './demo.js';
+import { DEMO_CONFLICT_POLICIES, type DemoConflictPolicy, runDemo } from './demo.js';
 import { expectedErrorMessage } from './errors.js';
 import { runInspect } from './inspect.js';
 import { runPendingCleanups } from './lifecycle.js';
@@ -23,8 +23,16 @@ interface DemoFlags {
   keep?: boolean;
   seed?: number;
   timeLimit: number;
+  conflicts: DemoConflictPolicy;
   inspect?: boolean;
   trace?: string;
+}
+
+/** A commander parser for the demo's `--conflicts`. */
+function conflictPolicy(value: string): DemoConflictPolicy {
+  const policy = DEMO_CONFLICT_POLICIES.find((name) => name === value);
+  if (!policy) throw new InvalidArgumentError(`Expected ${DEMO_CONFLICT_POLICIES.join(' or ')}.`);
+  return policy;
 }
 
 interface ServeFlags {
@@ -63,6 +71,12 @@ program
     wholeNumber(0, 2 ** 32 - 1),
   )
   .option('--time-limit <seconds>', 'stop waiting for retries after this long', wholeNumber(1, 3600), 60)
+  .option(
+    '--conflicts <policy>',
+    `how the clients resolve conflicts: ${DEMO_CONFLICT_POLICIES.join(' or ')}`,
+    conflictPolicy,
+    'server-wins',
+  )
   .option('--inspect', 'serve the local inspector (on 127.0.0.1, with a per-run token) to watch the actors')
   .option('--trace <file>', 'write the inspection stream to a JSON-lines trace file', nonEmpty)
   .action(async (flags: DemoFlags) => {
@@ -72,6 +86,7 @@ program
       keep: flags.keep === true,
       seed: flags.seed ?? randomInt(0, 2 ** 32 - 1),
       timeLimitMs: flags.timeLimit * 1000,
+      conflicts: flags.conflicts,
       inspect: flags.inspect === true,
       ...(flags.trace ? { trace: flags.trace } : {}),
     });

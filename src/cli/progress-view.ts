@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { ProgressStream } from '../core/progress-stream.js';
 import type { SyncProgress } from '../domain/types.js';
+import { didSomething } from './run-stats.js';
 
 /** Shows sync progress while it runs: live bars on a terminal, plain lines otherwise. */
 export interface ProgressView {
@@ -90,18 +91,39 @@ export function describeStatus(
   return progress.cancelled ? 'cancelled' : 'idle';
 }
 
+/** The progress of one client, named in front of its lines and bars (the demo's `phone` and `laptop`). */
+export interface ProgressSource {
+  label: string;
+  progress: ProgressStream;
+}
+
+/** One progress stream (lines and bars as they were), or several clients' streams, each line led by its label. */
 export function createProgressView(
-  progress: ProgressStream,
+  progress: ProgressStream | readonly ProgressSource[],
   entityTypes: readonly string[],
   options: ProgressViewOptions,
 ): ProgressView {
-  return options.tty
-    ? createBarView(progress, entityTypes, options.stream ?? process.stdout)
-    : createLineView(progress, options.write ?? ((line) => console.log(line)), !options.oneShot);
+  const sources = Array.isArray(progress)
+    ? (progress as readonly ProgressSource[])
+    : [{ label: '', progress: progress as ProgressStream }];
+  const width = Math.max(0, ...sources.map((source) => source.label.length));
+  const labelled = sources.map((source) => ({
+    progress: source.progress,
+    label: source.label ? `${source.label.padEnd(width)} ` : '',
+  }));
+  if (options.tty) return createBarView(labelled, entityTypes, options.stream ?? process.stdout);
+  const write = options.write ?? ((line: string) => console.log(line));
+  const views = labelled.map((source) => createLineView(source, write, !options.oneShot));
+  return {
+    note: (message) => write(message),
+    stop: () => {
+      for (const view of views) view.stop();
+    },
+  };
 }
 
 function createBarView(
-  progress: ProgressStream,
+  sources: readonly ProgressSource[],
   entityTypes: readonly string[],
   stream: NodeJS.WriteStream,
 ): ProgressView {
@@ -122,27 +144,33 @@ function createBarView(
     },
     cliProgress.Presets.shades_classic,
   );
-  const bars = new Map(
-    entityTypes.map((type) => [
-      type,
-      {
-        bar: multibar.create(0, 0, { type: type.padEnd(width), status: 'waiting' }),
-        sum: new CumulativeProgress(),
-        retries: new Map<number, number>(),
-      },
-    ]),
-  );
-  const subscription = progress.subscribe((p) => {
-    const entry = bars.get(p.entityType);
-    // A later run with nothing to do would only replace the last real run's status.
-    if (!entry || (entry.sum.current && p.totalItems === 0 && p.retries === 0)) return;
-    entry.sum.update(p);
-    entry.retries.set(p.runId, p.retries);
-    const retries = [...entry.retries.values()].reduce((a, b) => a + b, 0);
-    const retried = retries > 0 ? ` · ${retries} ${retries === 1 ? 'retry' : 'retries'}` : '';
-    entry.bar.setTotal(entry.sum.total);
-    entry.bar.update(entry.sum.done, {
-      status: `run ${p.runId}${retried} · ${describeStatus(p, Date.now(), 24)}`,
+  const subscriptions = sources.map(({ label, progress }) => {
+    const bars = new Map(
+      entityTypes.map((type) => [
+        type,
+        {
+          bar: multibar.create(0, 0, { type: `${label}${type.padEnd(width)}`, status: 'waiting' }),
+          sum: new CumulativeProgress(),
+          retries: new Map<number, number>(),
+          pulled: new Map<number, number>(),
+        },
+      ]),
+    );
+    return progress.subscribe((p) => {
+      const entry = bars.get(p.entityType);
+      // A later run with nothing to do would only replace the last real run's status.
+      if (!entry || (entry.sum.current && !didSomething(p))) return;
+      entry.sum.update(p);
+      entry.retries.set(p.runId, p.retries);
+      entry.pulled.set(p.runId, p.pulledItems + p.deletedItems);
+      const retries = [...entry.retries.values()].reduce((a, b) => a + b, 0);
+      const pulled = [...entry.pulled.values()].reduce((a, b) => a + b, 0);
+      const retried = retries > 0 ? ` · ${retries} ${retries === 1 ? 'retry' : 'retries'}` : '';
+      const pulledPart = pulled > 0 ? ` · ${pulled} pulled` : '';
+      entry.bar.setTotal(entry.sum.total);
+      entry.bar.update(entry.sum.done, {
+        status: `run ${p.runId}${retried}${pulledPart} · ${describeStatus(p, Date.now(), 24)}`,
+      });
     });
   });
   let stopped = false;
@@ -151,29 +179,31 @@ function createBarView(
     stop: () => {
       if (stopped) return;
       stopped = true;
-      subscription.unsubscribe();
+      for (const subscription of subscriptions) subscription.unsubscribe();
       multibar.stop();
     },
   };
 }
 
-/** Plain progress lines: a run's start, every 10%, every batch retry and its end. Empty runs print nothing. */
+/**
+ * Plain progress lines: a run's start, every 10% of its push, every retry and its end (with what it pulled). Runs
+ * that did nothing print nothing.
+ */
 function createLineView(
-  progress: ProgressStream,
+  source: ProgressSource,
   write: (line: string) => void,
   scheduledRetry: boolean,
-): ProgressView {
+): { stop(): void } {
   const printed = new Map<string, { runId: number; decile: number; retries: number }>();
-  const subscription = progress.subscribe((p) => {
-    if (p.totalItems === 0 && p.retries === 0) return;
+  const subscription = source.progress.subscribe((p) => {
+    if (!didSomething(p)) return;
     const last = printed.get(p.entityType);
     const seen = last?.runId === p.runId ? last : { runId: p.runId, decile: -1, retries: 0 };
-    for (const line of linesFor(p, seen, scheduledRetry)) write(line);
+    for (const line of linesFor(p, seen, scheduledRetry, source.label)) write(line);
     printed.set(p.entityType, { runId: p.runId, decile: Math.floor(p.percent / 10), retries: p.retries });
   });
   let stopped = false;
   return {
-    note: (message) => write(message),
     stop: () => {
       if (stopped) return;
       stopped = true;
@@ -186,8 +216,9 @@ function linesFor(
   p: SyncProgress,
   seen: { decile: number; retries: number },
   scheduledRetry: boolean,
+  label: string,
 ): string[] {
-  const head = `  ${p.entityType.padEnd(14)} run ${p.runId}`;
+  const head = `  ${label}${p.entityType.padEnd(14)} run ${p.runId}`;
   const counts = `${p.syncedItems + p.failedItems}/${p.totalItems} (${p.percent}%)`;
   const lines: string[] = [];
   if (p.retries > seen.retries) lines.push(`${head}  ${describeStatus(p)}`);
@@ -196,10 +227,21 @@ function linesFor(
   }
   if (p.state !== 'syncing') {
     lines.push(
-      `${head}  ${counts}  ${describeStatus(p, Date.now(), 90, scheduledRetry)}, retries ${p.retries}`,
+      `${head}  ${counts}  ${describeStatus(p, Date.now(), 90, scheduledRetry)}, retries ${p.retries}${pullCounts(p)}`,
     );
   }
   return lines;
+}
+
+/** `, pulled 480, removed 20, 3 conflicts`: what a run's pull did, the parts that are not zero. */
+function pullCounts(p: SyncProgress): string {
+  const parts = [
+    p.pulledItems > 0 ? `pulled ${p.pulledItems}` : '',
+    p.deletedItems > 0 ? `removed ${p.deletedItems}` : '',
+    p.conflicts > 0 ? `${p.conflicts} conflict${p.conflicts === 1 ? '' : 's'}` : '',
+    p.refusedItems > 0 ? `refused ${p.refusedItems}` : '',
+  ].filter(Boolean);
+  return parts.length ? `, ${parts.join(', ')}` : '';
 }
 
 function shorten(text: string, max = 48): string {

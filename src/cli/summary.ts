@@ -13,7 +13,9 @@ export interface TypeSummary extends TypeRunStats {
   waiting: number;
 }
 
-/** The per-type table plus a total row, whose duration is the sync phase's wall-clock time (types run at once). */
+/**
+ * One client's per-type table plus a total row, whose duration is the sync's wall-clock time (types run at once).
+ */
 export function formatSummary(types: readonly TypeSummary[], wallMs: number): string[] {
   const sum = (key: keyof Omit<TypeSummary, 'entityType'>) => types.reduce((n, t) => n + t[key], 0);
   const total: TypeSummary = {
@@ -24,6 +26,8 @@ export function formatSummary(types: readonly TypeSummary[], wallMs: number): st
     waiting: sum('waiting'),
     runs: sum('runs'),
     pushed: sum('pushed'),
+    pulled: sum('pulled'),
+    removed: sum('removed'),
     failedItems: sum('failedItems'),
     retries: sum('retries'),
     conflicts: sum('conflicts'),
@@ -32,39 +36,43 @@ export function formatSummary(types: readonly TypeSummary[], wallMs: number): st
   const row = (t: TypeSummary) => [
     t.entityType,
     formatCount(t.records),
-    formatCount(t.syncedItems),
+    formatCount(t.pushed),
+    formatCount(t.pulled),
+    formatCount(t.removed),
+    formatCount(t.conflicts),
     formatCount(t.waiting),
+    formatCount(t.deadLettered),
     formatCount(t.runs),
     formatCount(t.retries),
     formatCount(t.failedItems),
-    formatCount(t.deadLettered),
-    formatCount(t.conflicts),
     formatDuration(t.activeMs),
-    t.activeMs > 0 ? formatCount(Math.round(t.pushed / (t.activeMs / 1000))) : '-',
   ];
   const right = (header: string) => ({ header, align: 'right' as const });
   return formatTable(
     [
       { header: 'entity type' },
       right('records'),
-      right('synced'),
+      right('pushed'),
+      right('pulled'),
+      right('removed'),
+      right('conflicts'),
       right('pending'),
+      right('dead-lettered'),
       right('runs'),
       right('retries'),
       right('failed'),
-      right('dead-lettered'),
-      right('conflicts'),
       right('duration'),
-      right('records/s'),
     ],
     [...types.map(row), row(total)],
   );
 }
 
 export const SUMMARY_LEGEND = [
-  'pending: not yet acknowledged, dead letters excluded · retries: batch pushes retried after a fault',
+  'pushed: changes the server acknowledged, deletes included · pulled: changes of the other client stored',
+  "removed: records deleted by the other client's deletes · conflicts: resolved by the policy, both directions",
+  'pending: not yet acknowledged, dead letters excluded · retries: pushes and pulls retried after a fault',
   'failed: item failures a run recorded (a later run retries them unless they are dead-lettered)',
-  'duration: time spent in runs (total: wall clock) · records/s: acknowledged pushes per second of it',
+  'duration: time spent in runs (total: wall clock)',
 ];
 
 /** Faults the server injected, by kind: `error500 ×2, reset ×1`. */
@@ -77,16 +85,17 @@ export function formatFaults(injected: Readonly<Record<string, number>>): string
 
 /** Per-type lines, dead letters with their reasons and the differences (capped); `verdict` follows them. */
 export function formatAgreement(report: AgreementReport, maxDifferences = 20): string[] {
+  const everyone = `${joinNames(report.clients)} and the server`;
   const lines = report.types.map(
     (t) =>
-      `  ${t.entityType.padEnd(14)} ${formatCount(t.matched)} on the server at the local version and content, ` +
-      `${t.appliedTwice} applied twice, ${t.deadLettered} dead-lettered`,
+      `  ${t.entityType.padEnd(14)} ${formatCount(t.matched)} live on ${everyone} at the same version and content, ` +
+      `${formatCount(t.deleted)} deleted, ${t.appliedTwice} applied twice, ${t.deadLettered} dead-lettered`,
   );
   if (report.deadLetters.length > 0) {
     lines.push('  dead letters (kept locally as failed):');
     for (const d of report.deadLetters) {
       const held = d.heldByServer ? ' (yet the server holds this exact version, see below)' : '';
-      lines.push(`    ${d.entityType}/${d.id} v${d.version}: ${d.reason}${held}`);
+      lines.push(`    ${d.client}: ${d.entityType}/${d.id} v${d.version}: ${d.reason}${held}`);
     }
     if (report.deadLetters.some((d) => d.heldByServer)) {
       lines.push(
@@ -105,10 +114,21 @@ export function formatAgreement(report: AgreementReport, maxDifferences = 20): s
   return lines;
 }
 
-export function verdict(report: AgreementReport): string {
+/** The conflicts the clients' runs resolved, and the policy that resolved them. */
+export interface ConflictTally {
+  conflicts: number;
+  policy: string;
+}
+
+/**
+ * The last line: `✔ phone, laptop and server agree: 2,972 live records, 48 deleted; 18 conflicts resolved
+ * (server-wins); 0 applied twice, 0 dead-lettered`, or how many differences there are.
+ */
+export function verdict(report: AgreementReport, tally?: ConflictTally): string {
+  const who = `${joinNames(report.clients)} and server`;
   if (!report.agree) {
     const n = report.differences.length;
-    return `✘ server and client disagree: ${n} difference${n === 1 ? '' : 's'} (listed above)`;
+    return `✘ ${who} disagree: ${n} difference${n === 1 ? '' : 's'} (listed above)`;
   }
   const dead = report.deadLetters.length;
   const why =
@@ -118,9 +138,15 @@ export function verdict(report: AgreementReport): string {
         ? ' (rejected by the server)'
         : ' (reasons above)';
   const held = report.deadLetters.filter((d) => d.heldByServer).length;
+  const conflicts = tally ? `; ${plural(tally.conflicts, 'conflict')} resolved (${tally.policy})` : '';
   return (
-    `✔ server and client agree: ${plural(report.matched, 'record')}, ` +
+    `✔ ${who} agree: ${plural(report.matched, 'live record')}, ${formatCount(report.deleted)} deleted${conflicts}; ` +
     `${report.appliedTwice} applied twice, ${dead} dead-lettered${why}` +
     (held > 0 ? `, ${held} of them held by the server at the same version` : '')
   );
+}
+
+/** `phone`, `phone, laptop`: the names joined with commas (the caller adds "and server"). */
+function joinNames(names: readonly string[]): string {
+  return names.length === 0 ? 'the client' : names.join(', ');
 }

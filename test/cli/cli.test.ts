@@ -2,11 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type AgreementInput, checkAgreement } from '../../src/cli/agreement.js';
-import { formatAgreement, verdict } from '../../src/cli/summary.js';
-import type { FailureRecord, RepositoryEntity } from '../../src/domain/types.js';
+import type { RepositoryEntity } from '../../src/domain/types.js';
 import { Repository } from '../../src/repository.js';
-import type { StoredItem } from '../../src/server/server-state.js';
 import { createSyncServer } from '../../src/server/sync-server.js';
 import { LowdbLocalStore } from '../../src/store/lowdb-store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -25,7 +22,7 @@ let dir: string;
 useTempDir('actorsync-cli-test-', (created) => (dir = created), { scope: 'all' });
 
 describe('actorsync CLI', () => {
-  it('demo syncs through injected faults and reports that server and client agree', async () => {
+  it('demo syncs a phone and a laptop both ways through injected push and pull faults, and all three agree', async () => {
     const { code, stdout, stderr } = await runCli([
       'demo',
       '--items',
@@ -37,28 +34,72 @@ describe('actorsync CLI', () => {
     ]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(stdout).toContain('seeded  100 telemetry, 100 model-info, 100 configuration');
-    // Plain progress lines, not bars: stdout is a pipe.
-    expect(stdout).toMatch(/telemetry +run 1 +100\/100 \(100%\)/);
-    expect(stdout).toMatch(/configuration at \d+%: re-saved 20 records mid-sync/);
-    const summary = stdout.slice(stdout.indexOf('Summary'));
-    for (const type of ['telemetry', 'model-info', 'configuration']) {
-      expect(summary).toMatch(new RegExp(`\\n  ${type} +100 +\\d+ +0 `));
-    }
-    expect(summary).toMatch(/\n {2}total +300 /);
-    expect(stdout).toMatch(/Server: \d+ sync requests, \d+ batches applied/);
-    expect(stdout).toMatch(/Faults injected: /);
-    expect(stdout).toContain(
-      'mid-sync edits: 20/20 re-saved records are on the server at their edited version',
+    expect(stdout).toContain('phone   created 50 telemetry, 50 model-info, 50 configuration');
+    expect(stdout).toContain('laptop  created 50 telemetry, 50 model-info, 50 configuration');
+    // Plain progress lines, not bars: stdout is a pipe. Each client pushes its records and pulls the other's.
+    expect(stdout).toMatch(/phone {2}telemetry +run 1 +50\/50 \(100%\)/);
+    expect(stdout).toMatch(/laptop telemetry +run 1 +50\/50 \(100%\)/);
+    expect(stdout).toMatch(/, pulled \d+/);
+    expect(stdout).toMatch(/phone: configuration at \d+%: re-saved 20 records mid-sync/);
+    expect(stdout).toMatch(/laptop: model-info at \d+%: deleted 20 synced records mid-sync/);
+    expect(stdout).toMatch(
+      /laptop {2}sync while offline: failed after \d+ retries \(Network error: ENETUNREACH\)/,
     );
-    const verdictLine = stdout.split('\n').find((line) => line.startsWith('✔'));
-    expect(verdictLine).toMatch(
-      /^✔ server and client agree: \d+ records, 0 applied twice, \d+ dead-lettered/,
-    );
-    const [, agreed, dead] =
-      /agree: (\d+) records, 0 applied twice, (\d+) dead-lettered/.exec(verdictLine ?? '') ?? [];
-    expect(Number(agreed) + Number(dead)).toBe(300);
+    expect(stdout).toMatch(/Faults injected: pushes [1-9]\d* \(.*\); pulls [1-9]\d* \(/);
+    const summary = stdout.slice(stdout.indexOf('Summary'), stdout.indexOf('Agreement check'));
+    // records, pushed, pulled, removed, conflicts, pending: the laptop met the phone's changes as conflicts.
+    expect(summary).toMatch(/ {2}phone\n(.*\n){2} +telemetry +75 +\d+ +\d+ +\d+ +\d+ +0 /);
+    expect(summary).toMatch(/ {2}laptop\n(.*\n){4} +configuration +117 +\d+ +\d+ +\d+ +1\d +0 /);
+    expect(stdout).toContain('✔ mid-sync edits: 20/20 records the phone re-saved kept the edit');
+    expect(stdout).toMatch(/deletes: phone 18, laptop 33 made; the server keeps 48 tombstones/);
+    const verdictLine = stdout.split('\n').find((line) => /^[✔✘]/.test(line));
+    const [, live, deleted, conflicts, dead] =
+      /^✔ phone, laptop and server agree: (\d+) live records, (\d+) deleted; (\d+) conflicts resolved \(server-wins\); 0 applied twice, (\d+) dead-lettered/.exec(
+        verdictLine ?? '',
+      ) ?? [];
+    expect(verdictLine).toBeDefined();
+    // 300 created, 20 more while the laptop was offline, 51 deleted of which 3 lost their conflict to an edit. An
+    // injected reject may dead-letter a change (the client keeps it, the others never see it).
+    expect(Number(live) + Number(dead)).toBeGreaterThanOrEqual(272);
+    expect(Number(live)).toBeLessThanOrEqual(272);
+    expect(Number(deleted)).toBeLessThanOrEqual(48);
+    expect(Number(conflicts)).toBeGreaterThan(0);
     expect(stdout).not.toContain('Bearer');
+  });
+
+  it("demo without faults: every figure is the seed's, and client-wins keeps the laptop's offline changes", async () => {
+    const { code, stdout, stderr } = await runCli([
+      'demo',
+      '--items',
+      '300',
+      '--fault-rate',
+      '0',
+      '--seed',
+      '7',
+      '--conflicts',
+      'client-wins',
+    ]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toContain('Faults injected: pushes none; pulls none');
+    expect(stdout).toContain('conflicts: client-wins (--conflicts server-wins|client-wins)');
+    expect(stdout).toContain(
+      'laptop  sync while offline: failed after 15 retries (Network error: ENETUNREACH): 38 changes not sent',
+    );
+    expect(stdout).toContain('deletes: phone 18, laptop 33 made; the server keeps 48 tombstones');
+    expect(stdout).toContain('✔ 12 edited on both: 12 ended the laptop’s edit, as client-wins says');
+    expect(stdout).toContain('✔ 3 edited on the laptop, deleted on the phone: 3 ended the laptop’s edit');
+    expect(stdout).toContain('✔ 3 deleted on the laptop, edited on the phone: 3 ended deleted');
+    expect(stdout).toContain(
+      '✔ phone, laptop and server agree: 272 live records, 48 deleted; 18 conflicts resolved (client-wins); ' +
+        '0 applied twice, 0 dead-lettered',
+    );
+  });
+
+  it('demo refuses a conflict policy it does not know', async () => {
+    const { code, stderr } = await runCli(['demo', '--conflicts', 'merge']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('Expected server-wins or client-wins.');
   });
 
   it('status reports the outbox of each entity type and leaves the store byte-identical', async () => {
@@ -174,133 +215,5 @@ describe('actorsync CLI', () => {
       expect(lines[0]).toMatch(/^actorsync: Refusing to open store file .*not valid JSON/);
     }
     expect(await sha256(file)).toBe(before);
-  });
-});
-
-// ---- The agreement check, as a pure function ----
-
-const entity = (id: string, version: number, extra: Record<string, unknown> = {}): RepositoryEntity => ({
-  id,
-  version,
-  createdAt: 1,
-  updatedAt: 1,
-  syncPending: false,
-  ...extra,
-});
-
-const stored = (item: RepositoryEntity, appliedVersions = [item.version]): StoredItem => ({
-  item: { ...item, syncPending: false },
-  appliedCount: appliedVersions.length,
-  appliedVersions,
-});
-
-const deadLetter = (
-  id: string,
-  version: number,
-  lastError = 'Injected fault: item rejected',
-): FailureRecord => ({
-  id,
-  version,
-  attempts: 1,
-  lastError,
-  retryable: false,
-  nextAttemptAt: undefined,
-  deadLettered: true,
-  failedAt: 1,
-});
-
-function agreeing(): AgreementInput {
-  const a = entity('a', 1, { text: 'A' });
-  const b = entity('b', 2, { text: 'B' });
-  const c = { ...entity('c', 1, { text: 'C' }), syncPending: true };
-  return {
-    entityType: 'note',
-    local: [a, b, c],
-    failures: [deadLetter('c', 1)],
-    server: [stored(a), stored(b, [1, 2])],
-  };
-}
-
-describe('checkAgreement', () => {
-  it('agrees when every synced record is on the server at its version and dead letters are listed', () => {
-    const report = checkAgreement([agreeing()]);
-    expect(report.agree).toBe(true);
-    expect(report.matched).toBe(2);
-    expect(report.appliedTwice).toBe(0);
-    expect(report.deadLetters).toEqual([
-      {
-        entityType: 'note',
-        id: 'c',
-        version: 1,
-        reason: 'Injected fault: item rejected',
-        heldByServer: false,
-      },
-    ]);
-    expect(verdict(report)).toBe(
-      '✔ server and client agree: 2 records, 0 applied twice, 1 dead-lettered (rejected by the server)',
-    );
-    expect(formatAgreement(report).join('\n')).toContain('note/c v1: Injected fault: item rejected');
-  });
-
-  it('ignores key order and syncPending when comparing content', () => {
-    const input = agreeing();
-    const [a] = input.local as RepositoryEntity[];
-    const reordered = { text: 'A', version: 1, id: 'a', updatedAt: 1, createdAt: 1, syncPending: false };
-    const report = checkAgreement([{ ...input, server: [stored(reordered), ...input.server.slice(1)] }]);
-    expect(a?.id).toBe('a');
-    expect(report.agree).toBe(true);
-  });
-
-  it('detects a version mismatch, changed content, a missing record, an extra one and a double apply', () => {
-    const input = agreeing();
-    const report = checkAgreement([
-      {
-        ...input,
-        local: [...input.local, entity('d', 1, { text: 'D' }), entity('e', 1, { text: 'E' })],
-        server: [
-          stored(entity('a', 1, { text: 'changed' })),
-          stored(entity('b', 2, { text: 'B' }), [1, 2, 2]),
-          stored(entity('d', 2, { text: 'D' })),
-          stored(entity('z', 1)),
-        ],
-      },
-    ]);
-    expect(report.agree).toBe(false);
-    expect(report.appliedTwice).toBe(1);
-    const problems = Object.fromEntries(report.differences.map((d) => [d.id, d.problem]));
-    expect(problems).toEqual({
-      a: 'content differs at v1 (text)',
-      b: 'applied twice by the server (versions applied: 1, 2, 2)',
-      d: 'local v1, server v2',
-      e: 'synced locally at v1, but missing on the server',
-      z: 'on the server but not in the local store',
-    });
-    expect(verdict(report)).toBe('✘ server and client disagree: 5 differences (listed above)');
-  });
-
-  it('flags a record still pending and a dead letter the server holds a newer version of', () => {
-    const input = agreeing();
-    const pending = { ...entity('p', 3), syncPending: true };
-    const report = checkAgreement([
-      {
-        ...input,
-        local: [...input.local, pending],
-        server: [...input.server, stored(entity('c', 2, { text: 'C2' })), stored(entity('p', 2))],
-      },
-    ]);
-    expect(report.agree).toBe(false);
-    expect(report.differences.map((d) => `${d.id}: ${d.problem}`)).toEqual([
-      'c: dead-lettered locally at v1, yet the server holds v2',
-      'p: still pending locally at v3 (the server holds v2)',
-    ]);
-  });
-
-  it('accepts a dead letter the server holds at the same version and content, and says so', () => {
-    const input = agreeing();
-    const c = input.local[2] as RepositoryEntity;
-    const report = checkAgreement([{ ...input, server: [...input.server, stored(c)] }]);
-    expect(report.agree).toBe(true);
-    expect(report.deadLetters[0]?.heldByServer).toBe(true);
-    expect(verdict(report)).toContain('1 of them held by the server at the same version');
   });
 });

@@ -17,7 +17,7 @@ describe('actorsync demo --inspect / --trace and actorsync inspect', () => {
     expect((await demo.exited).code).toBe(0);
     const output = demo.output();
     expect(output).toMatch(/inspect +http:\/\/127\.0\.0\.1:\d+\/\?token=/);
-    expect(output).toContain('✔ server and client agree');
+    expect(output).toContain('✔ phone, laptop and server agree');
     const { records } = await readTrace(traceFile);
     expect(records.length).toBeGreaterThan(50);
     expect(await readFile(traceFile, 'utf8')).not.toMatch(/Bearer (?!\[redacted\])/);
