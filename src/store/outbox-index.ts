@@ -186,9 +186,13 @@ export class OutboxIndex<T extends RepositoryEntity> {
       const known = final.has(id) ? final.get(id) !== null : this.#rows.has(id);
       if (!known && !isTombstone(entity)) fresh.add(id);
       const localOnly = fresh.has(id) || this.#localOnly.has(id);
+      const earlier = final.get(id);
       // Re-inserted so the last write of an id decides its place, as consecutive saves would.
       final.delete(id);
-      final.set(id, isTombstone(entity) && entity.syncPending && localOnly ? null : entity);
+      final.set(
+        id,
+        isTombstone(entity) && entity.syncPending && localOnly ? null : this.#onStoredBase(entity, earlier),
+      );
     }
     const plan: SavePlan<T> = { put: [], removed: [] };
     for (const [id, entity] of final) {
@@ -474,6 +478,27 @@ export class OutboxIndex<T extends RepositoryEntity> {
       failures: [...this.#failures.values()],
       pull: this.pullState(),
     };
+  }
+
+  /**
+   * The base of a pending change is never below what the store knows the remote holds: the version of a record it
+   * has acknowledged (or that was pulled), or the base of the pending change it replaces. A caller reads the record,
+   * then writes; an ack committed in between would otherwise leave the change on an older base (or none), and the
+   * server's copy of the client's own version would later meet it as a conflict.
+   */
+  #onStoredBase(entity: T, earlierInBatch: T | null | undefined): T {
+    if (!entity.syncPending) return entity;
+    let floor: number | undefined;
+    if (earlierInBatch !== undefined) {
+      if (earlierInBatch)
+        floor = earlierInBatch.syncPending ? earlierInBatch.baseVersion : earlierInBatch.version;
+    } else {
+      const stored = this.#rows.get(entity.id)?.entity;
+      // The pending set is the truth about a stored record (an ack does not rewrite the object).
+      if (stored) floor = this.#pending.has(entity.id) ? stored.baseVersion : stored.version;
+    }
+    if (floor === undefined || floor >= entity.version || (entity.baseVersion ?? -1) >= floor) return entity;
+    return { ...entity, baseVersion: floor };
   }
 
   /**

@@ -172,6 +172,40 @@ describe.each(implementations)('%s (the LocalDataSource contract)', (_, factory)
     ]);
   });
 
+  it('a pending save over an acknowledged version is built on it, even when the caller read the record before the ack', async () => {
+    const { local, repository } = await makeStore();
+    const v1 = await repository.save({ id: 'e', title: 'first' });
+    // The app read v1 (pending, no base) and builds v2 from it; meanwhile the server's ack of v1 is committed.
+    const fromStaleRead = { ...v1, title: 'edited while v1 was out', version: 2, updatedAt: 2_000 };
+    await local.commit({ acks: [{ id: 'e', version: 1 }], now: 0 });
+    await local.saveMany([fromStaleRead]);
+    expect(await local.get('e')).toMatchObject({ version: 2, baseVersion: 1, syncPending: true });
+    // The run's pull brings the client's own v1 back: an echo, never a conflict that could take v1 over the edit.
+    const result = await local.applyPulledPage?.(
+      {
+        changes: [{ id: 'e', version: 1, deleted: false, item: { ...v1, syncPending: false } }],
+        checkpoint: 'c1',
+        hasMore: false,
+        since: undefined,
+      },
+      { conflicts: 'server-wins', now: 0 },
+    );
+    expect(result).toMatchObject({ echoes: 1, conflicts: 0 });
+    expect(await local.get('e')).toMatchObject({
+      title: 'edited while v1 was out',
+      version: 2,
+      syncPending: true,
+    });
+    // Two saves of one record in one call: the second is built on what the first was built on.
+    await local.commit({ acks: [{ id: 'e', version: 2 }], now: 0 });
+    const stored = (await local.get('e')) as typeof v1;
+    await local.saveMany([
+      { ...stored, title: 'a', version: 3, syncPending: true },
+      { ...stored, title: 'b', version: 4, syncPending: true },
+    ]);
+    expect(await local.get('e')).toMatchObject({ title: 'b', version: 4, baseVersion: 2 });
+  });
+
   it('takes the server copy of a conflict at its own version, below the local one; a change of ours never goes down', async () => {
     const { local, repository } = await makeStore();
     await repository.save({ id: 'd', title: 'v1' });
