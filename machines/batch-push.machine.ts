@@ -1,6 +1,11 @@
 import { and, assign, enqueueActions, not, sendParent, setup, stopChild } from 'xstate';
 import { clampDelay } from '../src/core/timers.js';
-import { failureKind, TransientSyncError, toErrorInfo } from '../src/domain/errors.js';
+import {
+  failureKind,
+  RemoteUnavailableError,
+  TransientSyncError,
+  toErrorInfo,
+} from '../src/domain/errors.js';
 import { backoffDelay } from '../src/protocol/backoff.js';
 import { planBatchFailure, planReply } from '../src/protocol/batch-outcome.js';
 import type {
@@ -88,6 +93,7 @@ export const batchPushMachine = setup({
     commitInFlight: ({ context }) => context._internal.committing !== undefined,
     isEmptyPage: (_, page: LoadPageOutput) => page.items.length === 0,
     isFatal: (_, error: unknown) => failureKind(error) === 'fatal',
+    isUnavailable: (_, error: unknown) => error instanceof RemoteUnavailableError,
     canRetryBatch: ({ context }, error: unknown) =>
       failureKind(error) === 'transient' && highestAttempt(context) < context.input.policy.retry.maxAttempts,
   },
@@ -321,6 +327,13 @@ export const batchPushMachine = setup({
           guard: { type: 'canRetryBatch', params: headError },
           target: 'backingOff',
           actions: [{ type: 'scheduleRetry', params: headError }, 'reportRetrying', 'requeueHead'],
+        },
+        // Out of attempts against a remote that cannot be reached: nothing about the items; the run stops and
+        // its items stay pending, no attempt counted against them (an offline device never dead-letters).
+        {
+          guard: { type: 'isUnavailable', params: headError },
+          target: 'aborted',
+          actions: { type: 'recordAbort', params: headError },
         },
         { target: 'handOff', actions: { type: 'planBatchFailure', params: headError } },
       ],

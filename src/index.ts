@@ -22,6 +22,7 @@ export {
   MissingRemoteError,
   PermanentSyncError,
   PullResetLimitError,
+  RemoteUnavailableError,
   StalePageError,
   StoreCorruptError,
   StoreLockedError,

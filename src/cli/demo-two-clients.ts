@@ -322,16 +322,17 @@ async function create(client: DemoClient, first: number): Promise<number> {
   return records.length;
 }
 
-/** What a sync without a network did: `failed after 18 retries (Network error: …): 38 changes not sent, …`. */
+/** What a sync without a network did: `failed after 9 retries (Network error: …): 38 changes kept pending, …`. */
 function describeOfflineSync(results: readonly SyncResult[]): string {
   const failed = results.find((r) => r.state === 'error');
   if (!failed) return 'synced (the network was not down after all)';
   const retries = results.reduce((n, r) => n + r.retries, 0);
-  const unsent = results.reduce((n, r) => n + r.failedItems, 0);
+  const unsent = results.reduce((n, r) => n + r.totalItems - r.syncedItems, 0);
   const pulled = results.reduce((n, r) => n + r.pulledItems + r.deletedItems, 0);
   return (
     `failed after ${retries} ${retries === 1 ? 'retry' : 'retries'} (${failed.lastError ?? failed.errorMessage}): ` +
-    `${plural(unsent, 'change')} not sent (recorded as failed, retried later), ${pulled > 0 ? `${pulled} pulled` : 'nothing pulled'}`
+    `${plural(unsent, 'change')} kept pending (the server was out of reach: no attempt counted against them), ` +
+    `${pulled > 0 ? `${pulled} pulled` : 'nothing pulled'}`
   );
 }
 

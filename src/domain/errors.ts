@@ -18,9 +18,23 @@ export class PermanentSyncError extends ActorSyncError {
 /** A batch failure worth retrying; `retryAfterMs` (from a `Retry-After` header, say) sets the least delay. */
 export class TransientSyncError extends ActorSyncError {
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, options?: ErrorOptions & { retryAfterMs?: number }) {
-    super('TRANSIENT', message, options);
+  /** `code` is for subclasses (`RemoteUnavailableError`). */
+  constructor(message: string, options?: ErrorOptions & { retryAfterMs?: number }, code = 'TRANSIENT') {
+    super(code, message, options);
     this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+/**
+ * The remote could not be reached or says it is unavailable for now (no network, connection refused or reset, a
+ * 429, 502, 503 or 504): nothing about the items sent. Retried like any transient failure; a run whose batch still
+ * meets it after its attempts stops early and leaves its items pending without counting an attempt against them,
+ * so a device offline for hours never dead-letters its changes. (A 500 or a timeout may be the batch's own doing
+ * and counts, so a batch that always breaks the server is dead-lettered in the end.)
+ */
+export class RemoteUnavailableError extends TransientSyncError {
+  constructor(message: string, options?: ErrorOptions & { retryAfterMs?: number }) {
+    super(message, options, 'UNAVAILABLE');
   }
 }
 

@@ -8,6 +8,7 @@ import {
   InvalidOptionsError,
   MalformedReplyError,
   PermanentSyncError,
+  RemoteUnavailableError,
   TransientSyncError,
 } from '../domain/errors.js';
 import type {
@@ -74,6 +75,9 @@ const MAX_WAIT_SECONDS = 60;
 
 /** Statuses that say the request was fine but the server could not take it now. */
 const TRANSIENT_4XX = new Set([408, 429]);
+
+/** Statuses that say the server (or a gateway in front of it) is unavailable for now, whatever was sent. */
+const UNAVAILABLE_STATUSES = new Set([429, 502, 503, 504]);
 
 /**
  * The remote end over HTTP (docs/protocol.md): one `POST /v1/sync/{entityType}` per batch, the batch id as the
@@ -195,10 +199,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     if (status === 413) return this.#bisect(items, context, deadline, what);
     if (status === 401) throw new FatalSyncError(`Authentication failed: ${what}`);
     if (status === 403) throw new FatalSyncError(`Not allowed to sync "${context.entityType}": ${what}`);
-    if (TRANSIENT_4XX.has(status) || status >= 500) {
-      const wait = retryAfterMs(response.headers.get('retry-after'), Date.now(), this.#maxRetryAfterMs);
-      throw new TransientSyncError(what, wait === undefined ? {} : { retryAfterMs: wait });
-    }
+    if (TRANSIENT_4XX.has(status) || status >= 500) throw this.#transient(status, what, response);
     if (status === 400) {
       const rejects = batchRejects(reply.json, items);
       if (rejects) return this.#resendValid(items, rejects, context, deadline);
@@ -279,10 +280,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     const what = `Server answered ${status}${reply.detail ? ` (${reply.detail})` : ''}`;
     if (status === 401) throw new FatalSyncError(`Authentication failed: ${what}`);
     if (status === 403) throw new FatalSyncError(`Not allowed to pull "${entityType}": ${what}`);
-    if (TRANSIENT_4XX.has(status) || status >= 500) {
-      const wait = retryAfterMs(response.headers.get('retry-after'), Date.now(), this.#maxRetryAfterMs);
-      throw new TransientSyncError(what, wait === undefined ? {} : { retryAfterMs: wait });
-    }
+    if (TRANSIENT_4XX.has(status) || status >= 500) throw this.#transient(status, what, response);
     // 400 (a checkpoint this server never wrote, a bad limit), 404, 405, a 410 without reset, and the rest: the
     // endpoint or the request is wrong, and retrying would not change that.
     throw new FatalSyncError(
@@ -459,6 +457,18 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     }
   }
 
+  /**
+   * A status worth retrying: the server says it is unavailable for now (429, 502, 503, 504: nothing about the
+   * request), or something went wrong that the request may have caused (408, 500 and the other 5xx).
+   */
+  #transient(status: number, what: string, response: Response): TransientSyncError {
+    const wait = retryAfterMs(response.headers.get('retry-after'), Date.now(), this.#maxRetryAfterMs);
+    const options = wait === undefined ? {} : { retryAfterMs: wait };
+    return UNAVAILABLE_STATUSES.has(status)
+      ? new RemoteUnavailableError(what, options)
+      : new TransientSyncError(what, options);
+  }
+
   /** Maps a transport failure; never includes request headers, so no token can leak. */
   #networkError(error: unknown, signal: AbortSignal): unknown {
     // The caller's abort (cancel, stop) or the deadline's TransientSyncError.
@@ -466,7 +476,8 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     if (error instanceof ActorSyncError) return error;
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const reason = cause?.code ?? cause?.message ?? errorMessage(error);
-    return new TransientSyncError(`Network error: ${this.#redactor.redact(reason)}`);
+    // The request got no answer at all: the remote is out of reach (offline, refused, reset), not the items' doing.
+    return new RemoteUnavailableError(`Network error: ${this.#redactor.redact(reason)}`);
   }
 
   /**
@@ -479,10 +490,10 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     if (error instanceof ActorSyncError && error.cause === undefined && message === error.message)
       return error;
     if (error instanceof TransientSyncError) {
-      return new TransientSyncError(
-        message,
-        error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs },
-      );
+      const options = error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs };
+      return error instanceof RemoteUnavailableError
+        ? new RemoteUnavailableError(message, options)
+        : new TransientSyncError(message, options);
     }
     if (error instanceof FatalSyncError) return new FatalSyncError(message);
     if (error instanceof PermanentSyncError) return new PermanentSyncError(message);

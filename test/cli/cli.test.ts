@@ -84,7 +84,7 @@ describe('actorsync CLI', () => {
     expect(stdout).toContain('Faults injected: pushes none; pulls none');
     expect(stdout).toContain('conflicts: client-wins (--conflicts server-wins|client-wins)');
     expect(stdout).toContain(
-      'laptop  sync while offline: failed after 15 retries (Network error: ENETUNREACH): 38 changes not sent',
+      'laptop  sync while offline: failed after 9 retries (Network error: ENETUNREACH): 38 changes kept pending',
     );
     expect(stdout).toContain('deletes: phone 18, laptop 33 made; the server keeps 48 tombstones');
     expect(stdout).toContain('✔ 12 edited on both: 12 ended the laptop’s edit, as client-wins says');

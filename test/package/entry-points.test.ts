@@ -60,6 +60,7 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'ReadOptions',
       'RefusedChange',
       'RemoteDataSource',
+      'RemoteUnavailableError',
       'Repository',
       'RepositoryEntity',
       'RepositoryOptions',

@@ -11,6 +11,7 @@ import {
 import { toSyncResult } from '../../src/coordinator/to-domain.js';
 import {
   FatalSyncError,
+  RemoteUnavailableError,
   type LocalDataSource,
   MemoryLocalDataSource,
   Repository,
@@ -87,6 +88,11 @@ const SCENARIOS: Record<string, Scenario> = {
     arrange: (_, remote) => remote.failNext(1, () => new TransientSyncError('503')),
     ends: 'synced',
     options: WINDOW_OF_TWO,
+  },
+  // Out of reach on every attempt: the run stops with its items pending, no attempt counted against them.
+  'headResult -> aborted: always [isUnavailable]': {
+    arrange: (_, remote) => remote.failNext(2, () => new RemoteUnavailableError('Network error: ENETUNREACH')),
+    ends: 'error',
   },
   // The head's last attempt failed too: its items are settled as failed, retried by a later run.
   'headResult -> handOff: always': {
