@@ -11,9 +11,9 @@ import {
 import { toSyncResult } from '../../src/coordinator/to-domain.js';
 import {
   FatalSyncError,
-  RemoteUnavailableError,
   type LocalDataSource,
   MemoryLocalDataSource,
+  RemoteUnavailableError,
   Repository,
   type SyncCoordinator,
   type SyncCoordinatorOptions,
@@ -91,7 +91,8 @@ const SCENARIOS: Record<string, Scenario> = {
   },
   // Out of reach on every attempt: the run stops with its items pending, no attempt counted against them.
   'headResult -> aborted: always [isUnavailable]': {
-    arrange: (_, remote) => remote.failNext(2, () => new RemoteUnavailableError('Network error: ENETUNREACH')),
+    arrange: (_, remote) =>
+      remote.failNext(2, () => new RemoteUnavailableError('Network error: ENETUNREACH')),
     ends: 'error',
   },
   // The head's last attempt failed too: its items are settled as failed, retried by a later run.
