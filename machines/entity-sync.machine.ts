@@ -91,6 +91,19 @@ function finishedRunError(
   return undefined;
 }
 
+/**
+ * When the next run is due after a run that finished: at once when its pull resolved conflicts into local changes
+ * that still have to be pushed (a push-then-pull run already pushed), else when the push's waiting items are due.
+ */
+function nextRunAt(
+  context: EntitySyncContext,
+  push: BatchPushOutput | undefined,
+  pull: PullOutput | undefined,
+): number | undefined {
+  const repush = (pull?.counts.repushItems ?? 0) > 0 && context.config.direction !== 'pull';
+  return repush ? context.config.sources.now() : push?.nextRetryAt;
+}
+
 /** When a run that stopped early is tried again: after the reset window for a capped reset, else on backoff. */
 function retryAfterStop(context: EntitySyncContext, error: RunError, resetTimes: number[]): number {
   const { policy, sources } = context.config;
@@ -133,7 +146,8 @@ export function endRun(
           : context.spuriousWakes + 1,
       error,
       lastError: error ? (pull?.lastError ?? push?.lastError ?? context.lastError) : undefined,
-      nextRetryAt: stopped && error ? retryAfterStop(context, error, resetTimes) : push?.nextRetryAt,
+      nextRetryAt:
+        stopped && error ? retryAfterStop(context, error, resetTimes) : nextRunAt(context, push, pull),
       stoppedRuns: stopped ? context.stoppedRuns + 1 : 0,
     };
     state = error ? 'error' : 'synced';

@@ -43,6 +43,7 @@ export function addPage(
       deletedItems: counts.deletedItems + result.deleted + result.dropped,
       conflicts: counts.conflicts + result.conflicts,
       refusedItems: counts.refusedItems + result.refused.length,
+      repushItems: counts.repushItems + result.repush.length,
       pages: counts.pages + 1,
       receivedChanges:
         counts.receivedChanges +

@@ -27,6 +27,8 @@ export interface PullCounts {
   conflicts: number;
   /** Pulled changes refused (not a valid record, or a conflict the policy could not resolve). */
   refusedItems: number;
+  /** Conflicts resolved to a local change that must be pushed (client-wins, a merge): the next run sends them. */
+  repushItems: number;
   /** Pages applied. */
   pages: number;
   /** Changes the pages held, echoes of the client's own writes included. */
@@ -42,6 +44,7 @@ export const NO_PULL_COUNTS: PullCounts = {
   deletedItems: 0,
   conflicts: 0,
   refusedItems: 0,
+  repushItems: 0,
   pages: 0,
   receivedChanges: 0,
   resets: 0,

@@ -178,6 +178,40 @@ describe('the entity actor, push then pull', () => {
     });
   });
 
+  it('a conflict the pull resolves into a local change (client-wins) is pushed by a run that follows at once', async () => {
+    const remote = new StateRemote();
+    const repository = new Repository<Note>({
+      entityType: 'note',
+      local: new MemoryLocalDataSource(),
+      remote,
+    });
+    coordinator = new SyncCoordinator({ retry: RETRY, random: () => 1, conflicts: 'client-wins' });
+    remote.write('n1', 'first');
+    await coordinator.sync(repository);
+    remote.write('n1', 'edited elsewhere', 2);
+    // The pull of the next run waits until the app has edited n1 too: the pulled v2 meets a pending change.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const original = remote.pullChanges.bind(remote);
+    remote.pullChanges = async (request) => {
+      await gate;
+      return original(request);
+    };
+    const run = coordinator.sync(repository);
+    await flush();
+    await repository.save({ id: 'n1', text: 'edited here' });
+    release();
+    const result = await run;
+    expect(result).toMatchObject({ state: 'synced', conflicts: 1 });
+    expect(result.nextRetryAt).toBeLessThanOrEqual(Date.now());
+    expect(await repository.pendingCount()).toBe(1);
+    remote.pullChanges = original;
+    // Nobody calls sync(): the follow-up run pushes the resolution.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await repository.pendingCount()).toBe(0);
+    expect(remote.state.get('note', 'n1')?.item).toMatchObject({ text: 'edited here', version: 3 });
+  });
+
   it('a cancel during the pull ends the run idle and aborts the held request; nothing past the last page is stored', async () => {
     const run = setupRun({ direction: 'pull' });
     coordinator = run.coordinator;
