@@ -214,6 +214,61 @@ export function jsonProblem(
   return undefined;
 }
 
+/** Thrown by `plainCopy` for anything it leaves to the slow path. */
+const NOT_PLAIN: unique symbol = Symbol('not plain JSON data');
+
+/**
+ * `JSON.parse(JSON.stringify(value))` for plain data, in one walk that also checks it: objects with the ordinary
+ * (or no) prototype and no `toJSON`, arrays, strings, booleans, finite numbers, `null`, nested at most
+ * `MAX_ENTITY_DEPTH` deep. Throws `NOT_PLAIN` for anything else, leaving it to `storableCopy`'s slow path. Keeps
+ * JSON's own rules: a property whose value is `undefined` is dropped, an `undefined` array element becomes `null`,
+ * `-0` becomes `0`, and a key named `__proto__` is copied as data.
+ */
+function plainCopy(value: unknown, depth: number): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw NOT_PLAIN;
+      return value === 0 ? 0 : value;
+    case 'object':
+      break;
+    default:
+      throw NOT_PLAIN;
+  }
+  if (value === null) return null;
+  if (depth > MAX_ENTITY_DEPTH) throw NOT_PLAIN;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) throw NOT_PLAIN;
+    const copy: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i += 1) {
+      const element: unknown = value[i];
+      copy[i] = element === undefined ? null : plainCopy(element, depth + 1);
+    }
+    return copy;
+  }
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) throw NOT_PLAIN;
+  const record = value as Record<string, unknown>;
+  if (typeof record.toJSON === 'function') throw NOT_PLAIN;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(record)) {
+    const field = record[key];
+    if (field === undefined) continue;
+    const fieldCopy = plainCopy(field, depth + 1);
+    if (key === '__proto__') {
+      Object.defineProperty(copy, key, {
+        value: fieldCopy,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else copy[key] = fieldCopy;
+  }
+  return copy;
+}
+
 /**
  * A deep JSON copy of `value`, so memory and file stores, remotes and resolvers all keep a record exactly as it
  * will read back; throws `InvalidEntityError` (`<where> cannot be stored: …`) when JSON cannot carry it: functions,
@@ -221,6 +276,13 @@ export function jsonProblem(
  * `jsonProblem`.
  */
 export function storableCopy<T>(value: T, where: string, quoteText = true): T {
+  // Plain data (what JSON.parse and most apps make) is checked and copied in one walk. Anything else (a toJSON, a
+  // class instance, something JSON cannot carry) takes the slow path, which also words the refusal.
+  try {
+    return plainCopy(value, 1) as T;
+  } catch {
+    // The slow path below decides, and says why if it refuses.
+  }
   // Walked without recursion first: a value too deep for JSON.stringify gets the same typed refusal.
   const problem = jsonProblem(value, MAX_ENTITY_DEPTH, quoteText);
   if (problem) throw new InvalidEntityError(`${where} cannot be stored: ${problem}`);

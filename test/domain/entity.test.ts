@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assertEntity, markDeleted } from '../../src/domain/entity.js';
+import { assertEntity, jsonProblem, markDeleted, storableCopy } from '../../src/domain/entity.js';
 import {
+  InvalidEntityError,
   MemoryLocalDataSource,
   markSynced,
   markUpdated,
@@ -109,5 +111,55 @@ describe('markUpdated and markSynced: the bookkeeping rules of a record', () => 
     await local.commit({ acks: [{ id: 'n1', version: saved.version }], now: 100 });
     expect(await local.get('n1')).toEqual(markSynced(saved));
     expect((await local.getAll()).map((note) => note.syncPending)).toEqual([false, true]);
+  });
+});
+
+describe('storableCopy: the one-walk copy of plain data is exactly a JSON round trip', () => {
+  it('for any value fast-check makes (and refuses exactly what JSON cannot carry)', () => {
+    fc.assert(
+      fc.property(
+        fc.anything({
+          withNullPrototype: true,
+          withObjectString: true,
+          withDate: true,
+          withSparseArray: true,
+          withBoxedValues: true,
+          key: fc.oneof(fc.string(), fc.constant('__proto__'), fc.constant('toJSON')),
+        }),
+        (value) => {
+          const refused = jsonProblem(value) !== undefined;
+          let copy: unknown;
+          let error: unknown;
+          try {
+            copy = storableCopy(value, 'the value');
+          } catch (thrown) {
+            error = thrown;
+          }
+          if (error) {
+            expect(error).toBeInstanceOf(InvalidEntityError);
+            return;
+          }
+          expect(refused && typeof (value as { toJSON?: unknown } | null)?.toJSON !== 'function').toBe(false);
+          const roundTrip: unknown = JSON.parse(JSON.stringify(value) ?? 'null');
+          expect(JSON.stringify(copy)).toBe(JSON.stringify(roundTrip));
+          expect(copy).toStrictEqual(roundTrip);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps JSON rules at the edges: -0, undefined fields and elements, __proto__ as data, a shared object twice', () => {
+    const shared = { n: 1 };
+    const value = JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
+    Object.assign(value, { zero: -0, gone: undefined, list: [undefined, shared, shared] });
+    const copy = storableCopy(value, 'the value') as Record<string, unknown>;
+    expect(Object.is(copy.zero, 0)).toBe(true);
+    expect('gone' in copy).toBe(false);
+    expect(copy.list).toEqual([null, { n: 1 }, { n: 1 }]);
+    expect((copy.list as unknown[])[1]).not.toBe(shared);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.keys(copy)).toContain('__proto__');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
