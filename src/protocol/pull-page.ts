@@ -129,7 +129,12 @@ function decideChange<T extends RepositoryEntity>(
   const held = local.record;
   if (!local.pending) {
     if (version < held.version) return { kind: 'echo', id, purge: false };
-    if (version === held.version) return { kind: 'echo', id, purge: change.deleted && isTombstone(held) };
+    // The same version as a delete where the client holds a live record, or live where it holds its acknowledged
+    // delete, is another client's write that drew the same number (versions are per-writer counters; the server
+    // took it after it forgot the delete past its retention): the server's copy, not an echo.
+    if (version === held.version && change.deleted === isTombstone(held)) {
+      return { kind: 'echo', id, purge: change.deleted };
+    }
     if (change.deleted) return { kind: 'delete', id };
     const adopted = adoptRemoteRecord<T>(held, change.item, {
       minVersion: held.version,
