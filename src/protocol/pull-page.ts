@@ -42,6 +42,12 @@ export interface PagePlanInput<T extends RepositoryEntity> {
    * remembers one: a pulled version up to it is the deleted record's past, never stored again.
    */
   purged?: (id: string) => number | undefined;
+  /**
+   * The page belongs to a pull from the beginning after a reset: the server serves its state whole, so an
+   * acknowledged tombstone the client still holds for its echo meets a live version only when the server forgot the
+   * delete (purged past its retention) and took a write made since.
+   */
+  reset?: boolean;
 }
 
 /** A page's net effect on the store, and what each change did. */
@@ -63,7 +69,9 @@ export interface PagePlan<T extends RepositoryEntity> {
  * - **invalid**: `id`, `version` and `deleted` must match the item's, and a live item must pass `adoptRemoteRecord`
  *   (a storable record at a version from the local one up). Never stored; reported in `refused`.
  * - **echo**: without a pending local change, a version the client holds or has moved past (`version` at or below
- *   the local one), including its own pushed writes coming back. With one, a version the change is built on (at or
+ *   the local one; the same version only as a tombstone where a tombstone is held, or live where a live record is),
+ *   including its own pushed writes coming back. In a reset, a live version is never an echo of an acknowledged
+ *   tombstone: the server that serves it has forgotten that delete. With one, a version the change is built on (at or
  *   below its `baseVersion`), or the pending version itself with the same content (its push coming back, the ack
  *   on its way). A tombstone of a record the client does not hold is an echo too, and so is a version at or below
  *   that of an acknowledged tombstone the store removed before its first pull (`purged`). An acknowledged
@@ -128,7 +136,9 @@ function decideChange<T extends RepositoryEntity>(
   }
   const held = local.record;
   if (!local.pending) {
-    if (version < held.version) return { kind: 'echo', id, purge: false };
+    // Whatever its number (versions are per-writer counters): the delete it would be measured against is gone.
+    const afterForgottenDelete = input.reset === true && isTombstone(held) && !change.deleted;
+    if (version < held.version && !afterForgottenDelete) return { kind: 'echo', id, purge: false };
     // The same version as a delete where the client holds a live record, or live where it holds its acknowledged
     // delete, is another client's write that drew the same number (versions are per-writer counters; the server
     // took it after it forgot the delete past its retention): the server's copy, not an echo.
@@ -137,7 +147,7 @@ function decideChange<T extends RepositoryEntity>(
     }
     if (change.deleted) return { kind: 'delete', id };
     const adopted = adoptRemoteRecord<T>(held, change.item, {
-      minVersion: held.version,
+      minVersion: afterForgottenDelete ? 0 : held.version,
       syncPending: false,
       now: input.now,
       describedAs,

@@ -383,6 +383,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
       conflicts: options.conflicts,
       now: options.now,
       purged: (id) => this.#purged.get(id),
+      reset: resetting,
     });
     const mentioned = resetting ? page.changes.map((change) => String(change.id)) : [];
     const removed = [...plan.removed];

@@ -484,6 +484,37 @@ describe('regressions found by the convergence property', () => {
     expect(await c0.sync()).toMatchObject({ state: 'synced', pulledItems: 1 });
     expect(await c0.live()).toEqual(serverLive(server));
   });
+
+  /**
+   * Shrunk from seed 62773 (client-wins, tombstones purged), the same forgotten delete with a lower number: client 2
+   * edited and deleted `b` (v3, acknowledged, its pull failed), the server forgot the delete and took client 1's
+   * offline edit at v2. Client 2's reset pull met `b` v2 live below its acknowledged tombstone and took it for the
+   * record's past: `b` stayed deleted on client 2 for good. In a reset the server's state is whole, so a live version
+   * there means it forgot that delete.
+   */
+  it('a reset pull takes a live version below an acknowledged delete the server has forgotten', async () => {
+    server = await createSyncServer({ tombstoneRetentionMs: 0 });
+    const c0 = await open('client 0');
+    const c1 = await open('client 1');
+    const c2 = await open('client 2');
+    await c0.repository.save({ id: 'b', text: 'first' });
+    expect(await c0.sync()).toMatchObject({ state: 'synced', syncedItems: 1 });
+    for (const c of [c1, c2]) expect(await c.sync()).toMatchObject({ state: 'synced', pulledItems: 1 });
+    await c1.repository.save({ id: 'b', text: 'edited offline' });
+    await c2.repository.save({ id: 'b', text: 'edited, then deleted' });
+    expect(await c2.repository.delete('b')).toBe(true);
+    server.pullFaults.queue('error500', 'error500', 'error500', 'error500');
+    expect(await c2.sync()).toMatchObject({ state: 'error', syncedItems: 1, phase: 'pull' });
+    expect(await c2.store.collection<Note>(ENTITY).get('b', { includeDeleted: true })).toMatchObject({
+      version: 3,
+      deleted: true,
+      syncPending: false,
+    });
+    expect(await c1.sync()).toMatchObject({ state: 'synced', syncedItems: 1, conflicts: 0 });
+    expect(serverLive(server)).toEqual([{ id: 'b', version: 2, text: 'edited offline' }]);
+    expect(await c2.sync()).toMatchObject({ state: 'synced', resets: 1, pulledItems: 1 });
+    expect(await c2.live()).toEqual(serverLive(server));
+  });
 });
 
 /**
