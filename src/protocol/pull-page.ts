@@ -43,9 +43,10 @@ export interface PagePlanInput<T extends RepositoryEntity> {
    */
   purged?: (id: string) => number | undefined;
   /**
-   * The page belongs to a pull from the beginning after a reset: the server serves its state whole, so an
-   * acknowledged tombstone the client still holds for its echo meets a live version only when the server forgot the
-   * delete (purged past its retention) and took a write made since.
+   * The page belongs to a pull from the beginning after a reset: the server serves its state whole and has lost
+   * some of its past (deletes purged past their retention, a state restored from an older copy), so a record with
+   * nothing pending takes the server's copy whenever it differs, whatever the numbers: another client's write may
+   * have drawn a number at or below one this client holds (versions are per-writer counters).
    */
   reset?: boolean;
 }
@@ -70,8 +71,8 @@ export interface PagePlan<T extends RepositoryEntity> {
  *   (a storable record at a version from the local one up). Never stored; reported in `refused`.
  * - **echo**: without a pending local change, a version the client holds or has moved past (`version` at or below
  *   the local one; the same version only as a tombstone where a tombstone is held, or live where a live record is),
- *   including its own pushed writes coming back. In a reset, a live version is never an echo of an acknowledged
- *   tombstone: the server that serves it has forgotten that delete. With one, a version the change is built on (at or
+ *   including its own pushed writes coming back; in a reset only the version held with the same content, since the
+ *   server has lost some of its past and its copy is taken whatever the numbers. With one, a version the change is built on (at or
  *   below its `baseVersion`), or the pending version itself with the same content (its push coming back, the ack
  *   on its way). A tombstone of a record the client does not hold is an echo too, and so is a version at or below
  *   that of an acknowledged tombstone the store removed before its first pull (`purged`). An acknowledged
@@ -136,18 +137,18 @@ function decideChange<T extends RepositoryEntity>(
   }
   const held = local.record;
   if (!local.pending) {
-    // Whatever its number (versions are per-writer counters): the delete it would be measured against is gone.
-    const afterForgottenDelete = input.reset === true && isTombstone(held) && !change.deleted;
-    if (version < held.version && !afterForgottenDelete) return { kind: 'echo', id, purge: false };
+    const reset = input.reset === true;
+    if (version < held.version && !reset) return { kind: 'echo', id, purge: false };
     // The same version as a delete where the client holds a live record, or live where it holds its acknowledged
     // delete, is another client's write that drew the same number (versions are per-writer counters; the server
-    // took it after it forgot the delete past its retention): the server's copy, not an echo.
-    if (version === held.version && change.deleted === isTombstone(held)) {
-      return { kind: 'echo', id, purge: change.deleted };
-    }
+    // took it after it forgot the delete past its retention): the server's copy, not an echo. In a reset, other
+    // content at the same number is too.
+    const same =
+      change.deleted === isTombstone(held) && (!reset || change.deleted || sameContent(held, change.item));
+    if (version === held.version && same) return { kind: 'echo', id, purge: change.deleted };
     if (change.deleted) return { kind: 'delete', id };
     const adopted = adoptRemoteRecord<T>(held, change.item, {
-      minVersion: afterForgottenDelete ? 0 : held.version,
+      minVersion: reset ? 0 : held.version,
       syncPending: false,
       now: input.now,
       describedAs,

@@ -515,6 +515,28 @@ describe('regressions found by the convergence property', () => {
     expect(await c2.sync()).toMatchObject({ state: 'synced', resets: 1, pulledItems: 1 });
     expect(await c2.live()).toEqual(serverLive(server));
   });
+
+  /**
+   * Shrunk from seed 70007 (server-wins, tombstones purged): client 1 wrote `e` v1 and deleted it; client 0 held v1
+   * synced; the server purged the delete and took client 2's offline create of `e`, also v1, other content. Client
+   * 0's reset pull took client 2's v1 for the echo of the v1 it held, and kept the old content for good.
+   */
+  it('a reset pull takes other content at the version held', async () => {
+    server = await createSyncServer({ tombstoneRetentionMs: 0 });
+    const c0 = await open('client 0');
+    const c1 = await open('client 1');
+    const c2 = await open('client 2');
+    await c1.repository.save({ id: 'e', text: 'one' });
+    expect(await c1.sync()).toMatchObject({ state: 'synced', syncedItems: 1 });
+    expect(await c0.sync()).toMatchObject({ state: 'synced', pulledItems: 1 });
+    await c2.repository.save({ id: 'e', text: 'two' });
+    expect(await c1.repository.delete('e')).toBe(true);
+    expect(await c1.sync()).toMatchObject({ state: 'synced', syncedItems: 1 });
+    expect(await c2.sync()).toMatchObject({ state: 'synced', syncedItems: 1, conflicts: 0 });
+    expect(serverLive(server)).toEqual([{ id: 'e', version: 1, text: 'two' }]);
+    expect(await c0.sync()).toMatchObject({ state: 'synced', resets: 1, pulledItems: 1 });
+    expect(await c0.live()).toEqual(serverLive(server));
+  });
 });
 
 /**
