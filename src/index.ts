@@ -46,6 +46,7 @@ export type {
   OutboxCommit,
   OutboxCommitResult,
   OutboxSnapshot,
+  OwnVersion,
   PendingPage,
   PendingQuery,
   PulledChange,

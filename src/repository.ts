@@ -88,8 +88,9 @@ export class Repository<T extends RepositoryEntity> {
       const {
         deleted: _deleted,
         baseVersion: _baseVersion,
+        ownVersions: _ownVersions,
         ...live
-      } = fields as EntityFields<T> & { deleted?: unknown; baseVersion?: unknown };
+      } = fields as EntityFields<T> & { deleted?: unknown; baseVersion?: unknown; ownVersions?: unknown };
       // The app's fields on the stored bookkeeping (a new record's version counts from 0), then marked changed.
       const current = {
         ...live,

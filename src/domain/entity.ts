@@ -19,7 +19,7 @@ export function markUpdated<T extends RepositoryEntity>(entity: T, now: number =
  * marked synced.
  */
 export function markSynced<T extends RepositoryEntity>(entity: T): T {
-  const { baseVersion: _, ...rest } = entity;
+  const { baseVersion: _, ownVersions: _own, ...rest } = entity;
   return { ...rest, syncPending: false } as T;
 }
 
@@ -58,7 +58,15 @@ export function isTombstone(entity: { deleted?: unknown }): boolean {
 /** The bookkeeping field of an entity that is missing or wrong, and what it must be. */
 export interface EntityFieldProblem {
   /** `undefined` when the value is not an object at all. */
-  field: 'id' | 'createdAt' | 'updatedAt' | 'version' | 'syncPending' | 'baseVersion' | undefined;
+  field:
+    | 'id'
+    | 'createdAt'
+    | 'updatedAt'
+    | 'version'
+    | 'syncPending'
+    | 'baseVersion'
+    | 'ownVersions'
+    | undefined;
   /** What the field must be, as in "a non-negative number". */
   expected: string;
   got: unknown;
@@ -97,7 +105,35 @@ export function entityFieldProblem(value: unknown): EntityFieldProblem | undefin
       got: base,
     };
   }
+  const own = record.ownVersions;
+  if (own !== undefined && !isOwnVersionList(own, record.version as number)) {
+    return {
+      field: 'ownVersions',
+      expected: `a list of at most ${MAX_OWN_VERSIONS} { version, digest } below the version, when present`,
+      got: own,
+    };
+  }
   return undefined;
+}
+
+/** The most `ownVersions` a record keeps: the latest unacknowledged pushes are the ones a server may hold. */
+export const MAX_OWN_VERSIONS = 8;
+
+function isOwnVersionList(value: unknown, version: number): boolean {
+  return (
+    Array.isArray(value) &&
+    value.length <= MAX_OWN_VERSIONS &&
+    value.every(
+      (entry: unknown) =>
+        typeof entry === 'object' &&
+        entry !== null &&
+        Number.isSafeInteger((entry as { version?: unknown }).version) &&
+        ((entry as { version: number }).version as number) >= 0 &&
+        (entry as { version: number }).version < version &&
+        typeof (entry as { digest?: unknown }).digest === 'string' &&
+        /^[0-9a-f]{16}$/.test((entry as { digest: string }).digest),
+    )
+  );
 }
 
 /**
@@ -117,8 +153,8 @@ export function assertEntity(
   if (field === undefined) throw new InvalidEntityError(`${where} must be ${expected}, got ${describe(got)}`);
   if (field === 'id') throw new InvalidEntityError(`${where} needs ${expected} id, got ${describe(got)}`);
   const named = quoteText ? `${where} "${(value as { id: string }).id}"` : where;
-  if (field === 'baseVersion')
-    throw new InvalidEntityError(`${named} has baseVersion ${describe(got)}, not ${expected}`);
+  if (field === 'baseVersion' || field === 'ownVersions')
+    throw new InvalidEntityError(`${named} has ${field} ${describe(got)}, not ${expected}`);
   // syncPending's value says nothing a reader needs; the numbers' do.
   const shown = field === 'syncPending' ? '' : `, got ${describe(got)}`;
   throw new InvalidEntityError(`${named} needs ${expected} ${field}${shown}`);

@@ -42,6 +42,21 @@ export interface RepositoryEntity {
    * Records written before it existed have none and keep the rules they had.
    */
   baseVersion?: number;
+  /**
+   * The versions of this pending record the client pushed (or may have pushed) without hearing back, with the
+   * fingerprint of each (`recordDigest`): when a reply is lost, the server may hold one of them, and a later change
+   * made on top of it must not meet the client's own write as another client's. The server takes a change whose
+   * base it no longer holds when it holds one of these (same version, same fingerprint), and a pulled one is an
+   * echo. Kept by the store when a pending record is changed again (at most `MAX_OWN_VERSIONS`); cleared with
+   * `baseVersion`. The name is reserved.
+   */
+  ownVersions?: OwnVersion[];
+}
+
+/** A version of a record this client pushed without hearing back, and its content's fingerprint. */
+export interface OwnVersion {
+  version: number;
+  digest: string;
 }
 
 /** The user's fields of an entity: everything but the bookkeeping, with `id` optional for new records. */

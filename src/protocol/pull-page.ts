@@ -1,6 +1,7 @@
 import { describeShape, isTombstone } from '../domain/entity.js';
 import type { ConflictPolicy, PulledChange, PulledPageResult, RepositoryEntity } from '../domain/types.js';
 import { resolveConflict } from './conflicts.js';
+import { recordDigest, serverContent, stableJson } from './record-digest.js';
 import { adoptRemoteRecord } from './remote-record.js';
 
 /** A stored record as the planner sees it: tombstones included, with whether it waits to be pushed. */
@@ -162,6 +163,10 @@ function decideChange<T extends RepositoryEntity>(
   // base, whether its number is below the local one or not: taken for an echo, the push would overwrite it unseen.
   const base = held.baseVersion;
   if (base !== undefined && version <= base) return { kind: 'echo', id, purge: false };
+  // A version this client pushed and never heard back about: the server applied it; the pending change is newer.
+  if (version < held.version && isOwnVersion(held, version, change.item)) {
+    return { kind: 'echo', id, purge: false };
+  }
   if (version === held.version && change.deleted === isTombstone(held) && sameContent(held, change.item)) {
     return { kind: 'echo', id, purge: false };
   }
@@ -286,27 +291,24 @@ function problemId(change: unknown, index: number): string {
 
 /**
  * Whether a pulled item holds the same record as the pending local one, bookkeeping the server does not own
- * (`syncPending`, `baseVersion`) aside. Compared with sorted keys: a server may store fields in another order.
+ * (`syncPending`, `baseVersion`, `ownVersions`) aside. Compared with sorted keys: a server may store fields in
+ * another order.
  */
 function sameContent(local: RepositoryEntity, item: unknown): boolean {
   try {
-    return stableJson(ownedByServer(local)) === stableJson(ownedByServer(item as object));
+    return stableJson(serverContent(local)) === stableJson(serverContent(item as object));
   } catch {
     return false;
   }
 }
 
-function ownedByServer(record: object): object {
-  const { syncPending: _pending, baseVersion: _base, ...rest } = record as Record<string, unknown>;
-  return rest;
-}
-
-function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
-    // No prototype: a key named "__proto__" is copied as data.
-    const sorted: Record<string, unknown> = Object.create(null);
-    for (const key of Object.keys(v).sort()) sorted[key] = (v as Record<string, unknown>)[key];
-    return sorted;
-  });
+/** Whether a pulled version is one this client pushed without hearing back (`ownVersions`): its own write. */
+function isOwnVersion(local: RepositoryEntity, version: number, item: unknown): boolean {
+  const own = local.ownVersions?.find((entry) => entry.version === version);
+  if (!own) return false;
+  try {
+    return recordDigest(item as object) === own.digest;
+  } catch {
+    return false;
+  }
 }

@@ -80,7 +80,7 @@ function adopt<T extends RepositoryEntity>(
     };
   }
   // A base is a pending change's bookkeeping: the server's record is synced and carries none, whatever it sent.
-  const { baseVersion: _, ...fields } = copy;
+  const { baseVersion: _, ownVersions: _own, ...fields } = copy;
   return storableRecord<T>(
     {
       ...fields,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ItemResult, RepositoryEntity } from '../domain/types.js';
+import { recordDigest } from '../protocol/record-digest.js';
 import {
   ChangeFeed,
   type ChangeFeedSnapshot,
@@ -355,9 +356,12 @@ function isTombstone(item: RepositoryEntity): boolean {
  * be above the stored version.
  */
 function conflicts(stored: RepositoryEntity, item: RepositoryEntity): boolean {
-  return item.baseVersion === undefined
-    ? stored.version >= item.version
-    : stored.version !== item.baseVersion;
+  if (item.baseVersion === undefined && !item.ownVersions) return stored.version >= item.version;
+  if (stored.version === item.baseVersion) return false;
+  // The writer's own push whose reply it never got: its new change is made on top of it.
+  const own = item.ownVersions?.find((entry) => entry.version === stored.version);
+  if (own && stored.version < item.version && own.digest === recordDigest(stored)) return false;
+  return item.baseVersion !== undefined || stored.version >= item.version;
 }
 
 /**
@@ -373,6 +377,7 @@ function storedCopy(item: RepositoryEntity): RepositoryEntity {
   const {
     deleted: _deleted,
     baseVersion: _base,
+    ownVersions: _own,
     ...rest
   } = structuredClone(item) as RepositoryEntity & { deleted?: unknown };
   return { ...rest, syncPending: false };

@@ -3,6 +3,7 @@ import {
   isTombstone,
   jsonProblem,
   MAX_CHECKPOINT_CHARS,
+  MAX_OWN_VERSIONS,
   markSynced,
   storableCopy,
 } from '../domain/entity.js';
@@ -12,6 +13,7 @@ import type {
   OutboxCommit,
   OutboxCommitResult,
   OutboxSnapshot,
+  OwnVersion,
   PendingPage,
   PendingQuery,
   PulledPage,
@@ -23,6 +25,7 @@ import type {
 } from '../domain/types.js';
 import { isDue, nextFailureRecord } from '../protocol/failures.js';
 import { planPulledPage } from '../protocol/pull-page.js';
+import { recordDigest } from '../protocol/record-digest.js';
 import { PendingQueue } from './pending-queue.js';
 
 /** The changes of one commit, as stores persist them. */
@@ -482,24 +485,45 @@ export class OutboxIndex<T extends RepositoryEntity> {
   }
 
   /**
-   * The base of a pending change is never below what the store knows the remote holds: the version of a record it
-   * has acknowledged (or that was pulled), or the base of the pending change it replaces. A caller reads the record,
-   * then writes; an ack committed in between would otherwise leave the change on an older base (or none), and the
-   * server's copy of the client's own version would later meet it as a conflict.
+   * The bookkeeping a pending change gets from the record it replaces, whatever the caller worked out:
+   * - its base is never below what the store knows the remote holds: the version of a record it has acknowledged
+   *   (or that was pulled), or the base of the pending change it replaces. A caller reads the record, then writes;
+   *   an ack committed in between would otherwise leave the change on an older base (or none), and the server's
+   *   copy of the client's own version would later meet it as a conflict;
+   * - a pending version it replaces may have been pushed with its reply lost (the server may hold it): it joins the
+   *   change's `ownVersions` with its fingerprint, so the server and the pull know it for the client's own write.
    */
   #onStoredBase(entity: T, earlierInBatch: T | null | undefined): T {
     if (!entity.syncPending) return entity;
-    let floor: number | undefined;
+    let previous: T | undefined;
+    let previousPending = false;
     if (earlierInBatch !== undefined) {
-      if (earlierInBatch)
-        floor = earlierInBatch.syncPending ? earlierInBatch.baseVersion : earlierInBatch.version;
+      previous = earlierInBatch ?? undefined;
+      previousPending = previous?.syncPending === true;
     } else {
-      const stored = this.#rows.get(entity.id)?.entity;
+      previous = this.#rows.get(entity.id)?.entity;
       // The pending set is the truth about a stored record (an ack does not rewrite the object).
-      if (stored) floor = this.#pending.has(entity.id) ? stored.baseVersion : stored.version;
+      previousPending = this.#pending.has(entity.id);
     }
-    if (floor === undefined || floor >= entity.version || (entity.baseVersion ?? -1) >= floor) return entity;
-    return { ...entity, baseVersion: floor };
+    if (!previous || previous.version >= entity.version) return entity;
+    const floor = previousPending ? previous.baseVersion : previous.version;
+    let next = entity;
+    if (floor !== undefined && floor < entity.version && (entity.baseVersion ?? -1) < floor) {
+      next = { ...next, baseVersion: floor };
+    }
+    if (previousPending) {
+      const base = next.baseVersion ?? -1;
+      const known = new Map<number, OwnVersion>();
+      for (const own of [...(previous.ownVersions ?? []), ...(entity.ownVersions ?? [])])
+        known.set(own.version, own);
+      known.set(previous.version, { version: previous.version, digest: recordDigest(previous) });
+      const ownVersions = [...known.values()]
+        .filter((own) => own.version > base && own.version < entity.version)
+        .sort((x, y) => x.version - y.version)
+        .slice(-MAX_OWN_VERSIONS);
+      next = { ...next, ownVersions };
+    }
+    return next;
   }
 
   /**
@@ -538,7 +562,9 @@ export class OutboxIndex<T extends RepositoryEntity> {
     // Only a pending record is in the pending set (`#write`), so the two differ only once its version was acked.
     const { entity } = row;
     if (this.#pending.has(entity.id)) return entity;
-    return entity.syncPending || entity.baseVersion !== undefined ? markSynced(entity) : entity;
+    return entity.syncPending || entity.baseVersion !== undefined || entity.ownVersions !== undefined
+      ? markSynced(entity)
+      : entity;
   }
 
   #copy(row: Row<T>): T {

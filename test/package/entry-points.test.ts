@@ -42,6 +42,7 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'OutboxCommit',
       'OutboxCommitResult',
       'OutboxSnapshot',
+      'OwnVersion',
       'PendingPage',
       'PendingQuery',
       'PermanentSyncError',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConflictPolicy, PulledChange, RepositoryEntity } from '../../src/index.js';
 import { type LocalRecordState, planPulledPage } from '../../src/protocol/pull-page.js';
+import { recordDigest } from '../../src/protocol/record-digest.js';
 
 interface Note extends RepositoryEntity {
   text?: string;
@@ -527,5 +528,35 @@ describe('planPulledPage', () => {
       refused: [expect.objectContaining({ id: 'e' })],
       repush: ['c'],
     });
+  });
+});
+
+describe('planPulledPage: versions the client pushed without hearing back (ownVersions)', () => {
+  const mine2 = { id: 'a', version: 2, createdAt: 1, updatedAt: 500, syncPending: false, text: 'mine v2' };
+  const pendingV3 = (digest: string): LocalRecordState<Note> => ({
+    record: {
+      id: 'a',
+      version: 3,
+      createdAt: 1,
+      updatedAt: 600,
+      syncPending: true,
+      text: 'mine v3',
+      baseVersion: 1,
+      ownVersions: [{ version: 2, digest }],
+    },
+    pending: true,
+  });
+  const plan = (local: LocalRecordState<Note>, item: object) =>
+    planPulledPage<Note>({
+      changes: [{ id: 'a', version: 2, deleted: false, item }],
+      local: () => local,
+      conflicts: 'server-wins',
+      now: NOW,
+    }).decisions[0];
+
+  it("takes the client's own pushed version coming back for an echo, and another writer's v2 for a conflict", () => {
+    const local = pendingV3(recordDigest(mine2));
+    expect(plan(local, mine2)).toMatchObject({ kind: 'echo' });
+    expect(plan(local, { ...mine2, text: 'their v2' })).toMatchObject({ kind: 'conflict' });
   });
 });

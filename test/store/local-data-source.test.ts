@@ -300,6 +300,8 @@ describe.each(implementations)('%s: deletes as tombstones', (_, factory) => {
       version: 2,
       syncPending: true,
       deleted: true,
+      // Version 1 was handed to a push that may have reached the server: the delete knows it for its own.
+      ownVersions: [{ version: 1, digest: expect.stringMatching(/^[0-9a-f]{16}$/) }],
     };
     expect(await local.get('a', { includeDeleted: true })).toEqual(stored);
     expect(await local.get('a')).toBeUndefined();
@@ -355,7 +357,8 @@ describe.each(implementations)('%s: deletes as tombstones', (_, factory) => {
     const again = await repository.save({ id: 'a', title: 'back', deleted: true } as Doc);
     expect(again).toMatchObject({ version: 3, title: 'back', syncPending: true });
     expect(again).not.toHaveProperty('deleted');
-    expect(await repository.get('a')).toEqual(again);
+    // The store adds what it knows of the versions pushed before (`ownVersions`).
+    expect(await repository.get('a')).toMatchObject(again);
   });
 
   it('takes the server tombstone of a push conflict (server-wins) by removing the record', async () => {
