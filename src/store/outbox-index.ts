@@ -366,7 +366,11 @@ export class OutboxIndex<T extends RepositoryEntity> {
    */
   planPage(page: PulledPage, options: PulledPageOptions<T>): PlannedPage<T> {
     checkPage(page);
-    const resetting = page.reset === true || this.#resetting;
+    // A collection's first pull, when it already holds records the server acknowledged, is a reset: a record the
+    // server deleted and has since purged is mentioned by no page, and only a reset's end drops what was not.
+    const firstPullOverSynced =
+      this.#checkpoint === undefined && page.since === undefined && this.#rows.size > this.#pending.size;
+    const resetting = page.reset === true || this.#resetting || firstPullOverSynced;
     const start = resetting && page.since === undefined;
     if (resetting && !start && !this.#resetSeen) {
       throw new InvalidEntityError(

@@ -160,6 +160,7 @@ describe('reset cap: a server that answers reset to every pull', () => {
       item: { id, version: 1, createdAt: 1, updatedAt: 1, syncPending: false, text: id },
     });
     let resetEverything = false;
+    const pushed = new Map<string, ReturnType<typeof seeded>>();
     /** The `since` of every request for changes, in order (`null`: from the beginning). */
     const pulls: (string | null)[] = [];
     const hostile = await hostileServer(
@@ -169,6 +170,8 @@ describe('reset cap: a server that answers reset to every pull', () => {
         if (request.method === 'POST' && url.pathname === `/v1/sync/${ENTITY}`) {
           // Every item acknowledged at the version sent.
           const { items } = JSON.parse(body) as { items: Note[] };
+          // Kept for the feed, as any server does: a pull from the beginning serves every live record.
+          for (const item of items) pushed.set(item.id, { ...seeded(item.id), version: item.version, item });
           response.end(
             JSON.stringify({ results: items.map(({ id, version }) => ({ id, status: 'ok', version })) }),
           );
@@ -178,9 +181,8 @@ describe('reset cap: a server that answers reset to every pull', () => {
             response.statusCode = 410;
             response.end(JSON.stringify({ error: 'start over', reset: true }));
           } else {
-            response.end(
-              JSON.stringify({ changes: [seeded('a'), seeded('b')], checkpoint: 'cp-1', hasMore: false }),
-            );
+            const changes = [seeded('a'), seeded('b'), ...pushed.values()];
+            response.end(JSON.stringify({ changes, checkpoint: 'cp-1', hasMore: false }));
           }
         } else {
           response.statusCode = 404;

@@ -544,13 +544,12 @@ describe('regressions found by the convergence property', () => {
 });
 
 /**
- * Found while writing these suites. The first, an edit lost after a push whose reply was lost, is fixed (the
- * store keeps the versions it pushed without hearing back, `ownVersions`, and the server and the pull know them for
- * the client's own writes); it stays here as a regression test. The other two are open, reported: a record created
- * again under the id of the client's own synced delete (the fix belongs to what a store remembers of deleted
- * records), and a first pull after a purge that keeps what the purge deleted (the fix would make that pull drop
- * what it did not mention, as a reset does, at a cost to the initial pull). `it.fails` passes while the bug is
- * there: once it is fixed, the test fails, and `.fails` comes off.
+ * Found while writing these suites. Fixed, kept as regression tests: an edit lost after a push whose reply was lost
+ * (the store keeps the versions it pushed without hearing back, `ownVersions`, and the server and the pull know
+ * them for the client's own writes), and a first pull after a purge that kept what the purge deleted (a first pull
+ * over records the server acknowledged is now a reset). Open, reported: a record created again under the id of the
+ * client's own synced delete (the fix belongs to what a store remembers of deleted records). `it.fails` passes
+ * while the bug is there: once it is fixed, the test fails, and `.fails` comes off.
  */
 describe('lost updates found by these suites, and known bugs', () => {
   let dir: string;
@@ -612,7 +611,7 @@ describe('lost updates found by these suites, and known bugs', () => {
    * 1's first pull, from the beginning, is not a reset: `d` is not mentioned, nothing drops it, and client 1 holds
    * `d` for good while the server and everyone else have it deleted.
    */
-  it.fails('a first pull after a purge drops a synced record the server no longer has', async () => {
+  it('a first pull after a purge drops a synced record the server no longer has', async () => {
     await server.close();
     server = await createSyncServer({ tombstoneRetentionMs: 0 });
     const c0 = await device(server, dir, 'client 0');

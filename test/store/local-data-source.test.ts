@@ -450,6 +450,8 @@ describe.each(implementations)('%s: pulled pages and the checkpoint', (_, factor
     const { local, repository } = await makeStore();
     const pull = pulling(local);
     expect(await pull.checkpoint()).toBeUndefined();
+    // A first pull into an empty collection (a first pull over synced records is a reset: its own test below).
+    await pull.apply(page([], 'c0'), serverWins);
     await repository.saveMany(['mine', 'old'].map((id) => ({ id, title: id })));
     await local.commit({
       acks: [
@@ -462,6 +464,7 @@ describe.each(implementations)('%s: pulled pages and the checkpoint', (_, factor
       page(
         [live('new', 1), live('old', 2), live('mine', 1), tombstone('gone', 5), tombstone('new', 2)],
         'c1',
+        { since: 'c0' },
       ),
       serverWins,
     );
@@ -501,6 +504,26 @@ describe.each(implementations)('%s: pulled pages and the checkpoint', (_, factor
       expect(await local.get('a')).toMatchObject({ title, syncPending: pending, version: pending ? 6 : 5 });
       expect((await local.outbox(0)).pending).toBe(pending ? 1 : 0);
     }
+  });
+
+  it('a first pull over records the server acknowledged is a reset: it drops a synced record no page mentions', async () => {
+    const { local, repository } = await makeStore();
+    const pull = pulling(local);
+    await repository.saveMany(['kept', 'purged', 'mine'].map((id) => ({ id, title: id })));
+    await local.commit({
+      acks: [
+        { id: 'kept', version: 1 },
+        { id: 'purged', version: 1 },
+      ],
+      now: 0,
+    });
+    // Page 1 of 2: no checkpoint is stored yet (a crash restarts the pull from the beginning).
+    await pull.apply(page([live('kept', 1)], 'c1', { hasMore: true }), serverWins);
+    expect(await pull.checkpoint()).toBeUndefined();
+    const result = await pull.apply(page([live('other', 1)], 'c2', { since: 'c1' }), serverWins);
+    // `purged` was deleted on the server and its tombstone purged: mentioned by no page, it goes; `mine` is pending.
+    expect(result).toMatchObject({ dropped: 1, checkpoint: 'c2' });
+    expect((await local.getAll()).map((r) => r.id).sort()).toEqual(['kept', 'mine', 'other']);
   });
 
   it('refuses an invalid change without storing it, and a page without a checkpoint as a whole', async () => {
