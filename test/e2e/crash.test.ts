@@ -4,7 +4,6 @@
  * open again, nothing may be applied twice, and a final run must leave every record on the server at its latest
  * local version.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
@@ -13,6 +12,7 @@ import { seededRandom } from '../../src/core/random.js';
 import { Repository } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
 import type { SyncServer } from '../../src/server.js';
+import { JsonLinesChild } from '../helpers/json-lines-child.js';
 import { recordFigures } from '../reliability/report.js';
 import { ENTITY, Harness, type Note, noteId, STORE_OPTIONS } from './harness.js';
 
@@ -28,80 +28,21 @@ const SERVER_LATENCY_MS = [5, 25] as const;
 /** The child compacts its store after every few batches, so kills land in compactions too. */
 const COMPACT_EVERY = 3;
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../fixtures/sync-child.ts', import.meta.url));
 
 const h = new Harness();
 afterEach(() => h.dispose());
 
-interface ChildLine {
-  type: string;
-  [field: string]: unknown;
-}
-
 /** A running sync-child: its JSON lines as they arrive, and a way to wait for one. */
-class SyncChild {
-  readonly process: ChildProcess;
-  readonly lines: ChildLine[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #stderr = '';
-  #waiters: { matches: (line: ChildLine) => boolean; resolve: (line: ChildLine) => void }[] = [];
-
+class SyncChild extends JsonLinesChild {
   constructor(file: string, server: SyncServer, env: Record<string, string> = {}) {
-    this.process = spawn(process.execPath, ['--import', 'tsx', CHILD, file, server.url], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        ACTORSYNC_TOKEN: server.token,
-        ACTORSYNC_COMPACT_EVERY: String(COMPACT_EVERY),
-        ACTORSYNC_BATCH_SIZE: String(BATCH_SIZE),
-        ...env,
-      },
+    super(CHILD, [file, server.url], {
+      ACTORSYNC_TOKEN: server.token,
+      ACTORSYNC_COMPACT_EVERY: String(COMPACT_EVERY),
+      ACTORSYNC_BATCH_SIZE: String(BATCH_SIZE),
+      ...env,
     });
     h.defer(() => this.kill());
-    let buffered = '';
-    this.process.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const complete = buffered.split('\n');
-      buffered = complete.pop() ?? '';
-      for (const text of complete) this.#take(JSON.parse(text) as ChildLine);
-    });
-    this.process.stderr?.on('data', (chunk: Buffer) => {
-      this.#stderr += chunk.toString('utf8');
-    });
-    this.exited = new Promise((resolve) =>
-      this.process.once('exit', (code, signal) => resolve({ code, signal })),
-    );
-  }
-
-  get stderr(): string {
-    return this.#stderr;
-  }
-
-  /** The first line (already seen or still to come) that matches; rejects if the child exits first. */
-  waitFor(matches: (line: ChildLine) => boolean, what: string): Promise<ChildLine> {
-    const seen = this.lines.find(matches);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ matches, resolve });
-      void this.exited.then(({ code, signal }) =>
-        reject(new Error(`child exited (${code ?? signal}) before ${what}; stderr: ${this.#stderr}`)),
-      );
-    });
-  }
-
-  async kill(): Promise<void> {
-    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill('SIGKILL');
-    await this.exited;
-  }
-
-  #take(line: ChildLine): void {
-    this.lines.push(line);
-    for (const waiter of this.#waiters.filter((w) => w.matches(line))) {
-      this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-      waiter.resolve(line);
-    }
   }
 }
 

@@ -8,7 +8,6 @@
  * never point past data it holds, no record may go back to an older version, and no change may be stored twice;
  * a final run ends with the client equal to the server and the client's own edits on the server.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { Repository } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/server/checkpoint.js';
 import type { SyncServer } from '../../src/server.js';
+import { JsonLinesChild } from '../helpers/json-lines-child.js';
 import { recordFigures } from '../reliability/report.js';
 import { ENTITY, Harness, type Note, noteId } from './harness.js';
 
@@ -30,7 +30,6 @@ const COMPACT_EVERY = 7;
 const SERVER_EDITS_PER_ROUND = 120;
 const SERVER_DELETES_PER_ROUND = 15;
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../fixtures/pull-sync-child.ts', import.meta.url));
 
 const h = new Harness();
@@ -44,71 +43,18 @@ interface ChildLine {
 }
 
 /** A running pull-sync-child: its JSON lines as they arrive, and a way to wait for one. */
-class PullSyncChild {
-  readonly process: ChildProcess;
-  readonly lines: ChildLine[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #stderr = '';
-  #waiters: { matches: (line: ChildLine) => boolean; resolve: (line: ChildLine) => void }[] = [];
-
+class PullSyncChild extends JsonLinesChild<ChildLine> {
   constructor(file: string, server: SyncServer) {
-    this.process = spawn(process.execPath, ['--import', 'tsx', CHILD, file, server.url], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        ACTORSYNC_TOKEN: server.token,
-        ACTORSYNC_PAGE_SIZE: String(PAGE_SIZE),
-        ACTORSYNC_COMPACT_EVERY: String(COMPACT_EVERY),
-      },
+    super(CHILD, [file, server.url], {
+      ACTORSYNC_TOKEN: server.token,
+      ACTORSYNC_PAGE_SIZE: String(PAGE_SIZE),
+      ACTORSYNC_COMPACT_EVERY: String(COMPACT_EVERY),
     });
     h.defer(() => this.kill());
-    let buffered = '';
-    this.process.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const complete = buffered.split('\n');
-      buffered = complete.pop() ?? '';
-      for (const text of complete) this.#take(JSON.parse(text) as ChildLine);
-    });
-    this.process.stderr?.on('data', (chunk: Buffer) => {
-      this.#stderr += chunk.toString('utf8');
-    });
-    this.exited = new Promise((resolve) =>
-      this.process.once('exit', (code, signal) => resolve({ code, signal })),
-    );
-  }
-
-  get stderr(): string {
-    return this.#stderr;
   }
 
   get pages(): ChildLine[] {
     return this.lines.filter((line) => line.type === 'page');
-  }
-
-  /** The first line (already seen or still to come) that matches; rejects if the child exits first. */
-  waitFor(matches: (line: ChildLine) => boolean, what: string): Promise<ChildLine> {
-    const seen = this.lines.find(matches);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ matches, resolve });
-      void this.exited.then(({ code, signal }) =>
-        reject(new Error(`child exited (${code ?? signal}) before ${what}; stderr: ${this.#stderr}`)),
-      );
-    });
-  }
-
-  async kill(): Promise<void> {
-    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill('SIGKILL');
-    await this.exited;
-  }
-
-  #take(line: ChildLine): void {
-    this.lines.push(line);
-    for (const waiter of this.#waiters.filter((w) => w.matches(line))) {
-      this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-      waiter.resolve(line);
-    }
   }
 }
 

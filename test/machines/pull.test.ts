@@ -35,6 +35,21 @@ const change = (id: string, version = 1): PulledChange => ({
 
 type Answer = FetchPageOutput | Error;
 
+/** The pull machine's input as the tests give it: a fixed clock, key and jitter. */
+const pullInput = (options: { pageSize?: number; resetsAllowed?: number } = {}): PullInput => ({
+  entityType: 'note',
+  runId: 1,
+  policy: {
+    batchSize: 100,
+    retry: RETRY,
+    conflicts: 'server-wins',
+    maxBatchesInFlight: 2,
+    pull: { ...DEFAULT_PULL_POLICY, ...(options.pageSize ? { pageSize: options.pageSize } : {}) },
+  },
+  sources: { now: () => NOW, newBatchKey: () => 'key', random: () => 1 },
+  resetsAllowed: options.resetsAllowed ?? 3,
+});
+
 /**
  * A scripted remote (one answer per fetch, in order), a store whose checkpoint is the last applied page's and whose
  * apply may be scripted to fail, and a minimal parent that records what the pull child tells it.
@@ -88,19 +103,7 @@ function harness(options: {
       };
     }),
   };
-  const input: PullInput = {
-    entityType: 'note',
-    runId: 1,
-    policy: {
-      batchSize: 100,
-      retry: RETRY,
-      conflicts: 'server-wins',
-      maxBatchesInFlight: 2,
-      pull: { ...DEFAULT_PULL_POLICY, pageSize: 2 },
-    },
-    sources: { now: () => NOW, newBatchKey: () => 'key', random: () => 1 },
-    resetsAllowed: options.resetsAllowed ?? 3,
-  };
+  const input = pullInput({ pageSize: 2, resetsAllowed: options.resetsAllowed ?? 3 });
   const parent = setup({ actors: { pull: pullMachine.provide({ actors }) } }).createMachine({
     invoke: {
       id: 'pull',
@@ -274,19 +277,7 @@ describe('pull machine alone', () => {
             output = event.output;
           },
         },
-        input: {
-          entityType: 'note',
-          runId: 1,
-          policy: {
-            batchSize: 100,
-            retry: RETRY,
-            conflicts: 'server-wins',
-            maxBatchesInFlight: 2,
-            pull: DEFAULT_PULL_POLICY,
-          },
-          sources: { now: () => NOW, newBatchKey: () => 'key', random: () => 1 },
-          resetsAllowed: 3,
-        },
+        input: pullInput(),
       },
     });
     const actor = createActor(parent);
@@ -424,19 +415,7 @@ describe('pull machine alone', () => {
       },
     });
     const actor = createActor(hung, {
-      input: {
-        entityType: 'note',
-        runId: 1,
-        policy: {
-          batchSize: 100,
-          retry: RETRY,
-          conflicts: 'server-wins',
-          maxBatchesInFlight: 2,
-          pull: DEFAULT_PULL_POLICY,
-        },
-        sources: { now: () => NOW, newBatchKey: () => 'key', random: () => 1 },
-        resetsAllowed: 3,
-      },
+      input: pullInput(),
     });
     actor.start();
     await vi.advanceTimersByTimeAsync(0);
