@@ -294,9 +294,9 @@ export interface ReadOptions {
  * Local storage for one entity type.
  *
  * Tombstones (`deleted: true`) are stored like any record until the remote acknowledges them, hidden from `get` and
- * `getAll`. An acknowledged tombstone is removed in the same write as its ack (or, for a collection that pulls, once
- * a pulled change covers it: see docs/architecture.md, "Deletes"); a pending tombstone of a record no push ever saw
- * is removed at once when it is saved.
+ * `getAll`. An acknowledged tombstone is removed in the same write as its ack, except in a collection that pulls,
+ * which keeps it (and pulled ones) synced and hidden, so a record saved again is built on it (docs/architecture.md,
+ * "Deletes"); a pending tombstone of a record no push ever saw is removed at once when it is saved.
  */
 export interface LocalDataSource<T extends RepositoryEntity> {
   /** The record, or `undefined`; a tombstone only with `includeDeleted`. */

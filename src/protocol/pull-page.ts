@@ -13,12 +13,12 @@ export interface LocalRecordState<T extends RepositoryEntity> {
 
 /** What one pulled change does. */
 export type ChangeDecision<T extends RepositoryEntity> =
-  /** Nothing changes (`purge`: an acknowledged tombstone kept for this echo is removed). */
-  | { kind: 'echo'; id: string; purge: boolean }
+  /** Nothing changes. */
+  | { kind: 'echo'; id: string }
   /** The server's record becomes the local one, synced. */
   | { kind: 'pull'; id: string; record: T }
-  /** A pulled tombstone removes the local record. */
-  | { kind: 'delete'; id: string }
+  /** A pulled tombstone: the local record becomes the server's synced tombstone (hidden from apps). */
+  | { kind: 'delete'; id: string; tombstone: T }
   /** A pending local change met the pulled one; `resolution` says what is stored. */
   | { kind: 'conflict'; id: string; resolution: ConflictOutcome<T> }
   /** Refused: nothing is stored. */
@@ -77,9 +77,9 @@ export interface PagePlan<T extends RepositoryEntity> {
  *   below its `baseVersion`), or the pending version itself with the same content (its push coming back, the ack
  *   on its way). A tombstone of a record the client does not hold is an echo too, and so is a version at or below
  *   that of an acknowledged tombstone the store removed before its first pull (`purged`). An acknowledged
- *   tombstone kept for its echo is removed by it.
- * - **pull / delete**: no pending local change and a newer version: the server's record is stored synced, or the
- *   local record is removed for a tombstone.
+ *   tombstone stays as it is.
+ * - **pull / delete**: no pending local change and a newer version: the server's record is stored synced, or, for
+ *   a tombstone, the server's synced tombstone (hidden from apps; a record saved again is built on it).
  * - **conflict**: a pending local change (edit or delete) and any other version: one another client wrote after the
  *   change's base (lower or higher than the local version: versions are per-writer counters), or, for a change
  *   without a base (a create), any version but its own echo. Resolved by `resolveConflict` with the push's
@@ -121,11 +121,11 @@ function decideChange<T extends RepositoryEntity>(
   const describedAs = `The server's copy in pulled change ${index}`;
   const local = current(id);
   if (!local) {
-    if (change.deleted) return { kind: 'echo', id, purge: false };
+    if (change.deleted) return { kind: 'echo', id };
     // The record this client deleted, at a version from before its delete (a page fetched before the delete reached
     // the server): stored, it would come back to life.
     const purgedAt = input.purged?.(id);
-    if (purgedAt !== undefined && version <= purgedAt) return { kind: 'echo', id, purge: false };
+    if (purgedAt !== undefined && version <= purgedAt) return { kind: 'echo', id };
     const adopted = adoptRemoteRecord<T>({ id }, change.item, {
       minVersion: 0,
       syncPending: false,
@@ -139,15 +139,15 @@ function decideChange<T extends RepositoryEntity>(
   const held = local.record;
   if (!local.pending) {
     const reset = input.reset === true;
-    if (version < held.version && !reset) return { kind: 'echo', id, purge: false };
+    if (version < held.version && !reset) return { kind: 'echo', id };
     // The same version as a delete where the client holds a live record, or live where it holds its acknowledged
     // delete, is another client's write that drew the same number (versions are per-writer counters; the server
     // took it after it forgot the delete past its retention): the server's copy, not an echo. In a reset, other
     // content at the same number is too.
     const same =
       change.deleted === isTombstone(held) && (!reset || change.deleted || sameContent(held, change.item));
-    if (version === held.version && same) return { kind: 'echo', id, purge: change.deleted };
-    if (change.deleted) return { kind: 'delete', id };
+    if (version === held.version && same) return { kind: 'echo', id };
+    if (change.deleted) return { kind: 'delete', id, tombstone: syncedTombstone(held, change, input.now) };
     const adopted = adoptRemoteRecord<T>(held, change.item, {
       minVersion: reset ? 0 : held.version,
       syncPending: false,
@@ -162,13 +162,13 @@ function decideChange<T extends RepositoryEntity>(
   // content is the push's own write coming back. Any other version was written by someone else after the change's
   // base, whether its number is below the local one or not: taken for an echo, the push would overwrite it unseen.
   const base = held.baseVersion;
-  if (base !== undefined && version <= base) return { kind: 'echo', id, purge: false };
+  if (base !== undefined && version <= base) return { kind: 'echo', id };
   // A version this client pushed and never heard back about: the server applied it; the pending change is newer.
   if (version < held.version && isOwnVersion(held, version, change.item)) {
-    return { kind: 'echo', id, purge: false };
+    return { kind: 'echo', id };
   }
   if (version === held.version && change.deleted === isTombstone(held) && sameContent(held, change.item)) {
-    return { kind: 'echo', id, purge: false };
+    return { kind: 'echo', id };
   }
   // Checked first so an unusable copy is refused as invalid, whatever the policy would have done with it.
   const adopted = adoptRemoteRecord<T>(held, change.item, {
@@ -186,7 +186,8 @@ function decideChange<T extends RepositoryEntity>(
         id,
         resolution: {
           kind: 'accept-remote',
-          record: isTombstone(resolution.entity) ? undefined : resolution.entity,
+          // A server tombstone is kept as a synced tombstone, as a pulled delete is.
+          record: resolution.entity,
         },
       };
     case 'push':
@@ -194,6 +195,24 @@ function decideChange<T extends RepositoryEntity>(
     default:
       return { kind: 'conflict', id, resolution: { kind: 'unresolved', error: resolution.error } };
   }
+}
+
+/**
+ * The server's delete as the local record: a synced tombstone, hidden from apps, kept so that a record saved again
+ * under its id counts on from it and is built on it (`baseVersion`), as the server expects; a reset drops it once
+ * the server has forgotten the delete.
+ */
+function syncedTombstone<T extends RepositoryEntity>(held: T, change: PulledChange, now: number): T {
+  const updatedAt = (change.item as { updatedAt?: unknown }).updatedAt;
+  return {
+    id: held.id,
+    createdAt: held.createdAt,
+    updatedAt:
+      typeof updatedAt === 'number' && Number.isFinite(updatedAt) && updatedAt >= 0 ? updatedAt : now,
+    version: change.version,
+    syncPending: false,
+    deleted: true,
+  } as T;
 }
 
 /** Updates the plan's writes, removals and counts for one decision, and the working local state. */
@@ -217,17 +236,16 @@ function record<T extends RepositoryEntity>(
   switch (decision.kind) {
     case 'echo':
       counts.echoes += 1;
-      if (decision.purge) remove(decision.id);
       return;
     case 'pull':
       counts.pulled += 1;
       write(decision.record);
       return;
     case 'delete':
-      // Removing an acknowledged tombstone changes nothing an app sees: only a live record counts as deleted.
+      // Replacing an acknowledged tombstone changes nothing an app sees: only a live record counts as deleted.
       if (local && !isTombstone(local.record)) counts.deleted += 1;
       else counts.echoes += 1;
-      remove(decision.id);
+      write(decision.tombstone);
       return;
     case 'invalid':
       counts.invalid += 1;

@@ -322,7 +322,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
       const row = this.#rows.get(ack.id);
       if (!row || row.entity.version !== ack.version) continue;
       // An acknowledged tombstone has done its work: removed at once (its version remembered until the first
-      // pulled page), or, in a collection that pulls, kept (hidden, not pending) until a pulled change covers it, so
+      // pulled page), or, in a collection that pulls, kept (hidden, not pending, for good), so
       // a page pulled before the delete reached the server cannot bring the record back at an older version.
       if (isTombstone(row.entity) && !this.#pulls()) {
         this.delete(ack.id);
@@ -341,8 +341,9 @@ export class OutboxIndex<T extends RepositoryEntity> {
       this.#rows.set(ack.id, { entity: { ...row.entity, baseVersion: ack.version }, seq: row.seq });
     }
     for (const entity of delta.replaced) {
-      // The server's tombstone taken in a conflict (server-wins): the record is gone on both sides.
-      if (isTombstone(entity) && !entity.syncPending) {
+      // The server's tombstone taken in a conflict (server-wins): the record is gone on both sides. A collection that
+      // pulls keeps it as a synced tombstone, as it keeps a pulled delete (a record saved again is built on it).
+      if (isTombstone(entity) && !entity.syncPending && !this.#pulls()) {
         this.delete(entity.id);
         continue;
       }

@@ -89,8 +89,8 @@ async function inspect(file: string) {
   }
 }
 
-const asStored = (expected: Map<string, [number, string]>) =>
-  new Map([...expected].map(([id, [version, text]]) => [id, [version, text, false, false]]));
+const asStored = (expected: Map<string, [number, string, boolean]>) =>
+  new Map([...expected].map(([id, [version, text, deleted]]) => [id, [version, text, false, deleted]]));
 
 describe('pulled pages under SIGKILL', () => {
   it(`keep the checkpoint with its data through ${KILL_ROUNDS} kills at random points`, {

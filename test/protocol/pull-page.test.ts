@@ -95,8 +95,16 @@ const table: Row[] = [
   ],
   ['the version held (an echo)', note(3, 'mine', false), live(3), 'server-wins', 'echo', undefined],
   ['an older version: never goes down', note(4, 'mine', false), live(3), 'server-wins', 'echo', undefined],
-  ['a newer tombstone', note(2, 'mine', false), dead(3), 'client-wins', 'delete', null],
-  ['the echo of our acknowledged delete', gone(3, false), dead(3), 'server-wins', 'echo', null],
+  // A delete is kept as the server's synced tombstone (hidden from apps): a record saved again is built on it.
+  [
+    'a newer tombstone',
+    note(2, 'mine', false),
+    dead(3),
+    'client-wins',
+    'delete',
+    { v: 3, pending: false, deleted: true },
+  ],
+  ['the echo of our acknowledged delete', gone(3, false), dead(3), 'server-wins', 'echo', undefined],
   [
     'an older live version after our acknowledged delete',
     gone(3, false),
@@ -166,7 +174,7 @@ const table: Row[] = [
     dead(2),
     'server-wins',
     'conflict:accept-remote',
-    null,
+    { v: 2, pending: false, deleted: true },
   ],
   [
     "another client's write below a pending delete, after its base, server-wins",
@@ -264,7 +272,7 @@ const table: Row[] = [
     dead(5),
     'server-wins',
     'conflict:accept-remote',
-    null,
+    { v: 5, pending: false, deleted: true },
   ],
   [
     'edit vs delete, client-wins',
@@ -328,8 +336,22 @@ const table: Row[] = [
     },
   ],
   // Delete vs delete: both sides agree, whatever the policy.
-  ['delete vs delete, client-wins', gone(3, true), dead(5), 'client-wins', 'conflict:accept-remote', null],
-  ['delete vs delete, merge', gone(3, true), dead(5), merge, 'conflict:accept-remote', null],
+  [
+    'delete vs delete, client-wins',
+    gone(3, true),
+    dead(5),
+    'client-wins',
+    'conflict:accept-remote',
+    { v: 5, pending: false, deleted: true },
+  ],
+  [
+    'delete vs delete, merge',
+    gone(3, true),
+    dead(5),
+    merge,
+    'conflict:accept-remote',
+    { v: 5, pending: false, deleted: true },
+  ],
 ];
 
 /** Text a server chose, as a token it echoed would be: no refusal may quote any of it. */
@@ -465,9 +487,9 @@ describe('planPulledPage', () => {
       conflicts: 'server-wins',
       now: NOW,
     });
-    expect(plan.decisions.map((d) => d.kind)).toEqual(['pull', 'echo', 'delete', 'pull']);
-    // Removed by the tombstone, then a new record at version 3 (the server's latest wins on order).
-    expect(plan.writes.get('a')).toMatchObject({ version: 3 });
+    expect(plan.decisions.map((d) => d.kind)).toEqual(['pull', 'echo', 'delete', 'echo']);
+    // The tombstone (kept, synced) is the latest: a version 3 after it is older, and changes nothing.
+    expect(plan.writes.get('a')).toMatchObject({ version: 6, deleted: true, syncPending: false });
     expect(plan.removed.size).toBe(0);
     expect(asked).toEqual(['a']);
   });

@@ -544,14 +544,13 @@ describe('regressions found by the convergence property', () => {
 });
 
 /**
- * Found while writing these suites. Fixed, kept as regression tests: an edit lost after a push whose reply was lost
+ * Found while writing these suites, fixed, kept as regression tests: an edit lost after a push whose reply was lost
  * (the store keeps the versions it pushed without hearing back, `ownVersions`, and the server and the pull know
- * them for the client's own writes), and a first pull after a purge that kept what the purge deleted (a first pull
- * over records the server acknowledged is now a reset). Open, reported: a record created again under the id of the
- * client's own synced delete (the fix belongs to what a store remembers of deleted records). `it.fails` passes
- * while the bug is there: once it is fixed, the test fails, and `.fails` comes off.
+ * them for the client's own writes); a record created again under the id of the client's own synced delete (a
+ * collection that pulls keeps synced tombstones, so the new record is built on the delete); and a first pull after
+ * a purge that kept what the purge deleted (a first pull over records the server acknowledged is a reset).
  */
-describe('lost updates found by these suites, and known bugs', () => {
+describe('lost updates and divergences found by these suites', () => {
   let dir: string;
   let server: SyncServer;
   const opened: Client[] = [];
@@ -593,7 +592,7 @@ describe('lost updates found by these suites, and known bugs', () => {
    * app creates `x` again: version 1, no base, below the server's tombstone (v2), so the push is a conflict and
    * server-wins takes the tombstone: the new record is gone, on one device with no one else writing.
    */
-  it.fails("a record created again under the id of the client's own synced delete reaches the server", async () => {
+  it("a record created again under the id of the client's own synced delete reaches the server", async () => {
     const c = await device(server, dir, 'client');
     opened.push(c);
     await c.repository.save({ id: 'x', text: 'one' });

@@ -419,7 +419,7 @@ describe.each(implementations)('%s: deletes as tombstones', (_, factory) => {
     expect((await local.getAll()).map((doc) => doc.id)).toEqual(['t0']);
   });
 
-  it('keeps an acknowledged tombstone of a collection that pulls until a pulled change covers it', async () => {
+  it('keeps an acknowledged tombstone of a collection that pulls, synced and hidden, also once its echo is pulled', async () => {
     const { local, repository } = await makeStore();
     const pull = pulling(local);
     await pull.apply(page([live('a', 3)], 'c1'), serverWins);
@@ -434,12 +434,13 @@ describe.each(implementations)('%s: deletes as tombstones', (_, factory) => {
       echoes: 1,
     });
     expect(await local.get('a')).toBeUndefined();
-    // The delete coming back removes the tombstone.
+    // The delete coming back changes nothing: the tombstone stays, so a record saved again is built on it.
     expect(await pull.apply(page([tombstone('a', 4)], 'c3', { since: 'c2' }), serverWins)).toMatchObject({
       echoes: 1,
       deleted: 0,
     });
-    expect(await local.get('a', { includeDeleted: true })).toBeUndefined();
+    expect(await local.get('a', { includeDeleted: true })).toMatchObject({ version: 4, syncPending: false });
+    expect(await repository.save({ id: 'a', title: 'again' })).toMatchObject({ version: 5, baseVersion: 4 });
   });
 });
 
@@ -567,14 +568,16 @@ describe.each(implementations)('%s: pulled pages and the checkpoint', (_, factor
     const pull = pulling(local);
     await pull.apply(page([live('b', 1)], 'c1'), serverWins);
     await pull.apply(page([tombstone('b', 2)], 'c2', { since: 'c1' }), serverWins);
-    expect(await local.get('b', { includeDeleted: true })).toBeUndefined();
+    expect(await local.get('b')).toBeUndefined();
+    expect(await local.get('b', { includeDeleted: true })).toMatchObject({ version: 2, deleted: true });
     // Late replies: from a checkpoint the store never held, from one it has moved past, from the beginning.
     for (const since of ['c0', 'c1', undefined]) {
       const late = pull.apply(page([live('b', 1), live('n', 1)], 'c1', { since }), serverWins);
       await expect(late).rejects.toBeInstanceOf(StalePageError);
       await expect(late).rejects.toMatchObject({ code: 'STALE_PAGE', since, expected: 'c2' });
     }
-    expect(await local.get('b', { includeDeleted: true })).toBeUndefined();
+    expect(await local.get('b')).toBeUndefined();
+    expect(await local.get('b', { includeDeleted: true })).toMatchObject({ version: 2, deleted: true });
     expect(await local.get('n')).toBeUndefined();
     expect(await pull.checkpoint()).toBe('c2');
     // The page that follows the store is taken.
