@@ -59,13 +59,18 @@ export function runSources(deps: Pick<SyncDeps, 'now' | 'newBatchKey' | 'random'
   };
 }
 
-/** The batch machine's I/O actors over `deps`. Each honours its abort signal where the work can be aborted. */
-export function makeSyncActors(deps: SyncDeps) {
-  const { now, random } = runSources(deps);
-  const tracked = <T>(work: Promise<T>): Promise<T> => {
+/** Hands every I/O promise to `deps.track`, so an owner can wait for in-flight writes before closing a store. */
+function tracker(deps: SyncDeps) {
+  return <T>(work: Promise<T>): Promise<T> => {
     deps.track?.(work);
     return work;
   };
+}
+
+/** The batch machine's I/O actors over `deps`. Each honours its abort signal where the work can be aborted. */
+export function makeSyncActors(deps: SyncDeps) {
+  const { now, random } = runSources(deps);
+  const tracked = tracker(deps);
   return {
     openOutbox: fromPromise<OpenOutboxOutput, OpenOutboxInput>(async ({ input }) =>
       tracked(deps.resolve(input.entityType).local.outbox(now())),
@@ -126,10 +131,7 @@ function pullTarget(deps: SyncDeps, entityType: string) {
 /** The pull machine's I/O actors over `deps`, and the live watch of an entity actor. */
 export function makePullActors(deps: SyncDeps) {
   const { now } = runSources(deps);
-  const tracked = <T>(work: Promise<T>): Promise<T> => {
-    deps.track?.(work);
-    return work;
-  };
+  const tracked = tracker(deps);
   return {
     readCheckpoint: fromPromise<ReadCheckpointOutput, ReadCheckpointInput>(async ({ input }) =>
       tracked(pullTarget(deps, input.entityType).checkpoint()),

@@ -13,13 +13,13 @@ import {
 } from '../domain/errors.js';
 import type {
   ItemResult,
-  PulledChange,
   PullReply,
   PullRequest,
   RemoteDataSource,
   RepositoryEntity,
   SyncBatchContext,
 } from '../domain/types.js';
+import { validatePullReply } from '../protocol/pull-reply.js';
 import { validateReply } from '../protocol/reply.js';
 import { base64, printableUrl, Redactor } from './redactor.js';
 import {
@@ -274,7 +274,9 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       await response.body?.cancel();
       throw new FatalSyncError(this.#redirectMessage(response, where, 'GET'));
     }
-    if (status >= 200 && status < 300) return this.#page(await this.#readJson(response, signal), limit);
+    if (status >= 200 && status < 300) {
+      return this.#page(await this.#readJson(response, signal), limit, request.since);
+    }
     const reply = await this.#readErrorReply(response);
     if (status === 410 && v.is(resetReplySchema, reply.json)) return { reset: true };
     const what = `Server answered ${status}${reply.detail ? ` (${reply.detail})` : ''}`;
@@ -289,28 +291,18 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
   }
 
   /**
-   * A checked page: the envelope by schema; its changes are record data and pass on unchanged (the store's
-   * `planPulledPage` checks each one and never quotes a server's text when it refuses one).
+   * A checked page: the wire envelope by schema, then the page rules any remote's reply must keep
+   * (`validatePullReply`: no more than `limit` changes, progress when it says `hasMore`); its changes are record
+   * data and pass on unchanged (the store's `planPulledPage` checks each one and never quotes a server's text).
    */
-  #page(json: unknown, limit: number): PullReply {
+  #page(json: unknown, limit: number, since: string | undefined): PullReply {
     const parsed = v.safeParse(pullResponseSchema, json);
     if (!parsed.success) {
       throw new MalformedReplyError(
         `Server page does not match the protocol: ${describeIssues(parsed.issues, (text) => this.#redactor.redact(text))}`,
       );
     }
-    const { changes, checkpoint, hasMore } = parsed.output;
-    if (changes.length > limit) {
-      throw new MalformedReplyError(
-        `Server page holds ${changes.length} changes, more than the ${limit} asked for`,
-      );
-    }
-    return {
-      // Only objects so far: planPulledPage checks each change before anything is stored.
-      changes: changes as unknown as PulledChange[],
-      checkpoint,
-      hasMore,
-    };
+    return validatePullReply(parsed.output, limit, since);
   }
 
   async #get(

@@ -194,7 +194,9 @@ export class OutboxIndex<T extends RepositoryEntity> {
       final.delete(id);
       final.set(
         id,
-        isTombstone(entity) && entity.syncPending && localOnly ? null : this.#onStoredBase(entity, earlier),
+        isTombstone(entity) && entity.syncPending && localOnly
+          ? null
+          : this.#withStoredHistory(entity, earlier),
       );
     }
     const plan: SavePlan<T> = { put: [], removed: [] };
@@ -498,7 +500,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
    * - a pending version it replaces may have been pushed with its reply lost (the server may hold it): it joins the
    *   change's `ownVersions` with its fingerprint, so the server and the pull know it for the client's own write.
    */
-  #onStoredBase(entity: T, earlierInBatch: T | null | undefined): T {
+  #withStoredHistory(entity: T, earlierInBatch: T | null | undefined): T {
     if (!entity.syncPending) return entity;
     let previous: T | undefined;
     let previousPending = false;
