@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { ItemResult, RepositoryEntity } from '../domain/types.js';
-import { recordDigest } from '../protocol/record-digest.js';
 import {
   ChangeFeed,
   type ChangeFeedSnapshot,
@@ -8,14 +7,15 @@ import {
   type FeedChange,
   type FeedItem,
 } from './change-feed.js';
-import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
+import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
+import { decideWrite, isTombstone, nextStored, resetReason } from './version-rules.js';
 
 /** One record as the server holds it. */
 export interface StoredItem {
   item: RepositoryEntity;
   /** How many times a version of this record was applied; proves nothing was applied twice. */
   appliedCount: number;
-  /** Every version applied, in order. */
+  /** The versions applied, in order: the last `APPLIED_VERSIONS_KEPT` (32) of them. */
   appliedVersions: number[];
 }
 
@@ -153,14 +153,13 @@ export class SyncServerState {
     const writes = new Map<string, StoredItem>();
     const reply: ItemResult<T>[] = items.map((item): ItemResult<T> => {
       const stored = writes.get(item.id) ?? table?.get(item.id);
+      const decision = decideWrite(stored?.item, item);
       // The same version again (a lost reply, then a new batch) is already applied: acknowledge it, never reject.
-      if (stored && stored.item.version === item.version && sameContent(stored.item, item)) {
-        return { id: item.id, status: 'ok' };
-      }
+      if (decision === 'same') return { id: item.id, status: 'ok' };
       const rejection = reject?.(item);
       if (rejection) return { id: item.id, status: 'failed', ...rejection };
-      if (stored && conflicts(stored.item, item)) {
-        return { id: item.id, status: 'conflict', remote: structuredClone(stored.item) as T };
+      if (decision === 'conflict') {
+        return { id: item.id, status: 'conflict', remote: structuredClone(stored?.item) as T };
       }
       writes.set(item.id, nextStored(stored, item));
       return { id: item.id, status: 'ok' };
@@ -328,72 +327,4 @@ export class SyncServerState {
     }
     return table;
   }
-}
-
-/** Why a checkpoint cannot be served from `feed` (so the client must pull from the beginning), if it cannot. */
-function resetReason(checkpoint: Checkpoint, epoch: string, feed: ChangeFeed): string | undefined {
-  if (checkpoint.epoch !== epoch) {
-    return 'The checkpoint belongs to another state of this server; pull again from the beginning';
-  }
-  if (checkpoint.seq > feed.head || checkpoint.floor > feed.head) {
-    return 'The checkpoint is ahead of the changes this server holds (its state was restored from an older copy); pull again from the beginning';
-  }
-  // A purge past both the client's position and the horizon it started from removed a delete it may need.
-  if (feed.horizon > Math.max(checkpoint.seq, checkpoint.floor)) {
-    return 'Deletes after the checkpoint are no longer kept (their retention passed); pull again from the beginning';
-  }
-  return undefined;
-}
-
-function isTombstone(item: RepositoryEntity): boolean {
-  return (item as { deleted?: unknown }).deleted === true;
-}
-
-/**
- * Whether `item` may not replace `stored` (docs/protocol.md, "Versions and conflicts"). A change that names the
- * server version it was made on (`baseVersion`) replaces only that version: any other was written by someone else
- * since, whatever its number (versions are per-writer counters). One without a base (a create, an older client) must
- * be above the stored version.
- */
-function conflicts(stored: RepositoryEntity, item: RepositoryEntity): boolean {
-  if (item.baseVersion === undefined && !item.ownVersions) return stored.version >= item.version;
-  if (stored.version === item.baseVersion) return false;
-  // The writer's own push whose reply it never got: its new change is made on top of it.
-  const own = item.ownVersions?.find((entry) => entry.version === stored.version);
-  if (own && stored.version < item.version && own.digest === recordDigest(stored)) return false;
-  return item.baseVersion !== undefined || stored.version >= item.version;
-}
-
-/**
- * What the server keeps of a written item: a tombstone keeps only its bookkeeping (a delete has no content), a
- * record its fields with `deleted: false` dropped (the same record as one without the field). Never the writer's
- * `baseVersion`: it is the writer's bookkeeping, and a pulled record carries none.
- */
-function storedCopy(item: RepositoryEntity): RepositoryEntity {
-  if (isTombstone(item)) {
-    const { id, version, createdAt, updatedAt } = item;
-    return { id, version, createdAt, updatedAt, syncPending: false, deleted: true } as RepositoryEntity;
-  }
-  const {
-    deleted: _deleted,
-    baseVersion: _base,
-    ownVersions: _own,
-    ...rest
-  } = structuredClone(item) as RepositoryEntity & { deleted?: unknown };
-  return { ...rest, syncPending: false };
-}
-
-function nextStored(stored: StoredItem | undefined, item: RepositoryEntity): StoredItem {
-  return {
-    item: storedCopy(item),
-    appliedCount: (stored?.appliedCount ?? 0) + 1,
-    appliedVersions: [...(stored?.appliedVersions ?? []), item.version],
-  };
-}
-
-/** The same version twice: two deletes are the same; otherwise every field but `syncPending` must match. */
-function sameContent(stored: RepositoryEntity, item: RepositoryEntity): boolean {
-  if (isTombstone(stored) || isTombstone(item)) return isTombstone(stored) && isTombstone(item);
-  const strip = ({ syncPending: _, ...rest }: RepositoryEntity) => rest;
-  return JSON.stringify(strip(stored)) === JSON.stringify(strip(storedCopy(item)));
 }
