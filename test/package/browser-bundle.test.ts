@@ -89,7 +89,7 @@ describe('browser bundles of the client entries', () => {
     expect(bundle.nodeImports).toEqual(
       expect.arrayContaining([
         `node:http (imported by ${join('src', 'server', 'sync-server.ts')})`,
-        `node:crypto (imported by ${join('src', 'server', 'sync-server.ts')})`,
+        `node:crypto (imported by ${join('src', 'server', 'sync-handler.ts')})`,
         `node:fs/promises (imported by ${join('src', 'store', 'durable-json-file.ts')})`,
         `node:path (imported by ${join('src', 'store', 'lock-file.ts')})`,
       ]),
