@@ -8,11 +8,11 @@ export {
 } from './server/memory-server-store.js';
 export { type StoredItem, type SyncServerSnapshot, SyncServerState } from './server/server-state.js';
 export {
-  SHARED_PARTITION,
   type Scope,
   type ServerBatch,
   type ServerBatchOutcome,
   type ServerStore,
+  SHARED_PARTITION,
 } from './server/server-store.js';
 export {
   type Authenticate,
