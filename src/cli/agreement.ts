@@ -21,8 +21,11 @@ export interface AgreementInput {
   entityType: string;
   /** The server's live records (`GET /v1/items/{type}`). */
   server: readonly StoredItem[];
-  /** The deletes the server keeps (its tombstones): counted, and named when a client still holds the record. */
-  tombstones?: readonly StoredItem[];
+  /**
+   * The deletes the server keeps (its tombstones, as its change feed serves them): counted, and named when a client
+   * still holds the record.
+   */
+  tombstones?: readonly RepositoryEntity[];
   clients: readonly ClientRecords[];
 }
 
@@ -96,7 +99,7 @@ export function checkAgreement(inputs: readonly AgreementInput[]): AgreementRepo
 function checkType(input: AgreementInput) {
   const { entityType } = input;
   const server = new Map(input.server.map((stored) => [stored.item.id, stored.item]));
-  const tombstones = new Map(input.tombstones?.map((stored) => [stored.item.id, stored.item]));
+  const tombstones = new Map(input.tombstones?.map((tombstone) => [tombstone.id, tombstone]));
   const deadLetters: DeadLetter[] = [];
   const differences: Difference[] = [];
   /** Ids of server records some client does not hold at the same version and content. */

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import type { SyncCoordinator } from '../coordinator/sync-coordinator.js';
+import type { RepositoryEntity } from '../domain/types.js';
 import { createInspector } from '../inspect/inspector-server.js';
 import { createTraceInspector } from '../inspect/trace.js';
+import type { ChangesPage } from '../server/change-feed.js';
 import { FAULT_KINDS } from '../server/faults.js';
 import type { StoredItem } from '../server/server-state.js';
 import { createSyncServer, type SyncServer } from '../server/sync-server.js';
@@ -220,7 +222,10 @@ function printHeader(
   );
 }
 
-/** The server's live records over HTTP (`GET /v1/items/{type}`) and its tombstones; each client's from its store. */
+/**
+ * The server's live records (`GET /v1/items/{type}`) and its tombstones (from its change feed), both over HTTP, so
+ * the check reads any server store alike; each client's from its store.
+ */
 async function agreementInputs(
   server: SyncServer,
   clients: readonly DemoClient[],
@@ -229,10 +234,27 @@ async function agreementInputs(
     DEMO_TYPES.map(async (entityType) => ({
       entityType,
       server: await fetchItems(server, entityType),
-      tombstones: server.state.tombstones(entityType),
+      tombstones: await fetchTombstones(server, entityType),
       clients: await Promise.all(clients.map((client) => client.records(entityType))),
     })),
   );
+}
+
+/** Every tombstone the feed serves, read from the beginning: a delete is the latest change of its record. */
+async function fetchTombstones(server: SyncServer, entityType: string): Promise<RepositoryEntity[]> {
+  const tombstones: RepositoryEntity[] = [];
+  let since = '';
+  for (;;) {
+    const query = `limit=1000${since ? `&since=${encodeURIComponent(since)}` : ''}`;
+    const response = await fetch(`${server.url}/v1/changes/${encodeURIComponent(entityType)}?${query}`, {
+      headers: { authorization: `Bearer ${server.token}` },
+    });
+    if (!response.ok) throw new Error(`GET /v1/changes/${entityType} answered ${response.status}`);
+    const page = (await response.json()) as ChangesPage;
+    for (const change of page.changes) if (change.deleted) tombstones.push(change.item);
+    if (!page.hasMore) return tombstones;
+    since = page.checkpoint;
+  }
 }
 
 async function fetchItems(server: SyncServer, entityType: string): Promise<StoredItem[]> {
@@ -306,7 +328,7 @@ async function printReport(input: ReportInput): Promise<void> {
 function describeEdit(edit: MidSyncEdit, inputs: readonly AgreementInput[]): string {
   const config = inputs.find((input) => input.entityType === 'configuration');
   const live = new Map(config?.server.map((stored) => [stored.item.id, stored.item as Configuration]));
-  const deleted = new Set(config?.tombstones?.map((stored) => stored.item.id));
+  const deleted = new Set(config?.tombstones?.map((tombstone) => tombstone.id));
   const phone = config?.clients.find((c) => c.client === 'phone');
   let kept = 0;
   let deadLettered = 0;

@@ -51,7 +51,7 @@ function agreeing(): AgreementInput {
   return {
     entityType: 'note',
     server: [stored(a), stored(b, [1, 2])],
-    tombstones: [stored(tombstone('d', 3))],
+    tombstones: [tombstone('d', 3)],
     clients: [
       { client: 'phone', local: [a, b, tombstone('d', 3)], failures: [] },
       { client: 'laptop', local: [a, b], failures: [] },
