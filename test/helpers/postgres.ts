@@ -55,3 +55,30 @@ async function withAdmin(
     await admin.end();
   }
 }
+
+/** A plain connection to `url`, ended when the current test finishes: for SQL the tests run around the store. */
+export async function sqlClient(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  onTestFinished(() => client.end().catch(() => undefined));
+  return client;
+}
+
+/**
+ * Waits until a backend of the database runs a statement matching `query` (an ILIKE pattern) while waiting for a
+ * lock: polled, as PostgreSQL has no event for it.
+ */
+export async function untilWaitingOnLock(admin: pg.Client, query: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const waiting = await admin.query(
+      `SELECT 1 FROM pg_stat_activity
+       WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE $1`,
+      [query],
+    );
+    if ((waiting.rowCount ?? 0) > 0) return;
+    if (Date.now() > deadline)
+      throw new Error(`No statement like ${query} waited for a lock within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
