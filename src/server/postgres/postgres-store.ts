@@ -10,7 +10,7 @@ import type { Scope, ServerBatch, ServerBatchOutcome, ServerStore } from '../ser
 import { decideWrite, type FeedPosition, isTombstone, nextStored, resetReason } from '../version-rules.js';
 import { DatabaseUnavailableError, redactedUrl, StoreClosedError, WriteGuardError } from './errors.js';
 import { assertMigrated, migrate } from './migrations.js';
-import { MAX_PLAIN_KEY_BYTES, sqlKey } from './sql-keys.js';
+import { isHashedKey, MAX_PLAIN_KEY_BYTES, sqlKey } from './sql-keys.js';
 
 export interface PostgresServerStoreOptions {
   /** `postgres://user:password@host:port/database`. Either this or `pool`. */
@@ -664,8 +664,8 @@ function scopeKeys(scope: Scope): ScopeKeys {
     );
   }
   const partition = sqlKey(scope.partition);
-  // Notifications carry the partition itself, and a notification holds under 8,000 bytes.
-  if (Buffer.byteLength(partition, 'utf8') > MAX_PLAIN_KEY_BYTES) {
+  // Notifications carry the partition itself (a notification holds under 8,000 bytes), so it is never hashed.
+  if (isHashedKey(partition)) {
     throw new InvalidOptionsError(
       `A partition name must be at most ${MAX_PLAIN_KEY_BYTES} bytes as JSON; got one of ${scope.partition.length} characters`,
     );

@@ -17,3 +17,8 @@ export function sqlKey(value: string): string {
   if (Buffer.byteLength(body, 'utf8') <= MAX_PLAIN_KEY_BYTES) return body;
   return `"${createHash('sha256').update(body, 'utf8').digest('base64url')}`;
 }
+
+/** Whether `sqlKey` hashed the string it spelled (it was too long to keep). */
+export function isHashedKey(key: string): boolean {
+  return key.startsWith('"');
+}
