@@ -128,6 +128,23 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'SyncServerStats',
     ],
   },
+  './server/postgres': {
+    source: 'src/server-postgres.ts',
+    names: [
+      'DatabaseUnavailableError',
+      'DEFAULT_REPLY_RETENTION_MS',
+      'Migration',
+      'MIGRATIONS',
+      'migrate',
+      'PostgresServerStore',
+      'PostgresServerStoreOptions',
+      'redactedUrl',
+      'SCHEMA_VERSION',
+      'SchemaVersionError',
+      'StoreClosedError',
+      'WriteGuardError',
+    ],
+  },
   './inspect': {
     source: 'src/inspect.ts',
     names: [
