@@ -8,7 +8,7 @@ import { SyncCoordinator } from '../coordinator/sync-coordinator.js';
 import type { ConflictPolicy, RepositoryEntity, SyncResult } from '../domain/types.js';
 import { HttpRemoteDataSource } from '../remote/http-remote.js';
 import { Repository } from '../repository.js';
-import type { SyncServer } from '../server/sync-server.js';
+
 import { LowdbLocalStore } from '../store/lowdb-store.js';
 import type { ClientRecords } from './agreement.js';
 import { DEMO_TYPES, type DemoType, seededRandom } from './demo-data.js';
@@ -27,7 +27,8 @@ export interface DemoClientOptions {
   name: string;
   /** The store file (created). */
   file: string;
-  server: SyncServer;
+  /** The server to sync with: its URL and bearer token. */
+  server: { readonly url: string; readonly token: string };
   conflicts: ConflictPolicy;
   /** Seeds the coordinators' backoff jitter. */
   seed: number;

@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import type { SyncCoordinator } from '../coordinator/sync-coordinator.js';
+import { errorMessage } from '../domain/errors.js';
 import type { RepositoryEntity } from '../domain/types.js';
 import { createInspector } from '../inspect/inspector-server.js';
 import { createTraceInspector } from '../inspect/trace.js';
 import type { ChangesPage } from '../server/change-feed.js';
 import { FAULT_KINDS } from '../server/faults.js';
 import type { StoredItem } from '../server/server-state.js';
+import type { ServerStore } from '../server/server-store.js';
 import { createSyncServer, type SyncServer } from '../server/sync-server.js';
 import { type AgreementInput, type AgreementReport, checkAgreement } from './agreement.js';
 import { BATCH_SIZE, DemoClient, PAGE_SIZE } from './demo-client.js';
@@ -19,7 +21,10 @@ import {
   runTwoClients,
   type ScenarioResult,
 } from './demo-two-clients.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { CliError } from './errors.js';
 import { Cleanup, cleanUpOnSignal } from './lifecycle.js';
+import { openPostgresStore } from './postgres.js';
 import { formatAgreement, formatFaults, formatSummary, SUMMARY_LEGEND, verdict } from './summary.js';
 import { formatCount, plural } from './table.js';
 
@@ -42,7 +47,17 @@ export interface DemoOptions {
   inspect?: boolean;
   /** Write the inspection stream to this JSON-lines file. */
   trace?: string;
+  /** Where the server keeps records: memory (default) or PostgreSQL. */
+  server?: DemoServerStore;
+  /** With `server: 'postgres'`: this database instead of an embedded PostgreSQL started for the demo. */
+  databaseUrl?: string;
 }
+
+/** The demo's server, on whichever store `--server` chose. */
+type DemoServer = SyncServer<ServerStore>;
+
+export const DEMO_SERVER_STORES = ['memory', 'postgres'] as const;
+export type DemoServerStore = (typeof DEMO_SERVER_STORES)[number];
 
 const print = (line = '') => console.log(line);
 
@@ -67,7 +82,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
 async function demo(options: DemoOptions, cleanup: Cleanup): Promise<number> {
   const policy = options.conflicts ?? 'server-wins';
-  const { dir, server } = await setUp(options, cleanup);
+  const { dir, server, database } = await setUp(options, cleanup);
   // Before the stores open: a trace file that cannot be written stops the demo at once.
   const observers = await startObservers(options, server, cleanup);
   const open = async (name: string, seedOffset: number, inspect?: (event: InspectionEvent) => void) => {
@@ -84,7 +99,7 @@ async function demo(options: DemoOptions, cleanup: Cleanup): Promise<number> {
   };
   const phone = await open('phone', 2, observers.inspect);
   const laptop = await open('laptop', 20);
-  printHeader(options, server, policy, [phone, laptop]);
+  printHeader(options, server, database, policy, [phone, laptop]);
   await observers.ready(phone.coordinator);
   const result = await runTwoClients(phone, laptop, {
     items: options.items,
@@ -105,7 +120,7 @@ async function demo(options: DemoOptions, cleanup: Cleanup): Promise<number> {
  * The inspectors asked for: `--inspect` serves the local inspector (waiting on a terminal for the page to open,
  * and keeping it up after the demo until Ctrl-C), `--trace FILE` writes the inspection stream.
  */
-async function startObservers(options: DemoOptions, server: SyncServer, cleanup: Cleanup) {
+async function startObservers(options: DemoOptions, server: DemoServer, cleanup: Cleanup) {
   const sanitize = { secretValues: [server.token] };
   const inspector = options.inspect ? await createInspector({ sanitize }) : undefined;
   if (inspector) cleanup.add(() => inspector.close());
@@ -147,9 +162,10 @@ async function setUp(options: DemoOptions, cleanup: Cleanup) {
       ? print(`Kept ${dir}: try \`npm run cli -- status --db ${join(dir, 'phone.json')}\``)
       : rm(dir, { recursive: true, force: true }),
   );
-  const server = await startServer(options);
+  const database = options.server === 'postgres' ? await startDatabase(options, cleanup) : undefined;
+  const server = await startServer(options, database?.store);
   cleanup.add(() => server.close());
-  return { dir, server };
+  return { dir, server, database: database?.shown };
 }
 
 /**
@@ -161,7 +177,27 @@ const OPENING_FAULTS = ['unavailable503', 'timeout', 'dropReply'] as const;
 const OPENING_PULL_FAULTS = ['error500', 'dropReply'] as const;
 const PULL_FAULT_KINDS = FAULT_KINDS.filter((kind) => kind !== 'reject');
 
-function startServer(options: DemoOptions): Promise<SyncServer> {
+/**
+ * The PostgreSQL store of `--server postgres`: on `--database-url`, else on an embedded PostgreSQL started for the
+ * demo (durable settings) and stopped with it.
+ */
+async function startDatabase(options: DemoOptions, cleanup: Cleanup) {
+  let url = options.databaseUrl;
+  let where = 'given by --database-url';
+  if (!url) {
+    const embedded = await startEmbeddedPostgres().catch((error: unknown) => {
+      throw new CliError(`${errorMessage(error)}; or give --database-url`);
+    });
+    cleanup.add(() => embedded.stop());
+    url = embedded.url;
+    where = `embedded PostgreSQL 18 on port ${embedded.port}, started for the demo`;
+  }
+  const { store, shown } = await openPostgresStore(url);
+  cleanup.add(() => store.close());
+  return { store, shown: `${shown} (${where})` };
+}
+
+function startServer(options: DemoOptions, store: ServerStore | undefined): Promise<DemoServer> {
   const on = options.faultRate > 0;
   const common = {
     rate: options.faultRate,
@@ -169,7 +205,8 @@ function startServer(options: DemoOptions): Promise<SyncServer> {
     retryAfterSeconds: 1,
     latencyMs: LATENCY_MS,
   };
-  return createSyncServer({
+  return createSyncServer<ServerStore>({
+    ...(store ? { store } : {}),
     host: '127.0.0.1',
     port: 0,
     faults: {
@@ -189,7 +226,8 @@ function startServer(options: DemoOptions): Promise<SyncServer> {
 
 function printHeader(
   options: DemoOptions,
-  server: SyncServer,
+  server: DemoServer,
+  database: string | undefined,
   policy: DemoConflictPolicy,
   clients: readonly DemoClient[],
 ): void {
@@ -200,6 +238,11 @@ function printHeader(
   );
   // The server's URL is built from the address it bound: scheme, host and port, nothing to hide.
   print(`  server  ${server.url}  (bearer token: hidden)`);
+  print(
+    database
+      ? `  store   PostgreSQL at ${database}`
+      : '  store   the server keeps records in memory (--server postgres: in PostgreSQL)',
+  );
   print(`  network ${LATENCY_MS[0]}-${LATENCY_MS[1]} ms of simulated latency on every request`);
   if (options.faultRate > 0) {
     print(
@@ -227,7 +270,7 @@ function printHeader(
  * the check reads any server store alike; each client's from its store.
  */
 async function agreementInputs(
-  server: SyncServer,
+  server: DemoServer,
   clients: readonly DemoClient[],
 ): Promise<AgreementInput[]> {
   return Promise.all(
@@ -241,7 +284,7 @@ async function agreementInputs(
 }
 
 /** Every tombstone the feed serves, read from the beginning: a delete is the latest change of its record. */
-async function fetchTombstones(server: SyncServer, entityType: string): Promise<RepositoryEntity[]> {
+async function fetchTombstones(server: DemoServer, entityType: string): Promise<RepositoryEntity[]> {
   const tombstones: RepositoryEntity[] = [];
   let since = '';
   for (;;) {
@@ -257,7 +300,7 @@ async function fetchTombstones(server: SyncServer, entityType: string): Promise<
   }
 }
 
-async function fetchItems(server: SyncServer, entityType: string): Promise<StoredItem[]> {
+async function fetchItems(server: DemoServer, entityType: string): Promise<StoredItem[]> {
   const response = await fetch(`${server.url}/v1/items/${encodeURIComponent(entityType)}`, {
     headers: { authorization: `Bearer ${server.token}` },
   });
@@ -266,7 +309,7 @@ async function fetchItems(server: SyncServer, entityType: string): Promise<Store
 }
 
 interface ReportInput {
-  server: SyncServer;
+  server: DemoServer;
   clients: readonly DemoClient[];
   result: ScenarioResult;
   options: DemoOptions;

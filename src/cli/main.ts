@@ -1,16 +1,24 @@
 #!/usr/bin/env node
 /**
- * The actorsync command line: `demo`, `inspect`, `serve`, `import`, `sync`, `status`, `retry-failed` and `export`.
+ * The actorsync command line: `demo`, `inspect`, `serve`, `migrate`, `import`, `sync`, `status`, `retry-failed` and
+ * `export`.
  * Commander wiring only; each command lives in its own module and returns the exit code.
  */
 import { randomInt } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { SyncDirection } from '../domain/types.js';
-import { DEMO_CONFLICT_POLICIES, type DemoConflictPolicy, runDemo } from './demo.js';
+import {
+  DEMO_CONFLICT_POLICIES,
+  DEMO_SERVER_STORES,
+  type DemoConflictPolicy,
+  type DemoServerStore,
+  runDemo,
+} from './demo.js';
 import { expectedErrorMessage } from './errors.js';
 import { runInspect } from './inspect.js';
 import { runPendingCleanups } from './lifecycle.js';
 import { nonEmpty, rate, wholeNumber } from './options.js';
+import { runMigrate } from './postgres.js';
 import { runExport, runImport } from './records.js';
 import { runRetryFailed } from './retry-failed.js';
 import { runServe } from './serve.js';
@@ -26,6 +34,15 @@ interface DemoFlags {
   conflicts: DemoConflictPolicy;
   inspect?: boolean;
   trace?: string;
+  server: DemoServerStore;
+  databaseUrl?: string;
+}
+
+/** A commander parser for the demo's `--server`. */
+function serverStore(value: string): DemoServerStore {
+  const store = DEMO_SERVER_STORES.find((name) => name === value);
+  if (!store) throw new InvalidArgumentError(`Expected ${DEMO_SERVER_STORES.join(' or ')}.`);
+  return store;
 }
 
 /** A commander parser for the demo's `--conflicts`. */
@@ -44,6 +61,9 @@ interface ServeFlags {
   maxBodyBytes?: number;
   tombstoneRetention?: number;
   allowRemote?: boolean;
+  databaseUrl?: string;
+  corsOrigin?: string[];
+  sharedType?: string[];
 }
 
 interface SyncFlags {
@@ -79,7 +99,17 @@ program
   )
   .option('--inspect', 'serve the local inspector (on 127.0.0.1, with a per-run token) to watch the actors')
   .option('--trace <file>', 'write the inspection stream to a JSON-lines trace file', nonEmpty)
+  .option(
+    '--server <store>',
+    `where the server keeps records: ${DEMO_SERVER_STORES.join(' or ')} (an embedded PostgreSQL 18 unless --database-url)`,
+    serverStore,
+    'memory',
+  )
+  .option('--database-url <url>', 'with --server postgres: use this database', nonEmpty)
   .action(async (flags: DemoFlags) => {
+    if (flags.databaseUrl && flags.server !== 'postgres') {
+      throw new InvalidArgumentError('--database-url needs --server postgres');
+    }
     process.exitCode = await runDemo({
       items: flags.items,
       faultRate: flags.faultRate,
@@ -89,6 +119,8 @@ program
       conflicts: flags.conflicts,
       inspect: flags.inspect === true,
       ...(flags.trace ? { trace: flags.trace } : {}),
+      server: flags.server,
+      ...(flags.databaseUrl ? { databaseUrl: flags.databaseUrl } : {}),
     });
   });
 
@@ -120,8 +152,36 @@ program
     wholeNumber(1, 3650),
   )
   .option('--allow-remote', 'allow binding an address other than loopback')
+  .option(
+    '--database-url <url>',
+    'keep records in this PostgreSQL database (migrated on start; any number of servers may share it)',
+    nonEmpty,
+  )
+  .option('--cors-origin <origin...>', 'browser origins allowed to call the server (default: none)')
+  .option(
+    '--shared-type <type...>',
+    'entity types every token shares (default: each token has its own records)',
+  )
   .action(async (flags: ServeFlags) => {
-    process.exitCode = await runServe({ ...flags, allowRemote: flags.allowRemote === true });
+    const { corsOrigin, sharedType, ...rest } = flags;
+    process.exitCode = await runServe({
+      ...rest,
+      allowRemote: flags.allowRemote === true,
+      corsOrigins: corsOrigin,
+      sharedTypes: sharedType,
+    });
+  });
+
+program
+  .command('migrate')
+  .description("apply the PostgreSQL server store's migrations the database lacks (serve also does on start)")
+  .requiredOption(
+    '--database-url <url>',
+    'the PostgreSQL database, e.g. postgres://user:password@host:5432/app',
+    nonEmpty,
+  )
+  .action(async (flags: { databaseUrl: string }) => {
+    process.exitCode = await runMigrate(flags);
   });
 
 program

@@ -1,7 +1,9 @@
 import { dirname, resolve } from 'node:path';
 import { errorMessage } from '../domain/errors.js';
+import type { ServerStore } from '../server/server-store.js';
 import { createSyncServer } from '../server/sync-server.js';
 import { CliError } from './errors.js';
+import { openPostgresStore } from './postgres.js';
 import { assertDirectory } from './store-file.js';
 
 export interface ServeOptions {
@@ -15,6 +17,12 @@ export interface ServeOptions {
   /** Days a pushed delete is kept in the change feed (the server's default when absent). */
   tombstoneRetention?: number | undefined;
   allowRemote: boolean;
+  /** Keep records in this PostgreSQL database (migrated on start) instead of memory or a file. */
+  databaseUrl?: string | undefined;
+  /** Browser origins allowed to call the server (CORS). Default none. */
+  corsOrigins?: readonly string[] | undefined;
+  /** Entity types every principal shares. */
+  sharedTypes?: readonly string[] | undefined;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -28,18 +36,27 @@ export async function runServe(options: ServeOptions): Promise<number> {
     );
   }
   // The server writes its state file on the first sync: a directory that is not there would fail every sync.
+  if (options.file && options.databaseUrl) {
+    throw new CliError('--file and --database-url both say where records live: give one of them');
+  }
   if (options.file) await assertDirectory(dirname(resolve(options.file)));
   const token = options.token || process.env.ACTORSYNC_TOKEN || undefined;
-  const server = await createSyncServer({
+  const retention = options.tombstoneRetention
+    ? { tombstoneRetentionMs: options.tombstoneRetention * 24 * 60 * 60 * 1000 }
+    : {};
+  const database = options.databaseUrl ? await openPostgresStore(options.databaseUrl, retention) : undefined;
+  // A refused option (an origin that is not one, a port in use) must not leave the database pool holding the process.
+  const server = await createSyncServer<ServerStore>({
     host: options.host,
     port: options.port,
     allowRemote: options.allowRemote,
+    ...(database ? { store: database.store } : {}),
     ...(token ? { token } : {}),
     ...(options.file ? { file: resolve(options.file) } : {}),
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
-    ...(options.tombstoneRetention
-      ? { tombstoneRetentionMs: options.tombstoneRetention * 24 * 60 * 60 * 1000 }
-      : {}),
+    ...(database ? {} : retention),
+    ...(options.corsOrigins?.length ? { cors: { origins: options.corsOrigins } } : {}),
+    ...(options.sharedTypes?.length ? { sharedTypes: options.sharedTypes } : {}),
     faults: { rate: options.faultRate, retryAfterSeconds: 1, hangMs: 2_000 },
     onRequest: ({ method, path, status, fault }) =>
       console.log(`${new Date().toISOString()} ${method} ${path} ${status}${fault ? ` fault=${fault}` : ''}`),
@@ -48,6 +65,9 @@ export async function runServe(options: ServeOptions): Promise<number> {
       console.error(
         `${new Date().toISOString()} ${method} ${path} 500 error: ${errorMessage(error).replace(/\s+/g, ' ').trim()}`,
       ),
+  }).catch(async (error: unknown) => {
+    await database?.store.close();
+    throw error;
   });
   // Built from the address the server bound: scheme, host and port, nothing to hide.
   const url = server.url;
@@ -59,6 +79,9 @@ export async function runServe(options: ServeOptions): Promise<number> {
     console.log('  (generated for this run; clients send it as a bearer token, e.g. via ACTORSYNC_TOKEN)');
   }
   if (options.file) console.log(`  persisting to ${resolve(options.file)}`);
+  if (database) console.log(`  storing in PostgreSQL at ${database.shown}`);
+  if (options.corsOrigins?.length)
+    console.log(`  browsers may call it from ${options.corsOrigins.join(', ')}`);
   if (options.faultRate > 0)
     console.log(`  injecting faults into ${options.faultRate * 100}% of sync requests`);
   console.log('  Ctrl-C stops it.');
@@ -66,7 +89,9 @@ export async function runServe(options: ServeOptions): Promise<number> {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });
+  // Batches being applied finish and are answered; then the database connections close.
   await server.close();
+  await database?.store.close();
   console.log(`Stopped (${signal}).`);
   return 0;
 }
