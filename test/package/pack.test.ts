@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabase } from '../helpers/postgres.js';
 
 // What a newcomer's app sees: the packed tarball installed into a project of its own, used from strict TypeScript.
 const execFileAsync = promisify(execFile);
@@ -93,6 +94,46 @@ try {
 }
 `;
 
+/**
+ * An app's server on PostgreSQL: `actorsync/server/postgres` with `pg` (an optional peer, installed by the app) and
+ * the handler mounted as a host that speaks Web Requests would (here node:http through createSyncServer).
+ */
+const POSTGRES_SOURCE = `
+import { MemoryLocalDataSource, Repository, type RepositoryEntity, SyncCoordinator } from 'actorsync';
+import { HttpRemoteDataSource } from 'actorsync/http';
+import { createSyncHandler, createSyncServer, type ServerStore } from 'actorsync/server';
+import { PostgresServerStore } from 'actorsync/server/postgres';
+
+interface Note extends RepositoryEntity {
+  text: string;
+}
+
+const store: ServerStore = await PostgresServerStore.open({ connectionString: process.env.DATABASE_URL ?? '' });
+const server = await createSyncServer({ store });
+try {
+  const notes = new Repository<Note>({
+    entityType: 'notes',
+    local: new MemoryLocalDataSource<Note>(),
+    remote: new HttpRemoteDataSource<Note>({ baseUrl: server.url, getToken: () => server.token }),
+  });
+  await notes.saveMany([1, 2, 3].map((n) => ({ id: \`note-\${n}\`, text: \`note \${n}\` })));
+  const coordinator = new SyncCoordinator();
+  const result = await coordinator.sync(notes);
+  await coordinator.stop();
+  // The same store behind a second, Web-standard handler: what Hono, Bun or Deno would mount.
+  const handler = createSyncHandler({ store, token: server.token });
+  const response = await handler.fetch(
+    new Request('http://app.example/v1/items/notes', { headers: { authorization: \`Bearer \${server.token}\` } }),
+  );
+  const { items } = (await response.json()) as { items: { item: { id: string } }[] };
+  await handler.close();
+  console.log(JSON.stringify({ state: result.state, onServer: items.map((stored) => stored.item.id).sort() }));
+} finally {
+  await server.close();
+  await store.close();
+}
+`;
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'actorsync-pack-'));
   const packed = join(dir, 'packed');
@@ -112,6 +153,27 @@ beforeAll(async () => {
     cwd: consumer,
     timeout: SLOW,
   });
+  await writeFile(
+    join(consumer, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        strict: true,
+        noUncheckedIndexedAccess: true,
+        // The package's own declarations are checked too: they must stand alone in an app.
+        skipLibCheck: false,
+        noEmitOnError: true,
+        // The app brings its own @types/node; borrow ours rather than install one.
+        typeRoots: [join(root, 'node_modules', '@types')],
+        types: ['node'],
+        outDir: 'out',
+        rootDir: 'src',
+      },
+      include: ['src'],
+    }),
+  );
 }, SLOW);
 
 afterAll(async () => {
@@ -137,27 +199,6 @@ describe('the packed package, installed into a separate app', () => {
 
   it('type-checks under strict TypeScript (nodenext) and syncs records through every sub-path', async () => {
     await writeFile(join(consumer, 'src', 'app.ts'), CONSUMER_SOURCE);
-    await writeFile(
-      join(consumer, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          strict: true,
-          noUncheckedIndexedAccess: true,
-          // The package's own declarations are checked too: they must stand alone in an app.
-          skipLibCheck: false,
-          noEmitOnError: true,
-          // The app brings its own @types/node; borrow ours rather than install one.
-          typeRoots: [join(root, 'node_modules', '@types')],
-          types: ['node'],
-          outDir: 'out',
-          rootDir: 'src',
-        },
-        include: ['src'],
-      }),
-    );
     const tsc = join(root, 'node_modules', '.bin', 'tsc');
     const compiled = await run(tsc, ['-p', 'tsconfig.json'], { cwd: consumer, timeout: SLOW });
     expect(compiled.stdout).toBe('');
@@ -175,6 +216,27 @@ describe('the packed package, installed into a separate app', () => {
       manifestName: 'actorsync',
     });
   }, 60_000);
+
+  it('serves from PostgreSQL once the app installs pg (actorsync/server/postgres); actorsync/server needs no pg', async () => {
+    // The app above ran actorsync/server without pg: it is an optional peer that npm does not install.
+    expect(existsSync(join(consumer, 'node_modules', 'pg'))).toBe(false);
+    // A TypeScript app also installs pg's types: the store's declarations name pg's Pool.
+    await run(npm, ['install', 'pg@8', '@types/pg@8', '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: consumer,
+      timeout: SLOW,
+    });
+    await writeFile(join(consumer, 'src', 'postgres-app.ts'), POSTGRES_SOURCE);
+    const tsc = join(root, 'node_modules', '.bin', 'tsc');
+    const compiled = await run(tsc, ['-p', 'tsconfig.json'], { cwd: consumer, timeout: SLOW });
+    expect(compiled.stdout).toBe('');
+    const database = await testDatabase();
+    const { stdout } = await execFileAsync(process.execPath, ['out/postgres-app.js'], {
+      cwd: consumer,
+      timeout: 30_000,
+      env: { ...process.env, DATABASE_URL: database.url },
+    });
+    expect(JSON.parse(stdout)).toEqual({ state: 'synced', onServer: ['note-1', 'note-2', 'note-3'] });
+  }, 120_000);
 
   it('installs a working actorsync command', async () => {
     const bin = join(consumer, 'node_modules', '.bin', 'actorsync');
