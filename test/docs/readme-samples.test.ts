@@ -49,6 +49,7 @@ async function compileErrors(samples: readonly ReadmeSample[]): Promise<string[]
         'actorsync/http': [join(root, 'src', 'http.ts')],
         'actorsync/lowdb': [join(root, 'src', 'lowdb.ts')],
         'actorsync/server': [join(root, 'src', 'server.ts')],
+        'actorsync/server/postgres': [join(root, 'src', 'server-postgres.ts')],
         'actorsync/inspect': [join(root, 'src', 'inspect.ts')],
         'actorsync/machines': [join(root, 'machines', 'index.ts')],
       },
