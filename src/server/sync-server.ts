@@ -55,6 +55,8 @@ export interface SyncServer<Store extends ServerStore = MemoryServerStore> {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** The host of the URL a request is given to the handler with: it routes by path only. */
+const LOOPBACK_NAME = 'localhost';
 
 /**
  * The sync server on `node:http`: `createSyncHandler` behind a listening socket. Binds loopback unless told
@@ -114,7 +116,7 @@ export async function createSyncServer<Store extends ServerStore = MemoryServerS
   const inFlight = new Map<IncomingMessage, Promise<void>>();
 
   const server: Server = createServer((request, response) => {
-    const done = serve(handler, request, response, host);
+    const done = serve(handler, request, response);
     inFlight.set(request, done);
     void done.finally(() => inFlight.delete(request));
   });
@@ -163,31 +165,35 @@ async function serve(
   handler: SyncHandler,
   request: IncomingMessage,
   response: ServerResponse,
-  host: string,
 ): Promise<void> {
   const gone = new AbortController();
   response.once('close', () => {
     if (!response.writableFinished) gone.abort();
   });
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (typeof value === 'string') headers.set(name, value);
-    else if (Array.isArray(value)) for (const one of value) headers.append(name, one);
-  }
   const method = request.method ?? 'GET';
   const hasBody = method !== 'GET' && method !== 'HEAD';
-  const webRequest = new Request(`http://${host}${request.url ?? '/'}`, {
-    method,
-    headers,
-    signal: gone.signal,
-    ...(hasBody ? { body: bodyOf(request), duplex: 'half' } : {}),
-  } as RequestInit);
   let answer: Response;
   try {
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(request.headers)) {
+      if (typeof value === 'string') headers.set(name, value);
+      else if (Array.isArray(value)) for (const one of value) headers.append(name, one);
+    }
+    // Origin-form (`/v1/…`), absolute-form (`http://host/v1/…`) and `*` alike: the handler routes by path only.
+    const url = new URL(request.url ?? '/', `http://${LOOPBACK_NAME}`);
+    const webRequest = new Request(url, {
+      method,
+      headers,
+      signal: gone.signal,
+      ...(hasBody ? { body: bodyOf(request), duplex: 'half' } : {}),
+    } as RequestInit);
     answer = await handler.fetch(webRequest);
   } catch {
-    // The handler answers every error itself; this is a bug or a request Node could not represent.
-    answer = new Response('{"error":"Internal error"}', { status: 500 });
+    // The handler answers every error itself: this is a request the Web API cannot represent (or a bug).
+    answer = new Response('{"error":"Bad request"}', {
+      status: 400,
+      headers: { 'content-type': 'application/json', connection: 'close' },
+    });
   }
   if (answer.type === 'error') {
     request.socket.destroy();

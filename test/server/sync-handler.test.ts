@@ -279,6 +279,29 @@ describe('on node:http', () => {
     expect(served.status).toBe(200);
   });
 
+  it('answers every request-target form HTTP allows by its path, and never crashes on one it cannot read', async () => {
+    server = await createSyncServer({ token: ALICE });
+    const statusOf = (target: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(server.port, '127.0.0.1', () =>
+          socket.write(`GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`),
+        );
+        let text = '';
+        socket.on('data', (chunk) => {
+          text += chunk.toString();
+        });
+        socket.on('error', reject);
+        socket.on('close', () => resolve(text.split('\r\n')[0] ?? ''));
+      });
+    expect(await statusOf('/healthz')).toBe('HTTP/1.1 200 OK');
+    expect(await statusOf('http://elsewhere.example/healthz')).toBe('HTTP/1.1 200 OK');
+    expect(await statusOf('*')).toBe('HTTP/1.1 404 Not Found');
+    expect(await statusOf('/v1/items/%ZZ')).toBe('HTTP/1.1 400 Bad Request');
+    expect(await statusOf('http://[bad/healthz')).toMatch(/^HTTP\/1\.1 400/);
+    // Still serving.
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
   it('close() drops a request whose body has not arrived, and resolves', async () => {
     server = await createSyncServer({ token: ALICE });
     const socket = connect(server.port, '127.0.0.1');
