@@ -25,7 +25,9 @@ function serve(databaseUrl: string, ...more: string[]) {
   return {
     process,
     // The whole banner is out once it says how to stop.
-    url: process.waitFor(/listening on (http:\/\/\S+)[\s\S]*Ctrl-C stops it/).then(([, url]) => url as string),
+    url: process
+      .waitFor(/listening on (http:\/\/\S+)[\s\S]*Ctrl-C stops it/)
+      .then(([, url]) => url as string),
   };
 }
 
