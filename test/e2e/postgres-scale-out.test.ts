@@ -327,7 +327,8 @@ describe('PostgreSQL scale-out: many server processes on one database', () => {
 
     // Each client: a few creates, edits (its own records and others') and deletes, then a sync, round after round,
     // until some rounds after the restart. Failed runs are normal during the outage: the next run goes on.
-    const ROUNDS = 20;
+    // Longer under `npm run reliability` (RELIABILITY_SCALE=10 gives 200 rounds per client).
+    const ROUNDS = 20 * Number(process.env.RELIABILITY_SCALE ?? 1);
     const runs: SyncResult[] = [];
     const work = async (client: Device) => {
       let created = 0;
@@ -350,7 +351,7 @@ describe('PostgreSQL scale-out: many server processes on one database', () => {
           }
         }
         runs.push(await client.sync());
-        if (round > 200) throw new Error(`${client.name} is still waiting for the restart`);
+        if (round > ROUNDS + 200) throw new Error(`${client.name} is still waiting for the restart`);
       }
     };
     await Promise.all([...clients.map(work), killing]);
