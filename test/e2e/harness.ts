@@ -176,6 +176,9 @@ export class Harness {
    */
   async server(options: TestServerOptions = {}): Promise<TestServer> {
     const { storage, now, tombstoneRetentionMs, ...serverOptions } = options;
+    if (storage && storage.kind !== SERVER_STORE) {
+      throw new Error(`Storage for the ${storage.kind} store given to a server on the ${SERVER_STORE} store`);
+    }
     if (SERVER_STORE === 'memory') {
       return this.memoryServer({
         ...serverOptions,
