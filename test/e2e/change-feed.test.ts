@@ -1,29 +1,39 @@
 /**
- * Issue 13, the server side: `GET /v1/changes/{entityType}` over HTTP against a real reference server on
- * 127.0.0.1. Paging, at most the latest version per id, writes while a client pages, tombstones and their expiry,
- * checkpoints across restarts, long-polls, and hostile query strings.
+ * Issue 13, the server side: `GET /v1/changes/{entityType}` over HTTP against a real sync server on 127.0.0.1,
+ * on the run's server store (test/e2e/harness.ts). Paging, at most the latest version per id, writes while a client
+ * pages, tombstones and their expiry, checkpoints across restarts, long-polls, and hostile query strings.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangesPage } from '../../src/server/change-feed.js';
-import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server.js';
+import { decodeCheckpoint } from '../../src/server/checkpoint.js';
+import { createSyncServer } from '../../src/server.js';
+import {
+  Harness,
+  seedServer,
+  serverRecord,
+  serverRecords,
+  serverTombstones,
+  type TestServer,
+  type TestServerOptions,
+} from './harness.js';
 
 const TOKEN = 'change-feed-token-5b1e';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
-const servers: SyncServer[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.close();
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
+const h = new Harness();
+afterEach(() => h.dispose());
 
-async function start(options: SyncServerOptions = {}): Promise<SyncServer> {
-  const server = await createSyncServer({ token: TOKEN, ...options });
-  servers.push(server);
-  return server;
+function start(options: TestServerOptions = {}): Promise<TestServer> {
+  return h.server({ token: TOKEN, ...options });
+}
+
+/** The epoch a checkpoint names: which store's sequence numbers it counts. */
+function epochOf(checkpoint: string): string {
+  const decoded = decodeCheckpoint(checkpoint);
+  if (!decoded) throw new Error(`Not a checkpoint: ${checkpoint}`);
+  return decoded.epoch;
 }
 
 interface Note {
@@ -47,7 +57,7 @@ const note = (id: string, version = 1, text = `${id} v${version}`): Note => ({
 const tombstone = (id: string, version: number): Note => ({ ...note(id, version), deleted: true });
 
 let keys = 0;
-async function push(server: SyncServer, items: readonly Note[], type = 'note') {
+async function push(server: TestServer, items: readonly Note[], type = 'note') {
   keys += 1;
   const response = await fetch(`${server.url}/v1/sync/${type}`, {
     method: 'POST',
@@ -58,7 +68,7 @@ async function push(server: SyncServer, items: readonly Note[], type = 'note') {
 }
 
 /** One request for changes; `query` is appended as is (hostile tests spell it themselves). */
-async function changes(server: SyncServer, query = '', type = 'note', signal?: AbortSignal) {
+async function changes(server: TestServer, query = '', type = 'note', signal?: AbortSignal) {
   const response = await fetch(`${server.url}/v1/changes/${type}${query ? `?${query}` : ''}`, {
     headers: auth,
     ...(signal ? { signal } : {}),
@@ -73,7 +83,7 @@ async function changes(server: SyncServer, query = '', type = 'note', signal?: A
 const since = (checkpoint: string, extra = '') => `since=${encodeURIComponent(checkpoint)}${extra}`;
 
 /** Every change from `checkpoint` on, page by page, and the checkpoint the last page gave. */
-async function pullAll(server: SyncServer, limit: number, checkpoint = '') {
+async function pullAll(server: TestServer, limit: number, checkpoint = '') {
   const pages: ChangesPage[] = [];
   for (;;) {
     const { status, body } = await changes(server, `${since(checkpoint)}&limit=${limit}`);
@@ -181,9 +191,9 @@ describe('GET /v1/changes/{entityType}: paging', () => {
     expect(served.filter(({ id }) => id === 'n25')).toEqual([{ id: 'n25', version: 2 }]);
   });
 
-  it('writes seeded through server.state.put enter the feed like pushed ones', async () => {
+  it("writes seeded through the server's store (as another client's) enter the feed like pushed ones", async () => {
     const server = await start();
-    server.state.put('note', note('seeded', 4));
+    await seedServer(server, [note('seeded', 4)], 'note');
     const { body } = await changes(server);
     expect(body.changes).toEqual([
       { id: 'seeded', version: 4, deleted: false, item: { ...note('seeded', 4), syncPending: false } },
@@ -225,13 +235,16 @@ describe('tombstones', () => {
     const listed = await fetch(`${server.url}/v1/items/note`, { headers: auth });
     const { items } = (await listed.json()) as { items: { item: Note }[] };
     expect(items.map(({ item }) => item.id).sort()).toEqual(['b', 'c']);
-    expect(server.state.tombstones('note').map(({ item }) => item.id)).toEqual(['a', 'never-had']);
+    expect((await serverTombstones(server, 'note')).map(({ item }) => item.id)).toEqual(['a', 'never-had']);
 
     // The same delete again (a lost reply) is acknowledged, not applied again, even with other user fields.
     expect((await push(server, [{ ...tombstone('a', 2), text: 'other' }])).body).toEqual({
       results: [{ id: 'a', status: 'ok', version: 2 }],
     });
-    expect(server.state.get('note', 'a')).toMatchObject({ appliedCount: 2, appliedVersions: [1, 2] });
+    expect(await serverRecord(server, 'a', 'note')).toMatchObject({
+      appliedCount: 2,
+      appliedVersions: [1, 2],
+    });
     // An edit at the deleted version, or an older one, is a conflict answered with the tombstone.
     const conflict = await push(server, [note('a', 2, 'edited'), note('never-had', 1)]);
     expect(conflict.body).toEqual({
@@ -258,8 +271,8 @@ describe('tombstones', () => {
     expect(next.body.changes).toEqual([
       { id: 'a', version: 3, deleted: false, item: { ...note('a', 3, 'back'), syncPending: false } },
     ]);
-    expect(server.state.list('note').map(({ item }) => item.id)).toEqual(['a', 'b']);
-    expect(server.state.tombstones('note')).toEqual([]);
+    expect((await serverRecords(server, 'note')).map(({ item }) => item.id)).toEqual(['a', 'b']);
+    expect(await serverTombstones(server, 'note')).toEqual([]);
   });
 
   it('refuses a batch whose `deleted` is not a boolean, naming the item; `deleted: false` is a plain record', async () => {
@@ -310,8 +323,8 @@ describe('tombstones', () => {
         reset: true,
       },
     });
-    expect(server.state.get('note', 'a')).toBeUndefined();
-    expect(server.state.tombstones('note').map(({ item }) => item.id)).toEqual(['b']);
+    expect(await serverRecord(server, 'a', 'note')).toBeUndefined();
+    expect((await serverTombstones(server, 'note')).map(({ item }) => item.id)).toEqual(['b']);
     // A client that had seen every delete keeps its checkpoint; one from the beginning gets what is left.
     expect(await changes(server, since(afterDeletes))).toMatchObject({ status: 200, body: { changes: [] } });
     expect((await changes(server)).body.changes.map((c) => [c.id, c.deleted])).toEqual([
@@ -325,7 +338,7 @@ describe('tombstones', () => {
       status: 200,
       body: { changes: [] },
     });
-    expect(server.state.tombstones('note')).toEqual([]);
+    expect(await serverTombstones(server, 'note')).toEqual([]);
   });
 });
 
@@ -348,12 +361,11 @@ describe('a reset client starting over', () => {
 });
 
 describe('checkpoints across servers and restarts', () => {
-  it('a new memory server answers an old checkpoint with 410 reset, never a page', async () => {
+  it('a server on a new store (a memory server restarted empty) answers an old checkpoint with 410 reset, never a page', async () => {
     const first = await start();
     await push(first, [note('a'), note('b')]);
     const { checkpoint } = await pullAll(first, 10);
     await first.close();
-    servers.splice(servers.indexOf(first), 1);
 
     const second = await start();
     await push(second, [note('x'), note('y'), note('z')]);
@@ -365,21 +377,17 @@ describe('checkpoints across servers and restarts', () => {
     });
   });
 
-  it('`file` keeps the epoch, the feed and its tombstones: checkpoints stay valid after a restart', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'actorsync-feed-'));
-    dirs.push(dir);
-    const file = join(dir, 'server.json');
-    const first = await start({ file });
+  it('a server started again on the same storage (`file`, a database) keeps the epoch, the feed and its tombstones: checkpoints stay valid', async () => {
+    const storage = await h.storage();
+    const first = await start({ storage });
     await push(first, [note('a'), note('b'), note('c')]);
     await push(first, [tombstone('b', 2), note('a', 2)]);
     const middle = (await changes(first, 'limit=1')).body.checkpoint;
     const end = (await pullAll(first, 10)).checkpoint;
-    const epoch = first.state.epoch;
     await first.close();
-    servers.splice(servers.indexOf(first), 1);
 
-    const second = await start({ file });
-    expect(second.state.epoch).toBe(epoch);
+    const second = await start({ storage });
+    expect(epochOf((await changes(second, 'limit=1')).body.checkpoint)).toBe(epochOf(end));
     const rest = await changes(second, since(middle));
     expect(rest.body.changes.map(({ id, version, deleted }) => ({ id, version, deleted }))).toEqual([
       { id: 'b', version: 2, deleted: true },
@@ -390,23 +398,19 @@ describe('checkpoints across servers and restarts', () => {
     expect((await changes(second, since(end))).body.changes.map(({ id }) => id)).toEqual(['d']);
   });
 
-  it('an epoch is on disk before the first checkpoint is handed out, even with no write yet', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'actorsync-feed-'));
-    dirs.push(dir);
-    const file = join(dir, 'server.json');
-    const first = await start({ file });
+  it('an epoch is stored before the first checkpoint is handed out, even with no write yet', async () => {
+    const storage = await h.storage();
+    const first = await start({ storage });
     const { checkpoint } = (await changes(first)).body;
     await first.close();
-    servers.splice(servers.indexOf(first), 1);
-    const second = await start({ file });
+    const second = await start({ storage });
     await push(second, [note('a')]);
     expect((await changes(second, since(checkpoint))).body.changes.map(({ id }) => id)).toEqual(['a']);
   });
 
+  // The memory store's own file format: on the memory store whatever the run's store.
   it('loads a file written before the change feed: its records are served, its tombstone-free state kept', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'actorsync-feed-'));
-    dirs.push(dir);
-    const file = join(dir, 'server.json');
+    const file = join(await h.tempDir(), 'server.json');
     const stored = (id: string) => ({
       item: { ...note(id), syncPending: false },
       appliedCount: 1,
@@ -420,7 +424,7 @@ describe('checkpoints across servers and restarts', () => {
         replies: { 'note\u0000k1': { digest: 'd', reply: [{ id: 'a', status: 'ok' }] } },
       }),
     );
-    const server = await start({ file });
+    const server = await h.memoryServer({ token: TOKEN, file });
     expect((await changes(server)).body.changes.map(({ id }) => id)).toEqual(['a', 'b']);
     expect(server.state.replyFor('note', 'k1')).toEqual([{ id: 'a', status: 'ok' }]);
     const onDisk = JSON.parse(await readFile(file, 'utf8')) as { epoch?: string };
@@ -515,7 +519,6 @@ describe('long-poll (`wait`)', () => {
 
     const started = Date.now();
     await server.close();
-    servers.splice(servers.indexOf(server), 1);
     expect(Date.now() - started).toBeLessThan(1_000);
     for (const answer of await Promise.all(held)) {
       expect(answer).toEqual({
@@ -536,7 +539,7 @@ describe('injected faults on pulls (`pullFaults`)', () => {
         dripIntervalMs: 1,
       },
     });
-    server.state.put('note', note('a'));
+    await seedServer(server, [note('a')], 'note');
     const url = `${server.url}/v1/changes/note`;
     const outcome = async () => {
       try {
@@ -598,15 +601,16 @@ describe('requests the change feed refuses', () => {
     await push(server, [note('a')]);
     const { checkpoint } = (await changes(server)).body;
     const b64 = (text: string) => Buffer.from(text).toString('base64url');
+    const epoch = epochOf(checkpoint);
     const malformed = [
       'not-a-checkpoint!',
       b64('no dot'),
-      b64(`${server.state.epoch}.1`),
-      b64(`${server.state.epoch}.-1.0`),
-      b64(`${server.state.epoch}.1.5.2`),
-      b64(`${server.state.epoch}.99999999999999999.0`),
-      b64(`${server.state.epoch}.01.0`),
-      b64(`${server.state.epoch}.1.1e3`),
+      b64(`${epoch}.1`),
+      b64(`${epoch}.-1.0`),
+      b64(`${epoch}.1.5.2`),
+      b64(`${epoch}.99999999999999999.0`),
+      b64(`${epoch}.01.0`),
+      b64(`${epoch}.1.1e3`),
       `${checkpoint}=`,
       `${checkpoint}%00`,
       'x'.repeat(10_000),

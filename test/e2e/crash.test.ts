@@ -84,7 +84,7 @@ describe('SIGKILL of a syncing process', () => {
     // Seeded, so a failure message (which names the seed) can be replayed.
     const random = seededRandom(seed);
     const context = (what: string) => `${what} (seed ${seed})`;
-    const server = await h.server({ faults: { latencyMs: SERVER_LATENCY_MS } });
+    const server = await h.memoryServer({ faults: { latencyMs: SERVER_LATENCY_MS } });
     const file = join(await h.tempDir(), 'store.json');
     await withStore(file, (notes) =>
       notes.saveMany(Array.from({ length: RECORDS }, (_, i) => ({ id: noteId(i), text: `note ${i}` }))),
@@ -156,7 +156,7 @@ describe('SIGKILL of a syncing process', () => {
   });
 
   it('a kill between the server commit and the local ack: the restarted run is acknowledged, not re-applied', async () => {
-    const server = await h.server({ faults: { script: ['dropReply'] } });
+    const server = await h.memoryServer({ faults: { script: ['dropReply'] } });
     const file = join(await h.tempDir(), 'store.json');
     const ids = ['a', 'b', 'c'];
     await withStore(file, (notes) => notes.saveMany(ids.map((id) => ({ id, text: id }))));

@@ -12,13 +12,7 @@ import {
   type SyncProgress,
   TransientSyncError,
 } from '../../src/index.js';
-import {
-  createSyncServer,
-  FAULT_KINDS,
-  type FaultKind,
-  type FaultOptions,
-  type SyncServer,
-} from '../../src/server.js';
+import { createSyncServer, FAULT_KINDS, type FaultKind, type FaultOptions } from '../../src/server.js';
 import {
   ENTITY,
   Harness,
@@ -27,7 +21,11 @@ import {
   recordingFetch,
   SERVER_TOKEN,
   type SentRequest,
+  seedServer,
   serverItems,
+  serverRecord,
+  serverRecords,
+  type TestServer,
 } from './harness.js';
 
 const h = new Harness();
@@ -64,8 +62,8 @@ async function syncThrough(
 const retryError = (events: SyncProgress[]) => events.find((p) => p.retries > 0)?.errorMessage;
 
 /** Every item is on the server, applied exactly once, and acknowledged locally. */
-async function expectAllSyncedOnce(server: SyncServer, pending: () => Promise<number>) {
-  expect(serverItems(server, ids).map((s) => s.appliedVersions)).toEqual(ids.map(() => [1]));
+async function expectAllSyncedOnce(server: TestServer, pending: () => Promise<number>) {
+  expect((await serverItems(server, ids)).map((s) => s.appliedVersions)).toEqual(ids.map(() => [1]));
   expect(await pending()).toBe(0);
 }
 
@@ -100,7 +98,7 @@ describe('each fault kind of the reference server', () => {
     await repository.save({ id: ids[0], text: 'edited' });
     expect(await coordinator.sync(repository)).toMatchObject({ state: 'synced', syncedItems: 1, retries: 1 });
     expect(server.stats().faultsInjected.error500).toBe(2);
-    expect(server.state.get(ENTITY, ids[0]!)?.appliedVersions).toEqual([1, 2]);
+    expect((await serverRecord(server, ids[0]!))?.appliedVersions).toEqual([1, 2]);
   });
 
   it.each([
@@ -158,7 +156,7 @@ describe('each fault kind of the reference server', () => {
     expect(sent[0]?.idempotencyKey).toBe(sent[1]?.idempotencyKey);
     expect(server.stats().duplicateBatches).toBeGreaterThanOrEqual(1);
     expect(server.stats()).toMatchObject({ batchesApplied: 1 });
-    expect(serverItems(server, ids).every((s) => s.appliedCount === 1)).toBe(true);
+    expect((await serverItems(server, ids)).every((s) => s.appliedCount === 1)).toBe(true);
     await expectAllSyncedOnce(server, () => repository.pendingCount());
   });
 
@@ -173,8 +171,8 @@ describe('each fault kind of the reference server', () => {
     expect(await coordinator.failures(ENTITY)).toMatchObject([
       { id: ids[0], lastError: reason, retryable: false, deadLettered: true },
     ]);
-    expect(server.state.get(ENTITY, ids[0]!)).toBeUndefined();
-    expect(serverItems(server, ids.slice(1)).every((s) => s.appliedCount === 1)).toBe(true);
+    expect(await serverRecord(server, ids[0]!)).toBeUndefined();
+    expect((await serverItems(server, ids.slice(1))).every((s) => s.appliedCount === 1)).toBe(true);
     expect(await local.get(ids[0]!)).toMatchObject({ syncPending: true });
     expect((await local.getAll()).filter((n) => n.syncPending)).toHaveLength(1);
     // A dead letter stays out of later runs.
@@ -239,7 +237,7 @@ describe('how the HTTP remote classifies the real server', () => {
     expect(result).toMatchObject({ state: 'error', syncedItems: 7, failedItems: 1, retries: 0 });
     expect(result.failures).toEqual([{ id: 'huge', error, attempts: 1, deadLettered: true }]);
     expect(await repository.pendingCount()).toBe(1);
-    expect(server.state.list(ENTITY)).toHaveLength(7);
+    expect(await serverRecords(server)).toHaveLength(7);
     // Every record far over the cap: each fails alone (the server answers without reading the body).
     const big = Array.from({ length: 8 }, (_, i) => ({ ...note(`big-${i}`), text: 'x'.repeat(3_000) }));
     const results = await remote.syncBatch(big, context('direct'));
@@ -338,14 +336,14 @@ describe('how the HTTP remote classifies the real server', () => {
     // The same key again with the same items: the stored reply, not applied again.
     expect(await remote.syncBatch([note('a')], context('key-1'))).toEqual([{ id: 'a', status: 'ok' }]);
     expect(server.stats()).toMatchObject({ batchesApplied: 1, duplicateBatches: 1 });
-    expect(server.state.get(ENTITY, 'a')?.appliedCount).toBe(1);
+    expect((await serverRecord(server, 'a'))?.appliedCount).toBe(1);
     // The same key with other items: refused.
     const reused = await remote.syncBatch([note('b')], context('key-1')).catch((e: unknown) => e);
     expect(reused).toBeInstanceOf(PermanentSyncError);
     expect((reused as Error).message).toBe(
       'Server answered 422 (Idempotency-Key was already used for a different batch)',
     );
-    expect(server.state.get(ENTITY, 'b')).toBeUndefined();
+    expect(await serverRecord(server, 'b')).toBeUndefined();
 
     const anonymous = new HttpRemoteDataSource<Note>({ baseUrl: server.url });
     const noToken = await anonymous.syncBatch([note('c')], context('anon')).catch((e: unknown) => e);
@@ -383,7 +381,7 @@ describe('how the HTTP remote classifies the real server', () => {
     const server = await h.server();
     const remote = h.remote(server);
     const theirs: Note = { ...note('a', 3), text: 'theirs' };
-    server.state.put(ENTITY, theirs);
+    await seedServer(server, [theirs]);
     const reply = await remote.syncBatch([{ ...note('a', 2), text: 'mine' }], context('c-1'));
     expect(reply).toEqual([
       {
@@ -399,7 +397,7 @@ describe('how the HTTP remote classifies the real server', () => {
     expect(await remote.syncBatch([{ ...note('a', 3), text: 'theirs' }], context('c-3'))).toEqual([
       { id: 'a', status: 'ok' },
     ]);
-    expect(server.state.get(ENTITY, 'a')).toMatchObject({ appliedVersions: [3], item: { text: 'theirs' } });
+    expect(await serverRecord(server, 'a')).toMatchObject({ appliedVersions: [3], item: { text: 'theirs' } });
   });
 
   it('refuses a reply over maxResponseBytes as malformed, retried as transient, nothing marked', async () => {
@@ -497,7 +495,7 @@ describe('server security', () => {
 
   it('GET /v1/items/{type} needs the token; wrong routes and methods are refused', async () => {
     const server = await h.server();
-    server.state.put(ENTITY, { id: 'a', createdAt: 1, updatedAt: 1, version: 1, syncPending: true });
+    await seedServer(server, [{ id: 'a', createdAt: 1, updatedAt: 1, version: 1, syncPending: true }]);
     const auth = { authorization: `Bearer ${server.token}` };
     expect((await fetch(`${server.url}/v1/items/note`)).status).toBe(401);
     const listed = await fetch(`${server.url}/v1/items/note`, { headers: auth });

@@ -22,7 +22,10 @@ import {
   SERVER_TOKEN,
   type SentRequest,
   STORE_OPTIONS,
+  seedServer,
   serverItems,
+  serverRecord,
+  serverRecords,
   until,
 } from './harness.js';
 
@@ -57,7 +60,7 @@ describe('sync over HTTP into a lowdb store file', () => {
     expect(sent.every((r) => r.hasAuthorization)).toBe(true);
     expect(server.stats()).toMatchObject({ syncRequests: 3, batchesApplied: 3, duplicateBatches: 0 });
 
-    for (const stored of serverItems(server, ids(250))) {
+    for (const stored of await serverItems(server, ids(250))) {
       expect(stored).toMatchObject({ appliedCount: 1, appliedVersions: [1] });
       expect(stored.item).toEqual({ ...(await local.get(stored.item.id)), syncPending: false });
     }
@@ -92,13 +95,13 @@ describe('sync over HTTP into a lowdb store file', () => {
     const first = await run;
 
     expect(first).toMatchObject({ state: 'synced', totalItems: 2, syncedItems: 2, failedItems: 0 });
-    expect(server.state.get(ENTITY, noteId(1))?.item).toMatchObject({ version: 1, text: 'note 1' });
+    expect((await serverRecord(server, noteId(1)))?.item).toMatchObject({ version: 1, text: 'note 1' });
     expect(await local.get(noteId(1))).toMatchObject({ version: 2, syncPending: true });
     expect(await local.get(noteId(0))).toMatchObject({ version: 1, syncPending: false });
 
     const second = await coordinator.sync(repository);
     expect(second).toMatchObject({ state: 'synced', totalItems: 1, syncedItems: 1 });
-    expect(server.state.get(ENTITY, noteId(1))).toMatchObject({
+    expect(await serverRecord(server, noteId(1))).toMatchObject({
       item: { version: 2, text: 'edited in flight' },
       appliedCount: 2,
       appliedVersions: [1, 2],
@@ -137,14 +140,14 @@ describe('conflicts over the wire', () => {
     const { server, file, store, local, repository, coordinator } = await h.setup({
       coordinator: { conflicts },
     });
-    server.state.put(ENTITY, serverCopy);
+    await seedServer(server, [serverCopy]);
     await repository.save({ id: 'c1', text: 'local text' });
 
     const result = await coordinator.sync(repository);
 
     expect(result).toMatchObject({ state: 'synced', conflicts: 1, syncedItems: 1, failedItems: 0 });
     expect(await local.get('c1')).toMatchObject({ ...expected, syncPending: false });
-    expect(server.state.get(ENTITY, 'c1')).toMatchObject({
+    expect(await serverRecord(server, 'c1')).toMatchObject({
       item: expected,
       appliedVersions: applied,
       appliedCount: applied.length,
@@ -182,7 +185,7 @@ describe('CANCEL', () => {
     expect(await local.failures()).toEqual([]);
     // The server never finished the request: it holds nothing.
     await server.close();
-    expect(server.state.list(ENTITY)).toEqual([]);
+    expect(await serverRecords(server)).toEqual([]);
   });
 
   it('during the retry wait after a lost reply marks nothing; the next run is acknowledged by version', async () => {
@@ -200,7 +203,7 @@ describe('CANCEL', () => {
     const retrying = await nextProgress(coordinator, (p) => p.retries > 0);
     expect(retrying.errorMessage).toMatch(/^Retrying after: Network error/);
     // Committed on the server, never acknowledged to the client.
-    expect(serverItems(server, ids(3)).map((s) => s.appliedCount)).toEqual([1, 1, 1]);
+    expect((await serverItems(server, ids(3))).map((s) => s.appliedCount)).toEqual([1, 1, 1]);
     coordinator.cancel(ENTITY);
     expect(await run).toMatchObject({ cancelled: true, syncedItems: 0 });
     expect((await local.getAll()).every((note) => note.syncPending)).toBe(true);
@@ -210,7 +213,7 @@ describe('CANCEL', () => {
     expect(next).toMatchObject({ state: 'synced', syncedItems: 3, retries: 0 });
     expect(sent).toHaveLength(2);
     expect(sent[0]?.idempotencyKey).not.toBe(sent[1]?.idempotencyKey);
-    expect(serverItems(server, ids(3)).map((s) => s.appliedVersions)).toEqual([[1], [1], [1]]);
+    expect((await serverItems(server, ids(3))).map((s) => s.appliedVersions)).toEqual([[1], [1], [1]]);
     expect(server.stats()).toMatchObject({ batchesApplied: 2, duplicateBatches: 0 });
     expect(await repository.pendingCount()).toBe(0);
   });
@@ -278,7 +281,7 @@ describe('authentication', () => {
     expect(statuses.filter((status) => status === 401).length).toBeOneOf([1, 2]);
     // One token read per batch; a batch refused with the old token resends with the refresh's result.
     expect(calls.filter((refresh) => !refresh)).toHaveLength(3);
-    expect(serverItems(server, ids(5)).every((s) => s.appliedCount === 1)).toBe(true);
+    expect((await serverItems(server, ids(5))).every((s) => s.appliedCount === 1)).toBe(true);
     expect(await repository.pendingCount()).toBe(0);
   });
 });

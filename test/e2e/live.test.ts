@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpRemoteDataSource } from '../../src/http.js';
 import { Repository, type SyncProgress } from '../../src/index.js';
-import type { SyncServer } from '../../src/server.js';
 import { hostileServer } from '../helpers/hostile-server.js';
 import { recordFigures } from '../reliability/report.js';
 import {
@@ -19,7 +18,9 @@ import {
   type Note,
   nextProgress,
   recordingFetch,
+  SERVER_STORE,
   type SentRequest,
+  type TestServer,
   until,
 } from './harness.js';
 
@@ -30,7 +31,7 @@ const LIVE_WAIT_SECONDS = 2;
 const CHANGES_PATH = `/v1/changes/${ENTITY}`;
 
 /** A live device: its own store, coordinator and counted requests. */
-async function liveDevice(server: SyncServer, name: string, liveWaitSeconds = LIVE_WAIT_SECONDS) {
+async function liveDevice(server: TestServer, name: string, liveWaitSeconds = LIVE_WAIT_SECONDS) {
   const store = await harness.store(join(await harness.tempDir(), `${name}.json`));
   const local = store.collection<Note>(ENTITY);
   const sent: SentRequest[] = [];
@@ -49,7 +50,7 @@ async function liveDevice(server: SyncServer, name: string, liveWaitSeconds = LI
 }
 
 /** Two live devices, both synced once and each holding its long-poll. */
-async function twoLiveDevices(server: SyncServer) {
+async function twoLiveDevices(server: TestServer) {
   const a = await liveDevice(server, 'a');
   const b = await liveDevice(server, 'b');
   expect(await a.sync()).toMatchObject({ state: 'synced' });
@@ -95,7 +96,8 @@ describe('live mode', () => {
     expect(server.stats().syncRequests).toBe(before.server.syncRequests);
     // Still one held request each (a renewal may be between two requests for a moment).
     await until(() => server.stats().longPolls === 2, 'both devices to hold their request');
-    recordFigures('live', {
+    // One figure file per server store: both projects run this suite.
+    recordFigures(SERVER_STORE === 'memory' ? 'live' : `live-${SERVER_STORE}`, {
       latencyMs,
       idleRequests: idle.a + idle.b,
       idleSeconds: 10,
@@ -106,8 +108,8 @@ describe('live mode', () => {
 
   it('a server that stops is retried on a backoff, and the watch resumes when it is back', async () => {
     harness = new Harness();
-    const file = join(await harness.tempDir(), 'server.json');
-    const server = await harness.server({ file });
+    const storage = await harness.storage();
+    const server = await harness.server({ storage });
     const { a, b } = await twoLiveDevices(server);
 
     const runId = () => [a, b].map((device) => device.coordinator.getProgress(ENTITY)?.runId);
@@ -124,8 +126,8 @@ describe('live mode', () => {
     // A failed watch backs off; it starts no run.
     expect(runId()).toEqual(before.runs);
 
-    // Back on the same port and file: the checkpoints are still good, and each device holds its request again.
-    const restarted = await harness.server({ file, port: server.port });
+    // Back on the same port and storage: the checkpoints are still good, and each device holds its request again.
+    const restarted = await harness.server({ storage, port: server.port });
     await until(() => restarted.stats().longPolls === 2, 'both watches to resume', 5_000);
     const pulled = b.nextPull();
     await a.repository.save({ id: 'n2', text: 'after the restart' });

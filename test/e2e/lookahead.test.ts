@@ -71,7 +71,9 @@ async function setup(options: {
   maxBatchesInFlight?: number;
   getToken?: HttpRemoteOptions['getToken'];
 }) {
-  const server = await h.server({ faults: { latencyMs: options.latencyMs ?? 15, retryAfterSeconds: 0 } });
+  const server = await h.memoryServer({
+    faults: { latencyMs: options.latencyMs ?? 15, retryAfterSeconds: 0 },
+  });
   const dir = await h.tempDir();
   const store = await h.store(`${dir}/store.json`);
   const local = store.collection<Note>(ENTITY);
@@ -148,7 +150,7 @@ describe('maxBatchesInFlight: batches pushed ahead', () => {
     expect(sent.every((r) => r.status === 200)).toBe(true);
     expect(new Set(sent.map((r) => r.idempotencyKey)).size, 'each batch id once').toBe(12);
     expect(server.stats()).toMatchObject({ syncRequests: 12, batchesApplied: 12, duplicateBatches: 0 });
-    for (const stored of serverItems(server, ids(60))) expect(stored.appliedVersions).toEqual([1]);
+    for (const stored of await serverItems(server, ids(60))) expect(stored.appliedVersions).toEqual([1]);
     expect(await repository.pendingCount()).toBe(0);
     await expectStoreAgreesWithServer(server, local);
     // Results are handled in order: progress only grows, one batch at a time.
@@ -229,7 +231,7 @@ describe('maxBatchesInFlight: batches pushed ahead', () => {
     expect(retried.map((r) => r.status)).toEqual([503, 200]);
     expect(new Set(sent.map((r) => r.idempotencyKey)).size).toBe(4);
     expect(s.server.stats()).toMatchObject({ batchesApplied: 4, duplicateBatches: 0 });
-    for (const stored of serverItems(s.server, ids(20))) expect(stored.appliedVersions).toEqual([1]);
+    for (const stored of await serverItems(s.server, ids(20))) expect(stored.appliedVersions).toEqual([1]);
     expect(await repository.pendingCount()).toBe(0);
     await expectStoreAgreesWithServer(s.server, local);
     expect(isMonotonic(syncingCounts(events))).toBe(true);
@@ -272,7 +274,7 @@ describe('maxBatchesInFlight: batches pushed ahead', () => {
     breakAuth = false;
     expect(await coordinator.sync(repository)).toMatchObject({ state: 'synced', syncedItems: 10 });
     expect(await repository.pendingCount()).toBe(0);
-    for (const stored of serverItems(s.server, ids(10))) expect(stored.appliedVersions).toEqual([1]);
+    for (const stored of await serverItems(s.server, ids(10))) expect(stored.appliedVersions).toEqual([1]);
     await expectStoreAgreesWithServer(s.server, local);
   });
 
@@ -310,7 +312,7 @@ describe('maxBatchesInFlight: batches pushed ahead', () => {
 
       expect(await coordinator.sync(repository)).toMatchObject({ state: 'synced' });
       expect(await repository.pendingCount()).toBe(0);
-      for (const stored of serverItems(server, ids(50))) expect(stored.appliedVersions).toEqual([1]);
+      for (const stored of await serverItems(server, ids(50))) expect(stored.appliedVersions).toEqual([1]);
       await expectStoreAgreesWithServer(server, local);
       await nextTurn();
       expect(unhandled).toEqual([]);
@@ -327,7 +329,7 @@ describe('maxBatchesInFlight: batches pushed ahead', () => {
       const next = h.coordinator({ batchSize: 5, maxBatchesInFlight: 2, retry: FAST_RETRY });
       expect(await next.sync(repository)).toMatchObject({ state: 'synced' });
       expect(await repository.pendingCount()).toBe(0);
-      for (const stored of serverItems(server, ids(50))) expect(stored.appliedVersions).toEqual([1]);
+      for (const stored of await serverItems(server, ids(50))) expect(stored.appliedVersions).toEqual([1]);
       await expectStoreAgreesWithServer(server, local);
       await nextTurn();
       expect(unhandled).toEqual([]);
@@ -430,7 +432,7 @@ describe('maxBatchesInFlight: batches pushed ahead', () => {
     expect(sent.filter((r) => r.status === 401)).toHaveLength(2);
     expect(calls.filter((refresh) => refresh)).toEqual([true]);
     expect(server.stats()).toMatchObject({ batchesApplied: 3, duplicateBatches: 0 });
-    for (const stored of serverItems(server, ids(15))) expect(stored.appliedVersions).toEqual([1]);
+    for (const stored of await serverItems(server, ids(15))) expect(stored.appliedVersions).toEqual([1]);
   });
 
   it('takes any positive whole number and refuses the rest with InvalidOptionsError', async () => {

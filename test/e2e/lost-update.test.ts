@@ -9,14 +9,13 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConflictPolicy, Repository } from '../../src/index.js';
-import type { SyncServer } from '../../src/server.js';
-import { ENTITY, Harness, type Note } from './harness.js';
+import { ENTITY, Harness, type Note, serverRecord, type TestServer } from './harness.js';
 
 let harness: Harness;
 afterEach(() => harness.dispose());
 
 /** One device: its own store file and repository, syncing to `server` through its own coordinator. */
-async function client(server: SyncServer, name: string, conflicts: ConflictPolicy<Note>) {
+async function client(server: TestServer, name: string, conflicts: ConflictPolicy<Note>) {
   const store = await harness.store(join(await harness.tempDir(), `${name}.json`));
   const local = store.collection<Note>(ENTITY);
   const remote = harness.remote(server);
@@ -59,7 +58,7 @@ async function bothHoldV1ThenAEdits(conflicts: ConflictPolicy<Note>) {
   await b.repository.save({ id: 'n1', text: 'B once' });
   await b.repository.save({ id: 'n1', text: 'B' });
   expect(await b.local.get('n1')).toMatchObject({ version: 3, baseVersion: 1 });
-  expect(server.state.get(ENTITY, 'n1')).toMatchObject({ item: { version: 2, text: 'A' } });
+  expect(await serverRecord(server, 'n1')).toMatchObject({ item: { version: 2, text: 'A' } });
   return { server, a, b };
 }
 
@@ -68,7 +67,7 @@ describe('A edits once, B offline edits twice: B pushes its v3', () => {
     const { server, b } = await bothHoldV1ThenAEdits('server-wins');
     const result = await b.sync();
     expect(result).toMatchObject({ state: 'synced', conflicts: 1, failedItems: 0 });
-    expect(server.state.get(ENTITY, 'n1')).toMatchObject({
+    expect(await serverRecord(server, 'n1')).toMatchObject({
       item: { version: 2, text: 'A' },
       appliedVersions: [1, 2],
     });
@@ -87,7 +86,7 @@ describe('A edits once, B offline edits twice: B pushes its v3', () => {
     const { server, b } = await bothHoldV1ThenAEdits('client-wins');
     const result = await b.sync();
     expect(result).toMatchObject({ state: 'synced', conflicts: 1, failedItems: 0 });
-    const stored = server.state.get(ENTITY, 'n1');
+    const stored = await serverRecord(server, 'n1');
     expect(stored).toMatchObject({ item: { version: 4, text: 'B' }, appliedVersions: [1, 2, 4] });
     expect(stored?.item).not.toHaveProperty('baseVersion');
     expect(await b.local.get('n1')).toMatchObject({ version: 4, text: 'B', syncPending: false });
@@ -98,7 +97,7 @@ describe('A edits once, B offline edits twice: B pushes its v3', () => {
     const merge: ConflictPolicy<Note> = (mine, theirs) => ({ ...mine, text: `${theirs.text}+${mine.text}` });
     const { server, b } = await bothHoldV1ThenAEdits(merge);
     expect(await b.sync()).toMatchObject({ state: 'synced', conflicts: 1 });
-    expect(server.state.get(ENTITY, 'n1')).toMatchObject({ item: { version: 4, text: 'A+B' } });
+    expect(await serverRecord(server, 'n1')).toMatchObject({ item: { version: 4, text: 'A+B' } });
   });
 
   it("A, in turn, gets no silent overwrite either: its next edit on v2 meets B's v4 as a conflict", async () => {
@@ -109,7 +108,7 @@ describe('A edits once, B offline edits twice: B pushes its v3', () => {
     await a.repository.save({ id: 'n1', text: 'A again' });
     expect(await a.local.get('n1')).toMatchObject({ version: 3, baseVersion: 2 });
     expect(await a.sync()).toMatchObject({ state: 'synced', conflicts: 1 });
-    expect(server.state.get(ENTITY, 'n1')).toMatchObject({ item: { version: 5, text: 'A again' } });
+    expect(await serverRecord(server, 'n1')).toMatchObject({ item: { version: 5, text: 'A again' } });
   });
 });
 
@@ -131,7 +130,7 @@ describe("A edits once, B offline edits twice: B pulls A's v2 before it pushes",
       syncPending: true,
     });
     expect(await b.sync()).toMatchObject({ state: 'synced', syncedItems: 1, conflicts: 0 });
-    expect(server.state.get(ENTITY, 'n1')).toMatchObject({
+    expect(await serverRecord(server, 'n1')).toMatchObject({
       item: { version: 4, text: 'B' },
       appliedVersions: [1, 2, 4],
     });

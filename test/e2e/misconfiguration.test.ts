@@ -55,7 +55,7 @@ async function storeWithNotes(texts: string[]) {
 
 describe('a misconfigured endpoint stops the run; it never dead-letters items', () => {
   it('a mistyped base URL (404 for every batch): fatal, naming the URL; the fixed URL then syncs everything', async () => {
-    const server = await h.server();
+    const server = await h.memoryServer();
     const { local, repositoryFor } = await storeWithNotes(['a', 'b', 'c']);
     const token = () => server.token;
     const wrong = repositoryFor(
@@ -76,7 +76,11 @@ describe('a misconfigured endpoint stops the run; it never dead-letters items', 
     const fixed = repositoryFor(new HttpRemoteDataSource<Note>({ baseUrl: server.url, getToken: token }));
     const second = await h.coordinator().sync(fixed);
     expect(second).toMatchObject({ state: 'synced', syncedItems: 3, failedItems: 0 });
-    expect(serverItems(server, [0, 1, 2].map(noteId)).map((s) => s.appliedVersions)).toEqual([[1], [1], [1]]);
+    expect((await serverItems(server, [0, 1, 2].map(noteId))).map((s) => s.appliedVersions)).toEqual([
+      [1],
+      [1],
+      [1],
+    ]);
     expect(await fixed.pendingCount()).toBe(0);
   });
 
@@ -149,7 +153,7 @@ describe('a 400 that names invalid items', () => {
   });
 
   it('against the reference server: the unstorable item fails, the rest is applied once under {batchId}/valid', async () => {
-    const server = await h.server();
+    const server = await h.memoryServer();
     const remote = new HttpRemoteDataSource<Note>({ baseUrl: server.url, getToken: () => server.token });
     const results = await remote.syncBatch([note('a'), { ...note('b'), createdAt: -1 }], context('b1'));
 

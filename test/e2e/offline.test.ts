@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpRemoteDataSource } from '../../src/http.js';
 import { Repository, type RepositoryEntity, SyncCoordinator } from '../../src/index.js';
-import { Harness } from './harness.js';
+import { Harness, serverRecords } from './harness.js';
 
 interface Note extends RepositoryEntity {
   text: string;
@@ -60,12 +60,7 @@ describe('offline for longer than maxItemAttempts runs', () => {
       online = true;
       const back = await coordinator.sync(repository);
       expect(back).toMatchObject({ state: 'synced', syncedItems: 2, failedItems: 0 });
-      expect(
-        server.state
-          .list('note')
-          .map((s) => s.item.id)
-          .sort(),
-      ).toEqual(['n1', 'n2']);
+      expect((await serverRecords(server)).map((s) => s.item.id).sort()).toEqual(['n1', 'n2']);
     } finally {
       await coordinator.stop();
     }

@@ -3,14 +3,12 @@
  * the real reference server over HTTP, so the two sides of the change feed are held to one wire: paging into a
  * store, deletes, a purge answered with a reset and the reset's re-pull, and a long-poll woken by a push.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpRemoteDataSource } from '../../src/http.js';
 import type { RepositoryEntity } from '../../src/index.js';
-import { LowdbLocalStore } from '../../src/lowdb.js';
-import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server.js';
+import type { LowdbLocalStore } from '../../src/lowdb.js';
+import { Harness, serverRecords, type TestServer, type TestServerOptions } from './harness.js';
 
 interface Note extends RepositoryEntity {
   text?: string;
@@ -18,18 +16,12 @@ interface Note extends RepositoryEntity {
 }
 
 const TOKEN = 'pull-reference-token-0c2f';
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const undo of cleanup.splice(0).reverse()) await undo();
-});
+const h = new Harness();
+afterEach(() => h.dispose());
 
-async function setUp(options: SyncServerOptions = {}) {
-  const server = await createSyncServer({ token: TOKEN, ...options });
-  cleanup.push(() => server.close());
-  const dir = await mkdtemp(join(tmpdir(), 'actorsync-pull-ref-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  const store = await LowdbLocalStore.open(join(dir, 'store.json'));
-  cleanup.push(() => store.close());
+async function setUp(options: TestServerOptions = {}) {
+  const server = await h.server({ token: TOKEN, ...options });
+  const store = await h.store(join(await h.tempDir(), 'store.json'));
   const remote = new HttpRemoteDataSource({ baseUrl: server.url, getToken: () => TOKEN });
   return { server, store, remote };
 }
@@ -44,7 +36,7 @@ const note = (id: string, version = 1, text = `${id} v${version}`): Note => ({
 });
 
 let keys = 0;
-async function push(server: SyncServer, items: readonly Note[]) {
+async function push(server: TestServer, items: readonly Note[]) {
   keys += 1;
   const response = await fetch(`${server.url}/v1/sync/note`, {
     method: 'POST',
@@ -89,12 +81,11 @@ async function pullAll(remote: HttpRemoteDataSource, store: LowdbLocalStore, lim
   }
 }
 
-async function agree(server: SyncServer, store: LowdbLocalStore) {
+async function agree(server: TestServer, store: LowdbLocalStore) {
   const local = (await store.collection<Note>('note').getAll())
     .map(({ id, version, text }) => ({ id, version, text }))
     .sort((a, b) => a.id.localeCompare(b.id));
-  const remote = server.state
-    .list('note')
+  const remote = (await serverRecords(server, 'note'))
     .map(({ item }) => ({ id: item.id, version: item.version, text: (item as Note).text }))
     .sort((a, b) => a.id.localeCompare(b.id));
   expect(local).toEqual(remote);

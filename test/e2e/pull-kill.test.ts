@@ -134,7 +134,7 @@ describe('SIGKILL of a two-way sync while it pulls', () => {
     const seed = Number(process.env.ACTORSYNC_SEED ?? Date.now() % 1_000_000);
     const random = seededRandom(seed);
     const context = (what: string) => `${what} (ACTORSYNC_SEED=${seed})`;
-    const server = await h.server();
+    const server = await h.memoryServer();
     const feed = recordFeed(server);
     const file = join(await h.tempDir(), 'store.json');
 

@@ -17,8 +17,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConflictPolicy, Repository, type SyncProgress, type SyncResult } from '../../src/index.js';
-import type { SyncServer } from '../../src/server.js';
-import { ENTITY, Harness, type Note, until } from './harness.js';
+import { ENTITY, Harness, type Note, serverRecord, type TestServer, until } from './harness.js';
 
 let harness: Harness;
 afterEach(() => harness.dispose());
@@ -73,7 +72,7 @@ const POLICIES: PolicyName[] = ['server-wins', 'client-wins', 'merge'];
 const CASES: CaseName[] = ['edit vs edit', 'delete vs edit', 'edit vs delete', 'delete vs delete'];
 
 /** One device: a store of its own, a repository that pushes and pulls, and one that only pulls (the same store). */
-async function device(server: SyncServer, name: string, conflicts: ConflictPolicy<Note>) {
+async function device(server: TestServer, name: string, conflicts: ConflictPolicy<Note>) {
   const store = await harness.store(join(await harness.tempDir(), `${name}.json`));
   const local = store.collection<Note>(ENTITY);
   const remote = harness.remote(server);
@@ -123,7 +122,7 @@ async function scenario(name: CaseName, policy: PolicyName, direction: Direction
   if (aDeletes(name)) expect(await a.repository.delete('n1')).toBe(true);
   else await a.repository.save({ id: 'n1', text: A_TEXT });
   expect(await a.sync()).toMatchObject({ ...clean(0), syncedItems: 1 });
-  expect(server.state.get(ENTITY, 'n1')?.item).toMatchObject({ version: 2 });
+  expect((await serverRecord(server, 'n1'))?.item).toMatchObject({ version: 2 });
   // B's change is written later than A's (two deletes at the same millisecond would be the very same tombstone).
   const aChangedAt = Date.now();
   await until(() => Date.now() > aChangedAt, 'the clock to move on');
@@ -181,7 +180,7 @@ async function scenario(name: CaseName, policy: PolicyName, direction: Direction
   expect(await a.sync()).toMatchObject(clean(0));
 
   // The server: A's version kept, or the resolution on top of it.
-  const stored = server.state.get(ENTITY, 'n1');
+  const stored = await serverRecord(server, 'n1');
   if (!stored) throw new Error('n1 (or its tombstone) is not on the server');
   expect(stored.item.version).toBe(resolvedVersion);
   expect(stored.item.deleted === true).toBe(final === GONE);
@@ -196,7 +195,7 @@ async function scenario(name: CaseName, policy: PolicyName, direction: Direction
   expect(await a.repository.pendingCount()).toBe(0);
   // Nothing pending either, tombstones included: a delete that won is kept as a synced tombstone (hidden; a record
   // saved again under its id is built on it), at the server's version.
-  const served = server.state.get(ENTITY, 'n1')?.item;
+  const served = (await serverRecord(server, 'n1'))?.item;
   for (const side of [a, b]) {
     const all = await side.local.getAll({ includeDeleted: true });
     expect(

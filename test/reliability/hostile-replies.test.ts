@@ -260,7 +260,7 @@ describe('hostile replies, each through a lowdb store, the coordinator and the H
       const reopened = await h.store(file);
       const again = reopened.collection<Note>(ENTITY);
       await again.requeueFailures();
-      const reference = await h.server();
+      const reference = await h.memoryServer();
       const honest = new Repository<Note>({
         entityType: ENTITY,
         local: again,
@@ -269,7 +269,7 @@ describe('hostile replies, each through a lowdb store, the coordinator and the H
       });
       const recovered = await h.coordinator({ retry: RETRY }).sync(honest);
       expect(recovered).toMatchObject({ state: 'synced', syncedItems: RECORDS, failedItems: 0 });
-      const onServer = serverItems(reference, ids);
+      const onServer = await serverItems(reference, ids);
       const lost = ids.length - onServer.filter((stored) => stored.appliedVersions.join() === '1').length;
       figures.lost += lost;
       expect(lost).toBe(0);

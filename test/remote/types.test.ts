@@ -39,7 +39,7 @@ describe('one HttpRemoteDataSource for every entity type', () => {
   });
 
   it('syncs repositories of two types through one instance', async () => {
-    const server = await h.server();
+    const server = await h.memoryServer();
     const remote = new HttpRemoteDataSource({ baseUrl: server.url, getToken: () => server.token });
     const events = new Repository<TelemetryEvent>({
       entityType: 'telemetry',

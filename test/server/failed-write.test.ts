@@ -17,7 +17,8 @@ afterEach(() => h.dispose());
 let dir: string;
 useTempDir('actorsync-failed-write-', (created) => (dir = created), { scope: 'all' });
 
-const start = (options: SyncServerOptions): Promise<SyncServer> => h.server({ token: TOKEN, ...options });
+const start = (options: SyncServerOptions): Promise<SyncServer> =>
+  h.memoryServer({ token: TOKEN, ...options });
 
 async function push(server: SyncServer, key: string, ids: string[]) {
   const body = JSON.stringify({ batchId: key, items: ids.map((id) => note(id)) });

@@ -14,7 +14,7 @@ const h = new Harness();
 afterEach(() => h.dispose());
 
 const start = (options: SyncServerOptions = {}): Promise<SyncServer> =>
-  h.server({ token: TOKEN, ...options });
+  h.memoryServer({ token: TOKEN, ...options });
 
 /** An item whose `deep` field is `levels` arrays deep, as JSON text (no recursion to build or print it). */
 const deepItem = (id: string, levels: number) =>

@@ -18,7 +18,8 @@ const WINDOW_MS = 300;
 const h = new Harness();
 afterEach(() => h.dispose());
 
-const start = (options: SyncServerOptions): Promise<SyncServer> => h.server({ token: TOKEN, ...options });
+const start = (options: SyncServerOptions): Promise<SyncServer> =>
+  h.memoryServer({ token: TOKEN, ...options });
 
 function push(server: SyncServer): Promise<Response> {
   const body = JSON.stringify({
