@@ -17,6 +17,7 @@ const SUITES = [
   'test/e2e/pull-crash.test.ts',
   'test/e2e/pull-kill.test.ts',
   'test/e2e/live.test.ts',
+  'test/e2e/postgres-scale-out.test.ts',
 ].filter((path) => existsSync(path));
 rmSync(REPORT_DIR, { recursive: true, force: true });
 const started = Date.now();
@@ -78,6 +79,15 @@ ${table}
   \`idleRequests\` counts both clients' requests for changes over \`idleSeconds\` with nothing changing (one held
   request each, renewed every \`liveWaitSeconds\`). It also stops the server (the watch backs off and resumes) and
   the coordinator (the held request ends at once).
+- **live-postgres**: the live suite again with the server on the PostgreSQL store (vitest's \`postgres\` project runs
+  the protocol suites twice).
+- **postgres-scale-out** (\`test/e2e/postgres-scale-out.test.ts\`): two sync server processes on one PostgreSQL
+  database behind a round-robin loopback proxy; three clients create, edit and delete while syncing both ways; one
+  server is SIGKILLed while a batch is in it (and again once a batch it took is committed but not yet answered) and
+  restarted. After a quiet round every client, the database and both servers hold the same live records; no version
+  is applied twice; every write a client was acknowledged for is in the database; every batch a kill left
+  unanswered was retried under its own key. **postgres-live-across-processes**: a client long-polling one server
+  hears of a push to the other (LISTEN/NOTIFY) within \`latencyMs\`.
 - **pull-kill** (\`test/e2e/pull-kill.test.ts\`): a child process (\`test/fixtures/pull-sync-child.ts\`) syncs a lowdb
   store both ways with the reference server over HTTP, pulling 3,000 records with edits and deletes in pages of 50,
   and is killed with SIGKILL at random points (while pushing its own edits or while pulling); between kills the
