@@ -13,6 +13,7 @@ export {
   type ServerBatchOutcome,
   type ServerStore,
   SHARED_PARTITION,
+  StoreUnavailableError,
 } from './server/server-store.js';
 export {
   type Authenticate,

@@ -1,3 +1,4 @@
+import { ActorSyncError } from '../domain/errors.js';
 import type { ItemResult, RepositoryEntity } from '../domain/types.js';
 import type { ChangesRead, StoredItem } from './server-state.js';
 
@@ -36,12 +37,26 @@ export type ServerBatchOutcome<T extends RepositoryEntity = RepositoryEntity> =
   | { status: 'keyReused' };
 
 /**
+ * The store cannot serve right now (its database is down or out of connections, or it is closing): nothing of the
+ * call was applied. The handler answers 503 with Retry-After, so clients wait and retry without counting the
+ * attempt against their changes, as for any server out of reach.
+ */
+export class StoreUnavailableError extends ActorSyncError {
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
  * Where a sync server keeps records, batch replies and change feeds. Every method may be called concurrently, from
  * any number of server processes sharing the store (PostgreSQL): each batch is applied all or nothing and exactly
  * once per key, and a change feed never skips a change a reader could see later.
  */
 export interface ServerStore {
-  /** Applies one batch as one unit, with the version rules of `version-rules.ts`. Throws only when it could not. */
+  /**
+   * Applies one batch as one unit, with the version rules of `version-rules.ts`. Throws only when it could not
+   * (`StoreUnavailableError` when the cause is passing: a database out of reach).
+   */
   applyBatch<T extends RepositoryEntity>(batch: ServerBatch<T>): Promise<ServerBatchOutcome<T>>;
   /** Up to `limit` changes of a scope after `since` (from the beginning when absent), or why `since` cannot be served. */
   changes(scope: Scope, since: string | undefined, limit: number): Promise<ChangesRead>;

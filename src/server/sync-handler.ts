@@ -10,7 +10,7 @@ import { parseChangesQuery } from './changes-query.js';
 import { FAULT_KINDS, type FaultOptions, FaultPlan, INJECTED_REJECT_REASON } from './faults.js';
 import { DEFAULT_PARTITION, PersistError } from './memory-server-store.js';
 import type { ChangesRead, StoredItem } from './server-state.js';
-import { type Scope, type ServerStore, SHARED_PARTITION } from './server-store.js';
+import { type Scope, type ServerStore, SHARED_PARTITION, StoreUnavailableError } from './server-store.js';
 
 /** Who a request is from: its records and change feeds are its own (`id` names its partition). */
 export interface Principal {
@@ -367,7 +367,15 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
       } finally {
         if (counted) active -= 1;
       }
-    } catch (error) {
+    } catch (caught) {
+      // A store out of reach is the server out of reach: 503, so clients retry without counting it against items.
+      let error = caught;
+      if (caught instanceof StoreUnavailableError) {
+        report(caught, request, url.pathname);
+        error = new HttpError(503, 'The server cannot reach its store; try again later', undefined, {
+          'retry-after': '1',
+        });
+      }
       const status = error instanceof HttpError ? error.status : 500;
       const message =
         error instanceof HttpError || error instanceof PersistError ? error.message : 'Internal error';

@@ -118,6 +118,7 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'ServerStore',
       'SHARED_PARTITION',
       'StoredItem',
+      'StoreUnavailableError',
       'SyncHandler',
       'SyncHandlerOptions',
       'SyncHandlerStats',

@@ -1,10 +1,11 @@
 import { ActorSyncError } from '../../domain/errors.js';
+import { StoreUnavailableError } from '../server-store.js';
 
 /**
  * The database could not be reached or refused the store (down, wrong host or credentials, timed out). Messages
  * name the database by `redactedUrl`: never with its password.
  */
-export class DatabaseUnavailableError extends ActorSyncError {
+export class DatabaseUnavailableError extends StoreUnavailableError {
   constructor(message: string, options?: ErrorOptions) {
     super('DATABASE_UNAVAILABLE', message, options);
   }
@@ -28,7 +29,7 @@ export class WriteGuardError extends ActorSyncError {
 }
 
 /** The store was closed: it takes no more calls. */
-export class StoreClosedError extends ActorSyncError {
+export class StoreClosedError extends StoreUnavailableError {
   constructor() {
     super('STORE_CLOSED', 'The PostgreSQL server store is closed');
   }

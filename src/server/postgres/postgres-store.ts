@@ -141,7 +141,7 @@ export class PostgresServerStore implements ServerStore {
     // An idle connection the server drops emits here; unheard, it would end the process.
     if (ownsPool) pool.on('error', () => undefined);
     try {
-      const client = await pool.connect();
+      const client = await checkOut(pool);
       try {
         if (options.migrate ?? true) await migrate(client);
         else await assertMigrated(client);
@@ -365,7 +365,7 @@ export class PostgresServerStore implements ServerStore {
 
   async #connect(): Promise<pg.PoolClient> {
     try {
-      return await this.#pool.connect();
+      return await checkOut(this.#pool);
     } catch (error) {
       throw new DatabaseUnavailableError(
         `Cannot connect to PostgreSQL at ${this.#where}: ${messageOf(error)}`,
@@ -483,6 +483,23 @@ export class PostgresServerStore implements ServerStore {
       })
       .catch(retry);
   }
+}
+
+/**
+ * A client of `pool`, heard while checked out. A connection lost between two statements (the database restarted, a
+ * network cut) is emitted as 'error' on the client, which the pool only listens to while it is idle: unheard, it
+ * would end the server's process. The statement that follows fails on its own, and the release discards it.
+ */
+async function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  const heard = () => undefined;
+  client.on('error', heard);
+  const release = client.release.bind(client);
+  client.release = (error?: Error | boolean) => {
+    client.removeListener('error', heard);
+    release(error);
+  };
+  return client;
 }
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
