@@ -3,6 +3,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Scope } from '../../src/server/server-store.js';
 import {
   DatabaseUnavailableError,
+  MIGRATIONS,
   PostgresServerStore,
   type PostgresServerStoreOptions,
   redactedUrl,
@@ -38,7 +39,7 @@ describe('PostgreSQL store: schema and migrations', () => {
     expect(new Set(stores.map(({ epoch }) => epoch)).size).toBe(1);
     const admin = await sqlClient(url);
     const migrations = await admin.query('SELECT version FROM actorsync_migrations ORDER BY version');
-    expect(migrations.rows).toEqual([{ version: SCHEMA_VERSION }]);
+    expect(migrations.rows).toEqual(MIGRATIONS.map(({ version }) => ({ version })));
     // A restart keeps the epoch: checkpoints stay valid.
     const again = await openStore(url);
     expect(again.epoch).toBe(stores[0]?.epoch);
@@ -48,7 +49,7 @@ describe('PostgreSQL store: schema and migrations', () => {
     const { url } = await testDatabase();
     const refused = PostgresServerStore.open({ connectionString: url, migrate: false });
     await expect(refused).rejects.toBeInstanceOf(SchemaVersionError);
-    await expect(refused).rejects.toThrow(/lacks actorsync migration 1/);
+    await expect(refused).rejects.toThrow(/lacks actorsync migrations 1, 2/);
     await (await PostgresServerStore.open({ connectionString: url })).close();
     await (await PostgresServerStore.open({ connectionString: url, migrate: false })).close();
     const admin = await sqlClient(url);

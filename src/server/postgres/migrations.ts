@@ -70,6 +70,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX actorsync_replies_created ON actorsync_replies (created_at);
     `,
   },
+  {
+    version: 2,
+    name: 'feed index that only feed reads can use',
+    // A batch's read of its ids (partition = … AND entity_type = … AND id = ANY …) must take the primary key. With
+    // the feed index on the same leading columns, a table without statistics yet (before autovacuum's first
+    // ANALYZE, or a scope that grew since) is estimated at a few rows per scope, and the planner scanned the
+    // scope's whole feed index and filtered the ids: per batch cost growing with the scope (25 ms at 100k
+    // records). Keyed with the "C" collation, the feed index matches only quals written with it (the feed's own
+    // reads); equality means the same bytes either way.
+    sql: `
+      DROP INDEX actorsync_records_feed;
+      CREATE UNIQUE INDEX actorsync_records_feed
+        ON actorsync_records (partition COLLATE "C", entity_type COLLATE "C", seq);
+    `,
+  },
 ];
 
 /** The schema version this code reads and writes. */

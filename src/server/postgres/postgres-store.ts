@@ -268,7 +268,7 @@ export class PostgresServerStore implements ServerStore {
       if (expired.rows[0]?.expired) await this.#purgeScope(keys);
       const result = await this.#pool.query<StoredRow>(
         `SELECT id, item::text AS item, applied_count, to_json(applied_versions)::text AS applied_versions
-         FROM actorsync_records WHERE partition = $1 AND entity_type = $2 AND NOT deleted ORDER BY seq`,
+         FROM actorsync_records WHERE ${FEED_SCOPE} AND NOT deleted ORDER BY seq`,
         [keys.partition, keys.entityType],
       );
       return result.rows.map((row) => storedItem(row).stored);
@@ -421,7 +421,7 @@ export class PostgresServerStore implements ServerStore {
          LEFT JOIN actorsync_feeds f ON f.partition = $1 AND f.entity_type = $2
          LEFT JOIN LATERAL (
            SELECT seq, item FROM actorsync_records
-           WHERE partition = $1 AND entity_type = $2 AND seq > $4 ORDER BY seq LIMIT $5
+           WHERE ${FEED_SCOPE} AND seq > $4 ORDER BY seq LIMIT $5
          ) AS page ON true
          ORDER BY page.seq`,
         [keys.partition, keys.entityType, this.#purgeCutoff(), after, limit + 1],
@@ -511,6 +511,18 @@ interface StoredRow {
   applied_versions: string;
 }
 
+/**
+ * The scope `$1`, `$2` as the feed index (`actorsync_records_feed`, migration 2) is keyed: reads in feed order
+ * write it so; every other statement writes plain `partition = $1 AND entity_type = $2`, which only the primary key
+ * serves.
+ */
+const FEED_SCOPE = `partition COLLATE "C" = $1 AND entity_type COLLATE "C" = $2`;
+
+/** The stored rows of ids `$3` in the scope `$1`, `$2`: primary-key lookups, whatever the table's statistics. */
+export const READ_STORED_ROWS = `SELECT id, item::text AS item, applied_count,
+    to_json(applied_versions)::text AS applied_versions
+  FROM actorsync_records WHERE partition = $1 AND entity_type = $2 AND id = ANY ($3::text[])`;
+
 /** Expired tombstones exist in the scope `$1`, `$2` (cutoff `$3`): an index probe of the partial index. */
 const EXPIRED_TOMBSTONES = `EXISTS (
   SELECT 1 FROM actorsync_records
@@ -559,11 +571,11 @@ async function readRecords(
   keys: ScopeKeys,
   items: readonly RepositoryEntity[],
 ): Promise<Map<string, StoredItem>> {
-  const result = await client.query<StoredRow>(
-    `SELECT id, item::text AS item, applied_count, to_json(applied_versions)::text AS applied_versions
-     FROM actorsync_records WHERE partition = $1 AND entity_type = $2 AND id = ANY ($3::text[])`,
-    [keys.partition, keys.entityType, [...new Set(items.map((item) => sqlKey(item.id)))]],
-  );
+  const result = await client.query<StoredRow>(READ_STORED_ROWS, [
+    keys.partition,
+    keys.entityType,
+    [...new Set(items.map((item) => sqlKey(item.id)))],
+  ]);
   return new Map(result.rows.map((row) => storedItem(row)).map(({ key, stored }) => [key, stored]));
 }
 
