@@ -1,5 +1,6 @@
 import ky, { type KyInstance } from 'ky';
 import * as v from 'valibot';
+import { readCappedText } from '../core/capped-text.js';
 import { clampDelay, MAX_TIMER_DELAY_MS } from '../core/timers.js';
 import {
   ActorSyncError,
@@ -537,23 +538,10 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       if (text.length > this.#maxResponseBytes) throw this.#tooLarge();
       return text;
     }
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > this.#maxResponseBytes) {
-        // Cancelling closes the connection: the rest is neither downloaded nor inflated.
-        await reader.cancel().catch(() => {});
-        throw this.#tooLarge();
-      }
-      chunks.push(value);
-    }
-    // One decoder over every chunk, so a character split between two chunks is decoded whole.
-    const decoder = new TextDecoder();
-    return chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join('') + decoder.decode();
+    // Counted as decoded: a small compressed reply cannot inflate past the cap.
+    const text = await readCappedText(response.body, this.#maxResponseBytes);
+    if (text === undefined) throw this.#tooLarge();
+    return text;
   }
 
   #tooLarge(): MalformedReplyError {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readCappedText } from '../core/capped-text.js';
 import { clampDelay } from '../core/timers.js';
 import { ActorSyncError, InvalidOptionsError } from '../domain/errors.js';
 import { isEntityTypeName } from '../domain/names.js';
@@ -589,26 +590,9 @@ async function readBody(request: Request, maxBytes: number): Promise<string> {
   const declared = Number(request.headers.get('content-length'));
   if (declared > maxBytes) throw new HttpError(413, `Body larger than ${maxBytes} bytes`);
   if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new HttpError(413, `Body larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const whole = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(whole);
+  const text = await readCappedText(request.body, maxBytes);
+  if (text === undefined) throw new HttpError(413, `Body larger than ${maxBytes} bytes`);
+  return text;
 }
 
 /** `undefined` for a malformed percent-encoding (a client error, not a 500). */
