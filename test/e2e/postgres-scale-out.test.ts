@@ -25,6 +25,7 @@ import { Repository, type RetryOptions, type SyncProgress, type SyncResult } fro
 import type { SyncHandlerStats } from '../../src/server.js';
 import { redactedUrl } from '../../src/server-postgres.js';
 import { JsonLinesChild } from '../helpers/json-lines-child.js';
+import { postSync } from '../helpers/post-sync.js';
 import { sqlClient, testDatabase, untilWaitingOnLock } from '../helpers/postgres.js';
 import { type ProxiedExchange, roundRobinProxy } from '../helpers/round-robin-proxy.js';
 import { recordFigures } from '../reliability/report.js';
@@ -71,15 +72,7 @@ class ServerProcess extends JsonLinesChild<ServerLine> {
 
 /** Sends one batch as any client would (plain fetch), with the default principal's token unless told. */
 function post(baseUrl: string, key: string, items: readonly object[], token = SERVER_TOKEN, entity = ENTITY) {
-  return fetch(`${baseUrl}/v1/sync/${entity}`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'idempotency-key': key,
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify({ batchId: key, items }),
-  });
+  return postSync(baseUrl, token, key, JSON.stringify({ batchId: key, items }), entity);
 }
 
 /** `promise`, or a failure naming `what` after `ms`. */

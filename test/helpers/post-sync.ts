@@ -1,4 +1,13 @@
-/** POSTs `body` to `${url}/v1/sync/${type}` as a client does: JSON, bearer `token`, Idempotency-Key `key`. */
+/** A push as a client sends it: POST `${url}/v1/sync/${type}`, JSON, bearer `token`, Idempotency-Key `key`. */
+export function syncRequest(url: string, token: string, key: string, body: string, type = 'note'): Request {
+  return new Request(`${url}/v1/sync/${type}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'idempotency-key': key, 'content-type': 'application/json' },
+    body,
+  });
+}
+
+/** POSTs `body` to `${url}/v1/sync/${type}` as a client does (`syncRequest`). */
 export function postSync(
   url: string,
   token: string,
@@ -6,9 +15,5 @@ export function postSync(
   body: string,
   type = 'note',
 ): Promise<Response> {
-  return fetch(`${url}/v1/sync/${type}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'idempotency-key': key, 'content-type': 'application/json' },
-    body,
-  });
+  return fetch(syncRequest(url, token, key, body, type));
 }

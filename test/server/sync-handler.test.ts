@@ -13,6 +13,7 @@ import {
   type SyncServer,
 } from '../../src/server.js';
 import { note } from '../e2e/harness.js';
+import { syncRequest } from '../helpers/post-sync.js';
 import { until } from '../helpers/until.js';
 
 const ALICE = 'alice-token-0123456789';
@@ -41,17 +42,7 @@ function push(
   items: unknown[],
   key = `k-${Math.random()}`,
 ) {
-  return handler.fetch(
-    new Request(`${BASE}/v1/sync/${type}`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'idempotency-key': key,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ batchId: key, items }),
-    }),
-  );
+  return handler.fetch(syncRequest(BASE, token, key, JSON.stringify({ batchId: key, items }), type));
 }
 
 function pull(handler: SyncHandler, token: string, type: string, query = '') {
