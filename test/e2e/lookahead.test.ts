@@ -23,6 +23,7 @@ import {
   TransientSyncError,
 } from '../../src/index.js';
 import { makeCoordinator, makeRepo, seed } from '../helpers/fixtures.js';
+import { postSync } from '../helpers/post-sync.js';
 import { TestRemote } from '../helpers/test-remote.js';
 import {
   ENTITY,
@@ -460,5 +461,46 @@ describe('maxBatchesInFlight: batches pushed ahead', () => {
     await expectStoreAgreesWithServer(server, local);
     const counts = syncingCounts(events);
     expect(isMonotonic(counts), `progress ${counts.join(',')}`).toBe(true);
+  });
+});
+
+describe('pull look-ahead', () => {
+  it("sends the next page's request before the current page is planned, so the server works meanwhile", async () => {
+    const sent: SentRequest[] = [];
+    const { server, repository } = await h.setup({
+      count: 3,
+      direction: 'pull',
+      remote: { fetch: recordingFetch(sent) },
+    });
+    // Another client's version of each pending note: every page (of one change) is a conflict, so the resolver
+    // runs while its page is planned, and can see which requests have left by then.
+    const items = ids(3).map((id) => ({
+      id,
+      version: 1,
+      createdAt: 1,
+      updatedAt: 2,
+      syncPending: true,
+      text: 'theirs',
+    }));
+    const other = await postSync(
+      server.url,
+      server.token,
+      'other-client',
+      JSON.stringify({ batchId: 'other-client', items }),
+      ENTITY,
+    );
+    expect(other.status).toBe(200);
+    const pullsSentWhilePlanning: number[] = [];
+    const coordinator = h.coordinator({
+      pull: { pageSize: 1 },
+      conflicts: (local: Note) => {
+        pullsSentWhilePlanning.push(sent.filter((r) => r.path.startsWith('/v1/changes/')).length);
+        return local;
+      },
+    });
+
+    expect(await coordinator.sync(repository)).toMatchObject({ state: 'synced', pulledItems: 0 });
+    // Page n is planned with the request for page n + 1 already sent (the last page says there is no more).
+    expect(pullsSentWhilePlanning).toEqual([2, 3, 3]);
   });
 });
