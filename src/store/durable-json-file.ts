@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Adapter } from 'lowdb';
 import { StoreCorruptError } from '../domain/errors.js';
@@ -59,11 +59,29 @@ export class DurableJSONFile<T> implements Adapter<T> {
   }
 
   async write(data: T): Promise<void> {
-    const text = JSON.stringify(data);
+    await this.writeText([JSON.stringify(data)]);
+  }
+
+  /**
+   * Writes a document given as pieces of its JSON text, in order, as durably as `write`: to a temporary file,
+   * fsynced, renamed over the target, the directory fsynced. The text goes out in chunks of about
+   * `WRITE_CHUNK_CHARS` as the pieces come: a large document is never one string nor one Buffer in memory, and the
+   * event loop runs between chunks. The caller vouches that the pieces make valid JSON that `read` accepts.
+   */
+  async writeText(pieces: Iterable<string>): Promise<void> {
     const temp = join(dirname(this.file), `.${basename(this.file)}.${process.pid}.tmp`);
     const handle = await open(temp, 'w');
+    let bytes = 0;
     try {
-      await handle.writeFile(text, 'utf8');
+      let chunk = '';
+      for (const piece of pieces) {
+        chunk += piece;
+        if (chunk.length >= WRITE_CHUNK_CHARS) {
+          bytes += await writeString(handle, chunk, bytes);
+          chunk = '';
+        }
+      }
+      bytes += await writeString(handle, chunk, bytes);
       if (this.#fsync) await handle.sync();
     } finally {
       await handle.close();
@@ -75,8 +93,37 @@ export class DurableJSONFile<T> implements Adapter<T> {
       throw error;
     }
     if (this.#fsync) await syncDirectory(dirname(this.file));
-    this.bytes = Buffer.byteLength(text);
+    this.bytes = bytes;
   }
+}
+
+/** Characters of JSON text converted and written at a time (a few MiB of Buffer at most). */
+const WRITE_CHUNK_CHARS = 1 << 20;
+
+/**
+ * Writes `text` as UTF-8 at `position`, in slices of `WRITE_CHUNK_CHARS` (a single piece may be a whole document),
+ * until every byte is written; returns the bytes written.
+ */
+async function writeString(handle: FileHandle, text: string, position: number): Promise<number> {
+  let written = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = Math.min(text.length, start + WRITE_CHUNK_CHARS);
+    // Never between the two halves of a surrogate pair: each half alone would be encoded as U+FFFD.
+    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end += 1;
+    const buffer = Buffer.from(text.slice(start, end), 'utf8');
+    for (let offset = 0; offset < buffer.length; ) {
+      const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset, position + written);
+      offset += bytesWritten;
+      written += bytesWritten;
+    }
+    start = end;
+  }
+  return written;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** Makes a rename or a new file in `dir` durable. */
