@@ -34,6 +34,15 @@ import {
 } from './outbox-index.js';
 
 const FORMAT = 'actorsync-store';
+
+/**
+ * How many times the snapshot's size the journal may reach before a pulled page compacts the store (other writes
+ * compact once it passes the snapshot). A pull that fills a store rewrites all of it at every compaction: with 1×,
+ * pulling 1,000,000 records wrote six snapshots, twice the final store, and stalled the pull for seconds at each.
+ * With 3× about a third of that is written, and a store opened after a pull reads a journal of at most three times
+ * its snapshot (or `compactAfterBytes`), plus one page; the next write that is not a pulled page compacts it.
+ */
+export const PULLED_PAGE_JOURNAL_RATIO = 3;
 const FORMAT_VERSION = 1;
 
 /** The snapshot file, as lowdb reads and writes it. Records are keyed by id, per entity type. */
@@ -58,8 +67,9 @@ export interface StoredCollection {
 
 export interface LowdbLocalStoreOptions {
   /**
-   * Compact (rewrite the snapshot, empty the journal) once the journal is larger than this and than the snapshot,
-   * which keeps the amortised cost per write constant. Default 8 MiB.
+   * Compact (rewrite the snapshot, empty the journal) once the journal is larger than this and than the snapshot
+   * (three times the snapshot after a pulled page: `PULLED_PAGE_JOURNAL_RATIO`), which keeps the amortised cost per
+   * write constant. Default 8 MiB.
    */
   compactAfterBytes?: number;
   /** fsync every acknowledged write. Default true; turn off only for throwaway data. */
@@ -197,7 +207,11 @@ export class LowdbLocalStore {
    * @internal Journals a change, then applies it. `prepare` runs in the write queue, against the state the change
    * will apply to; what it returns is journalled (if anything) before `apply` makes it visible.
    */
-  mutate<P, R>(prepare: () => { ops: JournalOp[]; plan: P }, apply: (plan: P) => R): Promise<R> {
+  mutate<P, R>(
+    prepare: () => { ops: JournalOp[]; plan: P },
+    apply: (plan: P) => R,
+    options: { journalRatio?: number } = {},
+  ): Promise<R> {
     return this.#enqueue(async () => {
       if (this.readOnly) throw new StoreReadOnlyError(this.file);
       if (this.#closed) throw new StoreWriteError(`Store ${this.file} is closed`);
@@ -223,7 +237,8 @@ export class LowdbLocalStore {
         }
       }
       const result = apply(plan);
-      if (this.#journal.bytes > Math.max(this.#compactAfterBytes, this.#adapter.bytes)) await this.#compact();
+      const allowed = Math.max(this.#compactAfterBytes, (options.journalRatio ?? 1) * this.#adapter.bytes);
+      if (this.#journal.bytes > allowed) await this.#compact();
       return result;
     });
   }
@@ -446,6 +461,7 @@ class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> 
         return { ops: [{ op: 'page', c: this.#type, d: planned.delta }], plan: planned };
       },
       (planned) => this.#index.applyPlannedPage(planned),
+      { journalRatio: PULLED_PAGE_JOURNAL_RATIO },
     );
   }
 

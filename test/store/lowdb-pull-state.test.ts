@@ -2,12 +2,13 @@
  * Issue 13, lowdb only: tombstones, checkpoints and a reset in progress across reopens (journal replay and
  * snapshot), a kill between the server's ack of a tombstone and the local commit, and a torn page line.
  */
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type PulledPage, Repository, type RepositoryEntity, StalePageError } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import { PULLED_PAGE_JOURNAL_RATIO } from '../../src/store/lowdb-store.js';
 import { live, page, tombstone } from '../helpers/pulled-pages.js';
 
 interface Doc extends RepositoryEntity {
@@ -27,8 +28,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function openStore() {
-  const store = await LowdbLocalStore.open(file);
+async function openStore(storeOptions: { compactAfterBytes?: number } = {}) {
+  const store = await LowdbLocalStore.open(file, storeOptions);
   open.push(store);
   return store;
 }
@@ -162,5 +163,54 @@ describe('LowdbLocalStore page lines', () => {
     const journal = await readFile(`${file}.journal`, 'utf8');
     await writeFile(`${file}.journal`, journal.replace('"checkpoint":"c1",', ''));
     await expect(openStore()).rejects.toThrow(/no checkpoint, and no reset is in progress/);
+  });
+});
+
+describe('LowdbLocalStore compaction while pulling', () => {
+  const size = async (path: string) => (await stat(path)).size;
+
+  it('lets pulled pages grow the journal to three times the snapshot; the next other write compacts', async () => {
+    let store = await openStore({ compactAfterBytes: 16 * 1024 });
+    const { apply } = collection(store);
+    let pageNumber = 0;
+    /** One page of 20 new records after the last one, from its checkpoint. */
+    const pullNext = async () => {
+      pageNumber += 1;
+      const changes = Array.from({ length: 20 }, (_, i) => live(`p${pageNumber}-${i}`, 1, 'x'.repeat(200)));
+      const since = pageNumber === 1 ? undefined : `c${pageNumber - 1}`;
+      await apply(page(changes, `c${pageNumber}`, { since, hasMore: true }));
+    };
+    // The first compaction: the journal passed compactAfterBytes.
+    while (store.stats.compactions === 0) await pullNext();
+    const snapshot = await size(file);
+    expect(snapshot).toBeGreaterThan(16 * 1024);
+    // Pages go on well past the snapshot's size (where any other write compacts) without compacting.
+    while ((await size(`${file}.journal`)) < 2 * snapshot) await pullNext();
+    expect(store.stats.compactions).toBe(1);
+    // Until the journal passes three times the snapshot.
+    let journalBefore = 0;
+    while (store.stats.compactions === 1) {
+      journalBefore = await size(`${file}.journal`);
+      await pullNext();
+    }
+    expect(journalBefore).toBeGreaterThan((PULLED_PAGE_JOURNAL_RATIO - 0.5) * snapshot);
+    expect(journalBefore).toBeLessThanOrEqual(PULLED_PAGE_JOURNAL_RATIO * snapshot);
+
+    // Past the snapshot again: a save (not a page) compacts at once.
+    const second = await size(file);
+    while ((await size(`${file}.journal`)) <= second) await pullNext();
+    expect(store.stats.compactions).toBe(2);
+    await new Repository<Doc>({ entityType: 'doc', local: store.collection<Doc>('doc') }).save({
+      id: 'local',
+      title: 'a save',
+    });
+    expect(store.stats.compactions).toBe(3);
+    expect((await size(`${file}.journal`)) < 1024).toBe(true);
+
+    const pulled = pageNumber * 20;
+    await pullNext();
+    store = await reopen(store);
+    expect(await collection(store).checkpoint()).toBe(`c${pageNumber}`);
+    expect((await collection(store).ids()).length).toBe(pulled + 20 + 1);
   });
 });
