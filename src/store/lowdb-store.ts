@@ -36,11 +36,12 @@ import {
 const FORMAT = 'actorsync-store';
 
 /**
- * How many times the snapshot's size the journal may reach before a pulled page compacts the store (other writes
- * compact once it passes the snapshot). A pull that fills a store rewrites all of it at every compaction: with 1×,
- * pulling 1,000,000 records wrote six snapshots, twice the final store, and stalled the pull for seconds at each.
- * With 3× about a third of that is written, and a store opened after a pull reads a journal of at most three times
- * its snapshot (or `compactAfterBytes`), plus one page; the next write that is not a pulled page compacts it.
+ * How many times the snapshot's size (or `compactAfterBytes`, if larger) the journal may reach before a pulled page
+ * compacts the store; other writes compact once it passes that size. A pull that fills a store rewrites all of it
+ * at every compaction: at 1× pulling 1,000,000 records wrote six snapshots, twice the final store, and stalled the
+ * pull for seconds at each; at 3× it writes two, a third of the final store. A store opened after a pull reads a
+ * journal of at most three times its snapshot (or `compactAfterBytes`) plus one page; the next write that is not a
+ * pulled page compacts it.
  */
 export const PULLED_PAGE_JOURNAL_RATIO = 3;
 const FORMAT_VERSION = 1;
@@ -68,8 +69,8 @@ export interface StoredCollection {
 export interface LowdbLocalStoreOptions {
   /**
    * Compact (rewrite the snapshot, empty the journal) once the journal is larger than this and than the snapshot
-   * (three times the snapshot after a pulled page: `PULLED_PAGE_JOURNAL_RATIO`), which keeps the amortised cost per
-   * write constant. Default 8 MiB.
+   * (three times that after a pulled page: `PULLED_PAGE_JOURNAL_RATIO`), which keeps the amortised cost per write
+   * constant. Default 8 MiB.
    */
   compactAfterBytes?: number;
   /** fsync every acknowledged write. Default true; turn off only for throwaway data. */
@@ -237,7 +238,7 @@ export class LowdbLocalStore {
         }
       }
       const result = apply(plan);
-      const allowed = Math.max(this.#compactAfterBytes, (options.journalRatio ?? 1) * this.#adapter.bytes);
+      const allowed = (options.journalRatio ?? 1) * Math.max(this.#compactAfterBytes, this.#adapter.bytes);
       if (this.#journal.bytes > allowed) await this.#compact();
       return result;
     });
