@@ -223,29 +223,19 @@ function record<T extends RepositoryEntity>(
   working: Map<string, LocalRecordState<T> | null>,
 ): void {
   const { counts } = plan;
-  const write = (entity: T) => {
-    plan.writes.set(entity.id, entity);
-    plan.removed.delete(entity.id);
-    working.set(entity.id, { record: entity, pending: entity.syncPending });
-  };
-  const remove = (id: string) => {
-    plan.writes.delete(id);
-    plan.removed.add(id);
-    working.set(id, null);
-  };
   switch (decision.kind) {
     case 'echo':
       counts.echoes += 1;
       return;
     case 'pull':
       counts.pulled += 1;
-      write(decision.record);
+      planWrite(plan, working, decision.record);
       return;
     case 'delete':
       // Replacing an acknowledged tombstone changes nothing an app sees: only a live record counts as deleted.
       if (local && !isTombstone(local.record)) counts.deleted += 1;
       else counts.echoes += 1;
-      write(decision.tombstone);
+      planWrite(plan, working, decision.tombstone);
       return;
     case 'invalid':
       counts.invalid += 1;
@@ -257,15 +247,36 @@ function record<T extends RepositoryEntity>(
       if (resolution.kind === 'unresolved') {
         counts.refused.push({ id: decision.id, error: resolution.error, kind: 'unresolved' });
       } else if (resolution.kind === 'push') {
-        write(resolution.record);
+        planWrite(plan, working, resolution.record);
         if (!counts.repush.includes(decision.id)) counts.repush.push(decision.id);
-      } else if (resolution.record) write(resolution.record);
-      else remove(decision.id);
+      } else if (resolution.record) planWrite(plan, working, resolution.record);
+      else planRemoval(plan, working, decision.id);
       return;
     }
     default:
       decision satisfies never;
   }
+}
+
+// Module functions rather than closures made per change: a page plans a thousand changes.
+function planWrite<T extends RepositoryEntity>(
+  plan: PagePlan<T>,
+  working: Map<string, LocalRecordState<T> | null>,
+  entity: T,
+): void {
+  plan.writes.set(entity.id, entity);
+  plan.removed.delete(entity.id);
+  working.set(entity.id, { record: entity, pending: entity.syncPending });
+}
+
+function planRemoval<T extends RepositoryEntity>(
+  plan: PagePlan<T>,
+  working: Map<string, LocalRecordState<T> | null>,
+  id: string,
+): void {
+  plan.writes.delete(id);
+  plan.removed.add(id);
+  working.set(id, null);
 }
 
 /**
