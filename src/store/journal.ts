@@ -111,9 +111,9 @@ export class Journal {
   }
 
   async append(ops: readonly JournalOp[]): Promise<number> {
-    const text = ops.map((op) => `${JSON.stringify(op)}\n`).join('');
-    await this.#write(text);
-    return Buffer.byteLength(text);
+    let text = '';
+    for (const op of ops) text += `${JSON.stringify(op)}\n`;
+    return this.#write(text);
   }
 
   async close(): Promise<void> {
@@ -121,11 +121,17 @@ export class Journal {
     this.#handle = undefined;
   }
 
-  async #write(text: string): Promise<void> {
+  /** Appends `text` durably; returns its size in bytes. */
+  async #write(text: string): Promise<number> {
     const handle = this.#requireHandle();
-    await handle.write(text);
+    // Encoded once: its length is the size, and the write takes it as it is.
+    const bytes = Buffer.from(text, 'utf8');
+    for (let offset = 0; offset < bytes.length; ) {
+      offset += (await handle.write(bytes, offset)).bytesWritten;
+    }
     if (this.#fsync) await handle.datasync();
-    this.bytes += Buffer.byteLength(text);
+    this.bytes += bytes.length;
+    return bytes.length;
   }
 
   #requireHandle(): FileHandle {
