@@ -306,16 +306,82 @@ function plainCopy(value: unknown, depth: number): unknown {
 }
 
 /**
+ * `plainCopy`'s check without the copy, for plain data the caller owns outright: every object and array is checked
+ * by the same rules and then frozen where it is, and a `-0` becomes `0` as a copy would make it. Throws `NOT_PLAIN`
+ * for anything else, and for a value frozen already (adopted before, so held elsewhere too), leaving it to the
+ * slow path; what was frozen before the throw stays frozen, harmlessly (a copy is made instead).
+ */
+function freezePlain(value: unknown, depth: number): void {
+  if (typeof value !== 'object' || value === null) return;
+  if (depth > MAX_ENTITY_DEPTH || Object.isFrozen(value)) throw NOT_PLAIN;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) throw NOT_PLAIN;
+    for (let i = 0; i < value.length; i += 1) {
+      const element: unknown = value[i];
+      if (!isPlainLeaf(element)) freezePlain(element, depth + 1);
+      else if (element === 0 && 1 / element < 0) value[i] = 0;
+    }
+  } else {
+    const prototype: unknown = Object.getPrototypeOf(value);
+    if (prototype !== Object.prototype && prototype !== null) throw NOT_PLAIN;
+    const record = value as Record<string, unknown>;
+    if (typeof record.toJSON === 'function') throw NOT_PLAIN;
+    for (const key of Object.keys(record)) {
+      const field = record[key];
+      if (!isPlainLeaf(field)) freezePlain(field, depth + 1);
+      else if (field === 0 && 1 / field < 0) record[key] = 0;
+    }
+  }
+  Object.freeze(value);
+}
+
+/**
+ * Whether `value` is a JSON leaf kept as it is (a string, boolean, finite number or `null`); throws `NOT_PLAIN` for
+ * a leaf JSON cannot carry as it is (`undefined`, a function, symbol, bigint or non-finite number).
+ */
+function isPlainLeaf(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      if (!Number.isFinite(value)) throw NOT_PLAIN;
+      return true;
+    case 'object':
+      return value === null;
+    default:
+      throw NOT_PLAIN;
+  }
+}
+
+export interface StorableCopyOptions {
+  /**
+   * `value` is the caller's to give away: parsed from JSON a moment ago and held by no one else (a page a remote
+   * parsed from its reply). Plain data is then checked and frozen where it is and returned itself, not copied;
+   * anything else is copied as usual.
+   */
+  inPlace?: boolean;
+}
+
+/**
  * A deep JSON copy of `value`, so memory and file stores, remotes and resolvers all keep a record exactly as it
  * will read back; throws `InvalidEntityError` (`<where> cannot be stored: …`) when JSON cannot carry it: functions,
  * symbols, bigints, non-finite numbers, nesting past `MAX_ENTITY_DEPTH`, a getter that throws. `quoteText` as for
- * `jsonProblem`.
+ * `jsonProblem`. With `inPlace`, see `StorableCopyOptions`.
  */
-export function storableCopy<T>(value: T, where: string, quoteText = true): T {
-  // Plain data (what JSON.parse and most apps make) is checked and copied in one walk. Anything else (a toJSON, a
-  // class instance, something JSON cannot carry) takes the slow path, which also words the refusal.
+export function storableCopy<T>(
+  value: T,
+  where: string,
+  quoteText = true,
+  options: StorableCopyOptions = {},
+): T {
+  // Plain data (what JSON.parse and most apps make) is checked and copied in one walk, or, given away, checked and
+  // frozen where it is. Anything else (a toJSON, a class instance, something JSON cannot carry) takes the slow path,
+  // which also words the refusal.
   try {
-    return plainCopy(value, 1) as T;
+    if (!options.inPlace || typeof value !== 'object' || value === null) return plainCopy(value, 1) as T;
+    freezePlain(value, 1);
+    return value;
   } catch {
     // The slow path below decides, and says why if it refuses.
   }

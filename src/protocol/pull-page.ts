@@ -50,6 +50,30 @@ export interface PagePlanInput<T extends RepositoryEntity> {
    * have drawn a number at or below one this client holds (versions are per-writer counters).
    */
   reset?: boolean;
+  /**
+   * The changes were handed over (`handOverChanges`): their items become the stored records themselves, checked,
+   * completed and frozen where they are, instead of copies. Never for a pending local change's conflict, whose
+   * resolver is given the server's copy as it came.
+   */
+  adoptInPlace?: boolean;
+}
+
+/** Changes arrays given away by the remote that parsed them (`handOverChanges`). */
+const handedOver = new WeakSet<readonly unknown[]>();
+
+/**
+ * Gives `changes` away: a remote that parsed them from a reply itself and keeps no reference to them marks them so,
+ * and a store that plans them adopts each item where it is (checked, completed and frozen) instead of copying it.
+ * Whoever receives them must not change them. Returns `changes`.
+ */
+export function handOverChanges<C extends readonly unknown[]>(changes: C): C {
+  handedOver.add(changes);
+  return changes;
+}
+
+/** Whether `changes` were handed over (`handOverChanges`). */
+export function isHandedOver(changes: readonly unknown[]): boolean {
+  return handedOver.has(changes);
 }
 
 /** A page's net effect on the store, and what each change did. */
@@ -131,6 +155,7 @@ function decideChange<T extends RepositoryEntity>(
       syncPending: false,
       now: input.now,
       describedAs,
+      inPlace: input.adoptInPlace === true,
     });
     return adopted.ok
       ? { kind: 'pull', id, record: adopted.record }
@@ -153,6 +178,7 @@ function decideChange<T extends RepositoryEntity>(
       syncPending: false,
       now: input.now,
       describedAs,
+      inPlace: input.adoptInPlace === true,
     });
     return adopted.ok
       ? { kind: 'pull', id, record: adopted.record }

@@ -1,4 +1,4 @@
-import { assertEntity, describeShape, storableCopy } from '../domain/entity.js';
+import { assertEntity, describeShape, type StorableCopyOptions, storableCopy } from '../domain/entity.js';
 import { errorMessage } from '../domain/errors.js';
 import type { RepositoryEntity } from '../domain/types.js';
 
@@ -21,6 +21,12 @@ export interface AdoptRemoteOptions {
    * yet has only the server's id, which a message must not quote: the caller names it another way.
    */
   describedAs?: string;
+  /**
+   * The copy is the caller's to give away: parsed from a reply a moment ago and held by no one else (a page the
+   * HTTP remote handed over). It is then completed, checked and frozen where it is and becomes the record itself,
+   * instead of being copied; one that cannot be (frozen already: adopted before) is copied as usual.
+   */
+  inPlace?: boolean;
 }
 
 /** The local side of an adoption: the stored record, or just the id of a record the client does not hold yet. */
@@ -79,19 +85,23 @@ function adopt<T extends RepositoryEntity>(
       error: `${where} has version ${describeShape(version)}, not a whole number from ${options.minVersion}${sent} to ${MAX_VERSION - 1}`,
     };
   }
+  const bookkeeping = {
+    id: local.id,
+    version,
+    createdAt: local.createdAt ?? (isTimestamp(createdAt) ? createdAt : options.now),
+    updatedAt: isTimestamp(updatedAt) ? updatedAt : options.now,
+    syncPending: options.syncPending,
+  };
+  if (options.inPlace && Object.isExtensible(copy)) {
+    // The same record as the copy below, key order included: fields present keep their place, the rest follow.
+    if (Object.hasOwn(copy, 'baseVersion')) delete copy.baseVersion;
+    if (Object.hasOwn(copy, 'ownVersions')) delete copy.ownVersions;
+    Object.assign(copy, bookkeeping);
+    return storableRecord<T>(copy, where, { inPlace: true });
+  }
   // A base is a pending change's bookkeeping: the server's record is synced and carries none, whatever it sent.
   const { baseVersion: _, ownVersions: _own, ...fields } = copy;
-  return storableRecord<T>(
-    {
-      ...fields,
-      id: local.id,
-      version,
-      createdAt: local.createdAt ?? (isTimestamp(createdAt) ? createdAt : options.now),
-      updatedAt: isTimestamp(updatedAt) ? updatedAt : options.now,
-      syncPending: options.syncPending,
-    },
-    where,
-  );
+  return storableRecord<T>({ ...fields, ...bookkeeping }, where);
 }
 
 /**
@@ -103,9 +113,10 @@ function adopt<T extends RepositoryEntity>(
 export function storableRecord<T extends RepositoryEntity>(
   candidate: unknown,
   where: string,
+  options: StorableCopyOptions = {},
 ): RecordCheck<T> {
   try {
-    const copy = storableCopy(candidate, where, false);
+    const copy = storableCopy(candidate, where, false, options);
     assertEntity(copy, where, false);
     return { ok: true, record: copy as T };
   } catch (error) {

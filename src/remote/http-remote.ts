@@ -20,6 +20,7 @@ import type {
   RepositoryEntity,
   SyncBatchContext,
 } from '../domain/types.js';
+import { handOverChanges } from '../protocol/pull-page.js';
 import { validatePullReply } from '../protocol/pull-reply.js';
 import { validateReply } from '../protocol/reply.js';
 import { base64, printableUrl, Redactor } from './redactor.js';
@@ -303,6 +304,8 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
         `Server page does not match the protocol: ${describeIssues(parsed.issues, (text) => this.#redactor.redact(text))}`,
       );
     }
+    // Parsed here and held by no one else: a store may keep the items themselves rather than copies.
+    handOverChanges(parsed.output.changes);
     return validatePullReply(parsed.output, limit, since);
   }
 

@@ -24,7 +24,7 @@ import type {
   SyncAck,
 } from '../domain/types.js';
 import { isDue, nextFailureRecord } from '../protocol/failures.js';
-import { planPulledPage } from '../protocol/pull-page.js';
+import { isHandedOver, planPulledPage } from '../protocol/pull-page.js';
 import { recordDigest } from '../protocol/record-digest.js';
 import { PendingQueue } from './pending-queue.js';
 
@@ -394,6 +394,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
       now: options.now,
       purged: (id) => this.#purged.get(id),
       reset: resetting,
+      adoptInPlace: isHandedOver(page.changes),
     });
     const mentioned = resetting ? page.changes.map((change) => String(change.id)) : [];
     const removed = [...plan.removed];

@@ -149,6 +149,56 @@ describe('storableCopy: the one-walk copy of plain data is exactly a JSON round 
     );
   });
 
+  it('in place: the same record as the copy (the value itself, frozen, when it is plain data) and the same refusals', () => {
+    const isDeepFrozen = (value: unknown): boolean =>
+      typeof value !== 'object' ||
+      value === null ||
+      (Object.isFrozen(value) && Object.values(value).every(isDeepFrozen));
+    fc.assert(
+      fc.property(
+        fc.anything({
+          withNullPrototype: true,
+          withObjectString: true,
+          withDate: true,
+          withSparseArray: true,
+          withBoxedValues: true,
+          key: fc.oneof(fc.string(), fc.constant('__proto__'), fc.constant('toJSON')),
+        }),
+        (value) => {
+          const attempt = (inPlace: boolean) => {
+            try {
+              return { result: storableCopy(value, 'the value', true, { inPlace }) };
+            } catch (error) {
+              return { error: (error as Error).message };
+            }
+          };
+          const copied = attempt(false);
+          const inPlace = attempt(true);
+          expect(inPlace.error).toBe(copied.error);
+          if (copied.error) return;
+          expect(JSON.stringify(inPlace.result)).toBe(JSON.stringify(copied.result));
+          expect(inPlace.result).toEqual(copied.result);
+          if (inPlace.result === value && typeof value === 'object' && value !== null)
+            expect(isDeepFrozen(value)).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('in place: keeps parsed JSON itself, frozen throughout, and copies a value frozen before', () => {
+    const parsed = JSON.parse('{"id":"a","z":-0,"nested":{"list":[1,{"b":-0}]}}') as {
+      z: number;
+      nested: { list: [number, { b: number }] };
+    };
+    expect(storableCopy(parsed, 'the value', true, { inPlace: true })).toBe(parsed);
+    expect(Object.isFrozen(parsed) && Object.isFrozen(parsed.nested.list[1])).toBe(true);
+    expect(Object.is(parsed.z, 0) && Object.is(parsed.nested.list[1].b, 0)).toBe(true);
+    const again = storableCopy(parsed, 'the value', true, { inPlace: true });
+    expect(again).not.toBe(parsed);
+    expect(again).toEqual(parsed);
+  });
+
   it('keeps JSON rules at the edges: -0, undefined fields and elements, __proto__ as data, a shared object twice', () => {
     const shared = { n: 1 };
     const value = JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>;

@@ -582,3 +582,122 @@ describe('planPulledPage: versions the client pushed without hearing back (ownVe
     expect(plan(local, { ...mine2, text: 'their v2' })).toMatchObject({ kind: 'conflict' });
   });
 });
+
+describe('planPulledPage: a handed-over page is adopted in place', () => {
+  /** A page as a remote parses it from its reply: new record "n", "a" held synced at v1, "p" pending at v1. */
+  const wirePage = () =>
+    JSON.parse(
+      JSON.stringify([
+        {
+          id: 'n',
+          version: 1,
+          deleted: false,
+          item: {
+            id: 'n',
+            version: 1,
+            text: 'new',
+            nested: { list: [1, 2] },
+            baseVersion: 0,
+            syncPending: true,
+          },
+        },
+        {
+          id: 'a',
+          version: 2,
+          deleted: false,
+          item: { id: 'a', version: 2, createdAt: 7, updatedAt: 8, syncPending: false, text: 'theirs' },
+        },
+        {
+          id: 'p',
+          version: 2,
+          deleted: false,
+          item: { id: 'p', version: 2, createdAt: 7, updatedAt: 8, syncPending: false, text: 'theirs' },
+        },
+      ]),
+    ) as PulledChange[];
+  const locals: Record<string, LocalRecordState<Note> | undefined> = {
+    a: {
+      record: { id: 'a', version: 1, createdAt: 100, updatedAt: 200, syncPending: false },
+      pending: false,
+    },
+    p: {
+      record: {
+        id: 'p',
+        version: 2,
+        createdAt: 100,
+        updatedAt: 200,
+        syncPending: true,
+        baseVersion: 1,
+        text: 'mine',
+      },
+      pending: true,
+    },
+  };
+  const plan = (changes: PulledChange[], adoptInPlace: boolean, seen: unknown[] = []) =>
+    planPulledPage<Note>({
+      changes,
+      local: (id) => locals[id],
+      conflicts: (mine, theirs) => {
+        seen.push(structuredClone(theirs), Object.isFrozen(theirs));
+        return { ...mine, text: `${theirs.text}+${mine.text}` };
+      },
+      now: NOW,
+      adoptInPlace,
+    });
+
+  it('stores the items themselves, frozen, as the records a copy would have made; a conflict sees the copy as sent', () => {
+    const copiedSeen: unknown[] = [];
+    const copied = plan(wirePage(), false, copiedSeen);
+    const changes = wirePage();
+    const inPlaceSeen: unknown[] = [];
+    const inPlace = plan(changes, true, inPlaceSeen);
+
+    expect(inPlace.counts).toEqual(copied.counts);
+    expect([...inPlace.writes.keys()]).toEqual([...copied.writes.keys()]);
+    for (const [id, record] of inPlace.writes) {
+      // Same fields, same values, same key order (the journal and the snapshot write exactly the same text).
+      expect(JSON.stringify(record)).toBe(JSON.stringify(copied.writes.get(id)));
+      expect(record).toEqual(copied.writes.get(id));
+    }
+    const [n, a, p] = changes as [PulledChange, PulledChange, PulledChange];
+    expect(inPlace.writes.get('n')).toBe(n.item);
+    expect(inPlace.writes.get('a')).toBe(a.item);
+    expect(inPlace.writes.get('n')).toMatchObject({ createdAt: NOW, updatedAt: NOW, syncPending: false });
+    expect(inPlace.writes.get('n')).not.toHaveProperty('baseVersion');
+    expect(inPlace.writes.get('a')).toMatchObject({ createdAt: 100, updatedAt: 8 });
+    expect(Object.isFrozen(n.item)).toBe(true);
+    expect(Object.isFrozen((n.item as { nested: { list: number[] } }).nested.list)).toBe(true);
+    // The conflict's resolver got the server's copy as it came, not adopted, and it was not written in place.
+    expect(inPlaceSeen).toEqual(copiedSeen);
+    expect(inPlaceSeen[1]).toBe(false);
+    expect(inPlace.writes.get('p')).not.toBe(p.item);
+    expect(p.item).toMatchObject({ createdAt: 7, text: 'theirs' });
+  });
+
+  it('copies an item adopted before (frozen) instead, with the same result', () => {
+    const changes = wirePage();
+    const first = plan(changes, true);
+    const again = plan(changes, true);
+    expect(again.counts).toEqual(first.counts);
+    for (const [id, record] of again.writes) {
+      expect(record).toEqual(first.writes.get(id));
+      if (id !== 'p') expect(record).not.toBe(first.writes.get(id));
+    }
+  });
+
+  it('refuses what a copy refuses, with the same reason, and turns -0 into 0 as a copy does', () => {
+    /** One change of record "x" whose item is `itemJson`, parsed as a remote parses it. */
+    const pageOf = (itemJson: string): PulledChange[] =>
+      JSON.parse(`[{"id":"x","version":1,"deleted":false,"item":${itemJson}}]`);
+    const deep = `{"id":"x","version":1,"d":${'{"d":'.repeat(70)}1${'}'.repeat(70)}}`;
+    expect(plan(pageOf(deep), true).decisions).toEqual(plan(pageOf(deep), false).decisions);
+    expect(plan(pageOf(deep), true).counts.refused[0]?.error).toMatch(/nested deeper than 64/);
+    // 1e999 parses to Infinity, which JSON cannot carry back.
+    const infinite = '{"id":"x","version":1,"big":1e999}';
+    expect(plan(pageOf(infinite), true).decisions).toEqual(plan(pageOf(infinite), false).decisions);
+    expect(plan(pageOf(infinite), true).counts.refused[0]?.error).toMatch(/Infinity/);
+    const zero = plan(pageOf('{"id":"x","version":1,"z":-0,"list":[-0]}'), true).writes.get('x');
+    expect(Object.is((zero as { z?: number }).z, 0)).toBe(true);
+    expect(Object.is((zero as { list?: number[] }).list?.[0], 0)).toBe(true);
+  });
+});

@@ -4,8 +4,12 @@
  * the token and its refresh, reset, every status class, redirects, size cap, deadline (with `wait`), abort, and
  * redaction of messages and changes.
  */
+
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpRemoteDataSource, type HttpRemoteOptions } from '../../src/http.js';
@@ -19,6 +23,8 @@ import {
   type RepositoryEntity,
   TransientSyncError,
 } from '../../src/index.js';
+import { LowdbLocalStore } from '../../src/lowdb.js';
+import { isHandedOver } from '../../src/protocol/pull-page.js';
 
 interface Note extends RepositoryEntity {
   text?: string;
@@ -150,6 +156,39 @@ describe('HttpRemoteDataSource.pullChanges', () => {
       ['GET', '/v1/changes/note', 'since=p2&limit=2'],
       ['GET', '/v1/changes/note', 'since=p4&limit=2'],
     ]);
+  });
+
+  it('hands its pages over: a lowdb store keeps the items themselves, frozen; a second store gets copies', async () => {
+    const { url } = await serve(feed([change('a', 1), change('b', 2, { baseVersion: 1 })]));
+    const reply = await ask(remote(url));
+    if (reply.reset) throw new Error('unexpected reset');
+    expect(isHandedOver(reply.changes)).toBe(true);
+    const dir = await mkdtemp(join(tmpdir(), 'actorsync-handover-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const stored: RepositoryEntity[][] = [];
+    for (const name of ['one.json', 'two.json']) {
+      const store = await LowdbLocalStore.open(join(dir, name));
+      cleanups.push(() => store.close());
+      const collection = store.collection<Note>('note');
+      const result = await collection.applyPulledPage?.(
+        { ...reply, since: undefined },
+        { conflicts: 'server-wins', now: 5 },
+      );
+      expect(result?.pulled).toBe(2);
+      stored.push(store.index('note').exportState().records);
+    }
+    const [first = [], second = []] = stored;
+    expect(first).toEqual(reply.changes.map((c) => c.item));
+    first.forEach((r, i) => {
+      expect(r).toBe(reply.changes[i]?.item);
+      expect(Object.isFrozen(r)).toBe(true);
+    });
+    expect(second).toEqual(first);
+    second.forEach((r, i) => {
+      expect(r).not.toBe(first[i]);
+    });
+    // Adopted: the server's base is not the client's bookkeeping.
+    expect(first[1]).toEqual(record('b', 2));
   });
 
   it('asks the server to hold the request with wait, and gives it timeoutMs on top of the wait', async () => {
