@@ -85,23 +85,32 @@ function adopt<T extends RepositoryEntity>(
       error: `${where} has version ${describeShape(version)}, not a whole number from ${options.minVersion}${sent} to ${MAX_VERSION - 1}`,
     };
   }
-  const bookkeeping = {
-    id: local.id,
-    version,
-    createdAt: local.createdAt ?? (isTimestamp(createdAt) ? createdAt : options.now),
-    updatedAt: isTimestamp(updatedAt) ? updatedAt : options.now,
-    syncPending: options.syncPending,
-  };
+  const created = local.createdAt ?? (isTimestamp(createdAt) ? createdAt : options.now);
+  const updated = isTimestamp(updatedAt) ? updatedAt : options.now;
   if (options.inPlace && Object.isExtensible(copy)) {
-    // The same record as the copy below, key order included: fields present keep their place, the rest follow.
+    // The record the copy below makes, key order included: fields present keep their place, the rest follow.
     if (Object.hasOwn(copy, 'baseVersion')) delete copy.baseVersion;
     if (Object.hasOwn(copy, 'ownVersions')) delete copy.ownVersions;
-    Object.assign(copy, bookkeeping);
+    copy.id = local.id;
+    copy.version = version;
+    copy.createdAt = created;
+    copy.updatedAt = updated;
+    copy.syncPending = options.syncPending;
     return storableRecord<T>(copy, where, { inPlace: true });
   }
   // A base is a pending change's bookkeeping: the server's record is synced and carries none, whatever it sent.
   const { baseVersion: _, ownVersions: _own, ...fields } = copy;
-  return storableRecord<T>({ ...fields, ...bookkeeping }, where);
+  return storableRecord<T>(
+    {
+      ...fields,
+      id: local.id,
+      version,
+      createdAt: created,
+      updatedAt: updated,
+      syncPending: options.syncPending,
+    },
+    where,
+  );
 }
 
 /**
