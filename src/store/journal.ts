@@ -55,10 +55,11 @@ export class Journal {
     const buffer = await readRegularFile(this.file);
     if (buffer === undefined) return undefined;
     const goodBytes = buffer.lastIndexOf(0x0a) + 1;
-    const lines = buffer.subarray(0, goodBytes).toString('utf8').split('\n');
-    lines.pop();
-    if (lines.length === 0) return { generation: -1, ops: [], goodBytes: 0, tornBytes: buffer.length };
-    const header = this.#parse(lines[0] as string, 1);
+    if (goodBytes === 0) return { generation: -1, ops: [], goodBytes: 0, tornBytes: buffer.length };
+    // Decoded line by line: a journal may hold several times the snapshot after a pull, and one string of all of
+    // it would double what the read holds in memory.
+    let start = buffer.indexOf(0x0a) + 1;
+    const header = this.#parse(buffer.toString('utf8', 0, start - 1), 1);
     if (
       header.format !== FORMAT ||
       typeof header.generation !== 'number' ||
@@ -67,10 +68,13 @@ export class Journal {
     ) {
       throw new StoreCorruptError(this.file, 'its first line is not an actorsync journal header');
     }
-    const ops = lines.slice(1).map((line, index) => {
-      const lineNumber = index + 2;
+    const ops: JournalOp[] = [];
+    for (let lineNumber = 2; start < goodBytes; lineNumber += 1) {
+      const end = buffer.indexOf(0x0a, start);
+      const line = buffer.toString('utf8', start, end);
+      start = end + 1;
       try {
-        return parseOp(this.#parse(line, lineNumber));
+        ops.push(parseOp(this.#parse(line, lineNumber)));
       } catch (error) {
         if (!(error instanceof InvalidEntityError)) throw error;
         throw new StoreCorruptError(
@@ -78,7 +82,7 @@ export class Journal {
           `line ${lineNumber} is not a valid operation: ${error.message}`,
         );
       }
-    });
+    }
     return { generation: header.generation, ops, goodBytes, tornBytes: buffer.length - goodBytes };
   }
 
