@@ -222,7 +222,9 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
    * message redacted (the changes are record data and pass on unchanged). `410` with `reset: true` resolves `{ reset: true }`; 408, 429 and 5xx are
    * transient (with `Retry-After`), network errors and timeouts too; 400, 404, 405 and the rest are fatal, naming
    * the URL. A reply that is not a page (not JSON, more changes than `limit`, no checkpoint) is a
-   * `MalformedReplyError`; each change inside it is checked by the store when the page is applied.
+   * `MalformedReplyError`; each change inside it is checked by the store when the page is applied. The changes are
+   * handed over (`handOverChanges`): a store that applies the page keeps their items as its records, frozen, rather
+   * than copies, so a caller that wants to change one copies it first.
    */
   async pullChanges(request: PullRequest): Promise<PullReply> {
     const { limit, wait = 0, since } = request;
