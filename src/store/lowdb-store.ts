@@ -7,31 +7,18 @@ import {
   StoreWriteError,
 } from '../domain/errors.js';
 import { assertEntityTypeName } from '../domain/names.js';
-import type {
-  FailureRecord,
-  LocalDataSource,
-  OutboxCommit,
-  OutboxCommitResult,
-  OutboxSnapshot,
-  PendingPage,
-  PendingQuery,
-  PulledPage,
-  PulledPageOptions,
-  PulledPageResult,
-  ReadOptions,
-  RepositoryEntity,
-} from '../domain/types.js';
+import type { FailureRecord, LocalDataSource, RepositoryEntity } from '../domain/types.js';
 import { assertRegularOrMissing, DurableJSONFile, type ReadInfo } from './durable-json-file.js';
 import { Journal, type JournalContents, type JournalOp } from './journal.js';
 import { LockFile } from './lock-file.js';
+import { MAX_STORED_DEPTH, OutboxIndex } from './outbox-index.js';
 import {
-  assertStoredEntity,
-  checkCheckpoint,
-  commitResult,
-  MAX_STORED_DEPTH,
-  OutboxIndex,
-  validateFailureRecord,
-} from './outbox-index.js';
+  type CollectionHost,
+  type PlannedChange,
+  type StoreChange,
+  StoreCollection,
+} from './store-collection.js';
+import { checkStoredFailure, checkStoredPullState, checkStoredRecord } from './stored-rows.js';
 
 const FORMAT = 'actorsync-store';
 
@@ -97,7 +84,7 @@ export interface StoreStats {
  * Changes are journalled before they are applied in memory, so nothing is visible before it is durable.
  * One process owns a store at a time (a lock file). Open with `LowdbLocalStore.open(file)`.
  */
-export class LowdbLocalStore {
+export class LowdbLocalStore implements CollectionHost {
   readonly file: string;
   readonly stats: StoreStats = {
     journalAppends: 0,
@@ -171,7 +158,7 @@ export class LowdbLocalStore {
    */
   collection<T extends RepositoryEntity>(entityType: string): LocalDataSource<T> {
     if (!this.#collections.has(entityType)) assertEntityTypeName(entityType);
-    return new LowdbCollection<T>(this, entityType);
+    return new StoreCollection<T>(this, entityType);
   }
 
   /** Entity types held, in the order they were first written. */
@@ -204,15 +191,17 @@ export class LowdbLocalStore {
     return index;
   }
 
+  /** @internal A pulled page is planned on a later turn of the event loop (see `CollectionHost`). */
+  beforePulledPage(): Promise<void> {
+    return nextTurn();
+  }
+
   /**
    * @internal Journals a change, then applies it. `prepare` runs in the write queue, against the state the change
-   * will apply to; what it returns is journalled (if anything) before `apply` makes it visible.
+   * will apply to; what it returns is journalled (if anything) before `apply` makes it visible. A pulled page's
+   * change lets the journal grow to `PULLED_PAGE_JOURNAL_RATIO` times the snapshot before it compacts.
    */
-  mutate<P, R>(
-    prepare: () => { ops: JournalOp[]; plan: P },
-    apply: (plan: P) => R,
-    options: { journalRatio?: number } = {},
-  ): Promise<R> {
+  mutate<P, R>(entityType: string, prepare: () => PlannedChange<P>, apply: (plan: P) => R): Promise<R> {
     return this.#enqueue(async () => {
       if (this.readOnly) throw new StoreReadOnlyError(this.file);
       if (this.#closed) throw new StoreWriteError(`Store ${this.file} is closed`);
@@ -224,8 +213,9 @@ export class LowdbLocalStore {
           },
         );
       }
-      const { ops, plan } = prepare();
-      if (ops.length > 0) {
+      const { change, plan } = prepare();
+      if (change) {
+        const ops = journalOps(entityType, change);
         try {
           this.stats.journalBytesWritten += await this.#journal.append(ops);
           this.stats.journalAppends += 1;
@@ -238,7 +228,8 @@ export class LowdbLocalStore {
         }
       }
       const result = apply(plan);
-      const allowed = (options.journalRatio ?? 1) * Math.max(this.#compactAfterBytes, this.#adapter.bytes);
+      const ratio = change?.kind === 'page' ? PULLED_PAGE_JOURNAL_RATIO : 1;
+      const allowed = ratio * Math.max(this.#compactAfterBytes, this.#adapter.bytes);
       if (this.#journal.bytes > allowed) await this.#compact();
       return result;
     });
@@ -368,118 +359,24 @@ function* keyedById(values: readonly { id: string }[]): Generator<string> {
   }
 }
 
-class LowdbCollection<T extends RepositoryEntity> implements LocalDataSource<T> {
-  readonly #store: LowdbLocalStore;
-  readonly #type: string;
-
-  constructor(store: LowdbLocalStore, entityType: string) {
-    this.#store = store;
-    this.#type = entityType;
-  }
-
-  get #index(): OutboxIndex<T> {
-    return this.#store.index(this.#type) as unknown as OutboxIndex<T>;
-  }
-
-  async get(id: string, options?: ReadOptions): Promise<T | undefined> {
-    return this.#index.get(id, options);
-  }
-
-  async getAll(options?: ReadOptions): Promise<T[]> {
-    return this.#index.getAll(options);
-  }
-
-  save(entity: T): Promise<void> {
-    return this.saveMany([entity]);
-  }
-
-  async saveMany(entities: readonly T[]): Promise<void> {
-    // Validated before it is queued: a bad entity rejects the call and nothing is written.
-    const prepared = this.#index.prepare(entities);
-    return this.#store.mutate(
-      () => {
-        const plan = this.#index.planSave(prepared);
-        // One append: the removals (tombstones of records no push saw) and the writes land together or not at all.
-        const ops: JournalOp[] = plan.removed.map((id) => ({ op: 'del', c: this.#type, id }));
-        if (plan.put.length) ops.push({ op: 'put', c: this.#type, e: plan.put });
-        return { ops, plan };
-      },
-      (plan) => this.#index.applySave(plan),
-    );
-  }
-
-  delete(id: string): Promise<boolean> {
-    return this.#store.mutate(
-      () => {
-        const exists = this.#index.get(id, { includeDeleted: true }) !== undefined;
-        return { ops: exists ? [{ op: 'del', c: this.#type, id }] : [], plan: exists };
-      },
-      (exists) => exists && this.#index.delete(id),
-    );
-  }
-
-  async outbox(now: number): Promise<OutboxSnapshot> {
-    return this.#index.outbox(now);
-  }
-
-  async pending(query: PendingQuery): Promise<PendingPage<T>> {
-    return this.#index.pending(query);
-  }
-
-  commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult> {
-    return this.#store.mutate(
-      () => {
-        const delta = this.#index.planCommit(commit);
-        const changes =
-          delta.synced.length + (delta.rebased?.length ?? 0) + delta.replaced.length + delta.failures.length;
-        return { ops: changes ? [{ op: 'commit', c: this.#type, d: delta }] : [], plan: delta };
-      },
-      (delta) => {
-        this.#index.applyDelta(delta);
-        return commitResult(delta);
-      },
-    );
-  }
-
-  async failures(): Promise<FailureRecord[]> {
-    return this.#index.failures();
-  }
-
-  async checkpoint(): Promise<string | undefined> {
-    return this.#index.pullState().checkpoint;
-  }
-
-  async applyPulledPage(page: PulledPage, options: PulledPageOptions<T>): Promise<PulledPageResult> {
-    // Planning a page is a pull's longest synchronous stretch (milliseconds per 1,000 changes). It starts on a
-    // later turn of the event loop, so I/O the caller started just before, the next page's request (the pull
-    // machine's look-ahead), reaches the socket first and the server works while this page is planned and written.
-    await nextTurn();
-    return this.#store.mutate(
-      () => {
-        // Planned in the write queue, against the records the page will apply to.
-        const planned = this.#index.planPage(page, options);
-        // Always journalled, even with no change: the checkpoint (or the reset's progress) moves.
-        return { ops: [{ op: 'page', c: this.#type, d: planned.delta }], plan: planned };
-      },
-      (planned) => this.#index.applyPlannedPage(planned),
-      { journalRatio: PULLED_PAGE_JOURNAL_RATIO },
-    );
-  }
-
-  requeueFailures(ids?: readonly string[]): Promise<number> {
-    return this.#store.mutate(
-      () => {
-        const requeued = this.#index.planRequeue(ids);
-        return {
-          ops: requeued.length ? [{ op: 'requeue', c: this.#type, ids: requeued }] : [],
-          plan: requeued,
-        };
-      },
-      (requeued) => {
-        this.#index.applyRequeue(requeued);
-        return requeued.length;
-      },
-    );
+/** A change as journal lines: one append, so its lines land together or not at all. */
+function journalOps(c: string, change: StoreChange): JournalOp[] {
+  switch (change.kind) {
+    case 'save': {
+      const ops: JournalOp[] = change.plan.removed.map((id) => ({ op: 'del', c, id }));
+      if (change.plan.put.length) ops.push({ op: 'put', c, e: change.plan.put });
+      return ops;
+    }
+    case 'delete':
+      return [{ op: 'del', c, id: change.id }];
+    case 'commit':
+      return [{ op: 'commit', c, d: change.delta }];
+    case 'requeue':
+      return [{ op: 'requeue', c, ids: change.ids }];
+    case 'page':
+      return [{ op: 'page', c, d: change.delta }];
+    default:
+      return change satisfies never;
   }
 }
 
@@ -526,32 +423,14 @@ function validateDocument(file: string, data: unknown, read?: ReadInfo): StoreDo
     const failures: Record<string, FailureRecord> = Object.create(null);
     const pull: Pick<StoredCollection, 'checkpoint' | 'resetting'> = {};
     try {
-      if (collection.checkpoint !== undefined) {
-        pull.checkpoint = checkCheckpoint(collection.checkpoint, `collection ${name}`);
-      }
-      if (collection.resetting !== undefined) {
-        if (typeof collection.resetting !== 'boolean')
-          return fail(`collection ${name} has a non-boolean resetting`);
-        if (collection.resetting) pull.resetting = true;
-      }
+      const state = checkStoredPullState(collection.checkpoint, collection.resetting, name);
+      if (state.checkpoint !== undefined) pull.checkpoint = state.checkpoint;
+      if (state.resetting) pull.resetting = true;
       for (const [id, record] of Object.entries(collection.records)) {
-        try {
-          assertStoredEntity(record, 'record', { shallow });
-        } catch (error) {
-          // Named only on the way out: building the name for every record costs more than the check itself.
-          if (error instanceof InvalidEntityError)
-            assertStoredEntity(record, `record ${name}/${JSON.stringify(id)}`);
-          throw error;
-        }
-        if (record.id !== id)
-          return fail(`record ${JSON.stringify(id)} of ${name} has the id "${record.id}"`);
-        records[id] = record;
+        records[id] = checkStoredRecord(record, id, name, { shallow });
       }
       for (const [id, record] of Object.entries(collection.failures)) {
-        const checked = validateFailureRecord(record, `failure record ${name}/${JSON.stringify(id)}`);
-        if (checked.id !== id)
-          return fail(`failure record ${JSON.stringify(id)} of ${name} has the id "${checked.id}"`);
-        failures[id] = checked;
+        failures[id] = checkStoredFailure(record, id, name);
       }
     } catch (error) {
       if (error instanceof InvalidEntityError) return fail(error.message);

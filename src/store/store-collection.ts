@@ -1,0 +1,167 @@
+import type {
+  FailureRecord,
+  LocalDataSource,
+  OutboxCommit,
+  OutboxCommitResult,
+  OutboxSnapshot,
+  PendingPage,
+  PendingQuery,
+  PulledPage,
+  PulledPageOptions,
+  PulledPageResult,
+  ReadOptions,
+  RepositoryEntity,
+} from '../domain/types.js';
+import {
+  type CommitDelta,
+  commitResult,
+  type OutboxIndex,
+  type PageDelta,
+  type SavePlan,
+} from './outbox-index.js';
+
+/**
+ * One change to one entity type, as a persistent store writes it before the index applies it: the lowdb store
+ * journals it as one line, the IndexedDB store writes the rows it touches in one transaction.
+ */
+export type StoreChange<T extends RepositoryEntity = RepositoryEntity> =
+  | { kind: 'save'; plan: SavePlan<T> }
+  | { kind: 'delete'; id: string }
+  | { kind: 'commit'; delta: CommitDelta<T> }
+  | { kind: 'requeue'; ids: string[] }
+  | { kind: 'page'; delta: PageDelta<T> };
+
+/** A change planned against the state it will apply to (`undefined`: nothing to write), and its plan. */
+export interface PlannedChange<P> {
+  change: StoreChange | undefined;
+  plan: P;
+}
+
+/** What a persistent store gives its collections: the in-memory index of a type, and its write queue. */
+export interface CollectionHost {
+  index(entityType: string): OutboxIndex<RepositoryEntity>;
+  /**
+   * Runs `prepare` in the write queue, against the state the change will apply to; writes the change it returns
+   * (if any) durably, and only then `apply`s the plan, so nothing is visible before it is durable.
+   */
+  mutate<P, R>(entityType: string, prepare: () => PlannedChange<P>, apply: (plan: P) => R): Promise<R>;
+  /**
+   * Waits before a pulled page is queued, if the host wants to: planning a page is a pull's longest synchronous
+   * stretch, and I/O the caller started just before (the pull machine's look-ahead request) should reach the socket
+   * first, so the server works while this page is planned and written.
+   */
+  beforePulledPage?(): Promise<void>;
+}
+
+/** The `LocalDataSource` of one entity type of a persistent store: every rule is the index's; the host persists. */
+export class StoreCollection<T extends RepositoryEntity> implements LocalDataSource<T> {
+  readonly #host: CollectionHost;
+  readonly #type: string;
+
+  constructor(host: CollectionHost, entityType: string) {
+    this.#host = host;
+    this.#type = entityType;
+  }
+
+  get #index(): OutboxIndex<T> {
+    return this.#host.index(this.#type) as unknown as OutboxIndex<T>;
+  }
+
+  async get(id: string, options?: ReadOptions): Promise<T | undefined> {
+    return this.#index.get(id, options);
+  }
+
+  async getAll(options?: ReadOptions): Promise<T[]> {
+    return this.#index.getAll(options);
+  }
+
+  save(entity: T): Promise<void> {
+    return this.saveMany([entity]);
+  }
+
+  async saveMany(entities: readonly T[]): Promise<void> {
+    // Validated before it is queued: a bad entity rejects the call and nothing is written.
+    const prepared = this.#index.prepare(entities);
+    return this.#host.mutate(
+      this.#type,
+      () => {
+        const plan = this.#index.planSave(prepared);
+        // One write: the removals (tombstones of records no push saw) and the writes land together or not at all.
+        const empty = plan.put.length === 0 && plan.removed.length === 0;
+        return { change: empty ? undefined : { kind: 'save', plan }, plan };
+      },
+      (plan) => this.#index.applySave(plan),
+    );
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.#host.mutate(
+      this.#type,
+      () => {
+        const exists = this.#index.get(id, { includeDeleted: true }) !== undefined;
+        return { change: exists ? { kind: 'delete', id } : undefined, plan: exists };
+      },
+      (exists) => exists && this.#index.delete(id),
+    );
+  }
+
+  async outbox(now: number): Promise<OutboxSnapshot> {
+    return this.#index.outbox(now);
+  }
+
+  async pending(query: PendingQuery): Promise<PendingPage<T>> {
+    return this.#index.pending(query);
+  }
+
+  commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult> {
+    return this.#host.mutate(
+      this.#type,
+      () => {
+        const delta = this.#index.planCommit(commit);
+        const changes =
+          delta.synced.length + (delta.rebased?.length ?? 0) + delta.replaced.length + delta.failures.length;
+        return { change: changes ? { kind: 'commit', delta } : undefined, plan: delta };
+      },
+      (delta) => {
+        this.#index.applyDelta(delta);
+        return commitResult(delta);
+      },
+    );
+  }
+
+  async failures(): Promise<FailureRecord[]> {
+    return this.#index.failures();
+  }
+
+  async checkpoint(): Promise<string | undefined> {
+    return this.#index.pullState().checkpoint;
+  }
+
+  async applyPulledPage(page: PulledPage, options: PulledPageOptions<T>): Promise<PulledPageResult> {
+    await this.#host.beforePulledPage?.();
+    return this.#host.mutate(
+      this.#type,
+      () => {
+        // Planned in the write queue, against the records the page will apply to.
+        const planned = this.#index.planPage(page, options);
+        // Always written, even with no change: the checkpoint (or the reset's progress) moves.
+        return { change: { kind: 'page', delta: planned.delta }, plan: planned };
+      },
+      (planned) => this.#index.applyPlannedPage(planned),
+    );
+  }
+
+  requeueFailures(ids?: readonly string[]): Promise<number> {
+    return this.#host.mutate(
+      this.#type,
+      () => {
+        const requeued = this.#index.planRequeue(ids);
+        return { change: requeued.length ? { kind: 'requeue', ids: requeued } : undefined, plan: requeued };
+      },
+      (requeued) => {
+        this.#index.applyRequeue(requeued);
+        return requeued.length;
+      },
+    );
+  }
+}
