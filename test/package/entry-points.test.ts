@@ -97,6 +97,10 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
     source: 'src/lowdb.ts',
     names: ['LowdbLocalStore', 'LowdbLocalStoreOptions', 'StoreStats'],
   },
+  './indexeddb': {
+    source: 'src/indexeddb.ts',
+    names: ['IndexedDbLocalStore', 'IndexedDbLocalStoreOptions'],
+  },
   './server': {
     source: 'src/server.ts',
     names: [

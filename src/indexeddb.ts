@@ -1,0 +1,2 @@
+// `actorsync/indexeddb`: the browser store (IndexedDB, through `idb`); free of Node built-ins.
+export { IndexedDbLocalStore, type IndexedDbLocalStoreOptions } from './store/indexeddb-store.js';
