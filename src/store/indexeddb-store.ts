@@ -4,15 +4,9 @@
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, wrap } from 'idb';
 import { isTombstone, markSynced } from '../domain/entity.js';
 import { errorMessage, InvalidEntityError, StoreCorruptError, StoreWriteError } from '../domain/errors.js';
-import { assertEntityTypeName } from '../domain/names.js';
-import type { FailureRecord, LocalDataSource, RepositoryEntity } from '../domain/types.js';
-import { OutboxIndex, type PullState } from './outbox-index.js';
-import {
-  type CollectionHost,
-  type PlannedChange,
-  type StoreChange,
-  StoreCollection,
-} from './store-collection.js';
+import type { FailureRecord, RepositoryEntity } from '../domain/types.js';
+import type { OutboxIndex, PullState } from './outbox-index.js';
+import { PersistentStore, type PlannedChange, type StoreChange } from './store-collection.js';
 import { checkStoredFailure, checkStoredPullState, checkStoredRecord } from './stored-rows.js';
 
 /** The schema this version writes; `upgrade` brings an older database up to it. */
@@ -79,12 +73,11 @@ interface RowWrites {
  * this store). Another connection asking for a newer schema, or the browser closing the database (storage
  * cleared), closes this one: every later write fails with `StoreWriteError`, and the app reopens it.
  */
-export class IndexedDbLocalStore implements CollectionHost {
+export class IndexedDbLocalStore extends PersistentStore {
   /** The database's name. */
   readonly name: string;
   readonly #db: IDBPDatabase<StoreSchema>;
   readonly #durability: 'strict' | 'relaxed';
-  readonly #collections = new Map<string, OutboxIndex<RepositoryEntity>>();
   /** Each stored record's place in the change order, per entity type. */
   readonly #orders = new Map<string, Map<string, number>>();
   #lastOrder = 0;
@@ -94,6 +87,7 @@ export class IndexedDbLocalStore implements CollectionHost {
   #lost: string | undefined;
 
   private constructor(name: string, db: IDBPDatabase<StoreSchema>, options: IndexedDbLocalStoreOptions) {
+    super();
     this.name = name;
     this.#db = db;
     this.#durability = options.durability ?? 'strict';
@@ -127,20 +121,6 @@ export class IndexedDbLocalStore implements CollectionHost {
     }
   }
 
-  /**
-   * The `LocalDataSource` of one entity type (created empty on first use). New names follow `assertEntityTypeName`;
-   * a name the database already holds is always accepted.
-   */
-  collection<T extends RepositoryEntity>(entityType: string): LocalDataSource<T> {
-    if (!this.#collections.has(entityType)) assertEntityTypeName(entityType);
-    return new StoreCollection<T>(this, entityType);
-  }
-
-  /** Entity types held. */
-  get entityTypes(): string[] {
-    return [...this.#collections.keys()];
-  }
-
   /** Waits for pending writes, then closes the connection. Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -149,18 +129,12 @@ export class IndexedDbLocalStore implements CollectionHost {
     this.#db.close();
   }
 
-  /** @internal the in-memory state of a collection. */
-  index(entityType: string): OutboxIndex<RepositoryEntity> {
-    let index = this.#collections.get(entityType);
-    if (!index) {
-      index = new OutboxIndex();
-      this.#collections.set(entityType, index);
-    }
-    return index;
-  }
-
   /** @internal Writes a change's rows in one transaction, then applies it (see `CollectionHost.mutate`). */
-  mutate<P, R>(entityType: string, prepare: () => PlannedChange<P>, apply: (plan: P) => R): Promise<R> {
+  override mutate<P, R>(
+    entityType: string,
+    prepare: () => PlannedChange<P>,
+    apply: (plan: P) => R,
+  ): Promise<R> {
     return this.#enqueue(async () => {
       const label = databaseLabel(this.name);
       if (this.#closed) throw new StoreWriteError(`Store ${label} is closed`);

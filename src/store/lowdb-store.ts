@@ -6,18 +6,12 @@ import {
   StoreReadOnlyError,
   StoreWriteError,
 } from '../domain/errors.js';
-import { assertEntityTypeName } from '../domain/names.js';
-import type { FailureRecord, LocalDataSource, RepositoryEntity } from '../domain/types.js';
+import type { FailureRecord, RepositoryEntity } from '../domain/types.js';
 import { assertRegularOrMissing, DurableJSONFile, type ReadInfo } from './durable-json-file.js';
 import { Journal, type JournalContents, type JournalOp } from './journal.js';
 import { LockFile } from './lock-file.js';
-import { MAX_STORED_DEPTH, OutboxIndex } from './outbox-index.js';
-import {
-  type CollectionHost,
-  type PlannedChange,
-  type StoreChange,
-  StoreCollection,
-} from './store-collection.js';
+import { MAX_STORED_DEPTH, type OutboxIndex } from './outbox-index.js';
+import { PersistentStore, type PlannedChange, type StoreChange } from './store-collection.js';
 import { checkStoredFailure, checkStoredPullState, checkStoredRecord } from './stored-rows.js';
 
 const FORMAT = 'actorsync-store';
@@ -84,7 +78,7 @@ export interface StoreStats {
  * Changes are journalled before they are applied in memory, so nothing is visible before it is durable.
  * One process owns a store at a time (a lock file). Open with `LowdbLocalStore.open(file)`.
  */
-export class LowdbLocalStore implements CollectionHost {
+export class LowdbLocalStore extends PersistentStore {
   readonly file: string;
   readonly stats: StoreStats = {
     journalAppends: 0,
@@ -97,7 +91,6 @@ export class LowdbLocalStore implements CollectionHost {
   readonly #journal: Journal;
   /** Absent when opened read-only. */
   readonly #lock: LockFile | undefined;
-  readonly #collections = new Map<string, OutboxIndex<RepositoryEntity>>();
   readonly #compactAfterBytes: number;
   readonly readOnly: boolean;
   #generation = 0;
@@ -113,6 +106,7 @@ export class LowdbLocalStore implements CollectionHost {
     lock: LockFile | undefined,
     options: LowdbLocalStoreOptions,
   ) {
+    super();
     this.file = file;
     this.#db = db;
     this.#adapter = adapter;
@@ -150,22 +144,6 @@ export class LowdbLocalStore implements CollectionHost {
     }
   }
 
-  /**
-   * The `LocalDataSource` of one entity type (created empty on first use). New names follow `assertEntityTypeName`
-   * (1-64 letters, digits, ".", "_" or "-", starting with a letter or digit); others throw `InvalidEntityError`.
-   * A name the store already holds is always accepted: earlier versions stored any name, and their users must
-   * keep reaching their data.
-   */
-  collection<T extends RepositoryEntity>(entityType: string): LocalDataSource<T> {
-    if (!this.#collections.has(entityType)) assertEntityTypeName(entityType);
-    return new StoreCollection<T>(this, entityType);
-  }
-
-  /** Entity types held, in the order they were first written. */
-  get entityTypes(): string[] {
-    return [...this.#collections.keys()];
-  }
-
   /** Rewrites the snapshot and empties the journal. */
   compact(): Promise<void> {
     if (this.readOnly) return Promise.reject(new StoreReadOnlyError(this.file));
@@ -181,16 +159,6 @@ export class LowdbLocalStore implements CollectionHost {
     await this.#lock?.release();
   }
 
-  /** @internal the in-memory state of a collection. */
-  index(entityType: string): OutboxIndex<RepositoryEntity> {
-    let index = this.#collections.get(entityType);
-    if (!index) {
-      index = new OutboxIndex();
-      this.#collections.set(entityType, index);
-    }
-    return index;
-  }
-
   /** @internal A pulled page is planned on a later turn of the event loop (see `CollectionHost`). */
   beforePulledPage(): Promise<void> {
     return nextTurn();
@@ -201,7 +169,11 @@ export class LowdbLocalStore implements CollectionHost {
    * will apply to; what it returns is journalled (if anything) before `apply` makes it visible. A pulled page's
    * change lets the journal grow to `PULLED_PAGE_JOURNAL_RATIO` times the snapshot before it compacts.
    */
-  mutate<P, R>(entityType: string, prepare: () => PlannedChange<P>, apply: (plan: P) => R): Promise<R> {
+  override mutate<P, R>(
+    entityType: string,
+    prepare: () => PlannedChange<P>,
+    apply: (plan: P) => R,
+  ): Promise<R> {
     return this.#enqueue(async () => {
       if (this.readOnly) throw new StoreReadOnlyError(this.file);
       if (this.#closed) throw new StoreWriteError(`Store ${this.file} is closed`);
@@ -317,7 +289,7 @@ export class LowdbLocalStore implements CollectionHost {
     this.#generation += 1;
     // Written as it is serialised, record by record: the snapshot of a large store is never one string in memory
     // (at 1,000,000 records it would be ~400 MB, twice over with its Buffer, on top of the records themselves).
-    await this.#adapter.writeText(snapshotText(this.#generation, this.#collections));
+    await this.#adapter.writeText(snapshotText(this.#generation, this.indexes));
     // A crash here leaves a journal of the previous generation, which the next open drops.
     await this.#journal.reset(this.#generation);
     this.stats.compactions += 1;

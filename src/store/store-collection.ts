@@ -1,3 +1,4 @@
+import { assertEntityTypeName } from '../domain/names.js';
 import type {
   FailureRecord,
   LocalDataSource,
@@ -15,7 +16,7 @@ import type {
 import {
   type CommitDelta,
   commitResult,
-  type OutboxIndex,
+  OutboxIndex,
   type PageDelta,
   type SavePlan,
 } from './outbox-index.js';
@@ -51,6 +52,44 @@ export interface CollectionHost {
    * first, so the server works while this page is planned and written.
    */
   beforePulledPage?(): Promise<void>;
+}
+
+/** A persistent store's entity types, each an `OutboxIndex` in memory; the store adds how changes are written. */
+export abstract class PersistentStore implements CollectionHost {
+  /** In the order they were first loaded or written. */
+  protected readonly indexes = new Map<string, OutboxIndex<RepositoryEntity>>();
+
+  /**
+   * The `LocalDataSource` of one entity type (created empty on first use). New names follow `assertEntityTypeName`
+   * (1-64 letters, digits, ".", "_" or "-", starting with a letter or digit); others throw `InvalidEntityError`.
+   * A name the store already holds is always accepted: earlier versions stored any name, and their users must
+   * keep reaching their data.
+   */
+  collection<T extends RepositoryEntity>(entityType: string): LocalDataSource<T> {
+    if (!this.indexes.has(entityType)) assertEntityTypeName(entityType);
+    return new StoreCollection<T>(this, entityType);
+  }
+
+  /** Entity types held, in the order they were first written. */
+  get entityTypes(): string[] {
+    return [...this.indexes.keys()];
+  }
+
+  /** @internal the in-memory state of a collection. */
+  index(entityType: string): OutboxIndex<RepositoryEntity> {
+    let index = this.indexes.get(entityType);
+    if (!index) {
+      index = new OutboxIndex();
+      this.indexes.set(entityType, index);
+    }
+    return index;
+  }
+
+  abstract mutate<P, R>(
+    entityType: string,
+    prepare: () => PlannedChange<P>,
+    apply: (plan: P) => R,
+  ): Promise<R>;
 }
 
 /** The `LocalDataSource` of one entity type of a persistent store: every rule is the index's; the host persists. */
