@@ -8,7 +8,7 @@ import {
   type FeedItem,
 } from './change-feed.js';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
-import { decideWrite, isTombstone, nextStored, resetReason } from './version-rules.js';
+import { isTombstone, nextStored, planWrites, resetReason } from './version-rules.js';
 
 /** One record as the server holds it. */
 export interface StoredItem {
@@ -150,20 +150,7 @@ export class SyncServerState {
     // Housekeeping, not part of the batch: an expired tombstone is gone whether or not the batch is applied.
     this.#purgeExpired(entityType);
     const table = this.#items.get(entityType);
-    const writes = new Map<string, StoredItem>();
-    const reply: ItemResult<T>[] = items.map((item): ItemResult<T> => {
-      const stored = writes.get(item.id) ?? table?.get(item.id);
-      const decision = decideWrite(stored?.item, item);
-      // The same version again (a lost reply, then a new batch) is already applied: acknowledge it, never reject.
-      if (decision === 'same') return { id: item.id, status: 'ok' };
-      const rejection = reject?.(item);
-      if (rejection) return { id: item.id, status: 'failed', ...rejection };
-      if (decision === 'conflict') {
-        return { id: item.id, status: 'conflict', remote: structuredClone(stored?.item) as T };
-      }
-      writes.set(item.id, nextStored(stored, item));
-      return { id: item.id, status: 'ok' };
-    });
+    const { writes, reply } = planWrites(items, (id) => table?.get(id), reject);
     return { key, entityType, digest, duplicate: false, writes, reply, at: this.#now() };
   }
 

@@ -2,7 +2,7 @@
  * The server's rules for writes and checkpoints (docs/protocol.md, "Versions and conflicts" and "Pulling changes"),
  * as pure functions: every server store (memory, PostgreSQL) decides with these, so they answer alike.
  */
-import type { RepositoryEntity } from '../domain/types.js';
+import type { ItemResult, RepositoryEntity } from '../domain/types.js';
 import { recordDigest } from '../protocol/record-digest.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { StoredItem } from './server-state.js';
@@ -94,4 +94,32 @@ export function sameContent(stored: RepositoryEntity, item: RepositoryEntity): b
   if (isTombstone(stored) || isTombstone(item)) return isTombstone(stored) && isTombstone(item);
   const strip = ({ syncPending: _, ...rest }: RepositoryEntity) => rest;
   return JSON.stringify(strip(stored)) === JSON.stringify(strip(storedCopy(item)));
+}
+
+/**
+ * What a batch does, item by item, over the stored records (`stored`, by key): its reply and its writes, by key.
+ * Later items see earlier items' writes. `keyOf` names a record as the store keys it (default: its id).
+ */
+export function planWrites<T extends RepositoryEntity>(
+  items: readonly T[],
+  stored: (key: string) => StoredItem | undefined,
+  reject: ((item: T) => { error: string; retryable: boolean } | undefined) | undefined,
+  keyOf: (id: string) => string = (id) => id,
+): { writes: Map<string, StoredItem>; reply: ItemResult<T>[] } {
+  const writes = new Map<string, StoredItem>();
+  const reply = items.map((item): ItemResult<T> => {
+    const key = keyOf(item.id);
+    const current = writes.get(key) ?? stored(key);
+    const decision = decideWrite(current?.item, item);
+    // The same version again (a lost reply, then a new batch) is already applied: acknowledge it, never reject.
+    if (decision === 'same') return { id: item.id, status: 'ok' };
+    const rejection = reject?.(item);
+    if (rejection) return { id: item.id, status: 'failed', ...rejection };
+    if (decision === 'conflict') {
+      return { id: item.id, status: 'conflict', remote: structuredClone(current?.item) as T };
+    }
+    writes.set(key, nextStored(current, item));
+    return { id: item.id, status: 'ok' };
+  });
+  return { writes, reply };
 }

@@ -7,7 +7,7 @@ import type { FeedChange, FeedItem } from '../change-feed.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint.js';
 import { type ChangesRead, DEFAULT_TOMBSTONE_RETENTION_MS, type StoredItem } from '../server-state.js';
 import type { Scope, ServerBatch, ServerBatchOutcome, ServerStore } from '../server-store.js';
-import { decideWrite, type FeedPosition, isTombstone, nextStored, resetReason } from '../version-rules.js';
+import { type FeedPosition, isTombstone, planWrites, resetReason } from '../version-rules.js';
 import { DatabaseUnavailableError, redactedUrl, StoreClosedError, WriteGuardError } from './errors.js';
 import { assertMigrated, migrate } from './migrations.js';
 import { isHashedKey, MAX_PLAIN_KEY_BYTES, sqlKey } from './sql-keys.js';
@@ -189,7 +189,7 @@ export class PostgresServerStore implements ServerStore {
         // Housekeeping, not part of the batch, as in the memory state: it moves the horizon.
         const horizon = await purgeExpired(client, keys, feed.horizon, at - this.#tombstoneRetentionMs);
         const table = await readRecords(client, keys, batch.items);
-        const { writes, reply } = planBatch(batch, table);
+        const { writes, reply } = planWrites(batch.items, (key) => table.get(key), batch.reject, sqlKey);
         const written = await writeRecords(client, keys, writes, feed, at);
         await client.query(
           `WITH feed AS (
@@ -588,29 +588,6 @@ function storedItem(row: StoredRow): RecordRow {
       appliedVersions: JSON.parse(row.applied_versions) as number[],
     },
   };
-}
-
-/** What `SyncServerState.plan` decides, item by item, over the stored rows: the reply and the writes, by key. */
-function planBatch<T extends RepositoryEntity>(
-  batch: ServerBatch<T>,
-  table: ReadonlyMap<string, StoredItem>,
-): { writes: Map<string, StoredItem>; reply: ItemResult<T>[] } {
-  const writes = new Map<string, StoredItem>();
-  const reply = batch.items.map((item): ItemResult<T> => {
-    const key = sqlKey(item.id);
-    const stored = writes.get(key) ?? table.get(key);
-    const decision = decideWrite(stored?.item, item);
-    // The same version again (a lost reply, then a new batch) is already applied: acknowledge it, never reject.
-    if (decision === 'same') return { id: item.id, status: 'ok' };
-    const rejection = batch.reject?.(item);
-    if (rejection) return { id: item.id, status: 'failed', ...rejection };
-    if (decision === 'conflict') {
-      return { id: item.id, status: 'conflict', remote: structuredClone(stored?.item) as T };
-    }
-    writes.set(key, nextStored(stored, item));
-    return { id: item.id, status: 'ok' };
-  });
-  return { writes, reply };
 }
 
 /**
