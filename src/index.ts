@@ -42,6 +42,8 @@ export type {
   FailureRecord,
   ItemFailure,
   ItemResult,
+  LocalChange,
+  LocalChangeListener,
   LocalDataSource,
   OutboxCommit,
   OutboxCommitResult,

@@ -1,8 +1,10 @@
+import type { Subscription } from './core/progress-stream.js';
 import { isTombstone, markDeleted, markUpdated } from './domain/entity.js';
-import { InvalidEntityError } from './domain/errors.js';
+import { InvalidEntityError, InvalidOptionsError } from './domain/errors.js';
 import { assertEntityTypeName } from './domain/names.js';
 import type {
   EntityFields,
+  LocalChangeListener,
   LocalDataSource,
   RemoteDataSource,
   RepositoryEntity,
@@ -137,6 +139,24 @@ export class Repository<T extends RepositoryEntity> {
   }
 
   /** Records not yet acknowledged by the remote, including those waiting for a retry and dead letters. */
+  /**
+   * Calls `listener` after every write to this type's local records: the app's saves and deletes, a sync's
+   * acknowledgements and conflict resolutions, pulled pages, and (IndexedDB) other tabs' writes. Views re-read on
+   * it. Throws `InvalidOptionsError` if the store cannot report changes (a custom `LocalDataSource` without
+   * `subscribe`): every store actorsync ships can.
+   */
+  subscribe(listener: LocalChangeListener): Subscription {
+    if (typeof this.local.subscribe !== 'function') {
+      throw new InvalidOptionsError(
+        `The local store of ${JSON.stringify(this.entityType)} cannot report changes (it has no subscribe method)`,
+      );
+    }
+    const entityType = this.entityType;
+    return this.local.subscribe((change) =>
+      listener(change.entityType === entityType ? change : { ...change, entityType }),
+    );
+  }
+
   async pendingCount(): Promise<number> {
     return (await this.local.outbox(this.#now())).pending;
   }

@@ -1,3 +1,5 @@
+import type { Subscription } from '../core/progress-stream.js';
+
 /** The four states every entity type's sync actor moves through. */
 export type SyncState = 'idle' | 'syncing' | 'synced' | 'error';
 
@@ -291,6 +293,20 @@ export interface ReadOptions {
 }
 
 /**
+ * A write to a local store, as views see it (`LocalDataSource.subscribe`): the records it wrote or removed (an
+ * acknowledgement counts: it clears `syncPending`; so does a failure record), and where it came from: `'local'`
+ * (the app's saves and deletes, a requeue), `'sync'` (a push's acknowledgements, conflicts and failures),
+ * `'pull'` (a pulled page), `'external'` (another connection to the same database, such as another tab).
+ */
+export interface LocalChange {
+  entityType: string;
+  ids: readonly string[];
+  source: 'local' | 'sync' | 'pull' | 'external';
+}
+
+export type LocalChangeListener = (change: LocalChange) => void;
+
+/**
  * Local storage for one entity type.
  *
  * Tombstones (`deleted: true`) are stored like any record until the remote acknowledges them, hidden from `get` and
@@ -334,6 +350,11 @@ export interface LocalDataSource<T extends RepositoryEntity> {
    * A page whose `since` is not where the store is (a late one) is refused whole with `StalePageError`.
    */
   applyPulledPage?(page: PulledPage, options: PulledPageOptions<T>): Promise<PulledPageResult>;
+  /**
+   * Calls `listener` after each write to this type is durable and applied (a read inside it sees the write), with
+   * the ids it touched. Every store actorsync ships implements it; views (`actorsync/react`) need it.
+   */
+  subscribe?(listener: LocalChangeListener): Subscription;
 }
 
 /**

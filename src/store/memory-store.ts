@@ -1,5 +1,7 @@
+import type { Subscription } from '../core/progress-stream.js';
 import type {
   FailureRecord,
+  LocalChangeListener,
   LocalDataSource,
   OutboxCommit,
   OutboxCommitResult,
@@ -12,14 +14,30 @@ import type {
   ReadOptions,
   RepositoryEntity,
 } from '../domain/types.js';
-import { OutboxIndex } from './outbox-index.js';
+import { LocalChangeFeed, localChangeOf } from './local-changes.js';
+import { commitResult, OutboxIndex } from './outbox-index.js';
+import type { StoreChange } from './store-collection.js';
 
 /** A complete `LocalDataSource` held in memory: for apps that persist elsewhere, and for tests. */
 export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalDataSource<T> {
   readonly #index = new OutboxIndex<T>();
+  readonly #changes = new LocalChangeFeed();
+  /** The entity type its changes are reported under; a memory store is not told its type, so this is a label. */
+  readonly #label: string;
 
-  constructor(initial: readonly T[] = []) {
+  constructor(initial: readonly T[] = [], options: { entityType?: string } = {}) {
     this.#index.put(this.#index.prepare(initial));
+    this.#label = options.entityType ?? '';
+  }
+
+  subscribe(listener: LocalChangeListener): Subscription {
+    return this.#changes.subscribe(listener);
+  }
+
+  #emit(change: StoreChange): void {
+    if (this.#changes.listenerCount === 0) return;
+    const local = localChangeOf(this.#label, change);
+    if (local.ids.length > 0) this.#changes.emit(local);
   }
 
   async get(id: string, options?: ReadOptions): Promise<T | undefined> {
@@ -35,11 +53,15 @@ export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalD
   }
 
   async saveMany(entities: readonly T[]): Promise<void> {
-    this.#index.applySave(this.#index.planSave(this.#index.prepare(entities)));
+    const plan = this.#index.planSave(this.#index.prepare(entities));
+    this.#index.applySave(plan);
+    this.#emit({ kind: 'save', plan });
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.#index.delete(id);
+    const deleted = this.#index.delete(id);
+    if (deleted) this.#emit({ kind: 'delete', id });
+    return deleted;
   }
 
   async outbox(now: number): Promise<OutboxSnapshot> {
@@ -51,7 +73,10 @@ export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalD
   }
 
   async commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult> {
-    return this.#index.commit(commit);
+    const delta = this.#index.planCommit(commit);
+    this.#index.applyDelta(delta);
+    this.#emit({ kind: 'commit', delta });
+    return commitResult(delta);
   }
 
   async failures(): Promise<FailureRecord[]> {
@@ -59,7 +84,10 @@ export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalD
   }
 
   async requeueFailures(ids?: readonly string[]): Promise<number> {
-    return this.#index.requeueFailures(ids);
+    const requeued = this.#index.planRequeue(ids);
+    this.#index.applyRequeue(requeued);
+    this.#emit({ kind: 'requeue', ids: requeued });
+    return requeued.length;
   }
 
   async checkpoint(): Promise<string | undefined> {
@@ -68,6 +96,9 @@ export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalD
 
   /** Planned and applied in one synchronous step: nothing else runs between the two. */
   async applyPulledPage(page: PulledPage, options: PulledPageOptions<T>): Promise<PulledPageResult> {
-    return this.#index.applyPlannedPage(this.#index.planPage(page, options));
+    const planned = this.#index.planPage(page, options);
+    const result = this.#index.applyPlannedPage(planned);
+    this.#emit({ kind: 'page', delta: planned.delta });
+    return result;
   }
 }

@@ -1,6 +1,8 @@
+import type { Subscription } from '../core/progress-stream.js';
 import { assertEntityTypeName } from '../domain/names.js';
 import type {
   FailureRecord,
+  LocalChangeListener,
   LocalDataSource,
   OutboxCommit,
   OutboxCommitResult,
@@ -13,6 +15,7 @@ import type {
   ReadOptions,
   RepositoryEntity,
 } from '../domain/types.js';
+import { LocalChangeFeed, localChangeOf } from './local-changes.js';
 import {
   type CommitDelta,
   commitResult,
@@ -52,12 +55,15 @@ export interface CollectionHost {
    * first, so the server works while this page is planned and written.
    */
   beforePulledPage?(): Promise<void>;
+  /** The listeners of a type's changes (one feed per type, whichever collection object wrote). */
+  changeFeed(entityType: string): LocalChangeFeed;
 }
 
 /** A persistent store's entity types, each an `OutboxIndex` in memory; the store adds how changes are written. */
 export abstract class PersistentStore implements CollectionHost {
   /** In the order they were first loaded or written. */
   protected readonly indexes = new Map<string, OutboxIndex<RepositoryEntity>>();
+  readonly #feeds = new Map<string, LocalChangeFeed>();
 
   /**
    * The `LocalDataSource` of one entity type (created empty on first use). New names follow `assertEntityTypeName`
@@ -85,6 +91,16 @@ export abstract class PersistentStore implements CollectionHost {
     return index;
   }
 
+  /** @internal the listeners of a type's changes. */
+  changeFeed(entityType: string): LocalChangeFeed {
+    let feed = this.#feeds.get(entityType);
+    if (!feed) {
+      feed = new LocalChangeFeed();
+      this.#feeds.set(entityType, feed);
+    }
+    return feed;
+  }
+
   abstract mutate<P, R>(
     entityType: string,
     prepare: () => PlannedChange<P>,
@@ -100,6 +116,31 @@ export class StoreCollection<T extends RepositoryEntity> implements LocalDataSou
   constructor(host: CollectionHost, entityType: string) {
     this.#host = host;
     this.#type = entityType;
+  }
+
+  /** The host's `mutate`, telling the type's listeners what was written once it is applied. */
+  #mutate<P, R>(prepare: () => PlannedChange<P>, apply: (plan: P) => R): Promise<R> {
+    let written: StoreChange | undefined;
+    return this.#host.mutate(
+      this.#type,
+      () => {
+        const planned = prepare();
+        written = planned.change;
+        return planned;
+      },
+      (plan) => {
+        const result = apply(plan);
+        if (written) {
+          const change = localChangeOf(this.#type, written);
+          if (change.ids.length > 0) this.#host.changeFeed(this.#type).emit(change);
+        }
+        return result;
+      },
+    );
+  }
+
+  subscribe(listener: LocalChangeListener): Subscription {
+    return this.#host.changeFeed(this.#type).subscribe(listener);
   }
 
   get #index(): OutboxIndex<T> {
@@ -121,8 +162,7 @@ export class StoreCollection<T extends RepositoryEntity> implements LocalDataSou
   async saveMany(entities: readonly T[]): Promise<void> {
     // Validated before it is queued: a bad entity rejects the call and nothing is written.
     const prepared = this.#index.prepare(entities);
-    return this.#host.mutate(
-      this.#type,
+    return this.#mutate(
       () => {
         const plan = this.#index.planSave(prepared);
         // One write: the removals (tombstones of records no push saw) and the writes land together or not at all.
@@ -134,8 +174,7 @@ export class StoreCollection<T extends RepositoryEntity> implements LocalDataSou
   }
 
   delete(id: string): Promise<boolean> {
-    return this.#host.mutate(
-      this.#type,
+    return this.#mutate(
       () => {
         const exists = this.#index.get(id, { includeDeleted: true }) !== undefined;
         return { change: exists ? { kind: 'delete', id } : undefined, plan: exists };
@@ -153,8 +192,7 @@ export class StoreCollection<T extends RepositoryEntity> implements LocalDataSou
   }
 
   commit(commit: OutboxCommit<T>): Promise<OutboxCommitResult> {
-    return this.#host.mutate(
-      this.#type,
+    return this.#mutate(
       () => {
         const delta = this.#index.planCommit(commit);
         const changes =
@@ -178,8 +216,7 @@ export class StoreCollection<T extends RepositoryEntity> implements LocalDataSou
 
   async applyPulledPage(page: PulledPage, options: PulledPageOptions<T>): Promise<PulledPageResult> {
     await this.#host.beforePulledPage?.();
-    return this.#host.mutate(
-      this.#type,
+    return this.#mutate(
       () => {
         // Planned in the write queue, against the records the page will apply to.
         const planned = this.#index.planPage(page, options);
@@ -191,8 +228,7 @@ export class StoreCollection<T extends RepositoryEntity> implements LocalDataSou
   }
 
   requeueFailures(ids?: readonly string[]): Promise<number> {
-    return this.#host.mutate(
-      this.#type,
+    return this.#mutate(
       () => {
         const requeued = this.#index.planRequeue(ids);
         return { change: requeued.length ? { kind: 'requeue', ids: requeued } : undefined, plan: requeued };

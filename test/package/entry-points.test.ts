@@ -32,6 +32,8 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'isEntityTypeName',
       'ItemFailure',
       'ItemResult',
+      'LocalChange',
+      'LocalChangeListener',
       'LocalDataSource',
       'MalformedReplyError',
       'markDeleted',

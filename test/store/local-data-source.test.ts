@@ -660,3 +660,88 @@ describe.each(implementations)('%s: pulled pages and the checkpoint', (_, factor
     expect(await local.get('a')).toBeUndefined();
   });
 });
+
+describe.each(implementations)('%s: change notifications', (_, factory) => {
+  const makeStore = () => makeStoreWith(factory);
+
+  it('tells listeners of every write once it is applied (saves, deletes, acks, failures, requeues, pulled pages), with the ids it touched', async () => {
+    const { local, repository } = await makeStore();
+    const seen: { source: string; ids: string[]; entityType: string }[] = [];
+    const subscription = repository.subscribe((change) => {
+      seen.push({ source: change.source, ids: [...change.ids].sort(), entityType: change.entityType });
+    });
+    await repository.saveMany([
+      { id: 'a', title: 'a' },
+      { id: 'b', title: 'b' },
+    ]);
+    await local.commit({ acks: [{ id: 'a', version: 1 }], now: 0 });
+    await local.commit({
+      failures: [{ id: 'b', version: 1, error: 'invalid', retryable: false }],
+      failurePolicy: policy,
+      now: 0,
+    });
+    await local.requeueFailures();
+    await repository.delete('b');
+    const pull = pulling(local);
+    await pull.apply(page([live('c', 1)], 'c1'), serverWins);
+    // A write that changes nothing tells no one.
+    await pull.apply(page([], 'c2', { since: 'c1' }), serverWins);
+    await local.requeueFailures();
+    expect(seen).toEqual([
+      { source: 'local', ids: ['a', 'b'], entityType: 'doc' },
+      { source: 'sync', ids: ['a'], entityType: 'doc' },
+      { source: 'sync', ids: ['b'], entityType: 'doc' },
+      { source: 'local', ids: ['b'], entityType: 'doc' },
+      { source: 'local', ids: ['b'], entityType: 'doc' },
+      // A first pull over acknowledged records is a reset: it drops 'a', which the page does not mention.
+      { source: 'pull', ids: ['a', 'c'], entityType: 'doc' },
+    ]);
+    subscription.unsubscribe();
+    await repository.save({ id: 'd', title: 'd' });
+    expect(seen).toHaveLength(6);
+  });
+
+  it('a listener reads the change it is told of; one that throws neither fails the write nor stops the others', async () => {
+    const { local, repository } = await makeStore();
+    const reads: (string | undefined)[] = [];
+    const thrown: unknown[] = [];
+    const onUncaught = (error: unknown) => thrown.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      repository.subscribe(() => {
+        throw new Error('a view bug');
+      });
+      repository.subscribe(() => {
+        void local.get('a').then((record) => reads.push(record?.title));
+      });
+      await expect(repository.save({ id: 'a', title: 'first' })).resolves.toMatchObject({ version: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(reads).toEqual(['first']);
+    expect(thrown).toEqual([new Error('a view bug')]);
+    expect(await local.get('a')).toMatchObject({ title: 'first' });
+  });
+});
+
+it('Repository.subscribe on a store that cannot report changes throws a typed error naming the type', () => {
+  const memory = new MemoryLocalDataSource<Doc>();
+  // A custom store: every method but subscribe.
+  const bare: LocalDataSource<Doc> = {
+    get: (id, options) => memory.get(id, options),
+    getAll: (options) => memory.getAll(options),
+    save: (entity) => memory.save(entity),
+    saveMany: (entities) => memory.saveMany(entities),
+    delete: (id) => memory.delete(id),
+    outbox: (now) => memory.outbox(now),
+    pending: (query) => memory.pending(query),
+    commit: (commit) => memory.commit(commit),
+    failures: () => memory.failures(),
+    requeueFailures: (ids) => memory.requeueFailures(ids),
+  };
+  const repository = new Repository<Doc>({ entityType: 'doc', local: bare });
+  expect(() => repository.subscribe(() => {})).toThrow(
+    expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining('"doc"') }),
+  );
+});
