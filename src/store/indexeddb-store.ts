@@ -1,6 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
-/// <reference lib="dom.asynciterable" />
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, wrap } from 'idb';
 import { isTombstone, markSynced } from '../domain/entity.js';
 import { errorMessage, InvalidEntityError, StoreCorruptError, StoreWriteError } from '../domain/errors.js';
