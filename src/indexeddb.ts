@@ -1,2 +1,7 @@
 // `actorsync/indexeddb`: the browser store (IndexedDB, through `idb`); free of Node built-ins.
-export { IndexedDbLocalStore, type IndexedDbLocalStoreOptions } from './store/indexeddb-store.js';
+export {
+  IndexedDbLocalStore,
+  type IndexedDbLocalStoreOptions,
+  type StoreAnnouncement,
+  type StoreAnnouncements,
+} from './store/indexeddb-store.js';

@@ -217,6 +217,14 @@ export class OutboxIndex<T extends RepositoryEntity> {
     }
   }
 
+  /**
+   * Another writer sharing the store (a tab on the same IndexedDB database) wrote the record: a push of that writer
+   * may have sent it, so a delete must reach the server.
+   */
+  forgetLocalOnly(id: string): void {
+    this.#localOnly.delete(id);
+  }
+
   delete(id: string): boolean {
     this.#pending.delete(id);
     this.#failures.delete(id);

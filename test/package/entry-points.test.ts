@@ -101,7 +101,7 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
   },
   './indexeddb': {
     source: 'src/indexeddb.ts',
-    names: ['IndexedDbLocalStore', 'IndexedDbLocalStoreOptions'],
+    names: ['IndexedDbLocalStore', 'IndexedDbLocalStoreOptions', 'StoreAnnouncement', 'StoreAnnouncements'],
   },
   './server': {
     source: 'src/server.ts',
