@@ -162,7 +162,10 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'createSanitizer',
       'createStatelyWebSocketInspector',
       'createTraceInspector',
+      'IngestOptions',
+      'IngestStats',
       'InspectorControlTarget',
+      'InspectorIngest',
       'InspectorRecord',
       'LocalInspector',
       'LocalInspectorOptions',
@@ -179,6 +182,16 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'TraceHeader',
       'TraceInspector',
       'TraceInspectorOptions',
+    ],
+  },
+  './inspect/browser': {
+    source: 'src/inspect-browser.ts',
+    names: [
+      'createRemoteInspector',
+      'RemoteInspector',
+      'RemoteInspectorOptions',
+      'RemoteInspectorStats',
+      'SanitizeOptions',
     ],
   },
 };
