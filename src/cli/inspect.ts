@@ -35,10 +35,21 @@ export async function runInspect(options: InspectOptions): Promise<number> {
     inspector.loadTrace(trace);
     console.log(`Replaying ${trace.records.length} records from ${options.trace}`);
   } else {
+    const refused = new Set<string>();
     const token = options.ingestToken || process.env.ACTORSYNC_INSPECT_TOKEN || undefined;
     inspector = await createInspector({
       port: options.port,
-      ingest: { allowOrigins: options.allowOrigins ?? [], ...(token ? { token } : {}) },
+      ingest: {
+        allowOrigins: options.allowOrigins ?? [],
+        ...(token ? { token } : {}),
+        onOriginRefused: (origin) => {
+          if (refused.has(origin)) return;
+          refused.add(origin);
+          console.log(
+            `Refused records from a page at ${origin}: to take them, restart with --allow-origin ${origin}`,
+          );
+        },
+      },
     });
     cleanup.add(() => inspector.close());
     printListening(inspector);

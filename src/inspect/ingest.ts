@@ -16,6 +16,11 @@ export interface IngestOptions {
   maxBodyBytes?: number;
   /** Live actors kept from all pages together; an `actor` record beyond this is dropped and counted. Default 5,000. */
   maxActors?: number;
+  /**
+   * Told of each request from a page whose origin is not allowed: the page itself only sees a CORS failure, so
+   * this is where a developer learns which `--allow-origin` to add (the CLI prints it).
+   */
+  onOriginRefused?: (origin: string) => void;
 }
 
 export interface IngestStats {

@@ -253,6 +253,11 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
     const requestOrigin = request.headers.origin;
     if (requestOrigin !== undefined && requestOrigin !== origin && !allowOrigins.includes(requestOrigin)) {
       ingestStats.refused.origin += 1;
+      try {
+        options.ingest?.onOriginRefused?.(requestOrigin);
+      } catch {
+        // A listener's failure is not the page's answer.
+      }
       return text(
         response,
         403,

@@ -94,6 +94,16 @@ describe('actorsync demo --inspect / --trace and actorsync inspect', () => {
       expect(init).toMatchObject({ ingest: true, controls: false });
       expect(init.tree.map((node) => node.systemId)).toEqual(['coordinator', 'entity:note']);
       await remote.close();
+      // A page of an origin not allowed sees only a CORS failure: the terminal names the flag to add.
+      const refused = await fetch(ingestUrl, {
+        method: 'POST',
+        headers: { origin: 'http://127.0.0.1:3000', 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(refused.status).toBe(403);
+      await listen.waitFor(
+        /Refused records from a page at http:\/\/127\.0\.0\.1:3000: to take them, restart with --allow-origin http:\/\/127\.0\.0\.1:3000/,
+      );
     } finally {
       listen.child.kill('SIGINT');
       await listen.exited;
