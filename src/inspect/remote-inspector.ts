@@ -193,6 +193,8 @@ export function createRemoteInspector(options: RemoteInspectorOptions): RemoteIn
       // Too large (413) or not understood: sending it again would get the same answer.
       queue.splice(0, count);
       drop(count, `the inspector refused a batch with ${status}`);
+      // A refused resend is not sent again and again: the next drop asks for another.
+      if (withReset) resentAfter = drops;
       return true;
     }
     stats.failedRequests += 1;

@@ -373,6 +373,30 @@ describe('createRemoteInspector with the local inspector', () => {
     });
   });
 
+  it('a whole-tree resend the inspector refuses as too large is not sent again and again', async () => {
+    const small = await createInspector({ ingest: { maxBodyBytes: 700 } });
+    cleanups.push(() => small.close());
+    // Records over 300 bytes (an entity's snapshot) are dropped in the page, so the sender owes a resend, whose
+    // tree is over the inspector's 700 bytes.
+    const remote = sender({
+      url: small.ingest?.url ?? '',
+      token: small.ingest?.token ?? '',
+      maxBatchBytes: 1_000,
+    });
+    const coordinator = coordinatorWith(remote.inspect);
+    const { repository } = makeRepo();
+    await seed(repository, 3);
+    await coordinator.sync(repository);
+    await remote.flush();
+    expect(remote.stats().droppedRecords).toBeGreaterThan(0);
+    expect(remote.stats().queuedRecords).toBe(0);
+    const refusals = small.ingest?.stats().refused.tooLarge ?? 0;
+    expect(refusals).toBeGreaterThan(0);
+    // Nothing more was owed, so a later flush sends nothing.
+    expect(await remote.flush()).toBe(true);
+    expect(small.ingest?.stats().refused.tooLarge).toBe(refusals);
+  });
+
   it('stops once the inspector refuses its token, and says so once', async () => {
     const warnings: string[] = [];
     const remote = sender({ token: 'w'.repeat(24), logger: { warn: (message) => warnings.push(message) } });
