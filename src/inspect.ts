@@ -1,4 +1,6 @@
 // `actorsync/inspect`: ways to watch the actors (Node only: a local page server, trace files, Stately's inspector).
+
+export type { IngestOptions, IngestStats } from './inspect/ingest.js';
 export {
   type ActiveRunSummary,
   type ActorNode,
@@ -8,6 +10,7 @@ export {
 export {
   createInspector,
   type InspectorControlTarget,
+  type InspectorIngest,
   type LocalInspector,
   type LocalInspectorOptions,
 } from './inspect/inspector-server.js';

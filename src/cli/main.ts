@@ -126,12 +126,36 @@ program
 
 program
   .command('inspect')
-  .description('replay a trace file in the local inspector, with a time slider')
-  .requiredOption('--trace <file>', 'a trace written by `demo --trace` or createTraceInspector', nonEmpty)
+  .description(
+    'serve the local inspector: replay a trace file with a time slider, or --listen for web apps streaming their actors',
+  )
+  .option('--trace <file>', 'a trace written by `demo --trace` or createTraceInspector', nonEmpty)
+  .option(
+    '--listen',
+    'watch live actors that web apps send (createRemoteInspector from actorsync/inspect/browser)',
+  )
   .option('--port <port>', 'port to serve on (0: any free port)', wholeNumber(0, 65535), 0)
-  .action(async (flags: { trace: string; port: number }) => {
-    process.exitCode = await runInspect(flags);
-  });
+  .option(
+    '--allow-origin <origin...>',
+    'with --listen: page origins allowed to send, e.g. http://localhost:5173 (default: none)',
+  )
+  .option(
+    '--ingest-token <token>',
+    'with --listen: the token web apps send (default: ACTORSYNC_INSPECT_TOKEN, else generated; 16+ characters)',
+    nonEmpty,
+  )
+  .action(
+    async (flags: {
+      trace?: string;
+      listen?: boolean;
+      port: number;
+      allowOrigin?: string[];
+      ingestToken?: string;
+    }) => {
+      const { allowOrigin, ...rest } = flags;
+      process.exitCode = await runInspect({ ...rest, allowOrigins: allowOrigin });
+    },
+  );
 
 program
   .command('serve')

@@ -271,7 +271,48 @@ export class ActorTree {
     const node = this.#nodes.get(sessionId);
     return node ? { ...node } : undefined;
   }
+
+  /** Live actors. */
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  /**
+   * Records that rebuild the tree as it is now (each actor, then its latest snapshot), parents first: what a remote
+   * sender sends after it had to drop records, so the inspector's tree is whole again.
+   */
+  records(): InspectorRecord[] {
+    return this.nodes().flatMap((node): InspectorRecord[] => {
+      const actor: InspectorRecord = {
+        kind: 'actor',
+        at: node.updatedAt,
+        sessionId: node.sessionId,
+        id: node.id,
+        systemId: node.systemId,
+        parent: node.parent,
+        machine: node.machine,
+      };
+      if (node.value === undefined && node.context === undefined) return [actor];
+      return [
+        actor,
+        {
+          kind: 'snapshot',
+          at: node.updatedAt,
+          sessionId: node.sessionId,
+          status: node.status,
+          value: node.value,
+          context: node.context,
+          event: RESYNC_EVENT,
+          systemId: node.systemId,
+          children: undefined,
+        },
+      ];
+    });
+  }
 }
+
+/** The event type of the snapshots in `ActorTree.records()`: the tree was rebuilt, no actor received anything. */
+export const RESYNC_EVENT = 'actorsync.inspector.resync';
 
 /** Keeps the entity's latest run that had anything to do (items or retries) on its node. */
 function rememberActiveRun(node: ActorNode): void {

@@ -9,9 +9,21 @@ import type { CoordinatorCommand } from '../../machines/coordinator.types.js';
 import { entitySyncMachine } from '../../machines/entity-sync.machine.js';
 import { clampDelay } from '../core/timers.js';
 import { InvalidOptionsError } from '../domain/errors.js';
+import {
+  answerPreflight,
+  corsHeaders,
+  emptyIngestStats,
+  type IngestOptions,
+  type IngestStats,
+  ingestBatch,
+  ingestedRecord,
+  normalizeOrigin,
+  readCappedBody,
+} from './ingest.js';
+import { INGEST_PATH, INGEST_TOKEN_HEADER } from './ingest-wire.js';
 import { ActorTree, createRecordSanitizers, type InspectorRecord, toRecord } from './inspector-model.js';
 import { machineGraph } from './machine-graph.js';
-import type { SanitizeOptions } from './sanitize.js';
+import { createSanitizer, type SanitizeOptions } from './sanitize.js';
 import type { Trace } from './trace.js';
 
 export interface LocalInspectorOptions {
@@ -27,6 +39,21 @@ export interface LocalInspectorOptions {
   logLimit?: number;
   /** Machines whose charts the page draws. Default actorsync's three. */
   machines?: readonly AnyStateMachine[];
+  /**
+   * Also take records from web apps (`createRemoteInspector` from `actorsync/inspect/browser`) on `/api/ingest`,
+   * with a token of their own. `actorsync inspect --listen` sets this.
+   */
+  ingest?: IngestOptions;
+}
+
+/** What a web app needs to stream to this inspector: pass both to `createRemoteInspector`. */
+export interface InspectorIngest {
+  readonly url: string;
+  /** Opens the ingest endpoint only: a page that leaks it cannot read the stream or drive the controls. */
+  readonly token: string;
+  /** The page origins allowed to send. */
+  readonly allowOrigins: readonly string[];
+  stats(): IngestStats;
 }
 
 /** Something the page's controls can drive: a `SyncCoordinator` or its root actor. */
@@ -48,6 +75,8 @@ export interface LocalInspector {
   waitForPage(timeoutMs: number): Promise<boolean>;
   /** The live actor tree as the page sees it. */
   tree(): ReturnType<ActorTree['nodes']>;
+  /** Set when the inspector takes records from web apps (the `ingest` option). */
+  readonly ingest: InspectorIngest | undefined;
   close(): Promise<void>;
 }
 
@@ -57,6 +86,8 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
 };
 const CONTROL_TYPES = new Set(['SYNC', 'SYNC_ALL', 'CANCEL']);
+/** Looser than any page's own cut (20 items, 500 characters, depth 6 by default), so a second pass changes nothing. */
+const INGEST_BOUNDS = { maxDepth: 8, maxArrayItems: 50, maxStringLength: 2_000 } as const;
 
 function asset(file: string): string {
   return readFileSync(new URL(`./page/${file}`, import.meta.url), 'utf8');
@@ -77,10 +108,42 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
   }
   const token = options.token ?? randomBytes(18).toString('base64url');
   const tokenDigest = createHash('sha256').update(token).digest();
+  const ingestToken = options.ingest ? (options.ingest.token ?? randomBytes(18).toString('base64url')) : '';
+  if (options.ingest && ingestToken.length < 16) {
+    throw new InvalidOptionsError('The ingest token must have at least 16 characters');
+  }
+  if (options.ingest && ingestToken === token) {
+    throw new InvalidOptionsError(
+      "The ingest token must differ from the page's token, which opens the controls",
+    );
+  }
+  const ingestDigest = createHash('sha256').update(ingestToken).digest();
+  const allowOrigins = (options.ingest?.allowOrigins ?? []).map((allowed) => {
+    try {
+      return normalizeOrigin(allowed);
+    } catch (error) {
+      throw new InvalidOptionsError((error as Error).message);
+    }
+  });
+  const ingestStats = emptyIngestStats();
+  const maxIngestBytes = options.ingest?.maxBodyBytes ?? 1024 * 1024;
+  const maxActors = options.ingest?.maxActors ?? 5_000;
   const sanitize = createRecordSanitizers({
     ...options.sanitize,
-    secretValues: [...(options.sanitize?.secretValues ?? []), token],
+    secretValues: [
+      ...(options.sanitize?.secretValues ?? []),
+      token,
+      ...(options.ingest ? [ingestToken] : []),
+    ],
   });
+  // A page's records were cut to size in the page: here they are checked for secrets again (a sender may be
+  // misconfigured), under bounds loose enough to leave what the page cut as it is, and tight enough to bound memory.
+  const ingestSanitizer = createSanitizer({
+    secretKeys: options.sanitize?.secretKeys,
+    secretValues: [...(options.sanitize?.secretValues ?? []), token, ingestToken],
+    ...INGEST_BOUNDS,
+  });
+  const ingestSanitizers = { context: ingestSanitizer, payload: ingestSanitizer };
   const logLimit = options.logLimit ?? 500;
   const machines = (options.machines ?? [coordinatorMachine, entitySyncMachine, batchPushMachine]).map(
     machineGraph,
@@ -108,10 +171,7 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
     }, 50);
   };
 
-  const inspect = (event: InspectionEvent) => {
-    if (trace) return;
-    const record = toRecord(event, sanitize, Date.now());
-    if (!record) return;
+  const accept = (record: InspectorRecord) => {
     tree.apply(record);
     if (record.kind === 'event') {
       log.push(record);
@@ -120,6 +180,55 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
     } else {
       scheduleTree();
     }
+  };
+
+  const inspect = (event: InspectionEvent) => {
+    if (trace) return;
+    const record = toRecord(event, sanitize, Date.now());
+    if (record) accept(record);
+  };
+
+  /** A page's actors leave the tree: it closed, or it sends its whole tree again. */
+  const removeSource = (source: string) => {
+    const prefix = `${source}/`;
+    for (const node of tree.nodes()) {
+      if (!node.sessionId.startsWith(prefix) || node.parent?.startsWith(prefix)) continue;
+      // Its root actors stop; their children go with them.
+      tree.apply({
+        kind: 'snapshot',
+        at: Date.now(),
+        sessionId: node.sessionId,
+        status: 'stopped',
+        value: undefined,
+        context: undefined,
+        event: 'actorsync.inspector.closed',
+        systemId: undefined,
+        children: undefined,
+      });
+    }
+    scheduleTree();
+  };
+
+  /** Takes a page's records; each that is not an inspector record is counted and skipped. */
+  const acceptFromPage = (source: string, records: readonly unknown[]) => {
+    let accepted = 0;
+    let malformed = 0;
+    for (const raw of records) {
+      const record = ingestedRecord(raw, source, ingestSanitizers);
+      if (!record) {
+        malformed += 1;
+        continue;
+      }
+      if (record.kind === 'actor' && tree.size >= maxActors && !tree.get(record.sessionId)) {
+        ingestStats.overflowRecords += 1;
+        continue;
+      }
+      accept(record);
+      accepted += 1;
+    }
+    ingestStats.acceptedRecords += accepted;
+    ingestStats.malformedRecords += malformed;
+    return { accepted, malformed };
   };
 
   const replayState = (index: number) => {
@@ -135,9 +244,69 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
 
   let origin = '';
   const allowedHosts = new Set<string>();
-  const authorized = (presented: string | null | undefined) =>
-    typeof presented === 'string' &&
-    timingSafeEqual(createHash('sha256').update(presented).digest(), tokenDigest);
+  const matches = (presented: string | string[] | null | undefined, digest: Buffer) =>
+    typeof presented === 'string' && timingSafeEqual(createHash('sha256').update(presented).digest(), digest);
+  const authorized = (presented: string | null | undefined) => matches(presented, tokenDigest);
+
+  /** `/api/ingest`: a web app's records. Its own token, its own origin rule (the allowed pages), nothing else. */
+  const handleIngest = async (request: IncomingMessage, response: ServerResponse) => {
+    const requestOrigin = request.headers.origin;
+    if (requestOrigin !== undefined && requestOrigin !== origin && !allowOrigins.includes(requestOrigin)) {
+      ingestStats.refused.origin += 1;
+      try {
+        options.ingest?.onOriginRefused?.(requestOrigin);
+      } catch {
+        // A listener's failure is not the page's answer.
+      }
+      return text(
+        response,
+        403,
+        `Origin ${requestOrigin} is not allowed: start the inspector with --allow-origin`,
+      );
+    }
+    if (request.method === 'OPTIONS') return answerPreflight(request, response, requestOrigin ?? origin);
+    // Every answer names the page's origin, so its sender can read a 401 or a 413 instead of a CORS error.
+    for (const [name, value] of Object.entries(corsHeaders(requestOrigin, origin)))
+      response.setHeader(name, value);
+    if (request.method !== 'POST') return text(response, 405, 'POST records here');
+    if (!matches(request.headers[INGEST_TOKEN_HEADER], ingestDigest)) {
+      ingestStats.refused.unauthorized += 1;
+      return text(response, 401, 'Send the ingest token `actorsync inspect --listen` printed');
+    }
+    if (request.headers['content-type']?.split(';')[0] !== 'application/json') {
+      ingestStats.refused.badRequest += 1;
+      return json(response, 415, { error: 'Send JSON' });
+    }
+    const body = await readCappedBody(request, maxIngestBytes);
+    if (body === 'too-large') {
+      ingestStats.refused.tooLarge += 1;
+      response.setHeader('connection', 'close');
+      return json(response, 413, { error: `Bodies are at most ${maxIngestBytes} bytes` });
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    const batch = ingestBatch(parsed);
+    if (!batch) {
+      ingestStats.refused.badRequest += 1;
+      return json(response, 400, { error: 'Not an ingest batch' });
+    }
+    // Replaying a trace: the past is not mixed with live records (the sender drops this batch and goes on).
+    if (trace) return json(response, 409, { error: 'The inspector is replaying a trace' });
+    const taken = acceptFromPage(batch.source, batch.records);
+    if (batch.reset) {
+      removeSource(batch.source);
+      const reset = acceptFromPage(batch.source, batch.reset);
+      taken.accepted += reset.accepted;
+      taken.malformed += reset.malformed;
+    }
+    if (batch.closed) removeSource(batch.source);
+    ingestStats.batches += 1;
+    return json(response, 200, taken);
+  };
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? '/', origin);
@@ -145,6 +314,7 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
     response.setHeader('referrer-policy', 'no-referrer');
     // DNS rebinding and cross-site requests: only our own host and origin are served.
     if (!allowedHosts.has(request.headers.host ?? '')) return text(response, 403, 'Unknown host');
+    if (options.ingest && url.pathname === INGEST_PATH) return handleIngest(request, response);
     const requestOrigin = request.headers.origin;
     if (requestOrigin !== undefined && requestOrigin !== origin)
       return text(response, 403, 'Cross-origin request refused');
@@ -192,6 +362,7 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
       return send(response, 'init', {
         mode: trace ? 'replay' : 'live',
         controls: target !== undefined,
+        ingest: options.ingest !== undefined,
         machines,
         tree: tree.nodes(),
         log,
@@ -261,6 +432,14 @@ export async function createInspector(options: LocalInspectorOptions = {}): Prom
       broadcast('reload', {});
     },
     tree: () => tree.nodes(),
+    ingest: options.ingest
+      ? {
+          url: `${origin}${INGEST_PATH}`,
+          token: ingestToken,
+          allowOrigins,
+          stats: () => structuredClone(ingestStats),
+        }
+      : undefined,
     waitForPage: (timeoutMs) =>
       clients.size > 0
         ? Promise.resolve(true)

@@ -190,7 +190,10 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'createSanitizer',
       'createStatelyWebSocketInspector',
       'createTraceInspector',
+      'IngestOptions',
+      'IngestStats',
       'InspectorControlTarget',
+      'InspectorIngest',
       'InspectorRecord',
       'LocalInspector',
       'LocalInspectorOptions',
@@ -207,6 +210,16 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'TraceHeader',
       'TraceInspector',
       'TraceInspectorOptions',
+    ],
+  },
+  './inspect/browser': {
+    source: 'src/inspect-browser.ts',
+    names: [
+      'createRemoteInspector',
+      'RemoteInspector',
+      'RemoteInspectorOptions',
+      'RemoteInspectorStats',
+      'SanitizeOptions',
     ],
   },
 };

@@ -3,7 +3,15 @@ const token = new URLSearchParams(location.search).get('token') ?? '';
 // Keep the token out of the address bar, history and any referrer.
 history.replaceState(null, '', '/');
 
-const state = { machines: new Map(), nodes: [], log: [], paused: false, mode: 'live', controls: false };
+const state = {
+  machines: new Map(),
+  nodes: [],
+  log: [],
+  paused: false,
+  mode: 'live',
+  controls: false,
+  ingest: false,
+};
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -357,6 +365,12 @@ function setMode(mode, controls) {
   $('mode').className = `badge ${mode === 'live' ? 'live' : ''}`;
   $('replay').hidden = mode !== 'replay';
   $('sync-all').hidden = !(controls && mode === 'live');
+  // Say why there are no buttons instead of leaving them out silently.
+  const note = $('controls-note');
+  note.hidden = controls || mode !== 'live';
+  note.textContent = state.ingest
+    ? 'Sync / Cancel unavailable: the actors run in a web app; drive them from the app'
+    : 'Sync / Cancel unavailable: no coordinator is attached';
 }
 
 async function showReplayAt(index) {
@@ -380,6 +394,7 @@ function connect() {
   source.addEventListener('init', (message) => {
     const init = JSON.parse(message.data);
     state.machines = new Map(init.machines.map((m) => [m.id, m]));
+    state.ingest = init.ingest === true;
     setMode(init.mode, init.controls);
     state.nodes = init.tree;
     state.log = init.log;
