@@ -25,8 +25,14 @@ function isNodeBuiltin(path: string): boolean {
   return path.startsWith('node:') || NODE_BUILTINS.has(path) || NODE_BUILTINS.has(path.split('/')[0] ?? '');
 }
 
-/** Bundles `entries` (source files relative to the repository, each re-exported whole) as a browser app would. */
-async function bundleForBrowser(entries: readonly string[]): Promise<Bundle> {
+/**
+ * Bundles `entries` (source files relative to the repository, each re-exported whole) as a browser app would;
+ * `external` packages are the app's own (peer dependencies), left out of the bundle and its size.
+ */
+async function bundleForBrowser(
+  entries: readonly string[],
+  external: readonly string[] = [],
+): Promise<Bundle> {
   const imports: Bundle['imports'] = [];
   const recorder: Plugin = {
     name: 'record-imports',
@@ -50,6 +56,7 @@ async function bundleForBrowser(entries: readonly string[]): Promise<Bundle> {
     format: 'esm',
     target: 'es2022',
     minify: true,
+    external: [...external],
     write: false,
     logLevel: 'silent',
     plugins: [recorder],
@@ -91,6 +98,29 @@ describe('browser bundles of the client entries', () => {
     expect(nodeGlobals, `${name} uses Node globals`).toEqual([]);
     expect(bundle.gzipBytes).toBeLessThan(GZIP_BUDGET_BYTES);
     console.log(`${name}: ${kB(bundle.code.byteLength)} minified, ${kB(bundle.gzipBytes)} gzipped`);
+  });
+
+  it('actorsync/react bundles with platform "browser", its peers react and @xstate/react left to the app', async () => {
+    const peers = ['react', 'react-dom', '@xstate/react'];
+    const bundle = await bundleForBrowser(['src/react.ts'], peers);
+    expect(bundle.nodeImports, 'actorsync/react reaches Node built-ins').toEqual([]);
+    const text = new TextDecoder().decode(bundle.code);
+    expect(text.match(/\bBuffer\.\w+|\bprocess\.(env|nextTick|versions)\b|\bsetImmediate\(/g) ?? []).toEqual(
+      [],
+    );
+    // The peers stay imports of the app's own copies: two Reacts in one page break every hook.
+    expect(text).toMatch(/from\s*"react"/);
+    expect(text).toMatch(/from\s*"@xstate\/react"/);
+    // Alone it carries the machines (useEntitySnapshot names the entity actor the way they do); beside the client
+    // core, which has them already, it adds about a kilobyte.
+    const client = await bundleForBrowser(['src/index.ts', 'src/http.ts'], peers);
+    const withReact = await bundleForBrowser(['src/index.ts', 'src/http.ts', 'src/react.ts'], peers);
+    expect(withReact.gzipBytes).toBeLessThan(GZIP_BUDGET_BYTES);
+    expect(withReact.gzipBytes - client.gzipBytes).toBeLessThan(4 * 1024);
+    console.log(
+      `actorsync/react (peers external): ${kB(bundle.gzipBytes)} gzipped alone, ` +
+        `+${kB(withReact.gzipBytes - client.gzipBytes)} on actorsync + actorsync/http (${kB(withReact.gzipBytes)})`,
+    );
   });
 
   it('the check names every Node built-in a server-side entry reaches, with its importer', async () => {

@@ -131,6 +131,23 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
       'webLocks',
     ],
   },
+  './react': {
+    source: 'src/react.ts',
+    names: [
+      'EntitySyncSnapshot',
+      'LiveRepository',
+      'PendingCountView',
+      'RecordsView',
+      'RecordView',
+      'SyncProgressSource',
+      'useEntitySnapshot',
+      'usePendingCount',
+      'useRecord',
+      'useRecords',
+      'useSyncProgress',
+      'useSyncState',
+    ],
+  },
   './server': {
     source: 'src/server.ts',
     names: [
