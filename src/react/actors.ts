@@ -1,13 +1,11 @@
 import { useSelector } from '@xstate/react';
-import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import type { SnapshotFrom } from 'xstate';
 import { entityActorId } from '../../machines/coordinator.machine.js';
 import type { entitySyncMachine } from '../../machines/entity-sync.machine.js';
 import type { SyncCoordinator } from '../coordinator/sync-coordinator.js';
 
 /** An entity actor's snapshot (`entity:<type>`): its state value and context. */
 export type EntitySyncSnapshot = SnapshotFrom<typeof entitySyncMachine>;
-
-type EntitySyncActor = ActorRefFrom<typeof entitySyncMachine>;
 
 const whole = (snapshot: EntitySyncSnapshot) => snapshot;
 
@@ -35,9 +33,6 @@ export function useEntitySnapshot<T>(
   compare?: (a: T | EntitySyncSnapshot | undefined, b: T | EntitySyncSnapshot | undefined) => boolean,
 ): T | EntitySyncSnapshot | undefined {
   // The child appears on REGISTER: follow the root for it, then the child itself.
-  const entity = useSelector(
-    coordinator.actor,
-    (snapshot) => snapshot.children[entityActorId(entityType)] as EntitySyncActor | undefined,
-  );
+  const entity = useSelector(coordinator.actor, (snapshot) => snapshot.children[entityActorId(entityType)]);
   return useSelector(entity, (snapshot) => (snapshot === undefined ? undefined : select(snapshot)), compare);
 }

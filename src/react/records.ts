@@ -5,7 +5,8 @@ import { LiveQuery, type LiveQuerySnapshot } from './live-query.js';
 
 /**
  * What the record hooks need of a repository: its reads and its change notifications. The stock `Repository`
- * fits, whatever its store (every store actorsync ships reports its changes).
+ * fits, whatever its store (every store actorsync ships reports its changes). Pass the same object on every render
+ * (one created outside React): the hooks start a new subscription and read for a new one.
  */
 export interface LiveRepository<T extends RepositoryEntity> {
   /** Every live record (tombstones hidden). */
