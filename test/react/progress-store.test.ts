@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { TabSync } from '../../src/browser.js';
 import type { SyncProgressSource } from '../../src/core/progress-source.js';
 import { ProgressStream } from '../../src/core/progress-stream.js';
-import type { SyncProgress } from '../../src/index.js';
+import type { SyncCoordinator, SyncProgress } from '../../src/index.js';
 import { progressStore, sameProgressOr } from '../../src/react/progress-store.js';
 
 const progress = (fields: Partial<SyncProgress> = {}): SyncProgress => ({
@@ -36,6 +37,14 @@ function copyingSource(): SyncProgressSource & { stream: ProgressStream } {
     },
   };
 }
+
+describe('SyncProgressSource', () => {
+  it('is what a SyncCoordinator and a TabSync (leader or follower) both are: the hooks take either', () => {
+    // Checked by the compiler (npm run typecheck); nothing to run.
+    expectTypeOf<SyncCoordinator>().toMatchTypeOf<SyncProgressSource>();
+    expectTypeOf<TabSync>().toMatchTypeOf<SyncProgressSource>();
+  });
+});
 
 describe('sameProgressOr', () => {
   it('keeps the previous object while every field is the same, and takes the new one on any difference', () => {
