@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { createServer, type Plugin, type ViteDevServer } from 'vite';
 import { Cleanup, cleanUpOnSignal } from '../../src/cli/lifecycle.js';
-import { createSyncServer, type SyncServer } from '../../src/server.js';
+import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server.js';
 
 /** What the app fetches at start: where the sync server is, and its token. */
 export interface WebExampleConfig {
@@ -22,6 +22,8 @@ export interface WebExampleOptions {
   appPort?: number;
   /** The sync server's port. Default 0: any free port. */
   serverPort?: number;
+  /** More options for the sync server (the browser tests slow it down with `faults`). */
+  server?: Omit<SyncServerOptions, 'port' | 'cors'>;
 }
 
 const CONFIG_PATH = '/actorsync-config.json';
@@ -61,6 +63,7 @@ export async function startWebExample(options: WebExampleOptions = {}): Promise<
     if (!appUrl) throw new Error('the Vite dev server reported no local URL');
     // The app's origin is the only one the sync server answers cross-origin requests from.
     server = await createSyncServer({
+      ...options.server,
       port: options.serverPort ?? 0,
       cors: { origins: [new URL(appUrl).origin] },
     });
