@@ -694,9 +694,14 @@ export class IndexedDbLocalStore extends PersistentStore {
  */
 function rowWrites(index: OutboxIndex<RepositoryEntity>, change: StoreChange): RowWrites {
   const writes: RowWrites = { records: new Map(), failures: new Map(), pull: undefined };
+  // Most records have no failure row: a delete of nothing is one more request per record (a pulled page of 1,000
+  // queued 1,000 of them, as many as its puts) and one more id in the change log.
+  const clearFailure = (id: string) => {
+    if (index.hasFailureRecord(id)) writes.failures.set(id, null);
+  };
   const remove = (id: string) => {
     writes.records.set(id, null);
-    writes.failures.set(id, null);
+    clearFailure(id);
   };
   const write = (entity: RepositoryEntity) => writes.records.set(entity.id, { entity, moved: true });
   /** The record as it will be stored so far: `syncPending` says whether it is in the outbox. */
@@ -729,7 +734,7 @@ function rowWrites(index: OutboxIndex<RepositoryEntity>, change: StoreChange): R
           continue;
         }
         rewrite(markSynced(stored));
-        writes.failures.set(ack.id, null);
+        clearFailure(ack.id);
       }
       for (const ack of delta.rebased ?? []) {
         const stored = current(ack.id);
@@ -743,7 +748,7 @@ function rowWrites(index: OutboxIndex<RepositoryEntity>, change: StoreChange): R
           continue;
         }
         write(entity);
-        writes.failures.set(entity.id, null);
+        clearFailure(entity.id);
       }
       for (const record of delta.failures) writes.failures.set(record.id, record);
       break;
@@ -753,7 +758,7 @@ function rowWrites(index: OutboxIndex<RepositoryEntity>, change: StoreChange): R
       for (const id of delta.removed) remove(id);
       for (const entity of delta.put) {
         write(entity);
-        writes.failures.set(entity.id, null);
+        clearFailure(entity.id);
       }
       writes.pull = { checkpoint: delta.checkpoint, resetting: delta.resetting };
       break;

@@ -466,6 +466,11 @@ export class OutboxIndex<T extends RepositoryEntity> {
     this.#resetting = state.resetting;
   }
 
+  /** Whether a failure record is held for `id`, current or not: a store deletes a failure row only where there is one. */
+  hasFailureRecord(id: string): boolean {
+    return this.#failures.has(id);
+  }
+
   /** Failure records of the stored versions: scheduled ones first, then the dead letters. */
   failures(): FailureRecord[] {
     return this.#currentFailures()
