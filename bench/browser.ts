@@ -1,0 +1,130 @@
+/**
+ * actorsync in Chromium against a plain baseline in the same page: `npm run bench:browser -- [options]`.
+ *
+ *   --runs 3          timed runs per operation and variant; the median is reported (default 3)
+ *   --save 10000      records saved (default 10,000)
+ *   --push 10000      records pushed (default 10,000)
+ *   --pull 100000     records pulled (default 100,000)
+ *   --json            print the results as JSON instead of a table
+ *
+ * Operations, each into a fresh IndexedDB database, batches of 100 records (pages of 1,000 changes for the pull):
+ * - save: actorsync `Repository.saveMany` on an `IndexedDbLocalStore`, one call per batch; baseline: the same
+ *   records, stamped as a save stamps them, `put` with `idb` in one transaction per batch.
+ * - push: the records saved first (not timed), then actorsync `SyncCoordinator.sync` (push only, default two batches
+ *   in flight) through `HttpRemoteDataSource`; baseline: the same batches POSTed with `fetch`, two in flight, each
+ *   batch's acknowledged records written back as synced with `idb`, one transaction per batch.
+ * - pull: actorsync `SyncCoordinator.sync` (pull only); baseline: the same pages fetched with `fetch` and written
+ *   with `idb`, one transaction per page holding its records and the checkpoint.
+ * Both write the same object stores and index with strict durability (the store's default). The reference server
+ * runs in this process on 127.0.0.1 with CORS for the page's origin, holding the records to pull (preloaded).
+ * The variants' order alternates from run to run. See docs/performance.md, "In Chromium".
+ */
+import { cpus, loadavg, totalmem } from 'node:os';
+import { createSyncServer } from '../src/server.js';
+import { startPageHarness } from '../test/helpers/browser-page.js';
+import type { BrowserVariant, Operation, RunRequest, RunResult } from './browser-page.js';
+import { ENTITY_TYPE, makeRecords, option } from './shared.js';
+
+/** Issue 15: at least 80% of the baseline's throughput. */
+const TARGET_RATIO = 0.8;
+const BATCH_SIZE = 100;
+const PULL_PAGE_SIZE = 1_000;
+
+const args = process.argv.slice(2);
+const runs = Number(option(args, 'runs', '3'));
+const counts: Record<Operation, number> = {
+  save: Number(option(args, 'save', '10000')),
+  push: Number(option(args, 'push', '10000')),
+  pull: Number(option(args, 'pull', '100000')),
+};
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+const harness = await startPageHarness({ entry: 'bench/browser-page.ts' });
+const server = await createSyncServer({ cors: { origins: [harness.origin] } });
+try {
+  for (let from = 0; from < counts.pull; from += 10_000) {
+    server.state?.apply(
+      ENTITY_TYPE,
+      `preload-${from}`,
+      makeRecords(from, Math.min(10_000, counts.pull - from)),
+    );
+  }
+  const page = await harness.open();
+  await page.waitForFunction(() => window.bench !== undefined);
+  const results: { operation: Operation; variant: BrowserVariant; runs: RunResult[] }[] = [];
+  let pushes = 0;
+  for (const operation of ['save', 'push', 'pull'] as const) {
+    const byVariant = new Map<BrowserVariant, RunResult[]>([
+      ['actorsync', []],
+      ['baseline', []],
+    ]);
+    for (let run = 0; run < runs; run++) {
+      const order: BrowserVariant[] = run % 2 === 0 ? ['baseline', 'actorsync'] : ['actorsync', 'baseline'];
+      for (const variant of order) {
+        const request: RunRequest = {
+          operation,
+          variant,
+          count: counts[operation],
+          batchSize: operation === 'pull' ? PULL_PAGE_SIZE : BATCH_SIZE,
+          entityType: operation === 'pull' ? ENTITY_TYPE : `bench-${operation}-${++pushes}`,
+          url: server.url,
+          token: server.token,
+        };
+        const result = await page.evaluate((r) => window.bench?.run(r), request);
+        if (!result) throw new Error('the page has no bench');
+        if (result.records !== counts[operation]) {
+          throw new Error(
+            `${operation}/${variant} stored ${result.records} records, not ${counts[operation]}`,
+          );
+        }
+        log(`${operation} ${variant} run ${run + 1}: ${result.ms.toFixed(0)} ms`);
+        byVariant.get(variant)?.push(result);
+      }
+    }
+    for (const [variant, list] of byVariant) results.push({ operation, variant, runs: list });
+  }
+  if (harness.pageErrors.length > 0) throw new Error(`the page reported: ${harness.pageErrors.join('\n')}`);
+
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+  const table = results.map(({ operation, variant, runs: list }) => {
+    const ms = median(list.map((r) => r.ms));
+    const baseline = median(
+      results.find((r) => r.operation === operation && r.variant === 'baseline')?.runs.map((r) => r.ms) ?? [],
+    );
+    return {
+      operation,
+      variant,
+      records: counts[operation],
+      medianMs: Math.round(ms),
+      recordsPerSecond: Math.round(counts[operation] / (ms / 1000)),
+      ratio: Number((baseline / ms).toFixed(2)),
+      allMs: list.map((r) => Math.round(r.ms)),
+    };
+  });
+  const conditions = {
+    chromium: harness.browser.version(),
+    cpu: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
+    runs,
+  };
+  if (args.includes('--json')) {
+    process.stdout.write(`${JSON.stringify({ conditions, table }, null, 2)}\n`);
+  } else {
+    console.log(
+      `Chromium ${conditions.chromium}, ${conditions.cpu}, load ${conditions.loadAverage.join(' ')}; median of ${runs}`,
+    );
+    console.log('| operation | variant | records | time (ms) | records/s | ÷ baseline | runs (ms) |');
+    console.log('|---|---|---:|---:|---:|---:|---|');
+    for (const row of table) {
+      const mark = row.variant === 'actorsync' && row.ratio < TARGET_RATIO ? ' (below 0.8)' : '';
+      console.log(
+        `| ${row.operation} | ${row.variant} | ${row.records.toLocaleString('en')} | ${row.medianMs.toLocaleString('en')} | ${row.recordsPerSecond.toLocaleString('en')} | ${row.ratio}${mark} | ${row.allMs.join(', ')} |`,
+      );
+    }
+  }
+} finally {
+  await server.close();
+  await harness.close();
+}
