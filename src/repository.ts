@@ -105,8 +105,8 @@ export class Repository<T extends RepositoryEntity> {
       } as T;
       entities.push(markUpdated(current, now));
     }
-    await this.local.saveMany(entities);
-    return entities;
+    const stored = await this.local.saveMany(entities);
+    return stored ? withStoredVersions(entities, stored) : entities;
   }
 
   /** The record, or `undefined`; deleted records (tombstones) are never returned. */
@@ -160,4 +160,22 @@ export class Repository<T extends RepositoryEntity> {
   async pendingCount(): Promise<number> {
     return (await this.local.outbox(this.#now())).pending;
   }
+}
+
+/**
+ * The saved records with the version the store gave each: a store shared with other writers (tabs) puts a save
+ * planned from a stale read on top of the stored version, so the caller's number may be behind.
+ */
+function withStoredVersions<T extends RepositoryEntity>(saved: T[], stored: readonly T[]): T[] {
+  const versions = new Map(stored.map((record) => [record.id, record]));
+  return saved.map((entity) => {
+    const record = versions.get(entity.id);
+    if (!record || record.version === entity.version) return entity;
+    const { baseVersion: _baseVersion, ...rest } = entity;
+    return {
+      ...rest,
+      version: record.version,
+      ...(record.baseVersion === undefined ? {} : { baseVersion: record.baseVersion }),
+    } as T;
+  });
 }

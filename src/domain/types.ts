@@ -320,8 +320,12 @@ export interface LocalDataSource<T extends RepositoryEntity> {
   /** Every record; tombstones only with `includeDeleted`. */
   getAll(options?: ReadOptions): Promise<T[]>;
   save(entity: T): Promise<void>;
-  /** One write for the whole set. */
-  saveMany(entities: readonly T[]): Promise<void>;
+  /**
+   * One write for the whole set. May resolve with the records as stored (read them, never change them): a store
+   * that other writers share (tabs on one IndexedDB database) stores a save planned from a stale read as the next
+   * version on top of the stored one, and the caller learns that version from here.
+   */
+  saveMany(entities: readonly T[]): Promise<void | readonly T[]>;
   /** Removes the record outright, tombstone or not, with nothing to push: for local data only. */
   delete(id: string): Promise<boolean>;
   outbox(now: number): Promise<OutboxSnapshot>;

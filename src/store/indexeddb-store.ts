@@ -1,8 +1,9 @@
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, wrap } from 'idb';
+import { reportError } from '../core/report-error.js';
 import { isTombstone, markSynced } from '../domain/entity.js';
 import { errorMessage, InvalidEntityError, StoreCorruptError, StoreWriteError } from '../domain/errors.js';
 import type { FailureRecord, LocalChange, RepositoryEntity } from '../domain/types.js';
-import type { OutboxIndex, PullState, SavePlan } from './outbox-index.js';
+import { OutboxIndex, type PullState, type SavePlan } from './outbox-index.js';
 import { PersistentStore, type PlannedChange, type StoreChange } from './store-collection.js';
 import { checkStoredFailure, checkStoredPullState, checkStoredRecord } from './stored-rows.js';
 
@@ -276,6 +277,11 @@ export class IndexedDbLocalStore extends PersistentStore {
   }
 
   /** @internal Writes a change's rows in one transaction, then applies it (see `CollectionHost.mutate`). */
+  /** Other tabs share these records, and one of them may have pushed any: a delete always writes a tombstone. */
+  protected override newIndex(): OutboxIndex<RepositoryEntity> {
+    return new OutboxIndex({ shared: true });
+  }
+
   override mutate<P, R>(
     entityType: string,
     prepare: () => PlannedChange<P>,
@@ -613,7 +619,6 @@ export class IndexedDbLocalStore extends PersistentStore {
         continue;
       }
       external.set(id, row.entity.version);
-      index.forgetLocalOnly(id);
       const inPlace = caught.inPlace.get(id);
       if (inPlace === undefined) moved.push(row);
       else applyInPlace(index, row.entity, inPlace);
@@ -888,16 +893,6 @@ function broadcastAnnouncements(name: string): StoreAnnouncements | undefined {
     },
     close: () => channel.close(),
   };
-}
-
-/** Reports an error no caller awaits (as a browser reports an uncaught one), without throwing here. */
-function reportError(error: unknown): void {
-  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-  if (typeof report === 'function') report(error);
-  else
-    setTimeout(() => {
-      throw error;
-    }, 0);
 }
 
 /**

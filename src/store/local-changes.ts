@@ -1,4 +1,5 @@
 import type { Subscription } from '../core/progress-stream.js';
+import { reportError } from '../core/report-error.js';
 import type { LocalChange, LocalChangeListener } from '../domain/types.js';
 import type { StoreChange } from './store-collection.js';
 
@@ -26,7 +27,7 @@ export class LocalChangeFeed {
       try {
         listener(change);
       } catch (error) {
-        reportListenerError(error);
+        reportError(error);
       }
     }
   }
@@ -68,13 +69,4 @@ export function localChangeOf(entityType: string, change: StoreChange): LocalCha
       return change satisfies never;
   }
   return { entityType, ids: [...ids], source };
-}
-
-function reportListenerError(error: unknown): void {
-  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-  if (typeof report === 'function') report(error);
-  else
-    setTimeout(() => {
-      throw error;
-    }, 0);
 }

@@ -52,10 +52,11 @@ export class MemoryLocalDataSource<T extends RepositoryEntity> implements LocalD
     await this.saveMany([entity]);
   }
 
-  async saveMany(entities: readonly T[]): Promise<void> {
+  async saveMany(entities: readonly T[]): Promise<readonly T[]> {
     const plan = this.#index.planSave(this.#index.prepare(entities));
     this.#index.applySave(plan);
     this.#emit({ kind: 'save', plan });
+    return plan.put;
   }
 
   async delete(id: string): Promise<boolean> {

@@ -127,6 +127,17 @@ export class OutboxIndex<T extends RepositoryEntity> {
   /** The checkpoint of the reset pull's last page applied in this process: its next page's `since`. */
   #resetCursor: string | undefined;
 
+  /**
+   * Whether other writers share the stored records (tabs on one IndexedDB database). Any of them may have pushed a
+   * record, and this index cannot know which were, so no record is taken as local only: a delete always writes a
+   * tombstone for the push to send (for a record the server never had, it stores the tombstone and nothing is lost).
+   */
+  readonly #shared: boolean;
+
+  constructor(options: { shared?: boolean } = {}) {
+    this.#shared = options.shared ?? false;
+  }
+
   get size(): number {
     return this.#rows.size;
   }
@@ -188,7 +199,7 @@ export class OutboxIndex<T extends RepositoryEntity> {
       const id = entity.id;
       const known = final.has(id) ? final.get(id) !== null : this.#rows.has(id);
       if (!known && !isTombstone(entity)) fresh.add(id);
-      const localOnly = fresh.has(id) || this.#localOnly.has(id);
+      const localOnly = !this.#shared && (fresh.has(id) || this.#localOnly.has(id));
       const earlier = final.get(id);
       // Re-inserted so the last write of an id decides its place, as consecutive saves would.
       final.delete(id);
@@ -213,16 +224,8 @@ export class OutboxIndex<T extends RepositoryEntity> {
     for (const entity of plan.put) {
       const isNew = !this.#rows.has(entity.id);
       this.#write(entity);
-      if (isNew && entity.syncPending && !isTombstone(entity)) this.#localOnly.add(entity.id);
+      if (isNew && entity.syncPending && !isTombstone(entity) && !this.#shared) this.#localOnly.add(entity.id);
     }
-  }
-
-  /**
-   * Another writer sharing the store (a tab on the same IndexedDB database) wrote the record: a push of that writer
-   * may have sent it, so a delete must reach the server.
-   */
-  forgetLocalOnly(id: string): void {
-    this.#localOnly.delete(id);
   }
 
   delete(id: string): boolean {

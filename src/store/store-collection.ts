@@ -85,10 +85,15 @@ export abstract class PersistentStore implements CollectionHost {
   index(entityType: string): OutboxIndex<RepositoryEntity> {
     let index = this.indexes.get(entityType);
     if (!index) {
-      index = new OutboxIndex();
+      index = this.newIndex();
       this.indexes.set(entityType, index);
     }
     return index;
+  }
+
+  /** An empty index for a type: stores whose records other writers share say so here. */
+  protected newIndex(): OutboxIndex<RepositoryEntity> {
+    return new OutboxIndex();
   }
 
   /** @internal the listeners of a type's changes. */
@@ -155,11 +160,11 @@ export class StoreCollection<T extends RepositoryEntity> implements LocalDataSou
     return this.#index.getAll(options);
   }
 
-  save(entity: T): Promise<void> {
-    return this.saveMany([entity]);
+  async save(entity: T): Promise<void> {
+    await this.saveMany([entity]);
   }
 
-  async saveMany(entities: readonly T[]): Promise<void> {
+  async saveMany(entities: readonly T[]): Promise<readonly T[]> {
     // Validated before it is queued: a bad entity rejects the call and nothing is written.
     const prepared = this.#index.prepare(entities);
     return this.#mutate(
@@ -169,7 +174,10 @@ export class StoreCollection<T extends RepositoryEntity> implements LocalDataSou
         const empty = plan.put.length === 0 && plan.removed.length === 0;
         return { change: empty ? undefined : { kind: 'save', plan }, plan };
       },
-      (plan) => this.#index.applySave(plan),
+      (plan) => {
+        this.#index.applySave(plan);
+        return plan.put;
+      },
     );
   }
 

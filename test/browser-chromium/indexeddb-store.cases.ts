@@ -45,6 +45,7 @@ export function registerIndexedDbStoreCases(t: ContractTestApi, indexedDB: () =>
     [
       'IndexedDbLocalStore',
       indexedDbStoreFactory(expect, () => ({ name: fresh('contract'), indexedDB: indexedDB() })),
+      { sharedWriters: true },
     ],
   ]);
 

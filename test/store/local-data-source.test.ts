@@ -12,11 +12,12 @@ import {
   indexedDbStoreFactory,
   localDataSourceContract,
   type StoreFactory,
+  type StoreTraits,
 } from './local-data-source.contract.js';
 
 // The cases live in local-data-source.contract.ts: test/browser-chromium/indexeddb-store.test.ts runs the same ones
 // on the IndexedDB store in real Chromium.
-const implementations: [string, StoreFactory][] = [
+const implementations: [string, StoreFactory, StoreTraits?][] = [
   ['MemoryLocalDataSource', async () => new MemoryLocalDataSource<Doc>()],
   [
     'LowdbLocalStore',
@@ -33,6 +34,7 @@ const implementations: [string, StoreFactory][] = [
   [
     'IndexedDbLocalStore',
     indexedDbStoreFactory(expect, () => ({ name: 'contract', indexedDB: new IDBFactory() })),
+    { sharedWriters: true },
   ],
 ];
 
