@@ -325,6 +325,7 @@ export interface LocalDataSource<T extends RepositoryEntity> {
    * that other writers share (tabs on one IndexedDB database) stores a save planned from a stale read as the next
    * version on top of the stored one, and the caller learns that version from here.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a store that resolves with nothing (`Promise<void>`) must still fit.
   saveMany(entities: readonly T[]): Promise<void | readonly T[]>;
   /** Removes the record outright, tombstone or not, with nothing to push: for local data only. */
   delete(id: string): Promise<boolean>;

@@ -224,7 +224,8 @@ export class OutboxIndex<T extends RepositoryEntity> {
     for (const entity of plan.put) {
       const isNew = !this.#rows.has(entity.id);
       this.#write(entity);
-      if (isNew && entity.syncPending && !isTombstone(entity) && !this.#shared) this.#localOnly.add(entity.id);
+      if (isNew && entity.syncPending && !isTombstone(entity) && !this.#shared)
+        this.#localOnly.add(entity.id);
     }
   }
 
