@@ -184,12 +184,6 @@ export class IndexedDbLocalStore extends PersistentStore {
   #stopListening: (() => void) | undefined;
   /** Each stored record's place in the change order, per entity type. */
   readonly #orders = new Map<string, Map<string, number>>();
-  /**
-   * Per type, the records whose stored row another connection wrote last, with its version: a save of such a record
-   * at or below that version was worked out from what this connection showed before (a read, then a write), and
-   * goes on top of the stored version instead of overwriting it with the same number.
-   */
-  readonly #external = new Map<string, Map<string, number>>();
   /** The database generation this connection's memory reflects. */
   #generation = 0;
   #lastOrder = 0;
@@ -348,7 +342,7 @@ export class IndexedDbLocalStore extends PersistentStore {
     try {
       planned = prepare();
       if (planned.change?.kind === 'save' && (planned.change.plan as unknown) === planned.plan) {
-        this.#onTopOfExternal(type, planned.change.plan);
+        this.#onTopOfStored(type, planned.change.plan);
       }
     } catch (error) {
       // The caller's own error (a stale page, a bad ack), as it is.
@@ -413,11 +407,9 @@ export class IndexedDbLocalStore extends PersistentStore {
     } catch (error) {
       return fail(error, 'write');
     }
-    const external = this.#external.get(type);
     for (const [id, order] of placed) {
       if (order === null) orders.delete(id);
       else orders.set(id, order);
-      external?.delete(id);
     }
     this.#lastOrder = lastOrder;
     this.#generation = generation;
@@ -426,18 +418,18 @@ export class IndexedDbLocalStore extends PersistentStore {
   }
 
   /**
-   * A save planned from what this connection showed before another connection's write reached it (a read, then a
-   * write: the repository's version bump) names a version at or below the stored one. Written as planned it would
-   * overwrite that version with a different record of the same number (a lost update, and an ack of one would mark
-   * the other synced); it goes on top instead, as the next version, built on the stored one. Changes the plan in
-   * place: the collection applies the same object once the write is durable.
+   * A save planned from what this connection showed before another write reached it (another tab's, or a pulled
+   * page: the repository reads, then writes, a version bump) names a version at or below the stored one. Written as
+   * planned it would store a second, different record under a version already stored (a lost update: an ack of one
+   * would mark the other synced); it goes on top instead, as the next version, built on the stored one. Checked
+   * against memory after this transaction's catch-up, whoever wrote the stored row (not only other tabs: this
+   * tab's own ack or rebase of a row another tab wrote must not hide it). Changes the plan in place: the collection
+   * applies the same object once the write is durable.
    */
-  #onTopOfExternal(type: string, plan: SavePlan<RepositoryEntity>): void {
-    const external = this.#external.get(type);
-    if (!external?.size) return;
+  #onTopOfStored(type: string, plan: SavePlan<RepositoryEntity>): void {
     const index = this.index(type);
     for (const [i, entity] of plan.put.entries()) {
-      const stored = external.get(entity.id);
+      const stored = index.get(entity.id, { includeDeleted: true })?.version;
       if (!entity.syncPending || stored === undefined || entity.version > stored) continue;
       const replanned = index.planSave([{ ...entity, version: stored + 1 }]);
       const [next] = replanned.put;
@@ -574,9 +566,7 @@ export class IndexedDbLocalStore extends PersistentStore {
         before.set(type, new Set(index.exportState().records.map((record) => record.id)));
       }
       this.#install(catchUp.whole);
-      this.#external.clear();
-      for (const { type, id, entity } of catchUp.whole.records) {
-        this.#externalOf(type).set(id, entity.version);
+      for (const { type, id } of catchUp.whole.records) {
         let ids = before.get(type);
         if (!ids) {
           ids = new Set();
@@ -608,17 +598,14 @@ export class IndexedDbLocalStore extends PersistentStore {
   #applyRows(type: string, caught: TypeCatchUp): void {
     const index = this.index(type);
     const orders = this.#ordersOf(type);
-    const external = this.#externalOf(type);
     if (caught.pull) index.restorePullState(caught.pull);
     const moved: CheckedRecord[] = [];
     for (const [id, row] of caught.records) {
       if (row === null) {
         index.delete(id);
         orders.delete(id);
-        external.delete(id);
         continue;
       }
-      external.set(id, row.entity.version);
       const inPlace = caught.inPlace.get(id);
       if (inPlace === undefined) moved.push(row);
       else applyInPlace(index, row.entity, inPlace);
@@ -641,15 +628,6 @@ export class IndexedDbLocalStore extends PersistentStore {
       this.#orders.set(entityType, orders);
     }
     return orders;
-  }
-
-  #externalOf(entityType: string): Map<string, number> {
-    let external = this.#external.get(entityType);
-    if (!external) {
-      external = new Map();
-      this.#external.set(entityType, external);
-    }
-    return external;
   }
 
   #listen(announcements: StoreAnnouncements | undefined): void {
