@@ -56,9 +56,9 @@ export interface StoredCollection {
 
 export interface LowdbLocalStoreOptions {
   /**
-   * Compact (rewrite the snapshot, empty the journal) once the journal is larger than this and than the snapshot
-   * (three times that after a pulled page: `PULLED_PAGE_JOURNAL_RATIO`), which keeps the amortised cost per write
-   * constant. Default 8 MiB.
+   * Compact (rewrite the snapshot, start the journal again) once the journal is larger than this and than the
+   * snapshot (three times that after a pulled page: `PULLED_PAGE_JOURNAL_RATIO`), which keeps the amortised cost per
+   * write constant. The compaction runs beside later writes (they go to a second journal meanwhile). Default 8 MiB.
    */
   compactAfterBytes?: number;
   /** fsync every acknowledged write. Default true; turn off only for throwaway data. */
@@ -108,6 +108,8 @@ interface BackgroundCompaction {
  * The embedded default store: one lowdb JSON snapshot holding every entity type, plus an fsynced append-only
  * journal of changes since that snapshot, so a write costs one small append instead of a whole-file rewrite.
  * Changes are journalled before they are applied in memory, so nothing is visible before it is durable.
+ * A compaction writes the snapshot in the background while later writes go to `<file>.journal.next`, which then
+ * takes the journal's name; an open after a crash in between replays both journals in order.
  * One process owns a store at a time (a lock file). Open with `LowdbLocalStore.open(file)`.
  */
 export class LowdbLocalStore extends PersistentStore {
