@@ -180,14 +180,23 @@ async function storeLoop(file: string, size: number, url: string, token: string)
     since = reply.checkpoint;
     if (!reply.hasMore) break;
   }
+  // close() waits for a compaction still running beside the pages: it is part of the pull's time.
   await store.close();
   const { compactions, journalBytesWritten, snapshotBytesWritten } = store.stats;
+  assertNoCompactionFailed(store.stats);
   return finish('store-loop', size, started, cpu, {
     pageMs,
     stored,
     compactions,
     bytes: journalBytesWritten + snapshotBytesWritten,
   });
+}
+
+/** A compaction that failed (and was retried) would make the figures those of another run than the one meant. */
+function assertNoCompactionFailed(stats: { compactionFailures: number; lastCompactionError?: string }): void {
+  if (stats.compactionFailures > 0) {
+    throw new Error(`${stats.compactionFailures} compactions failed: ${stats.lastCompactionError}`);
+  }
 }
 
 /**
@@ -253,6 +262,7 @@ async function actorsync(file: string, size: number, url: string, token: string)
     );
   }
   const { compactions, journalBytesWritten, snapshotBytesWritten } = store.stats;
+  assertNoCompactionFailed(store.stats);
   return finish('actorsync', size, started, cpu, {
     ...run,
     compactions,

@@ -1,8 +1,9 @@
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { describeValue } from '../domain/entity.js';
 import { InvalidEntityError, StoreCorruptError } from '../domain/errors.js';
 import type { RepositoryEntity } from '../domain/types.js';
-import { readRegularFile } from './durable-json-file.js';
+import { readRegularFile, syncDirectory } from './durable-json-file.js';
 import {
   assertStoredEntity,
   type CommitDelta,
@@ -21,6 +22,8 @@ export type JournalOp =
   | { op: 'page'; c: string; d: PageDelta<RepositoryEntity> };
 
 const FORMAT = 'actorsync-journal';
+/** How every header line starts (`JSON.stringify` keeps key order): a torn header is a prefix of it and digits. */
+const HEADER_START = `{"format":${JSON.stringify(FORMAT)},"generation":`;
 
 export interface JournalContents {
   generation: number;
@@ -37,7 +40,8 @@ export interface JournalContents {
  * which was never acknowledged and is cut off on open.
  */
 export class Journal {
-  readonly file: string;
+  /** Where it is now: a compaction renames the journal it started over the one it made stale (`moveTo`). */
+  file: string;
   readonly #fsync: boolean;
   #handle: FileHandle | undefined;
   bytes = 0;
@@ -55,7 +59,14 @@ export class Journal {
     const buffer = await readRegularFile(this.file);
     if (buffer === undefined) return undefined;
     const goodBytes = buffer.lastIndexOf(0x0a) + 1;
-    if (goodBytes === 0) return { generation: -1, ops: [], goodBytes: 0, tornBytes: buffer.length };
+    if (goodBytes === 0) {
+      // A crash while the header was written leaves a prefix of one (nothing was acknowledged after it yet);
+      // anything else is not a journal this store wrote, and is refused rather than started over.
+      if (!isTornHeader(buffer.toString('utf8'))) {
+        throw new StoreCorruptError(this.file, 'its first line is not an actorsync journal header');
+      }
+      return { generation: -1, ops: [], goodBytes: 0, tornBytes: buffer.length };
+    }
     // Decoded line by line: a journal may hold several times the snapshot after a pull, and one string of all of
     // it would double what the read holds in memory.
     let start = buffer.indexOf(0x0a) + 1;
@@ -114,6 +125,16 @@ export class Journal {
     await this.#write(`${JSON.stringify({ format: FORMAT, generation })}\n`);
   }
 
+  /**
+   * Renames the journal to `path`, replacing what is there, durably (the directory is synced); appends go on
+   * through the same handle.
+   */
+  async moveTo(path: string): Promise<void> {
+    await rename(this.file, path);
+    this.file = path;
+    if (this.#fsync) await syncDirectory(dirname(path));
+  }
+
   async append(ops: readonly JournalOp[]): Promise<number> {
     let text = '';
     for (const op of ops) text += `${JSON.stringify(op)}\n`;
@@ -153,6 +174,11 @@ export class Journal {
       throw new StoreCorruptError(this.file, `line ${lineNumber} is damaged (${(error as Error).message})`);
     }
   }
+}
+
+function isTornHeader(text: string): boolean {
+  if (text.length <= HEADER_START.length) return HEADER_START.startsWith(text);
+  return text.startsWith(HEADER_START) && /^\d*\}?$/.test(text.slice(HEADER_START.length));
 }
 
 /**

@@ -5,6 +5,7 @@
  * data, nor data ahead of the checkpoint. The next child resumes from that checkpoint.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,11 +33,11 @@ interface Line {
 }
 
 /** A running pull-child: its lines as they arrive, and a way to wait for one. */
-function startChild(file: string) {
+function startChild(file: string, env: Record<string, string> = { ACTORSYNC_COMPACT_EVERY: '7' }) {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', CHILD, file], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ACTORSYNC_COMPACT_EVERY: '7' },
+    env: { ...process.env, ...env },
   });
   const lines: Line[] = [];
   const waiters: { matches: (line: Line) => boolean; resolve: (line: Line) => void }[] = [];
@@ -141,5 +142,54 @@ describe('pulled pages under SIGKILL', () => {
       resumed,
       pages: PULL_FEED_PAGES,
     });
+  });
+
+  it(`keep the checkpoint with its data through ${KILL_ROUNDS} kills while compactions run beside the pages`, {
+    timeout: 120_000,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'actorsync-pull-crash-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'store.json');
+    const next = `${file}.journal.next`;
+    const seed = Number(process.env.ACTORSYNC_SEED ?? Date.now() % 100_000);
+    const random = seededRandom(seed);
+    const context = (what: string) => `${what} (ACTORSYNC_SEED=${seed})`;
+    // No compact() calls: every compaction is one the journal's size started, in the background.
+    const env = { ACTORSYNC_COMPACT_AFTER_BYTES: '2048' };
+    let killedMidCompaction = 0;
+    let kills = 0;
+    let previous = 0;
+    for (let round = 1; round <= KILL_ROUNDS; round += 1) {
+      const child = startChild(file, env);
+      const ready = await child.waitFor((line) => line.type === 'ready', 'the store was open');
+      expect(ready.from, context('the child resumed from the stored checkpoint')).toBe(previous);
+      // Once a compaction has rotated the journal, a random moment more: the kill lands mid-snapshot, at the
+      // renames, or just after.
+      while (!existsSync(next) && child.lines.every((line) => line.type !== 'done')) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 4)));
+      await child.kill();
+      kills += 1;
+      if (existsSync(next)) killedMidCompaction += 1;
+      const reported = Math.max(previous, ...child.lines.map((line) => line.page ?? 0));
+      const state = await inspect(file);
+      expect(existsSync(next), context('the open finished or dropped the next journal')).toBe(false);
+      expect(state.page, context('checkpoint vs pages reported')).toBeGreaterThanOrEqual(reported);
+      expect(state.page, context('checkpoint vs pages reported')).toBeLessThanOrEqual(reported + 1);
+      expect(state.records, context(`records at checkpoint page ${state.page}`)).toEqual(
+        asStored(expectedAfter(state.page)),
+      );
+      previous = state.page;
+      if (previous === PULL_FEED_PAGES) break;
+    }
+    const last = startChild(file, env);
+    await last.waitFor((line) => line.type === 'done', 'the last child finished');
+    expect(await last.exited).toBe(0);
+    const final = await inspect(file);
+    expect(final.page).toBe(PULL_FEED_PAGES);
+    expect(final.records).toEqual(asStored(expectedAfter(PULL_FEED_PAGES)));
+    expect(killedMidCompaction, context('kills that landed while a compaction ran')).toBeGreaterThan(0);
+    recordFigures('pull-crash-background-compaction', { seed, kills, killedMidCompaction });
   });
 });

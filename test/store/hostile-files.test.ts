@@ -334,6 +334,7 @@ describe('hostile store files', () => {
   const where: [string, (file: string) => string][] = [
     ['store file', (f) => f],
     ['journal', (f) => `${f}.journal`],
+    ['next journal (a compaction’s)', (f) => `${f}.journal.next`],
     ['lock file', (f) => `${f}.lock`],
   ];
   for (const [kind, make] of kinds) {

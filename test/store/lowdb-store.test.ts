@@ -99,9 +99,11 @@ describe('LowdbLocalStore', () => {
     // A write larger than the snapshot compacts: the snapshot holds the bases, and no base on a synced record.
     const before = store.stats.compactions;
     await repo(store, 'other').save({ id: 'x', title: 'x'.repeat(20_000) });
+    await store.whenCompacted();
     expect(store.stats.compactions).toBeGreaterThan(before);
     await docs().commit({ acks: [{ id: 'a', version: 2 }], now: 1 });
     await repo(store, 'other').save({ id: 'y', title: 'y'.repeat(40_000) });
+    await store.whenCompacted();
     const snapshot = JSON.parse(await readFile(file, 'utf8'));
     expect(snapshot.collections.doc.records.a).not.toHaveProperty('baseVersion');
     expect(snapshot.collections.doc.records.b).toMatchObject({ version: 3, baseVersion: 2 });
@@ -115,6 +117,7 @@ describe('LowdbLocalStore', () => {
     const docs = repo(store);
     await docs.saveMany(Array.from({ length: 2_000 }, (_, i) => ({ id: docId(i), title: `doc ${i}` })));
     // The big saveMany outgrew the empty snapshot: compacted once, so the snapshot now holds the 2,000 docs.
+    await store.whenCompacted();
     expect(store.stats.compactions).toBe(1);
     const snapshotBefore = await readFile(file, 'utf8');
     const local = store.collection<Doc>('doc');
@@ -140,6 +143,7 @@ describe('LowdbLocalStore', () => {
         failurePolicy: policy,
         now: round,
       });
+      await store.whenCompacted();
     }
     expect(store.stats.compactions).toBe(2);
     const reopened = await reopen(store);

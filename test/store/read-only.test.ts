@@ -147,4 +147,37 @@ describe('LowdbLocalStore read-only', () => {
     expect(problems).toEqual([]);
     expect(views).toBeGreaterThan(5);
   });
+
+  it('sees every acknowledged write while another open compacts in the background', async () => {
+    // Compacts every few writes, beside the writes that follow: readers meet both journals, and the renames.
+    const writer = await LowdbLocalStore.open(file, { compactAfterBytes: 1_024 });
+    const local = writer.collection<Doc>('doc');
+    let acknowledged = 0;
+    const writing = (async () => {
+      for (let i = 0; i < 300; i += 1) {
+        await local.save(doc(`d${String(i).padStart(3, '0')}`, 'x'.repeat(200)));
+        acknowledged = i + 1;
+      }
+    })();
+    const problems: string[] = [];
+    let views = 0;
+    let withNext = 0;
+    while (acknowledged < 300) {
+      const before = acknowledged;
+      if ((await readdir(dir)).includes('store.json.journal.next')) withNext += 1;
+      const reader = await LowdbLocalStore.open(file, { readOnly: true });
+      const ids = (await reader.collection<Doc>('doc').getAll()).map((d) => d.id);
+      await reader.close();
+      views += 1;
+      const expected = Array.from({ length: ids.length }, (_, i) => `d${String(i).padStart(3, '0')}`);
+      if (ids.length < before || ids.join() !== expected.join())
+        problems.push(`view ${views}: ${ids.length} < ${before}`);
+    }
+    await writing;
+    await writer.close();
+    expect(problems).toEqual([]);
+    expect(writer.stats.compactions).toBeGreaterThan(5);
+    expect(views).toBeGreaterThan(5);
+    expect(withNext).toBeGreaterThan(0);
+  });
 });

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FailureRecord, RepositoryEntity } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
 import { DurableJSONFile } from '../../src/store/durable-json-file.js';
-import { snapshotText } from '../../src/store/lowdb-store.js';
+import { captureState, snapshotText } from '../../src/store/lowdb-store.js';
 import { OutboxIndex } from '../../src/store/outbox-index.js';
 
 let dir: string;
@@ -54,7 +54,7 @@ function stringifiedWhole(generation: number, collections: Map<string, OutboxInd
 describe('snapshotText', () => {
   it('is the text JSON.stringify made of the whole document, for any names and ids', () => {
     const collections = new Map<string, OutboxIndex<RepositoryEntity>>();
-    expect([...snapshotText(0, collections)].join('')).toBe(stringifiedWhole(0, collections));
+    expect([...snapshotText(0, captureState(collections))].join('')).toBe(stringifiedWhole(0, collections));
 
     const notes = new OutboxIndex<RepositoryEntity>();
     // Ids JSON must escape, an id that is a prototype's name, and (non-integer) ids in change order.
@@ -89,7 +89,7 @@ describe('snapshotText', () => {
     pulled.restorePullState({ checkpoint: 'p', resetting: false });
     collections.set('pulled', pulled);
 
-    const text = [...snapshotText(7, collections)].join('');
+    const text = [...snapshotText(7, captureState(collections))].join('');
     expect(text).toBe(stringifiedWhole(7, collections));
   });
 
@@ -98,7 +98,7 @@ describe('snapshotText', () => {
     index.put([entity('10'), entity('b'), entity('2'), entity('a')]);
     const collections = new Map([['t', index]]);
     const parse = (text: string) => Object.keys(JSON.parse(text).collections.t.records);
-    expect(parse([...snapshotText(1, collections)].join(''))).toEqual(
+    expect(parse([...snapshotText(1, captureState(collections))].join(''))).toEqual(
       parse(stringifiedWhole(1, collections)),
     );
   });
