@@ -58,8 +58,9 @@ export interface PageHarness {
   /**
    * Opens a tab at `path` on the harness's origin (default /, a query string may follow), or at a whole URL (another
    * server's page beside the app's), and waits until it loaded. Each call is another tab of the same context.
+   * `beforeLoad` runs on the new tab first: listeners that must see its very first requests.
    */
-  open(pathOrUrl?: string): Promise<Page>;
+  open(pathOrUrl?: string, beforeLoad?: (page: Page) => void): Promise<Page>;
   /** An Error to throw in Node for what the page reported: its message, its stack in TypeScript lines. */
   toError(report: PageErrorReport): Error;
   close(): Promise<void>;
@@ -131,8 +132,9 @@ export async function startPageHarness(options: PageHarnessOptions): Promise<Pag
     browser,
     context,
     pageErrors,
-    async open(pathOrUrl = '/') {
+    async open(pathOrUrl = '/', beforeLoad) {
       const page = await context.newPage();
+      beforeLoad?.(page);
       page.on('pageerror', (error) => pageErrors.push(mapStack(error.stack ?? error.message)));
       page.on('console', (message) => {
         const recorded =
