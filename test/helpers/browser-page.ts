@@ -81,7 +81,7 @@ export async function startPageHarness(options: PageHarnessOptions): Promise<Pag
     outdir: '/', // nothing is written: the output stays in memory
     write: false,
     logLevel: 'silent',
-    jsx: 'automatic',
+    jsx: 'automatic', // a page may be TSX (the React hooks page), as tsconfig.json's react-jsx compiles it
     alias: Object.fromEntries(
       Object.entries(options.alias ?? {}).map(([name, file]) => [name, `${root}/${file}`]),
     ),
