@@ -4,8 +4,10 @@
  */
 import { type DBSchema, deleteDB, type IDBPDatabase, openDB } from 'idb';
 import { HttpRemoteDataSource } from '../src/http.js';
-import { Repository, type RepositoryEntity, SyncCoordinator, type SyncDirection } from '../src/index.js';
+import { Repository, SyncCoordinator, type SyncDirection } from '../src/index.js';
 import { IndexedDbLocalStore } from '../src/indexeddb.js';
+// A type only: bench/shared.ts imports Node modules, and esbuild drops a type import from the page's bundle.
+import type { TelemetryRecord } from './shared.js';
 
 export type Operation = 'save' | 'push' | 'pull';
 export type BrowserVariant = 'actorsync' | 'baseline';
@@ -29,17 +31,6 @@ export interface RunResult {
   records: number;
 }
 
-interface Telemetry extends RepositoryEntity {
-  event: string;
-  sessionId: string;
-  timestamp: number;
-  value: number;
-  platform: 'ios' | 'android' | 'web';
-  sdkVersion: string;
-  appVersion: string;
-  attributes: { screen: string; network: string; durationMs: number; retry: boolean };
-}
-
 /** The baseline's schema: the same object stores and index as the IndexedDB store's, so each write costs the same. */
 interface BaselineSchema extends DBSchema {
   records: {
@@ -52,7 +43,7 @@ interface BaselineSchema extends DBSchema {
 }
 
 /** The fields an app gives `save` (bench/shared.ts `makeRecords`' shape, made here, deterministic). */
-function payload(i: number) {
+function payload(i: number): Omit<TelemetryRecord, 'createdAt' | 'updatedAt' | 'syncPending' | 'version'> {
   return {
     id: `rec-${String(i).padStart(7, '0')}`,
     event: ['screen_view', 'tap', 'purchase', 'error'][i % 4] ?? 'tap',
@@ -96,10 +87,13 @@ async function countRows(name: string, synced: boolean | undefined): Promise<num
 }
 
 function repositoryOn(store: IndexedDbLocalStore, request: RunRequest, direction: SyncDirection) {
-  return new Repository<Telemetry>({
+  return new Repository<TelemetryRecord>({
     entityType: request.entityType,
-    local: store.collection<Telemetry>(request.entityType),
-    remote: new HttpRemoteDataSource<Telemetry>({ baseUrl: request.url, getToken: () => request.token }),
+    local: store.collection<TelemetryRecord>(request.entityType),
+    remote: new HttpRemoteDataSource<TelemetryRecord>({
+      baseUrl: request.url,
+      getToken: () => request.token,
+    }),
     direction,
   });
 }

@@ -2,27 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { createProgressView, describeStatus } from '../../src/cli/progress-view.js';
 import { ProgressStream } from '../../src/core/progress-stream.js';
 import type { SyncProgress } from '../../src/domain/types.js';
+import { syncProgress } from '../helpers/sync-progress.js';
 
 describe('describeStatus', () => {
-  const failed: SyncProgress = {
-    entityType: 'note',
+  const failed = syncProgress({
     state: 'error',
-    runId: 1,
     totalItems: 1,
-    syncedItems: 0,
-    failedItems: 0,
-    conflicts: 0,
-    retries: 0,
-    pulledItems: 0,
-    deletedItems: 0,
-    refusedItems: 0,
-    resets: 0,
     errorMessage: 'Sync run stopped after 0 of 1 items: Authentication failed',
     nextRetryAt: 11_000,
-    percent: 0,
     isComplete: true,
-    cancelled: false,
-  };
+  });
 
   it('shows the retry the actors scheduled, unless the process ends before it (issue 11)', () => {
     expect(describeStatus(failed, 10_000)).toBe(
@@ -47,25 +36,6 @@ describe('describeStatus', () => {
 });
 
 describe('createProgressView with several clients', () => {
-  const run = (overrides: Partial<SyncProgress>): SyncProgress => ({
-    entityType: 'note',
-    state: 'syncing',
-    runId: 1,
-    totalItems: 0,
-    syncedItems: 0,
-    failedItems: 0,
-    conflicts: 0,
-    retries: 0,
-    pulledItems: 0,
-    deletedItems: 0,
-    refusedItems: 0,
-    resets: 0,
-    percent: 0,
-    isComplete: false,
-    cancelled: false,
-    ...overrides,
-  });
-
   it("leads each line with its client's name and ends a run with what its pull did", () => {
     const phone = new ProgressStream();
     const laptop = new ProgressStream();
@@ -78,15 +48,24 @@ describe('createProgressView with several clients', () => {
       ['note'],
       { tty: false, write: (line) => lines.push(line) },
     );
-    phone.publish(run({ totalItems: 2, syncedItems: 2, percent: 100 }));
+    phone.publish(syncProgress({ totalItems: 2, syncedItems: 2, percent: 100 }));
     phone.publish(
-      run({ state: 'synced', totalItems: 2, syncedItems: 2, percent: 100, pulledItems: 5, isComplete: true }),
+      syncProgress({
+        state: 'synced',
+        totalItems: 2,
+        syncedItems: 2,
+        percent: 100,
+        pulledItems: 5,
+        isComplete: true,
+      }),
     );
     // A run with nothing to push that pulled something is shown; one that did nothing is not.
-    laptop.publish(run({ state: 'synced', percent: 100, pulledItems: 2, deletedItems: 1, conflicts: 1 }));
-    laptop.publish(run({ runId: 2, state: 'synced', percent: 100, isComplete: true }));
+    laptop.publish(
+      syncProgress({ state: 'synced', percent: 100, pulledItems: 2, deletedItems: 1, conflicts: 1 }),
+    );
+    laptop.publish(syncProgress({ runId: 2, state: 'synced', percent: 100, isComplete: true }));
     view.stop();
-    phone.publish(run({ runId: 2, totalItems: 1 }));
+    phone.publish(syncProgress({ runId: 2, totalItems: 1 }));
     expect(lines).toEqual([
       '  phone  note           run 1  2/2 (100%)  synced 2, failed 0',
       '  phone  note           run 1  2/2 (100%)  ✔ synced, retries 0, pulled 5',

@@ -1,71 +1,25 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { extractTypeScriptSamples, type ReadmeSample } from '../../scripts/readme-samples.js';
+import { typeCheckSamples } from '../helpers/type-check-samples.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-let dir: string;
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'actorsync-readme-'));
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
-});
-
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-/**
- * Type-checks each sample as a module of an app that installed actorsync, under the strictest settings an app is
- * likely to use. `actorsync` maps to the sources, so the check needs no build.
- */
+/** Type-checks each sample as a module importing actorsync and its sub-paths; errors name their README line. */
 async function compileErrors(samples: readonly ReadmeSample[]): Promise<string[]> {
-  const files = new Map<string, ReadmeSample>();
-  for (const sample of samples) {
-    const file = join(dir, `readme-line-${sample.line}.ts`);
-    // The preamble goes on the lines above the sample's first, so reported lines stay README lines.
-    const padding = '\n'.repeat(Math.max(0, sample.line - 1 - sample.preamble.split('\n').length));
-    await writeFile(file, `${sample.preamble}\n${padding}${sample.code}\nexport {};\n`);
-    files.set(file, sample);
-  }
-  const { options, errors } = ts.convertCompilerOptionsFromJson(
-    {
-      target: 'ES2022',
-      module: 'NodeNext',
-      moduleResolution: 'NodeNext',
-      lib: ['ES2023'],
-      strict: true,
-      noUncheckedIndexedAccess: true,
-      noImplicitOverride: true,
-      skipLibCheck: true,
-      noEmit: true,
-      types: ['node'],
-      typeRoots: [join(root, 'node_modules', '@types')],
-      paths: {
-        actorsync: [join(root, 'src', 'index.ts')],
-        'actorsync/http': [join(root, 'src', 'http.ts')],
-        'actorsync/lowdb': [join(root, 'src', 'lowdb.ts')],
-        'actorsync/server': [join(root, 'src', 'server.ts')],
-        'actorsync/server/postgres': [join(root, 'src', 'server-postgres.ts')],
-        'actorsync/inspect': [join(root, 'src', 'inspect.ts')],
-        'actorsync/machines': [join(root, 'machines', 'index.ts')],
-      },
-    },
-    dir,
+  const errors = await typeCheckSamples(
+    samples.map((sample) => {
+      // The preamble goes on the lines above the sample's first, so reported lines are README lines.
+      const padding = '\n'.repeat(Math.max(0, sample.line - 1 - sample.preamble.split('\n').length));
+      return {
+        name: `readme-line-${sample.line}.ts`,
+        text: `${sample.preamble}\n${padding}${sample.code}\nexport {};\n`,
+      };
+    }),
   );
-  expect(errors).toEqual([]);
-  const program = ts.createProgram([...files.keys()], options);
-  return ts
-    .getPreEmitDiagnostics(program)
-    .filter((diagnostic) => diagnostic.file && files.has(diagnostic.file.fileName))
-    .map((diagnostic) => {
-      const file = diagnostic.file as ts.SourceFile;
-      const { line } = file.getLineAndCharacterOfPosition(diagnostic.start ?? 0);
-      return `README.md line ${line + 1}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`;
-    });
+  return errors.map(({ line, message }) => `README.md line ${line}: ${message}`);
 }
 
 describe('extractTypeScriptSamples', () => {

@@ -22,6 +22,13 @@ export interface PageHarnessOptions {
   route?: (request: IncomingMessage, response: ServerResponse) => boolean;
   /** A browser to share; by default the harness launches Chromium and closes it with itself. */
   browser?: Browser;
+  /** Records console warnings in `pageErrors` too, not only errors: React's development build warns there. */
+  consoleWarnings?: boolean;
+  /**
+   * Console lines not to record, e.g. /^Failed to load resource/: Chromium logs each error status a test had the
+   * server answer.
+   */
+  ignoreConsole?: RegExp;
 }
 
 /** An error the page reported, with its stack mapped back to the TypeScript sources. */
@@ -36,16 +43,24 @@ export interface PageErrorReport {
 
 /**
  * One origin (http://127.0.0.1:random) serving one bundled page, in its own browser context: what every Chromium
- * test of the client builds on (the store contract suite, the web example's offline, reload and two-tab tests).
+ * test of the client builds on (the store contract suite, the React hooks, the web app streaming to the inspector,
+ * bench:browser).
  */
 export interface PageHarness {
   readonly origin: string;
   readonly browser: Browser;
   readonly context: BrowserContext;
-  /** Uncaught errors and `console.error` lines of every page opened, for a test to assert empty. */
+  /**
+   * Uncaught errors and `console.error` lines (and warnings, when asked) of every page opened, for a test to assert
+   * empty.
+   */
   readonly pageErrors: string[];
-  /** Opens a page at `path` (default /) and waits until it loaded. */
-  open(path?: string): Promise<Page>;
+  /**
+   * Opens a tab at `path` on the harness's origin (default /, a query string may follow), or at a whole URL (another
+   * server's page beside the app's), and waits until it loaded. Each call is another tab of the same context.
+   * `beforeLoad` runs on the new tab first: listeners that must see its very first requests.
+   */
+  open(pathOrUrl?: string, beforeLoad?: (page: Page) => void): Promise<Page>;
   /** An Error to throw in Node for what the page reported: its message, its stack in TypeScript lines. */
   toError(report: PageErrorReport): Error;
   close(): Promise<void>;
@@ -66,6 +81,7 @@ export async function startPageHarness(options: PageHarnessOptions): Promise<Pag
     outdir: '/', // nothing is written: the output stays in memory
     write: false,
     logLevel: 'silent',
+    jsx: 'automatic', // a page may be TSX (the React hooks page), as tsconfig.json's react-jsx compiles it
     alias: Object.fromEntries(
       Object.entries(options.alias ?? {}).map(([name, file]) => [name, `${root}/${file}`]),
     ),
@@ -116,13 +132,16 @@ export async function startPageHarness(options: PageHarnessOptions): Promise<Pag
     browser,
     context,
     pageErrors,
-    async open(path = '/') {
+    async open(pathOrUrl = '/', beforeLoad) {
       const page = await context.newPage();
+      beforeLoad?.(page);
       page.on('pageerror', (error) => pageErrors.push(mapStack(error.stack ?? error.message)));
       page.on('console', (message) => {
-        if (message.type() === 'error') pageErrors.push(message.text());
+        const recorded =
+          message.type() === 'error' || (options.consoleWarnings && message.type() === 'warning');
+        if (recorded && !options.ignoreConsole?.test(message.text())) pageErrors.push(message.text());
       });
-      await page.goto(`${origin}${path}`);
+      await page.goto(/^https?:/.test(pathOrUrl) ? pathOrUrl : `${origin}${pathOrUrl}`);
       return page;
     },
     toError(report) {

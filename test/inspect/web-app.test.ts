@@ -1,117 +1,44 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import type { Browser } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INGEST_TOKEN_HEADER } from '../../src/inspect/ingest-wire.js';
 import { createInspector, type LocalInspector } from '../../src/inspect/inspector-server.js';
 import { createSyncServer, type SyncServer } from '../../src/server.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { type PageHarness, startPageHarness } from '../helpers/browser-page.js';
 
-// Issue 15: a web app in real Chromium streams its actors to the local inspector, which a second tab shows.
-// test/helpers/browser-page.ts (a shared page harness) was not on main yet: this file serves its own page.
+// Issue 15: a web app in real Chromium (test/inspect/web-app.page.ts, served from its own origin as a dev server
+// would) streams its actors to the local inspector, which a second tab shows.
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const RECORDS = 1_000;
 
-/** The web app: a coordinator with a memory store and the HTTP remote, its actors streamed to the inspector. */
-const APP = `
-import { MemoryLocalDataSource, Repository, SyncCoordinator } from './src/index.ts';
-import { HttpRemoteDataSource } from './src/http.ts';
-import { createRemoteInspector } from './src/inspect-browser.ts';
-
-const params = new URLSearchParams(location.search);
-const syncToken = params.get('syncToken');
-// The sync token stays in the page: the sender scrubs it from every record.
-const inspector = createRemoteInspector({
-  url: params.get('ingest'),
-  token: params.get('ingestToken'),
-  sanitize: { secretValues: [syncToken] },
-});
-const repository = new Repository({
-  entityType: 'note',
-  local: new MemoryLocalDataSource(),
-  remote: new HttpRemoteDataSource({ baseUrl: params.get('server'), getToken: () => syncToken }),
-});
-const coordinator = new SyncCoordinator({ inspect: inspector.inspect, batchSize: 50 });
-coordinator.register(repository);
-window.app = {
-  seed: (count) =>
-    repository.saveMany(
-      Array.from({ length: count }, (_, i) => ({ id: 'n' + i, text: i === 0 ? 'holds ' + syncToken : 'note ' + i })),
-    ).then(() => count),
-  sync: () => coordinator.sync(repository).then(({ state, syncedItems }) => ({ state, syncedItems })),
-  flush: () => inspector.flush(),
-  stats: () => inspector.stats(),
-};
-`;
-
-let browser: Browser;
-let pageServer: Server;
-let pageOrigin: string;
+let harness: PageHarness;
 let syncServer: SyncServer;
 let inspector: LocalInspector;
 
-/** Serves the bundled app at `/` and `/app.js` on 127.0.0.1: the page's own origin, as a dev server would. */
-async function servePage(script: string): Promise<Server> {
-  const server = createServer((request, response) => {
-    if (request.url?.startsWith('/app.js')) {
-      response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-      return response.end(script);
-    }
-    if (request.url === '/' || request.url?.startsWith('/?')) {
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      return response.end(
-        '<!doctype html><title>web app</title><script type="module" src="/app.js"></script>',
-      );
-    }
-    response.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
-
 beforeAll(async () => {
-  const bundle = await build({
-    stdin: { contents: APP, resolveDir: root, sourcefile: 'web-app.ts', loader: 'ts' },
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  pageServer = await servePage(bundle.outputFiles[0]?.text ?? '');
-  pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+  harness = await startPageHarness({ entry: 'test/inspect/web-app.page.ts' });
   // Enough latency that a run outlasts the page's first look at it.
-  syncServer = await createSyncServer({ cors: { origins: [pageOrigin] }, faults: { latencyMs: [20, 40] } });
-  inspector = await createInspector({ ingest: { allowOrigins: [pageOrigin] } });
-  browser = await launchChromium();
+  syncServer = await createSyncServer({
+    cors: { origins: [harness.origin] },
+    faults: { latencyMs: [20, 40] },
+  });
+  inspector = await createInspector({ ingest: { allowOrigins: [harness.origin] } });
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await harness?.close();
   await inspector?.close();
   await syncServer?.close();
-  await new Promise((resolve) => pageServer?.close(resolve));
 });
 
 describe('a web app streaming to `actorsync inspect --listen` in real Chromium', () => {
   it("the inspector's tab shows the app tab's entity and batch actors during a sync, with no secret sent", async () => {
     const ingest = inspector.ingest;
     if (!ingest) throw new Error('the inspector takes no records');
-    const inspectorPage = await browser.newPage();
-    const appPage = await browser.newPage();
-    const errors: string[] = [];
-    for (const page of [inspectorPage, appPage]) page.on('pageerror', (error) => errors.push(error.message));
+    const errorsBefore = harness.pageErrors.length;
+    const inspectorPage = await harness.open(inspector.url);
+    let appPage: Page | undefined;
     const sentBodies: string[] = [];
-    appPage.on('request', (request) => {
-      if (request.url() === ingest.url && request.method() === 'POST')
-        sentBodies.push(request.postData() ?? '');
-    });
     try {
-      await inspectorPage.goto(inspector.url);
       expect(await inspector.waitForPage(5_000)).toBe(true);
       const query = new URLSearchParams({
         server: syncServer.url,
@@ -119,7 +46,12 @@ describe('a web app streaming to `actorsync inspect --listen` in real Chromium',
         ingest: ingest.url,
         ingestToken: ingest.token,
       });
-      await appPage.goto(`${pageOrigin}/?${query}`);
+      appPage = await harness.open(`/?${query}`, (page) =>
+        page.on('request', (request) => {
+          if (request.url() === ingest.url && request.method() === 'POST')
+            sentBodies.push(request.postData() ?? '');
+        }),
+      );
       await appPage.waitForFunction(() => 'app' in window);
       expect(await appPage.evaluate((count) => window.app.seed(count), RECORDS)).toBe(RECORDS);
 
@@ -157,7 +89,7 @@ describe('a web app streaming to `actorsync inspect --listen` in real Chromium',
       }
       expect(sentBodies.join('')).toContain('[redacted]');
       expect(await inspectorPage.content()).not.toContain(syncServer.token);
-      expect(errors).toEqual([]);
+      expect(harness.pageErrors.slice(errorsBefore)).toEqual([]);
 
       // The app's page goes away (a reload or another page): its actors leave the inspector's tree.
       await appPage.goto('about:blank');
@@ -167,7 +99,7 @@ describe('a web app streaming to `actorsync inspect --listen` in real Chromium',
       expect(inspector.tree()).toEqual([]);
     } finally {
       await inspectorPage.close();
-      if (!appPage.isClosed()) await appPage.close();
+      if (appPage && !appPage.isClosed()) await appPage.close();
     }
   }, 60_000);
 
@@ -179,7 +111,7 @@ describe('a web app streaming to `actorsync inspect --listen` in real Chromium',
         onOriginRefused: (origin) => refusedOrigins.push(origin),
       },
     });
-    const appPage = await browser.newPage();
+    let appPage: Page | undefined;
     try {
       const query = new URLSearchParams({
         server: syncServer.url,
@@ -187,7 +119,7 @@ describe('a web app streaming to `actorsync inspect --listen` in real Chromium',
         ingest: other.ingest?.url ?? '',
         ingestToken: other.ingest?.token ?? '',
       });
-      await appPage.goto(`${pageOrigin}/?${query}`);
+      appPage = await harness.open(`/?${query}`);
       await appPage.waitForFunction(() => 'app' in window);
       await appPage.evaluate(() => window.app.seed(3));
       expect(await appPage.evaluate(() => window.app.sync())).toEqual({ state: 'synced', syncedItems: 3 });
@@ -198,7 +130,7 @@ describe('a web app streaming to `actorsync inspect --listen` in real Chromium',
       expect(stats.failedRequests).toBeGreaterThan(0);
       // The inspector names the origin, so the developer knows which --allow-origin to add.
       expect(other.ingest?.stats().refused.origin).toBeGreaterThan(0);
-      expect(new Set(refusedOrigins)).toEqual(new Set([pageOrigin]));
+      expect(new Set(refusedOrigins)).toEqual(new Set([harness.origin]));
       expect(other.tree()).toEqual([]);
       // A request with the token, straight from the page, gets nothing either.
       const status = await appPage.evaluate(
@@ -219,27 +151,8 @@ describe('a web app streaming to `actorsync inspect --listen` in real Chromium',
       );
       expect(status).toBe('blocked');
     } finally {
-      await appPage.close();
+      await appPage?.close();
       await other.close();
     }
   }, 60_000);
 });
-
-interface WebApp {
-  seed(count: number): Promise<number>;
-  sync(): Promise<{ state: string; syncedItems: number }>;
-  flush(): Promise<boolean>;
-  stats(): {
-    sentRecords: number;
-    droppedRecords: number;
-    failedRequests: number;
-    refusedWith: number | undefined;
-  };
-}
-
-declare global {
-  interface Window {
-    /** What the web app's page exposes to the test. */
-    app: WebApp;
-  }
-}

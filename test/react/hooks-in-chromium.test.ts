@@ -1,29 +1,33 @@
-import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpRemoteDataSource } from '../../src/http.js';
 import { MemoryLocalDataSource, Repository, SyncCoordinator, type SyncResult } from '../../src/index.js';
 import { createSyncServer, type SyncServer } from '../../src/server.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { type PageHarness, startPageHarness } from '../helpers/browser-page.js';
 import type { Note } from './page/app.js';
-import { type ServedPage, servePage } from './page-server.js';
 
 // actorsync/react in real Chromium, under StrictMode, against the reference server over HTTP (CORS): the page
 // (test/react/page/app.tsx) shows the progress and the records of one type; the test drives it through
 // `window.harness` and reads the DOM.
 const TOKEN = 'react-page-token';
-let browser: Browser;
+let pageHarness: PageHarness;
 let page: Page;
-let served: ServedPage;
 let server: SyncServer;
 /** Another device: pushes through the same server, so the page sees its changes on its next pull. */
 let other: { repository: Repository<Note>; coordinator: SyncCoordinator };
-const pageErrors: string[] = [];
-const consoleProblems: string[] = [];
 
 beforeAll(async () => {
-  served = await servePage(fileURLToPath(new URL('./page/app.tsx', import.meta.url)));
-  server = await createSyncServer({ token: TOKEN, cors: { origins: [served.origin] } });
+  pageHarness = await startPageHarness({
+    entry: 'test/react/page/app.tsx',
+    // React's development build: StrictMode's double renders and effects, and its warnings (an uncached
+    // getSnapshot, an update loop) happen only there.
+    define: { 'process.env.NODE_ENV': '"development"' },
+    html: '<!doctype html><meta charset="utf-8"><div id="root"></div><script type="module" src="/app.js"></script>',
+    consoleWarnings: true,
+    // A 500 the server was told to answer is logged by Chromium as a failed resource load: expected.
+    ignoreConsole: /^Failed to load resource/,
+  });
+  server = await createSyncServer({ token: TOKEN, cors: { origins: [pageHarness.origin] } });
   other = {
     repository: new Repository<Note>({
       entityType: 'notes',
@@ -32,24 +36,15 @@ beforeAll(async () => {
     }),
     coordinator: new SyncCoordinator({ batchSize: 500 }),
   };
-  browser = await launchChromium();
-  page = await browser.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  page.on('console', (message) => {
-    // A 500 the server was told to answer is logged by Chromium as a failed resource load: expected.
-    if (message.type() === 'error' && message.text().startsWith('Failed to load resource')) return;
-    if (message.type() === 'error' || message.type() === 'warning') consoleProblems.push(message.text());
-  });
   const query = new URLSearchParams({ server: server.url, token: TOKEN });
-  await page.goto(`${served.origin}/?${query}`);
+  page = await pageHarness.open(`/?${query}`);
   await page.locator('#notes[data-loading="false"]').waitFor(ATTACHED);
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await pageHarness?.close();
   await other?.coordinator.stop();
   await server?.close();
-  await served?.close();
 });
 
 /** Elements are checked by their data attributes, present or not on screen (an empty list has no size). */
@@ -171,8 +166,7 @@ describe('actorsync/react in Chromium, under StrictMode', () => {
     await page.locator('li[data-id="offline"]').waitFor(ATTACHED);
     await page.locator('#notes[data-pending="1"]').waitFor(ATTACHED);
     expect(await harness<string[]>('window.harness.boundaryErrors')).toEqual([]);
-    expect(pageErrors).toEqual([]);
-    // React's development build warns about an uncached getSnapshot or an update loop: none here.
-    expect(consoleProblems).toEqual([]);
+    // Nothing uncaught, and none of the development build's warnings (an uncached getSnapshot, an update loop).
+    expect(pageHarness.pageErrors).toEqual([]);
   });
 });

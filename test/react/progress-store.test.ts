@@ -4,26 +4,11 @@ import type { SyncProgressSource } from '../../src/core/progress-source.js';
 import { ProgressStream } from '../../src/core/progress-stream.js';
 import type { SyncCoordinator, SyncProgress } from '../../src/index.js';
 import { progressStore, sameProgressOr } from '../../src/react/progress-store.js';
+import { syncProgress } from '../helpers/sync-progress.js';
 
-const progress = (fields: Partial<SyncProgress> = {}): SyncProgress => ({
-  entityType: 'notes',
-  state: 'syncing',
-  runId: 1,
-  totalItems: 10,
-  syncedItems: 0,
-  failedItems: 0,
-  conflicts: 0,
-  retries: 0,
-  pulledItems: 0,
-  deletedItems: 0,
-  refusedItems: 0,
-  resets: 0,
-  phase: 'push',
-  percent: 0,
-  isComplete: false,
-  cancelled: false,
-  ...fields,
-});
+/** A push run of `notes` with 10 items: the store under test follows `notes`. */
+const progress = (fields: Partial<SyncProgress> = {}): SyncProgress =>
+  syncProgress({ entityType: 'notes', totalItems: 10, phase: 'push', ...fields });
 
 /** A source like a follower tab's: each read builds a new object from what it last heard. */
 function copyingSource(): SyncProgressSource & { stream: ProgressStream } {

@@ -10,16 +10,12 @@ import {
   type LocalDataSource,
   type PulledChange,
   Repository,
-  type RepositoryEntity,
   StalePageError,
 } from '../../src/index.js';
 import { IndexedDbLocalStore, type StoreAnnouncements } from '../../src/indexeddb.js';
 import { recordDigest, serverContent } from '../../src/protocol/record-digest.js';
 import { live, page } from '../helpers/pulled-pages.js';
-
-interface Doc extends RepositoryEntity {
-  title: string;
-}
+import { type Doc, persistedView } from './local-data-source.contract.js';
 
 const NAME = 'tabs';
 const serverWins = { conflicts: 'server-wins' as const, now: 1 };
@@ -68,18 +64,6 @@ async function openTab(
 /** A tab's repository of docs, on a clock that every tab shares. */
 function repositoryOf(store: IndexedDbLocalStore, clock = () => 1_000) {
   return new Repository<Doc>({ entityType: 'doc', local: store.collection<Doc>('doc'), now: clock });
-}
-
-/** What a store keeps across a reopen (as the contract suite compares it). */
-async function persistedView(local: LocalDataSource<Doc>) {
-  const { total, pending, nextDueAt } = await local.outbox(0);
-  return {
-    records: await local.getAll({ includeDeleted: true }),
-    outbox: { total, pending, nextDueAt },
-    pending: (await local.pending({ limit: 1_000_000, now: Number.MAX_SAFE_INTEGER })).items,
-    failures: await local.failures(),
-    checkpoint: await local.checkpoint?.(),
-  };
 }
 
 /** The view a fresh connection shows (the database's truth). */
