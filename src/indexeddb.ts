@@ -4,4 +4,5 @@ export {
   type IndexedDbLocalStoreOptions,
   type StoreAnnouncement,
   type StoreAnnouncements,
+  type WakeEventTarget,
 } from './store/indexeddb-store.js';

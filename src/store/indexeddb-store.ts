@@ -114,7 +114,21 @@ export interface IndexedDbLocalStoreOptions {
    * further behind reloads every type whole when it catches up.
    */
   changeLogLength?: number;
+  /**
+   * Where the page says it is running again: on each of their `visibilitychange`, `resume` and `pageshow` events
+   * this connection catches up (`refresh()`), since a page that was frozen, hidden or kept in the back/forward cache
+   * may have missed announcements. Default `document` and `window` where they exist; `null`: none.
+   */
+  wakeEvents?: readonly WakeEventTarget[] | null;
 }
+
+/** Something page lifecycle events come from (`document`, `window`). */
+export interface WakeEventTarget {
+  addEventListener(type: string, listener: () => void): void;
+  removeEventListener(type: string, listener: () => void): void;
+}
+
+const WAKE_EVENTS = ['visibilitychange', 'resume', 'pageshow'] as const;
 
 /** A change as the rows it touches: each record afterwards (`null`: removed), and whether it moves to the end. */
 interface RowWrites {
@@ -182,6 +196,7 @@ export class IndexedDbLocalStore extends PersistentStore {
   readonly #changeLogLength: number;
   #announcements: StoreAnnouncements | undefined;
   #stopListening: (() => void) | undefined;
+  #stopWatchingWake: (() => void) | undefined;
   /** Each stored record's place in the change order, per entity type. */
   readonly #orders = new Map<string, Map<string, number>>();
   /** The database generation this connection's memory reflects. */
@@ -230,6 +245,7 @@ export class IndexedDbLocalStore extends PersistentStore {
           ? broadcastAnnouncements(options.name)
           : (options.announcements ?? undefined),
       );
+      store.#watchWake(options.wakeEvents === undefined ? defaultWakeTargets() : (options.wakeEvents ?? []));
       return store;
     } catch (error) {
       db.close();
@@ -242,6 +258,7 @@ export class IndexedDbLocalStore extends PersistentStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopListening?.();
+    this.#stopWatchingWake?.();
     this.#announcements?.close?.();
     await this.#tail.catch(() => {});
     this.#db.close();
@@ -270,12 +287,12 @@ export class IndexedDbLocalStore extends PersistentStore {
     });
   }
 
-  /** @internal Writes a change's rows in one transaction, then applies it (see `CollectionHost.mutate`). */
   /** Other tabs share these records, and one of them may have pushed any: a delete always writes a tombstone. */
   protected override newIndex(): OutboxIndex<RepositoryEntity> {
     return new OutboxIndex({ shared: true });
   }
 
+  /** @internal Writes a change's rows in one transaction, then applies it (see `CollectionHost.mutate`). */
   override mutate<P, R>(
     entityType: string,
     prepare: () => PlannedChange<P>,
@@ -630,6 +647,15 @@ export class IndexedDbLocalStore extends PersistentStore {
     return orders;
   }
 
+  #watchWake(targets: readonly WakeEventTarget[]): void {
+    if (targets.length === 0) return;
+    const wake = () => this.#refreshSoon();
+    for (const target of targets) for (const type of WAKE_EVENTS) target.addEventListener(type, wake);
+    this.#stopWatchingWake = () => {
+      for (const target of targets) for (const type of WAKE_EVENTS) target.removeEventListener(type, wake);
+    };
+  }
+
   #listen(announcements: StoreAnnouncements | undefined): void {
     this.#announcements = announcements;
     this.#stopListening = this.#announcements?.subscribe((message) => {
@@ -941,4 +967,10 @@ async function openDatabase(
     );
   }
   return db;
+}
+
+/** The page's `document` and `window`, where there are (browsers); none in Node. */
+function defaultWakeTargets(): WakeEventTarget[] {
+  const page = globalThis as { document?: WakeEventTarget; window?: WakeEventTarget };
+  return [page.document, page.window].filter((target): target is WakeEventTarget => target !== undefined);
 }

@@ -196,6 +196,49 @@ describe('the web example in Chromium', () => {
     );
   }, 60_000);
 
+  it('a syncing tab that stops running (frozen, or paused in a debugger) is displaced within seconds, and rejoins as a follower', async () => {
+    const context = await newDevice();
+    const first = await openApp(context);
+    const second = await openApp(context);
+    await eventually(
+      async () =>
+        (
+          await Promise.all([first, second].map((page) => page.evaluate(() => notesApp.tabs.isLeader)))
+        ).sort(),
+      [false, true],
+      'one leader among two tabs',
+    );
+    const [leader, follower] = (await first.evaluate(() => notesApp.tabs.isLeader))
+      ? [first, second]
+      : [second, first];
+    // The leader's page stops running script but keeps its Web Lock, as a frozen tab does. (CDP's
+    // Page.setWebLifecycleState freezes only hidden pages; headless pages are visible, so the debugger pauses it.)
+    const cdp = await context.newCDPSession(leader);
+    await cdp.send('Debugger.enable');
+    await cdp.send('Debugger.pause');
+    const pausedAt = Date.now();
+    await expect
+      .poll(() => follower.getByTestId('role').textContent(), { timeout: 15_000 })
+      .toBe('this tab syncs');
+    const takeover = Date.now() - pausedAt;
+    await follower.getByLabel('new note').fill('while the other tab sleeps');
+    await follower.getByRole('button', { name: 'Add' }).click();
+    await eventually(
+      async () => [...(await serverNotes()).values()].includes('while the other tab sleeps'),
+      true,
+      'pushed by the new leader',
+    );
+    await cdp.send('Debugger.resume');
+    // Woken, it learns its lock was taken and follows; its view catches up with the other tab's writes.
+    await expect.poll(() => leader.evaluate(() => notesApp.tabs.isLeader), { timeout: 10_000 }).toBe(false);
+    await expect
+      .poll(() => leader.getByTestId('notes').textContent())
+      .toContain('while the other tab sleeps');
+    expect(await follower.evaluate(() => notesApp.tabs.isLeader)).toBe(true);
+    // The default heartbeat timeout (4 s) plus at most a second of jitter and a tick.
+    expect(takeover).toBeLessThan(8_000);
+  }, 60_000);
+
   it('shows a change another device pushed, through the live pull', async () => {
     const context = await newDevice();
     const page = await openApp(context);

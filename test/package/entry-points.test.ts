@@ -101,7 +101,7 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
   },
   './indexeddb': {
     source: 'src/indexeddb.ts',
-    names: ['IndexedDbLocalStore', 'IndexedDbLocalStoreOptions', 'StoreAnnouncement', 'StoreAnnouncements'],
+    names: ['IndexedDbLocalStore', 'IndexedDbLocalStoreOptions', 'StoreAnnouncement', 'StoreAnnouncements', 'WakeEventTarget'],
   },
   './browser': {
     source: 'src/browser.ts',

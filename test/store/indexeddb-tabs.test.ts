@@ -258,6 +258,36 @@ describe('IndexedDbLocalStore with several tabs on one database', () => {
     expect(await persistedView(docsB)).toEqual(await freshView(indexedDB));
   });
 
+  it('a tab that missed announcements (asleep) catches up when its page wakes (visibilitychange, resume, pageshow)', async () => {
+    const indexedDB = new IDBFactory();
+    const page = new EventTarget();
+    const a = await openTab(indexedDB);
+    const b = await IndexedDbLocalStore.open({
+      name: NAME,
+      indexedDB,
+      announcements: null,
+      wakeEvents: [page],
+    });
+    open.push(b);
+    const docsB = b.collection<Doc>('doc');
+    const told: LocalChange[] = [];
+    docsB.subscribe?.((change) => told.push(change));
+    for (const [i, event] of ['visibilitychange', 'resume', 'pageshow'].entries()) {
+      await repositoryOf(a).save({ id: `n${i}`, title: event });
+      expect(await docsB.get(`n${i}`)).toBeUndefined();
+      page.dispatchEvent(new Event(event));
+      await expect.poll(() => docsB.get(`n${i}`)).toMatchObject({ title: event });
+    }
+    expect(told.map((change) => [change.source, change.ids])).toEqual([
+      ['external', ['n0']],
+      ['external', ['n1']],
+      ['external', ['n2']],
+    ]);
+    await b.close();
+    // Closed: it stops listening.
+    page.dispatchEvent(new Event('resume'));
+  });
+
   it('a tab further behind than the change log reloads every type whole, and shows what a reopen shows', async () => {
     const indexedDB = new IDBFactory();
     const a = await openTab(indexedDB, { changeLogLength: 3 });

@@ -48,6 +48,10 @@ export async function startNotesApp(): Promise<NotesApp> {
   notes.subscribe((change) => {
     if (change.source === 'local') tabs.notifyLocalChange('notes');
   });
+  // A tab that lost the lead was asleep (frozen, paused): it may have missed other tabs' announcements.
+  tabs.onLeadershipChange((isLeader) => {
+    if (!isLeader) void store.refresh().catch(() => {});
+  });
   // Back online: sync what was saved while offline without waiting for the interval.
   addEventListener('online', () => void tabs.sync('notes').catch(() => {}));
   addEventListener('pagehide', () => void tabs.close());
