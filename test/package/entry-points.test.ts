@@ -101,7 +101,13 @@ const ENTRIES: Record<string, { source: string; names: string[] }> = {
   },
   './indexeddb': {
     source: 'src/indexeddb.ts',
-    names: ['IndexedDbLocalStore', 'IndexedDbLocalStoreOptions', 'StoreAnnouncement', 'StoreAnnouncements', 'WakeEventTarget'],
+    names: [
+      'IndexedDbLocalStore',
+      'IndexedDbLocalStoreOptions',
+      'StoreAnnouncement',
+      'StoreAnnouncements',
+      'WakeEventTarget',
+    ],
   },
   './browser': {
     source: 'src/browser.ts',
