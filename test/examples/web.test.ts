@@ -13,10 +13,7 @@ import {
 } from '../../src/index.js';
 import { DEFAULT_PARTITION } from '../../src/server.js';
 import { launchChromium } from '../helpers/chromium.js';
-
-interface Note extends RepositoryEntity {
-  text: string;
-}
+import type { Note } from '../helpers/fixtures.js';
 
 declare const notesApp: NotesApp;
 

@@ -118,21 +118,28 @@ describe('LowdbLocalStore read-only', () => {
     await again.close();
   });
 
-  it('sees every acknowledged write while another open keeps writing and compacting', async () => {
-    const writer = await LowdbLocalStore.open(file);
-    const local = writer.collection<Doc>('doc');
+  /**
+   * Read-only opens, one after another, while `write(i)` stores d000, d001, …: each must see a prefix of the writes
+   * holding every one acknowledged before it began. Returns the problems and how many views were taken.
+   */
+  async function viewsWhileWriting(
+    writer: LowdbLocalStore,
+    count: number,
+    write: (i: number, id: string) => Promise<void>,
+    onView: () => Promise<void> = async () => {},
+  ) {
     let acknowledged = 0;
     const writing = (async () => {
-      for (let i = 0; i < 200; i += 1) {
-        await local.save(doc(`d${String(i).padStart(3, '0')}`));
+      for (let i = 0; i < count; i += 1) {
+        await write(i, `d${String(i).padStart(3, '0')}`);
         acknowledged = i + 1;
-        if (i % 7 === 0) await writer.compact();
       }
     })();
     const problems: string[] = [];
     let views = 0;
-    while (acknowledged < 200) {
+    while (acknowledged < count) {
       const before = acknowledged;
+      await onView();
       const reader = await LowdbLocalStore.open(file, { readOnly: true });
       const ids = (await reader.collection<Doc>('doc').getAll()).map((d) => d.id);
       await reader.close();
@@ -144,6 +151,16 @@ describe('LowdbLocalStore read-only', () => {
     }
     await writing;
     await writer.close();
+    return { problems, views };
+  }
+
+  it('sees every acknowledged write while another open keeps writing and compacting', async () => {
+    const writer = await LowdbLocalStore.open(file);
+    const local = writer.collection<Doc>('doc');
+    const { problems, views } = await viewsWhileWriting(writer, 200, async (i, id) => {
+      await local.save(doc(id));
+      if (i % 7 === 0) await writer.compact();
+    });
     expect(problems).toEqual([]);
     expect(views).toBeGreaterThan(5);
   });
@@ -152,29 +169,15 @@ describe('LowdbLocalStore read-only', () => {
     // Compacts every few writes, beside the writes that follow: readers meet both journals, and the renames.
     const writer = await LowdbLocalStore.open(file, { compactAfterBytes: 1_024 });
     const local = writer.collection<Doc>('doc');
-    let acknowledged = 0;
-    const writing = (async () => {
-      for (let i = 0; i < 300; i += 1) {
-        await local.save(doc(`d${String(i).padStart(3, '0')}`, 'x'.repeat(200)));
-        acknowledged = i + 1;
-      }
-    })();
-    const problems: string[] = [];
-    let views = 0;
     let withNext = 0;
-    while (acknowledged < 300) {
-      const before = acknowledged;
-      if ((await readdir(dir)).includes('store.json.journal.next')) withNext += 1;
-      const reader = await LowdbLocalStore.open(file, { readOnly: true });
-      const ids = (await reader.collection<Doc>('doc').getAll()).map((d) => d.id);
-      await reader.close();
-      views += 1;
-      const expected = Array.from({ length: ids.length }, (_, i) => `d${String(i).padStart(3, '0')}`);
-      if (ids.length < before || ids.join() !== expected.join())
-        problems.push(`view ${views}: ${ids.length} < ${before}`);
-    }
-    await writing;
-    await writer.close();
+    const { problems, views } = await viewsWhileWriting(
+      writer,
+      300,
+      (_, id) => local.save(doc(id, 'x'.repeat(200))),
+      async () => {
+        if ((await readdir(dir)).includes('store.json.journal.next')) withNext += 1;
+      },
+    );
     expect(problems).toEqual([]);
     expect(writer.stats.compactions).toBeGreaterThan(5);
     expect(views).toBeGreaterThan(5);
