@@ -138,7 +138,6 @@ export class Repository<T extends RepositoryEntity> {
     return run;
   }
 
-  /** Records not yet acknowledged by the remote, including those waiting for a retry and dead letters. */
   /**
    * Calls `listener` after every write to this type's local records: the app's saves and deletes, a sync's
    * acknowledgements and conflict resolutions, pulled pages, and (IndexedDB) other tabs' writes. Views re-read on
@@ -157,6 +156,7 @@ export class Repository<T extends RepositoryEntity> {
     );
   }
 
+  /** Records not yet acknowledged by the remote, including those waiting for a retry and dead letters. */
   async pendingCount(): Promise<number> {
     return (await this.local.outbox(this.#now())).pending;
   }

@@ -275,13 +275,6 @@ export class OutboxIndex<T extends RepositoryEntity> {
     return { items, next };
   }
 
-  /** Applies a commit and says what it changed. */
-  commit(commit: OutboxCommit<T>): OutboxCommitResult {
-    const delta = this.planCommit(commit);
-    this.applyDelta(delta);
-    return commitResult(delta);
-  }
-
   /**
    * What a commit would change, without changing anything: stores persist the delta first and apply it after,
    * so nothing is visible before it is durable. Acks and failures count only for the version stored.
@@ -480,12 +473,6 @@ export class OutboxIndex<T extends RepositoryEntity> {
     return this.#currentFailures()
       .map((record) => ({ ...record }))
       .sort((a, b) => Number(a.deadLettered) - Number(b.deadLettered) || a.failedAt - b.failedAt);
-  }
-
-  requeueFailures(ids?: readonly string[]): number {
-    const requeued = this.planRequeue(ids);
-    this.applyRequeue(requeued);
-    return requeued.length;
   }
 
   /** The ids `requeueFailures(ids)` would clear. */
