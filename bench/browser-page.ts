@@ -23,6 +23,8 @@ export interface RunRequest {
   entityType: string;
   url: string;
   token: string;
+  /** Both variants' transactions: `'strict'` (the store's default) or `'relaxed'` (no flush per commit). */
+  durability: 'strict' | 'relaxed';
 }
 
 export interface RunResult {
@@ -99,7 +101,7 @@ function repositoryOn(store: IndexedDbLocalStore, request: RunRequest, direction
 }
 
 async function actorsyncRun(request: RunRequest, name: string): Promise<number> {
-  const store = await IndexedDbLocalStore.open({ name });
+  const store = await IndexedDbLocalStore.open({ name, durability: request.durability });
   const batches = (count: number) =>
     Array.from({ length: Math.ceil(count / request.batchSize) }, (_, b) =>
       Array.from({ length: Math.min(request.batchSize, count - b * request.batchSize) }, (_, i) =>
@@ -148,7 +150,7 @@ async function baselineRun(request: RunRequest, name: string): Promise<number> {
       let order = 0;
       const started = performance.now();
       for (let from = 0; from < request.count; from += request.batchSize) {
-        const tx = db.transaction('records', 'readwrite', { durability: 'strict' });
+        const tx = db.transaction('records', 'readwrite', { durability: request.durability });
         for (let i = from; i < Math.min(from + request.batchSize, request.count); i++) {
           const entity = stamp(i);
           void tx.store.put({ type, id: entity.id, order: ++order, entity });
@@ -193,7 +195,7 @@ async function baselineRun(request: RunRequest, name: string): Promise<number> {
         }
         const { from, items, results } = await (inFlight.shift() as ReturnType<typeof post>);
         const acked = new Set(results.filter((r) => r.status === 'ok').map((r) => r.id));
-        const ackTx = db.transaction('records', 'readwrite', { durability: 'strict' });
+        const ackTx = db.transaction('records', 'readwrite', { durability: request.durability });
         items.forEach((entity, i) => {
           if (acked.has(entity.id))
             void ackTx.store.put({
@@ -223,7 +225,7 @@ async function baselineRun(request: RunRequest, name: string): Promise<number> {
         checkpoint: string;
         hasMore: boolean;
       };
-      const tx = db.transaction(['records', 'pull'], 'readwrite', { durability: 'strict' });
+      const tx = db.transaction(['records', 'pull'], 'readwrite', { durability: request.durability });
       const records = tx.objectStore('records');
       for (const change of page.changes) {
         void records.put({

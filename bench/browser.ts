@@ -5,6 +5,7 @@
  *   --save 10000      records saved (default 10,000)
  *   --push 10000      records pushed (default 10,000)
  *   --pull 100000     records pulled (default 100,000)
+ *   --durability strict  both variants' IndexedDB transactions: strict (default, a flush per commit) or relaxed
  *   --json            print the results as JSON instead of a table
  *
  * Operations, each into a fresh IndexedDB database, batches of 100 records (pages of 1,000 changes for the pull):
@@ -37,6 +38,8 @@ const counts: Record<Operation, number> = {
   push: Number(option(args, 'push', '10000')),
   pull: Number(option(args, 'pull', '100000')),
 };
+const durability = option(args, 'durability', 'strict');
+if (durability !== 'strict' && durability !== 'relaxed') throw new Error('--durability is strict or relaxed');
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const harness = await startPageHarness({ entry: 'bench/browser-page.ts' });
@@ -69,6 +72,7 @@ try {
           entityType: operation === 'pull' ? ENTITY_TYPE : `bench-${operation}-${++pushes}`,
           url: server.url,
           token: server.token,
+          durability,
         };
         const result = await page.evaluate((r) => window.bench?.run(r), request);
         if (!result) throw new Error('the page has no bench');
@@ -113,7 +117,7 @@ try {
     process.stdout.write(`${JSON.stringify({ conditions, table }, null, 2)}\n`);
   } else {
     console.log(
-      `Chromium ${conditions.chromium}, ${conditions.cpu}, load ${conditions.loadAverage.join(' ')}; median of ${runs}`,
+      `Chromium ${conditions.chromium}, ${conditions.cpu}, load ${conditions.loadAverage.join(' ')}; ${durability} durability; median of ${runs}`,
     );
     console.log('| operation | variant | records | time (ms) | records/s | ÷ baseline | runs (ms) |');
     console.log('|---|---|---:|---:|---:|---:|---|');
