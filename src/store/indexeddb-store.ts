@@ -202,7 +202,6 @@ export class IndexedDbLocalStore extends PersistentStore {
   /** The database generation this connection's memory reflects. */
   #generation = 0;
   #lastOrder = 0;
-  #tail: Promise<unknown> = Promise.resolve();
   #refreshing = false;
   #refreshQueued = false;
   #closed = false;
@@ -260,7 +259,7 @@ export class IndexedDbLocalStore extends PersistentStore {
     this.#stopListening?.();
     this.#stopWatchingWake?.();
     this.#announcements?.close?.();
-    await this.#tail.catch(() => {});
+    await this.writesSettled();
     this.#db.close();
   }
 
@@ -271,7 +270,7 @@ export class IndexedDbLocalStore extends PersistentStore {
    * closed or lost, `StoreCorruptError` if another connection wrote a damaged row (memory is left as it was).
    */
   refresh(): Promise<void> {
-    return this.#enqueue(async () => {
+    return this.enqueue(async () => {
       this.#assertOpen();
       try {
         const tx = this.#db.transaction(STORE_NAMES, 'readonly');
@@ -298,7 +297,7 @@ export class IndexedDbLocalStore extends PersistentStore {
     prepare: () => PlannedChange<P>,
     apply: (plan: P) => R,
   ): Promise<R> {
-    return this.#enqueue(async () => {
+    return this.enqueue(async () => {
       this.#assertOpen();
       const plan = await this.#transact(entityType, prepare);
       return apply(plan);
@@ -309,12 +308,6 @@ export class IndexedDbLocalStore extends PersistentStore {
     const label = databaseLabel(this.name);
     if (this.#closed) throw new StoreWriteError(`Store ${label} is closed`);
     if (this.#lost) throw new StoreWriteError(`Store ${label} can no longer write: ${this.#lost}; reopen it`);
-  }
-
-  #enqueue<R>(work: () => Promise<R>): Promise<R> {
-    const run = this.#tail.then(work, work);
-    this.#tail = run.catch(() => {});
-    return run;
   }
 
   /** Our own errors as they are; anything IndexedDB threw as a `StoreWriteError` naming the database. */

@@ -132,7 +132,6 @@ export class LowdbLocalStore extends PersistentStore {
   readonly #compactAfterBytes: number;
   readonly readOnly: boolean;
   #generation = 0;
-  #tail: Promise<unknown> = Promise.resolve();
   #broken: Error | undefined;
   #closed = false;
 
@@ -190,7 +189,7 @@ export class LowdbLocalStore extends PersistentStore {
    */
   compact(): Promise<void> {
     if (this.readOnly) return Promise.reject(new StoreReadOnlyError(this.file));
-    return this.#enqueue(async () => {
+    return this.enqueue(async () => {
       await this.#finishCompaction();
       await this.#compact();
     });
@@ -212,7 +211,7 @@ export class LowdbLocalStore extends PersistentStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#tail.catch(() => {});
+    await this.writesSettled();
     await this.#compaction?.running;
     await this.#journal.close();
     await this.#lock?.release();
@@ -233,7 +232,7 @@ export class LowdbLocalStore extends PersistentStore {
     prepare: () => PlannedChange<P>,
     apply: (plan: P) => R,
   ): Promise<R> {
-    return this.#enqueue(async () => {
+    return this.enqueue(async () => {
       if (this.readOnly) throw new StoreReadOnlyError(this.file);
       if (this.#closed) throw new StoreWriteError(`Store ${this.file} is closed`);
       if (this.#broken) {
@@ -269,12 +268,6 @@ export class LowdbLocalStore extends PersistentStore {
       if (this.#journal.bytes > allowed) await this.#rotate();
       return result;
     });
-  }
-
-  #enqueue<R>(work: () => Promise<R>): Promise<R> {
-    const run = this.#tail.then(work, work);
-    this.#tail = run.catch(() => {});
-    return run;
   }
 
   async #load(): Promise<void> {

@@ -64,6 +64,8 @@ export abstract class PersistentStore implements CollectionHost {
   /** In the order they were first loaded or written. */
   protected readonly indexes = new Map<string, OutboxIndex<RepositoryEntity>>();
   readonly #feeds = new Map<string, LocalChangeFeed>();
+  /** The store's write queue: the last write queued, settled or not. */
+  #tail: Promise<unknown> = Promise.resolve();
 
   /**
    * The `LocalDataSource` of one entity type (created empty on first use). New names follow `assertEntityTypeName`
@@ -89,6 +91,18 @@ export abstract class PersistentStore implements CollectionHost {
       this.indexes.set(entityType, index);
     }
     return index;
+  }
+
+  /** Runs `work` once every write queued before it has settled (failed or not): writes run one at a time. */
+  protected enqueue<R>(work: () => Promise<R>): Promise<R> {
+    const run = this.#tail.then(work, work);
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  /** Resolves once every write queued so far has settled. */
+  protected writesSettled(): Promise<void> {
+    return this.#tail.then(() => undefined);
   }
 
   /** An empty index for a type: stores whose records other writers share say so here. */
