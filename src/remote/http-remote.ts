@@ -1,6 +1,6 @@
 import ky, { type KyInstance } from 'ky';
-import * as v from 'valibot';
 import { readCappedText } from '../core/capped-text.js';
+import { describeMismatch, matches, type ShapeOf } from '../core/shape.js';
 import { clampDelay, MAX_TIMER_DELAY_MS } from '../core/timers.js';
 import {
   ActorSyncError,
@@ -27,12 +27,11 @@ import { base64, printableUrl, Redactor } from './redactor.js';
 import {
   batchRejects,
   clip,
-  describeIssues,
   fromWire,
   MAX_DETAIL_CHARS,
   MAX_REASON_CHARS,
-  pullResponseSchema,
-  resetReplySchema,
+  pullResponseShape,
+  resetReplyShape,
   retryAfterMs,
   type SyncRequestBody,
 } from './wire.js';
@@ -282,7 +281,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
       return this.#page(await this.#readJson(response, signal), limit, request.since);
     }
     const reply = await this.#readErrorReply(response);
-    if (status === 410 && v.is(resetReplySchema, reply.json)) return { reset: true };
+    if (status === 410 && matches(resetReplyShape, reply.json)) return { reset: true };
     const what = `Server answered ${status}${reply.detail ? ` (${reply.detail})` : ''}`;
     if (status === 401) throw new FatalSyncError(`Authentication failed: ${what}`);
     if (status === 403) throw new FatalSyncError(`Not allowed to pull "${entityType}": ${what}`);
@@ -300,15 +299,14 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
    * data and pass on unchanged (the store's `planPulledPage` checks each one and never quotes a server's text).
    */
   #page(json: unknown, limit: number, since: string | undefined): PullReply {
-    const parsed = v.safeParse(pullResponseSchema, json);
-    if (!parsed.success) {
-      throw new MalformedReplyError(
-        `Server page does not match the protocol: ${describeIssues(parsed.issues, (text) => this.#redactor.redact(text))}`,
-      );
+    const mismatch = pullResponseShape(json);
+    if (mismatch) {
+      throw new MalformedReplyError(`Server page does not match the protocol: ${describeMismatch(mismatch)}`);
     }
+    const page = json as ShapeOf<typeof pullResponseShape>;
     // Parsed here and held by no one else: a store may keep the items themselves rather than copies.
-    handOverChanges(parsed.output.changes);
-    return validatePullReply(parsed.output, limit, since);
+    handOverChanges(page.changes);
+    return validatePullReply(page, limit, since);
   }
 
   async #get(

@@ -1,4 +1,16 @@
-import * as v from 'valibot';
+import {
+  array,
+  boolean,
+  describeMismatch,
+  matches,
+  number,
+  object,
+  oneOf,
+  optional,
+  type ShapeOf,
+  string,
+  variant,
+} from '../core/shape.js';
 import { MAX_CHECKPOINT_CHARS } from '../domain/entity.js';
 import { MalformedReplyError } from '../domain/errors.js';
 import type { ItemResult, RepositoryEntity } from '../domain/types.js';
@@ -19,37 +31,37 @@ export interface SyncResponseBody {
   results: WireResult[];
 }
 
-const ok = v.object({ id: v.string(), status: v.literal('ok'), version: v.number() });
-const conflict = v.object({
-  id: v.string(),
-  status: v.literal('conflict'),
-  remote: v.looseObject({ id: v.string(), version: v.number() }),
+const ok = object({ id: string(), status: oneOf('ok'), version: number });
+const conflict = object({
+  id: string(),
+  status: oneOf('conflict'),
+  remote: object({ id: string(), version: number }),
 });
-const rejected = v.object({
-  id: v.string(),
-  status: v.literal('rejected'),
-  reason: v.string(),
-  retryable: v.optional(v.boolean(), false),
+const rejected = object({
+  id: string(),
+  status: oneOf('rejected'),
+  reason: string(),
+  retryable: optional(boolean),
 });
 
 /** What a server must answer with; anything else is a malformed reply. */
-export const syncResponseSchema = v.object({
-  results: v.array(v.variant('status', [ok, conflict, rejected])),
+export const syncResponseShape = object({
+  results: array(variant('status', { ok, conflict, rejected })),
 });
 
 /**
- * The body of `GET /v1/changes/{entityType}` (docs/protocol.md, "Pulling changes"), as a whole. Each change only has to be an object here: one that is not a
- * valid change is refused on its own by the store's `planPulledPage` (and reported), rather than failing every
- * page after it forever.
+ * The body of `GET /v1/changes/{entityType}` (docs/protocol.md, "Pulling changes"), as a whole. Each change only
+ * has to be an object here: one that is not a valid change is refused on its own by the store's `planPulledPage`
+ * (and reported), rather than failing every page after it forever.
  */
-export const pullResponseSchema = v.object({
-  changes: v.array(v.looseObject({})),
-  checkpoint: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_CHECKPOINT_CHARS)),
-  hasMore: v.boolean(),
+export const pullResponseShape = object({
+  changes: array(object({})),
+  checkpoint: string(1, MAX_CHECKPOINT_CHARS),
+  hasMore: boolean,
 });
 
 /** The body of a 410 that means "pull again from the beginning". */
-export const resetReplySchema = v.looseObject({ reset: v.literal(true) });
+export const resetReplyShape = object({ reset: oneOf(true) });
 
 /**
  * The server's half of the codec: one item's result as it goes on the wire (`failed`/`error` become
@@ -83,13 +95,12 @@ export function fromWire<T extends RepositoryEntity>(
   sentIds: ReadonlySet<string>,
   filter: WireTextFilter,
 ): ItemResult<T>[] {
-  const parsed = v.safeParse(syncResponseSchema, json);
-  if (!parsed.success) {
-    throw new MalformedReplyError(
-      `Server reply does not match the protocol: ${describeIssues(parsed.issues, (text) => filter.redact(text))}`,
-    );
+  const mismatch = syncResponseShape(json);
+  if (mismatch) {
+    throw new MalformedReplyError(`Server reply does not match the protocol: ${describeMismatch(mismatch)}`);
   }
-  return parsed.output.results.map((result): ItemResult<T> => {
+  const { results } = json as ShapeOf<typeof syncResponseShape>;
+  return results.map((result): ItemResult<T> => {
     const id = sentIds.has(result.id) ? result.id : filter.redact(result.id);
     if (result.status === 'ok') return { id, status: 'ok', version: result.version };
     // The server's copy may become the local record: data, passed on unchanged. Whatever refuses it (the copy
@@ -100,7 +111,7 @@ export function fromWire<T extends RepositoryEntity>(
       id,
       status: 'failed',
       error: clip(filter.redact(result.reason), MAX_REASON_CHARS),
-      retryable: result.retryable,
+      retryable: result.retryable ?? false,
     };
   });
 }
@@ -111,12 +122,6 @@ export const MAX_REASON_CHARS = 500;
 /** The longest batch-level `{"error"}` text of an error reply kept for a message. */
 export const MAX_DETAIL_CHARS = 200;
 
-/** Issue messages quote the value received, which a server controls: each is cut to this length. */
-const MAX_ISSUE_CHARS = 120;
-
-/** Keys in an issue's path are a server's too. */
-const MAX_KEY_CHARS = 40;
-
 /**
  * `text` cut to `max` characters, marked with `…` when cut. Only for text already redacted: a secret cut short no
  * longer matches what a redactor looks for whole.
@@ -126,30 +131,10 @@ export function clip(text: string, max: number): string {
 }
 
 /**
- * A short, safe description of why a reply did not match the schema. Each message and path key is passed through
- * `redact` before it is cut, since a cut can leave a prefix of a secret that no longer matches it whole.
- */
-export function describeIssues(
-  issues: readonly v.BaseIssue<unknown>[],
-  redact: (text: string) => string,
-): string {
-  return issues
-    .slice(0, 3)
-    .map((issue) => {
-      const path = issue.path?.map((p) => clip(redact(String(p.key)), MAX_KEY_CHARS)).join('.') ?? '';
-      const message = clip(redact(issue.message), MAX_ISSUE_CHARS);
-      return path ? `${path}: ${message}` : message;
-    })
-    .join('; ');
-}
-
-/**
  * The body of a 400 that names invalid items: `{ "rejected": [{ "id", "error" }, …] }`. Such a server applied
  * nothing of the batch; the client fails those items and sends the rest again.
  */
-const batchRejectSchema = v.looseObject({
-  rejected: v.pipe(v.array(v.looseObject({ id: v.string(), error: v.optional(v.string()) })), v.minLength(1)),
-});
+const batchRejectShape = object({ rejected: array(object({ id: string(), error: optional(string()) }), 1) });
 
 /**
  * The invalid items a 400 reply names (id → reason), or `undefined` when it names none, an id twice or an id not
@@ -159,11 +144,10 @@ export function batchRejects(
   json: unknown,
   items: readonly { id: string }[],
 ): ReadonlyMap<string, string> | undefined {
-  const parsed = v.safeParse(batchRejectSchema, json);
-  if (!parsed.success) return undefined;
+  if (!matches(batchRejectShape, json)) return undefined;
   const sent = new Set(items.map((item) => item.id));
   const rejects = new Map<string, string>();
-  for (const { id, error } of parsed.output.rejected) {
+  for (const { id, error } of json.rejected) {
     if (!sent.has(id) || rejects.has(id)) return undefined;
     rejects.set(id, error || 'Rejected by the server as invalid (400)');
   }

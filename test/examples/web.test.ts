@@ -5,12 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { NotesApp } from '../../examples/web/src/notes.js';
 import { startWebExample, type WebExample } from '../../examples/web/start.js';
 import { HttpRemoteDataSource } from '../../src/http.js';
-import {
-  MemoryLocalDataSource,
-  Repository,
-  type RepositoryEntity,
-  SyncCoordinator,
-} from '../../src/index.js';
+import { MemoryLocalDataSource, Repository, SyncCoordinator } from '../../src/index.js';
 import { DEFAULT_PARTITION } from '../../src/server.js';
 import { launchChromium } from '../helpers/chromium.js';
 import type { Note } from '../helpers/fixtures.js';
