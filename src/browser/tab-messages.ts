@@ -1,4 +1,18 @@
-import * as v from 'valibot';
+import {
+  array,
+  boolean,
+  integer,
+  number,
+  object,
+  oneOf,
+  optional,
+  parse,
+  range,
+  type Shape,
+  type ShapeOf,
+  string,
+  variant,
+} from '../core/shape.js';
 import type { SyncProgress, SyncResult } from '../domain/types.js';
 
 /**
@@ -9,13 +23,13 @@ import type { SyncProgress, SyncResult } from '../domain/types.js';
 export const TAB_MESSAGE_VERSION = 1;
 
 /** A tab id, a request id, an entity type name: short text. */
-const name = v.pipe(v.string(), v.minLength(1), v.maxLength(200));
-const count = v.pipe(v.number(), v.integer(), v.minValue(0));
-const text = v.pipe(v.string(), v.maxLength(10_000));
-const state = v.picklist(['idle', 'syncing', 'synced', 'error']);
-const phase = v.picklist(['push', 'pull']);
+const name = string(1, 200);
+const count = integer(0);
+const text = string(0, 10_000);
+const state = oneOf('idle', 'syncing', 'synced', 'error');
+const phase = oneOf('push', 'pull');
 /** Lists are capped: a result lists at most 1,000 failures (`MAX_LISTED_FAILURES`), and no app has more types. */
-const listOf = <T extends v.GenericSchema>(item: T) => v.pipe(v.array(item), v.maxLength(1_000));
+const listOf = <T>(item: Shape<T>) => array(item, 0, 1_000);
 
 const counts = {
   entityType: name,
@@ -30,64 +44,75 @@ const counts = {
   deletedItems: count,
   refusedItems: count,
   resets: count,
-  phase: v.optional(phase),
-  errorMessage: v.optional(text),
-  errorCode: v.optional(name),
-  lastError: v.optional(text),
-  nextRetryAt: v.optional(v.number()),
-  cancelled: v.boolean(),
+  phase: optional(phase),
+  errorMessage: optional(text),
+  errorCode: optional(name),
+  lastError: optional(text),
+  nextRetryAt: optional(number),
+  cancelled: boolean,
 };
 
-const progress = v.object({
+const progress = object({
   ...counts,
-  percent: v.pipe(v.number(), v.minValue(0), v.maxValue(100)),
-  isComplete: v.boolean(),
+  percent: range(0, 100),
+  isComplete: boolean,
 });
 
-const result = v.object({
+const result = object({
   ...counts,
-  failures: listOf(v.object({ id: name, error: text, attempts: count, deadLettered: v.boolean() })),
-  refused: listOf(v.object({ id: name, error: text, kind: v.picklist(['invalid', 'unresolved']) })),
-  durationMs: v.pipe(v.number(), v.minValue(0)),
+  failures: listOf(object({ id: name, error: text, attempts: count, deadLettered: boolean })),
+  refused: listOf(object({ id: name, error: text, kind: oneOf('invalid', 'unresolved') })),
+  durationMs: range(0),
 });
 
-const base = { v: v.literal(TAB_MESSAGE_VERSION), from: name };
+const base = { v: oneOf(TAB_MESSAGE_VERSION), from: name };
 const types = listOf(name);
 
-const tabMessageSchema = v.variant('kind', [
+const tabMessageShape = variant('kind', {
   /** The leader is alive; `syncing` lists the types with a run active. Every `heartbeatIntervalMs`. */
-  v.object({ ...base, kind: v.literal('heartbeat'), syncing: types }),
+  heartbeat: object({ ...base, kind: oneOf('heartbeat'), syncing: types }),
   /** The leader's progress, as its coordinator published it. */
-  v.object({ ...base, kind: v.literal('progress'), progress }),
+  progress: object({ ...base, kind: oneOf('progress'), progress }),
   /** A tab that just started asks the leader for the latest progress of every type. */
-  v.object({ ...base, kind: v.literal('progress-request') }),
+  'progress-request': object({ ...base, kind: oneOf('progress-request') }),
   /** The leader's answer to `progress-request`. */
-  v.object({
+  'progress-snapshot': object({
     ...base,
-    kind: v.literal('progress-snapshot'),
+    kind: oneOf('progress-snapshot'),
     to: name,
     progress: listOf(progress),
     syncing: types,
   }),
   /** A follower asks the leader to sync one type, or every type (`entityType` absent). */
-  v.object({ ...base, kind: v.literal('sync-request'), requestId: name, entityType: v.optional(name) }),
-  /** The leader has the request and will answer it while it stays leader. */
-  v.object({ ...base, kind: v.literal('sync-accepted'), to: name, requestId: name }),
-  /** The leader's answer: the results of the runs that covered the request. */
-  v.object({ ...base, kind: v.literal('sync-reply'), to: name, requestId: name, results: listOf(result) }),
-  /** The leader could not run the request (an unknown type, say): the error's code and message. */
-  v.object({
+  'sync-request': object({
     ...base,
-    kind: v.literal('sync-failed'),
+    kind: oneOf('sync-request'),
+    requestId: name,
+    entityType: optional(name),
+  }),
+  /** The leader has the request and will answer it while it stays leader. */
+  'sync-accepted': object({ ...base, kind: oneOf('sync-accepted'), to: name, requestId: name }),
+  /** The leader's answer: the results of the runs that covered the request. */
+  'sync-reply': object({
+    ...base,
+    kind: oneOf('sync-reply'),
     to: name,
     requestId: name,
-    error: v.object({ code: name, message: text }),
+    results: listOf(result),
+  }),
+  /** The leader could not run the request (an unknown type, say): the error's code and message. */
+  'sync-failed': object({
+    ...base,
+    kind: oneOf('sync-failed'),
+    to: name,
+    requestId: name,
+    error: object({ code: name, message: text }),
   }),
   /** A follower saved local changes of a type: the leader queues a sync of it. */
-  v.object({ ...base, kind: v.literal('local-change'), entityType: name }),
-]);
+  'local-change': object({ ...base, kind: oneOf('local-change'), entityType: name }),
+});
 
-export type TabMessage = v.InferOutput<typeof tabMessageSchema>;
+export type TabMessage = ShapeOf<typeof tabMessageShape>;
 export type TabMessageKind = TabMessage['kind'];
 
 /** A message with its version and sender filled in by the sending tab. */
@@ -103,14 +128,13 @@ export type OutgoingTabMessage = TabMessage extends infer M
  * the coordinator's own (`SyncProgress`, `SyncResult`).
  */
 export function parseTabMessage(data: unknown): TabMessage | undefined {
-  const parsed = v.safeParse(tabMessageSchema, data);
-  return parsed.success ? parsed.output : undefined;
+  return parse(tabMessageShape, data);
 }
 
 // The schemas above must describe exactly what the coordinator publishes: these fail to compile if a field of
 // `SyncProgress` or `SyncResult` is added that the messages would drop or mistype.
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const progressMatches: Exact<v.InferOutput<typeof progress>, SyncProgress> = true;
-const resultMatches: Exact<v.InferOutput<typeof result>, SyncResult> = true;
+const progressMatches: Exact<ShapeOf<typeof progress>, SyncProgress> = true;
+const resultMatches: Exact<ShapeOf<typeof result>, SyncResult> = true;
 void progressMatches;
 void resultMatches;

@@ -17,6 +17,17 @@ export interface Mismatch {
 export interface Shape<T> {
   (value: unknown): Mismatch | undefined;
   readonly type?: T;
+  /** A copy of a value that passed, holding only the fields the shape names (`parse`); absent: the value itself. */
+  // A method, so a Shape<number> is a Shape<unknown> too (methods' parameters are bivariant).
+  copy?(value: T): T;
+}
+
+function copyOf<T>(shape: Shape<T>, value: T): T {
+  return shape.copy ? shape.copy(value) : value;
+}
+
+function withCopy<T>(check: (value: unknown) => Mismatch | undefined, copy: (value: T) => T): Shape<T> {
+  return Object.assign(check, { copy });
 }
 
 export type ShapeOf<S> = S extends Shape<infer T> ? T : never;
@@ -79,27 +90,33 @@ export function oneOf<const V extends readonly (string | number | boolean)[]>(
 }
 
 export function optional<T>(shape: Shape<T>): Shape<T | undefined> {
-  return (value) => (value === undefined ? undefined : shape(value));
+  return withCopy<T | undefined>(
+    (value) => (value === undefined ? undefined : shape(value)),
+    (value) => (value === undefined ? value : copyOf(shape, value)),
+  );
 }
 
 /** An array of `min` to `max` items, each passing `item`. */
 export function array<T>(item: Shape<T>, min = 0, max = Number.POSITIVE_INFINITY): Shape<T[]> {
-  return (value) => {
-    if (!Array.isArray(value) || value.length < min || value.length > max) {
-      const count =
-        max < Number.POSITIVE_INFINITY
-          ? ` of ${min} to ${max} items`
-          : min > 0
-            ? ` of at least ${min} items`
-            : '';
-      return { path: [], expected: `an array${count}`, received: kindOf(value) };
-    }
-    for (let index = 0; index < value.length; index += 1) {
-      const mismatch = item(value[index]);
-      if (mismatch) return at(String(index), mismatch);
-    }
-    return undefined;
-  };
+  return withCopy<T[]>(
+    (value) => {
+      if (!Array.isArray(value) || value.length < min || value.length > max) {
+        const count =
+          max < Number.POSITIVE_INFINITY
+            ? ` of ${min} to ${max} items`
+            : min > 0
+              ? ` of at least ${min} items`
+              : '';
+        return { path: [], expected: `an array${count}`, received: kindOf(value) };
+      }
+      for (let index = 0; index < value.length; index += 1) {
+        const mismatch = item(value[index]);
+        if (mismatch) return at(String(index), mismatch);
+      }
+      return undefined;
+    },
+    (value) => value.map((each) => copyOf(item, each)),
+  );
 }
 
 type Fields = Record<string, Shape<unknown>>;
@@ -117,14 +134,24 @@ export type ObjectOf<F extends Fields> = {
  */
 export function object<F extends Fields>(fields: F): Shape<ObjectOf<F>> {
   const entries = Object.entries(fields);
-  return (value) => {
-    if (!isObject(value)) return { path: [], expected: 'an object', received: kindOf(value) };
-    for (const [key, shape] of entries) {
-      const mismatch = at(key, shape(Object.hasOwn(value, key) ? value[key] : undefined));
-      if (mismatch) return mismatch;
-    }
-    return undefined;
-  };
+  return withCopy<ObjectOf<F>>(
+    (value) => {
+      if (!isObject(value)) return { path: [], expected: 'an object', received: kindOf(value) };
+      for (const [key, shape] of entries) {
+        const mismatch = at(key, shape(Object.hasOwn(value, key) ? value[key] : undefined));
+        if (mismatch) return mismatch;
+      }
+      return undefined;
+    },
+    (value) => {
+      const copy: Record<string, unknown> = {};
+      for (const [key, shape] of entries) {
+        const field = (value as Record<string, unknown>)[key];
+        if (Object.hasOwn(value, key) && field !== undefined) copy[key] = copyOf(shape, field);
+      }
+      return copy as ObjectOf<F>;
+    },
+  );
 }
 
 /** One of `shapes`, chosen by the string in field `key` (e.g. `status`). */
@@ -133,12 +160,15 @@ export function variant<K extends string, S extends Record<string, Shape<Record<
   shapes: S,
 ): Shape<ShapeOf<S[keyof S]>> {
   const tags = oneOf(...Object.keys(shapes));
-  return (value) => {
-    if (!isObject(value)) return { path: [], expected: 'an object', received: kindOf(value) };
-    const tag = Object.hasOwn(value, key) ? value[key] : undefined;
-    const mismatch = at(key, tags(tag));
-    return mismatch ?? (shapes[tag as string] as Shape<unknown>)(value);
-  };
+  const chosen = (value: Record<string, unknown>) => shapes[value[key] as string] as Shape<unknown>;
+  return withCopy<ShapeOf<S[keyof S]>>(
+    (value) => {
+      if (!isObject(value)) return { path: [], expected: 'an object', received: kindOf(value) };
+      const mismatch = at(key, tags(Object.hasOwn(value, key) ? value[key] : undefined));
+      return mismatch ?? chosen(value)(value);
+    },
+    (value) => copyOf(chosen(value), value) as ShapeOf<S[keyof S]>,
+  );
 }
 
 /** `mismatch` as one short line: `results.3.version: expected a number, received a string`. */
@@ -147,7 +177,15 @@ export function describeMismatch(mismatch: Mismatch): string {
   return `${where}expected ${mismatch.expected}, received ${mismatch.received}`;
 }
 
-/** Whether `value` passes `shape`, as a type guard. */
+/**
+ * `value` if it passes `shape`, as a copy that holds only the fields the shape names (at every depth), so nothing
+ * else the sender put in reaches a reader; `undefined` if it does not pass.
+ */
+export function parse<T>(shape: Shape<T>, value: unknown): T | undefined {
+  return shape(value) ? undefined : copyOf(shape, value as T);
+}
+
+/** Whether `value` passes `shape`, as a type guard (no copy: other fields stay). */
 export function matches<T>(shape: Shape<T>, value: unknown): value is T {
   return shape(value) === undefined;
 }

@@ -9,6 +9,7 @@ import {
   object,
   oneOf,
   optional,
+  parse,
   range,
   string,
   variant,
@@ -71,5 +72,28 @@ describe('shape checks (src/core/shape.ts)', () => {
     expect(why(shape, { kind: 'constructor' })).toBe('kind: expected "a" or "b", received a string');
     expect(why(shape, { kind: 'toString' })).toBeDefined();
     expect(why(shape, 'a')).toBe('expected an object, received a string');
+  });
+});
+
+describe('parse (a checked copy)', () => {
+  const shape = variant('kind', {
+    note: object({
+      kind: oneOf('note'),
+      tags: array(object({ name: string() })),
+      body: optional(string()),
+    }),
+  });
+
+  it('copies only the fields the shape names, at every depth', () => {
+    const value = { kind: 'note', tags: [{ name: 'a', secret: 1 }], token: 't', extra: { x: 1 } };
+    const parsed = parse(shape, value);
+    expect(parsed).toEqual({ kind: 'note', tags: [{ name: 'a' }] });
+    expect(parsed?.tags).not.toBe(value.tags);
+    expect(parse(shape, { ...value, body: 'b' })).toEqual({ kind: 'note', tags: [{ name: 'a' }], body: 'b' });
+  });
+
+  it('answers undefined for a value that does not pass', () => {
+    expect(parse(shape, { kind: 'note', tags: [{ name: 1 }] })).toBeUndefined();
+    expect(parse(shape, undefined)).toBeUndefined();
   });
 });
