@@ -76,11 +76,11 @@ describe('browser bundles of the client entries', () => {
   // bytes go. Any one entry, or the core with the HTTP remote, stays under 48 kB, so a dependency that drags in much
   // more shows up.
   const GZIP_BUDGET_BYTES = 48 * 1024;
-  // Issue 15 asks 40 KB for the browser app (core, HTTP remote, IndexedDB store). It is 50.2 kB: xstate, ky,
-  // valibot and idb are 19.7 kB of it, actorsync's machines, stores, remote and protocol code the rest, and cutting
-  // 10.2 kB of that would drop behaviour or error quality (docs/performance.md, "Browser bundle"). Held to what it
-  // is, so it cannot grow unnoticed.
-  const BROWSER_APP_BUDGET_BYTES = 51 * 1024;
+  // Issue 15 asks 40 KB for the browser app (core, HTTP remote, IndexedDB store). It is 48.9 kB: xstate, ky and
+  // idb are 17.9 kB of it, which the design card fixes; actorsync's machines, stores, remote and protocol code the
+  // rest, and 40 KB would take 28% of that (docs/performance.md, "Browser bundle"). Held to what it is, so it cannot
+  // grow unnoticed.
+  const BROWSER_APP_BUDGET_BYTES = 50 * 1024;
 
   it.each([
     ['actorsync (the core alone)', ['src/index.ts'], GZIP_BUDGET_BYTES],
