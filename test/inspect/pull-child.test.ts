@@ -11,17 +11,13 @@ import {
   type PullReply,
   type RemoteDataSource,
   Repository,
-  type RepositoryEntity,
   SyncCoordinator,
 } from '../../src/index.js';
 import { ActorTree, type InspectorRecord } from '../../src/inspect/inspector-model.js';
 import { createTraceInspector, readTrace } from '../../src/inspect/trace.js';
 import { SyncServerState } from '../../src/server.js';
+import type { Note } from '../helpers/fixtures.js';
 import { useTempDir } from '../helpers/temp-dir.js';
-
-interface Note extends RepositoryEntity {
-  text: string;
-}
 
 let dir: string;
 useTempDir('actorsync-pull-inspect-', (created) => (dir = created));

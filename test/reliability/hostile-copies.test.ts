@@ -15,16 +15,12 @@ import {
   type ConflictPolicy,
   InvalidEntityError,
   Repository,
-  type RepositoryEntity,
   SyncCoordinator,
 } from '../../src/index.js';
 import { LowdbLocalStore } from '../../src/lowdb.js';
+import type { Note } from '../helpers/fixtures.js';
 import { type HostileServer, hostileServer } from '../helpers/hostile-server.js';
 import { recordFigures } from './report.js';
-
-interface Note extends RepositoryEntity {
-  text: string;
-}
 
 const ENTITY = 'note';
 /** The local record's version when it is sent (three saves). */
