@@ -8,6 +8,10 @@
  *   --durability strict  both variants' IndexedDB transactions: strict (default, a flush per commit) or relaxed
  *   --json            print the results as JSON instead of a table
  *
+ * Every run gets a Chromium of its own on a fresh profile in a temporary directory (IndexedDB on disk, as in a user's
+ * browser), removed after it: runs in one profile slow each other down, even with each database deleted after its
+ * run (docs/performance.md, "In Chromium").
+ *
  * Operations, each into a fresh IndexedDB database, batches of 100 records (pages of 1,000 changes for the pull):
  * - save: actorsync `Repository.saveMany` on an `IndexedDbLocalStore`, one call per batch; baseline: the same
  *   records, stamped as a save stamps them, `put` with `idb` in one transaction per batch.
@@ -20,9 +24,12 @@
  * runs in this process on 127.0.0.1 with CORS for the page's origin, holding the records to pull (preloaded).
  * The variants' order alternates from run to run. See docs/performance.md, "In Chromium".
  */
-import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { createSyncServer } from '../src/server.js';
 import { startPageHarness } from '../test/helpers/browser-page.js';
+import { launchChromiumProfile } from '../test/helpers/chromium.js';
 import type { BrowserVariant, Operation, RunRequest, RunResult } from './browser-page.js';
 import { ENTITY_TYPE, makeRecords, option } from './shared.js';
 
@@ -52,8 +59,24 @@ try {
       makeRecords(from, Math.min(10_000, counts.pull - from)),
     );
   }
-  const page = await harness.open();
-  await page.waitForFunction(() => window.bench !== undefined);
+  /** One run in a browser of its own on a fresh profile: nothing an earlier run left slows it. */
+  const runInFreshProfile = async (request: RunRequest): Promise<RunResult> => {
+    const profile = await mkdtemp(join(tmpdir(), 'actorsync-bench-profile-'));
+    try {
+      const context = await launchChromiumProfile(profile);
+      try {
+        const page = await harness.openIn(context);
+        await page.waitForFunction(() => window.bench !== undefined);
+        const result = await page.evaluate((r) => window.bench?.run(r), request);
+        if (!result) throw new Error('the page has no bench');
+        return result;
+      } finally {
+        await context.close();
+      }
+    } finally {
+      await rm(profile, { recursive: true, force: true });
+    }
+  };
   const results: { operation: Operation; variant: BrowserVariant; runs: RunResult[] }[] = [];
   let pushes = 0;
   for (const operation of ['save', 'push', 'pull'] as const) {
@@ -74,8 +97,7 @@ try {
           token: server.token,
           durability,
         };
-        const result = await page.evaluate((r) => window.bench?.run(r), request);
-        if (!result) throw new Error('the page has no bench');
+        const result = await runInFreshProfile(request);
         if (result.records !== counts[operation]) {
           throw new Error(
             `${operation}/${variant} stored ${result.records} records, not ${counts[operation]}`,
@@ -108,6 +130,7 @@ try {
   });
   const conditions = {
     chromium: harness.browser.version(),
+    profile: `a fresh one per run in ${tmpdir()}`,
     cpu: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}`,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
@@ -117,7 +140,7 @@ try {
     process.stdout.write(`${JSON.stringify({ conditions, table }, null, 2)}\n`);
   } else {
     console.log(
-      `Chromium ${conditions.chromium}, ${conditions.cpu}, load ${conditions.loadAverage.join(' ')}; ${durability} durability; median of ${runs}`,
+      `Chromium ${conditions.chromium}, ${conditions.cpu}, load ${conditions.loadAverage.join(' ')}; ${durability} durability; ${conditions.profile}; median of ${runs}`,
     );
     console.log('| operation | variant | records | time (ms) | records/s | ÷ baseline | runs (ms) |');
     console.log('|---|---|---:|---:|---:|---:|---|');

@@ -61,6 +61,11 @@ export interface PageHarness {
    * `beforeLoad` runs on the new tab first: listeners that must see its very first requests.
    */
   open(pathOrUrl?: string, beforeLoad?: (page: Page) => void): Promise<Page>;
+  /**
+   * `open` in another context than the harness's own (a profile on disk, `launchChromiumProfile`), its errors
+   * recorded in `pageErrors` the same way.
+   */
+  openIn(context: BrowserContext, pathOrUrl?: string): Promise<Page>;
   /** An Error to throw in Node for what the page reported: its message, its stack in TypeScript lines. */
   toError(report: PageErrorReport): Error;
   close(): Promise<void>;
@@ -127,23 +132,30 @@ export async function startPageHarness(options: PageHarnessOptions): Promise<Pag
       },
     );
 
+  const openTab = async (
+    tabContext: BrowserContext,
+    pathOrUrl = '/',
+    beforeLoad?: (page: Page) => void,
+  ): Promise<Page> => {
+    const page = await tabContext.newPage();
+    beforeLoad?.(page);
+    page.on('pageerror', (error) => pageErrors.push(mapStack(error.stack ?? error.message)));
+    page.on('console', (message) => {
+      const recorded =
+        message.type() === 'error' || (options.consoleWarnings && message.type() === 'warning');
+      if (recorded && !options.ignoreConsole?.test(message.text())) pageErrors.push(message.text());
+    });
+    await page.goto(/^https?:/.test(pathOrUrl) ? pathOrUrl : `${origin}${pathOrUrl}`);
+    return page;
+  };
+
   return {
     origin,
     browser,
     context,
     pageErrors,
-    async open(pathOrUrl = '/', beforeLoad) {
-      const page = await context.newPage();
-      beforeLoad?.(page);
-      page.on('pageerror', (error) => pageErrors.push(mapStack(error.stack ?? error.message)));
-      page.on('console', (message) => {
-        const recorded =
-          message.type() === 'error' || (options.consoleWarnings && message.type() === 'warning');
-        if (recorded && !options.ignoreConsole?.test(message.text())) pageErrors.push(message.text());
-      });
-      await page.goto(/^https?:/.test(pathOrUrl) ? pathOrUrl : `${origin}${pathOrUrl}`);
-      return page;
-    },
+    open: (pathOrUrl, beforeLoad) => openTab(context, pathOrUrl, beforeLoad),
+    openIn: (other, pathOrUrl) => openTab(other, pathOrUrl),
     toError(report) {
       const error = new Error(report.message) as Error & {
         actual?: unknown;

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress } from 'node:zlib';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium } from 'playwright-core';
 
 /** Where the Chromium for the browser tests came from, in the order they are tried. */
 export type ChromiumSource = 'CHROMIUM_PATH' | 'system' | '@sparticuz/chromium';
@@ -128,19 +128,32 @@ export async function findChromium(search: ChromiumSearch = {}): Promise<FoundCh
   );
 }
 
-/** Finds Chromium (see `findChromium`) and launches it headless. */
+/**
+ * Only what a sandbox-less container needs; never @sparticuz/chromium's own args, which turn off web security and
+ * site isolation (the browser tests check that the page cannot reach another origin).
+ */
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-gpu',
+  '--disable-component-update',
+  '--no-first-run',
+];
+
+/**
+ * Finds Chromium (see `findChromium`) and launches it headless. Its `newContext()` contexts are off the record:
+ * IndexedDB lives in memory there.
+ */
 export async function launchChromium(): Promise<Browser> {
   const { executablePath } = await findChromium();
-  return chromium.launch({
-    executablePath,
-    // Only what a sandbox-less container needs; never @sparticuz/chromium's own args, which turn off web
-    // security and site isolation (the browser tests check that the page cannot reach another origin).
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-gpu',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
+  return chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+}
+
+/**
+ * Launches Chromium headless on a profile in `userDataDir`, as a user's browser runs: IndexedDB is written to that
+ * directory's disk, unlike the in-memory storage of `launchChromium`'s contexts. Closing the context closes the browser.
+ */
+export async function launchChromiumProfile(userDataDir: string): Promise<BrowserContext> {
+  const { executablePath } = await findChromium();
+  return chromium.launchPersistentContext(userDataDir, { executablePath, args: CHROMIUM_ARGS });
 }
