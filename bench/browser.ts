@@ -7,6 +7,7 @@
  *   --pull 100000     records pulled (default 100,000)
  *   --durability strict  both variants' IndexedDB transactions: strict (default, a flush per commit) or relaxed
  *   --json            print the results as JSON instead of a table
+ *   --cpu-prof DIR    a CPU profile of the page for each run (Chrome DevTools Protocol), DIR/<operation>-<variant>-<run>.cpuprofile
  *
  * Every run gets a Chromium of its own on a fresh profile in a temporary directory (IndexedDB on disk, as in a user's
  * browser), removed after it: runs in one profile slow each other down, even with each database deleted after its
@@ -24,7 +25,7 @@
  * runs in this process on 127.0.0.1 with CORS for the page's origin, holding the records to pull (preloaded).
  * The variants' order alternates from run to run. See docs/performance.md, "In Chromium".
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createSyncServer } from '../src/server.js';
@@ -47,6 +48,8 @@ const counts: Record<Operation, number> = {
 };
 const durability = option(args, 'durability', 'strict');
 if (durability !== 'strict' && durability !== 'relaxed') throw new Error('--durability is strict or relaxed');
+const cpuProfileDir = args.includes('--cpu-prof') ? option(args, 'cpu-prof') : undefined;
+if (cpuProfileDir !== undefined) await mkdir(cpuProfileDir, { recursive: true });
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const harness = await startPageHarness({ entry: 'bench/browser-page.ts' });
@@ -60,14 +63,25 @@ try {
     );
   }
   /** One run in a browser of its own on a fresh profile: nothing an earlier run left slows it. */
-  const runInFreshProfile = async (request: RunRequest): Promise<RunResult> => {
+  const runInFreshProfile = async (request: RunRequest, run: number): Promise<RunResult> => {
     const profile = await mkdtemp(join(tmpdir(), 'actorsync-bench-profile-'));
     try {
       const context = await launchChromiumProfile(profile);
       try {
         const page = await harness.openIn(context);
         await page.waitForFunction(() => window.bench !== undefined);
+        const cdp = cpuProfileDir === undefined ? undefined : await context.newCDPSession(page);
+        await cdp?.send('Profiler.enable');
+        await cdp?.send('Profiler.start');
         const result = await page.evaluate((r) => window.bench?.run(r), request);
+        if (cdp) {
+          const { profile } = await cdp.send('Profiler.stop');
+          const file = join(
+            cpuProfileDir ?? '',
+            `${request.operation}-${request.variant}-${run + 1}.cpuprofile`,
+          );
+          await writeFile(file, JSON.stringify(profile));
+        }
         if (!result) throw new Error('the page has no bench');
         return result;
       } finally {
@@ -97,7 +111,7 @@ try {
           token: server.token,
           durability,
         };
-        const result = await runInFreshProfile(request);
+        const result = await runInFreshProfile(request, run);
         if (result.records !== counts[operation]) {
           throw new Error(
             `${operation}/${variant} stored ${result.records} records, not ${counts[operation]}`,
