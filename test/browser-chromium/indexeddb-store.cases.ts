@@ -148,5 +148,40 @@ export function registerIndexedDbStoreCases(t: ContractTestApi, indexedDB: () =>
       expect((await last.getAll()).map((d) => d.id)).toEqual(['b', 'c']);
       expect(await last.checkpoint()).toBe('c2');
     });
+
+    it('a request the database refuses fails its whole page: nothing of it lands, and the error names the cause', async () => {
+      const name = fresh('refused');
+      const store = await open(name);
+      const local = pulling(store.collection<Doc>('doc'));
+      await local.applyPulledPage(page([live('a', 1)], 'c1'), serverWins);
+      const next = page([live('b', 1), tombstone('a', 2)], 'c2', { since: 'c1' });
+
+      // The checkpoint's row is added instead of put: the type's row exists since c1, so IndexedDB fails that one
+      // request (ConstraintError) after the page's rows were queued, and the request's error aborts the transaction.
+      const put = IDBObjectStore.prototype.put;
+      IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<typeof put>) {
+        return this.name === 'pull' ? this.add(...args) : put.apply(this, args);
+      };
+      let failure: unknown;
+      try {
+        await local.applyPulledPage(next, serverWins).catch((error: unknown) => {
+          failure = error;
+        });
+      } finally {
+        IDBObjectStore.prototype.put = put;
+      }
+      expect(failure).toBeInstanceOf(StoreWriteError);
+      // A DOMException's name is a getter on its prototype, which toMatchObject does not read.
+      expect(((failure as StoreWriteError).cause as DOMException | undefined)?.name).toBe('ConstraintError');
+      expect(await local.get('b')).toBeUndefined();
+      expect(await local.get('a')).toMatchObject({ version: 1 });
+      expect(await local.checkpoint()).toBe('c1');
+      await store.close();
+      const reopened = pulling((await open(name)).collection<Doc>('doc'));
+      expect((await reopened.getAll({ includeDeleted: true })).map((d) => [d.id, d.version])).toEqual([
+        ['a', 1],
+      ]);
+      expect(await reopened.checkpoint()).toBe('c1');
+    });
   });
 }
