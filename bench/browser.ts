@@ -11,7 +11,9 @@
  *
  * Every run gets a Chromium of its own on a fresh profile in a temporary directory (IndexedDB on disk, as in a user's
  * browser), removed after it: runs in one profile slow each other down, even with each database deleted after its
- * run (docs/performance.md, "In Chromium").
+ * run (docs/performance.md, "In Chromium"). Each run starts once the machine is quiet (below 15% busy for 2 s, waiting
+ * up to a minute) and reports the share of the CPU other processes took while it ran ("others' CPU"; the load
+ * average counts the bench's own processes too).
  *
  * Operations, each into a fresh IndexedDB database, batches of 100 records (pages of 1,000 changes for the pull):
  * - save: actorsync `Repository.saveMany` on an `IndexedDbLocalStore`, one call per batch; baseline: the same
@@ -25,14 +27,14 @@
  * runs in this process on 127.0.0.1 with CORS for the page's origin, holding the records to pull (preloaded).
  * The variants' order alternates from run to run. See docs/performance.md, "In Chromium".
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createSyncServer } from '../src/server.js';
 import { startPageHarness } from '../test/helpers/browser-page.js';
 import { launchChromiumProfile } from '../test/helpers/chromium.js';
 import type { BrowserVariant, Operation, RunRequest, RunResult } from './browser-page.js';
-import { ENTITY_TYPE, makeRecords, option } from './shared.js';
+import { ENTITY_TYPE, machineCpu, makeRecords, option, waitForQuietCpu } from './shared.js';
 
 /** Issue 15: at least 80% of the baseline's throughput. */
 const TARGET_RATIO = 0.8;
@@ -52,6 +54,46 @@ const cpuProfileDir = args.includes('--cpu-prof') ? option(args, 'cpu-prof') : u
 if (cpuProfileDir !== undefined) await mkdir(cpuProfileDir, { recursive: true });
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/**
+ * CPU ms so far of this process and every process under it: the bench, its server and its Chromium (browser,
+ * renderer, utility processes). The machine's busy time beyond this is other processes' (the load average counts
+ * the bench's own). Zero where there is no /proc.
+ */
+async function ownTreeCpuMs(): Promise<number> {
+  const byPid = new Map<number, { parent: number; ms: number }>();
+  for (const entry of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const text = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      byPid.set(Number(entry), {
+        parent: Number(fields[1]),
+        ms: (Number(fields[11]) + Number(fields[12])) * 10,
+      });
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  const mine = new Set([process.pid]);
+  let total = 0;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, { parent }] of byPid) {
+      if (!mine.has(pid) && mine.has(parent)) {
+        mine.add(pid);
+        grew = true;
+      }
+    }
+  }
+  for (const pid of mine) total += byPid.get(pid)?.ms ?? 0;
+  return total;
+}
+
+const percent = (share: number) => `${Math.round(share * 100)}%`;
+
+/** A run as the page reported it, plus the share of the machine's CPU other processes used meanwhile (0-1). */
+type MeasuredRun = RunResult & { othersCpu: number | undefined };
+
 const harness = await startPageHarness({ entry: 'bench/browser-page.ts' });
 const server = await createSyncServer({ cors: { origins: [harness.origin] } });
 try {
@@ -63,7 +105,7 @@ try {
     );
   }
   /** One run in a browser of its own on a fresh profile: nothing an earlier run left slows it. */
-  const runInFreshProfile = async (request: RunRequest, run: number): Promise<RunResult> => {
+  const runInFreshProfile = async (request: RunRequest, run: number): Promise<MeasuredRun> => {
     const profile = await mkdtemp(join(tmpdir(), 'actorsync-bench-profile-'));
     try {
       const context = await launchChromiumProfile(profile);
@@ -73,7 +115,12 @@ try {
         const cdp = cpuProfileDir === undefined ? undefined : await context.newCDPSession(page);
         await cdp?.send('Profiler.enable');
         await cdp?.send('Profiler.start');
+        const machineBefore = await machineCpu();
+        const ownBefore = await ownTreeCpuMs();
         const result = await page.evaluate((r) => window.bench?.run(r), request);
+        // Read before the browser closes: its processes' time leaves the tree with them.
+        const ownMs = (await ownTreeCpuMs()) - ownBefore;
+        const machineAfter = await machineCpu();
         if (cdp) {
           const { profile } = await cdp.send('Profiler.stop');
           const file = join(
@@ -83,7 +130,12 @@ try {
           await writeFile(file, JSON.stringify(profile));
         }
         if (!result) throw new Error('the page has no bench');
-        return result;
+        const othersCpu =
+          machineBefore && machineAfter && machineAfter.totalMs > machineBefore.totalMs
+            ? Math.max(0, machineAfter.busyMs - machineBefore.busyMs - ownMs) /
+              (machineAfter.totalMs - machineBefore.totalMs)
+            : undefined;
+        return { ...result, othersCpu };
       } finally {
         await context.close();
       }
@@ -91,10 +143,10 @@ try {
       await rm(profile, { recursive: true, force: true });
     }
   };
-  const results: { operation: Operation; variant: BrowserVariant; runs: RunResult[] }[] = [];
+  const results: { operation: Operation; variant: BrowserVariant; runs: MeasuredRun[] }[] = [];
   let pushes = 0;
   for (const operation of ['save', 'push', 'pull'] as const) {
-    const byVariant = new Map<BrowserVariant, RunResult[]>([
+    const byVariant = new Map<BrowserVariant, MeasuredRun[]>([
       ['actorsync', []],
       ['baseline', []],
     ]);
@@ -111,13 +163,16 @@ try {
           token: server.token,
           durability,
         };
+        // As the Node bench does: a run starts on a quiet machine (below 15% busy for 2 s, waiting up to a minute).
+        await waitForQuietCpu(0.15, 60_000);
         const result = await runInFreshProfile(request, run);
         if (result.records !== counts[operation]) {
           throw new Error(
             `${operation}/${variant} stored ${result.records} records, not ${counts[operation]}`,
           );
         }
-        log(`${operation} ${variant} run ${run + 1}: ${result.ms.toFixed(0)} ms`);
+        const others = result.othersCpu === undefined ? '' : `, others' CPU ${percent(result.othersCpu)}`;
+        log(`${operation} ${variant} run ${run + 1}: ${result.ms.toFixed(0)} ms${others}`);
         byVariant.get(variant)?.push(result);
       }
     }
@@ -140,6 +195,8 @@ try {
       recordsPerSecond: Math.round(counts[operation] / (ms / 1000)),
       ratio: Number((baseline / ms).toFixed(2)),
       allMs: list.map((r) => Math.round(r.ms)),
+      /** The most CPU other processes took during one of these runs: above ~10%, the figure is disturbed. */
+      othersCpuMax: Math.max(0, ...list.map((r) => r.othersCpu ?? 0)),
     };
   });
   const conditions = {
@@ -156,12 +213,14 @@ try {
     console.log(
       `Chromium ${conditions.chromium}, ${conditions.cpu}, load ${conditions.loadAverage.join(' ')}; ${durability} durability; ${conditions.profile}; median of ${runs}`,
     );
-    console.log('| operation | variant | records | time (ms) | records/s | ÷ baseline | runs (ms) |');
-    console.log('|---|---|---:|---:|---:|---:|---|');
+    console.log(
+      "| operation | variant | records | time (ms) | records/s | ÷ baseline | runs (ms) | others' CPU (max) |",
+    );
+    console.log('|---|---|---:|---:|---:|---:|---|---:|');
     for (const row of table) {
       const mark = row.variant === 'actorsync' && row.ratio < TARGET_RATIO ? ' (below 0.8)' : '';
       console.log(
-        `| ${row.operation} | ${row.variant} | ${row.records.toLocaleString('en')} | ${row.medianMs.toLocaleString('en')} | ${row.recordsPerSecond.toLocaleString('en')} | ${row.ratio}${mark} | ${row.allMs.join(', ')} |`,
+        `| ${row.operation} | ${row.variant} | ${row.records.toLocaleString('en')} | ${row.medianMs.toLocaleString('en')} | ${row.recordsPerSecond.toLocaleString('en')} | ${row.ratio}${mark} | ${row.allMs.join(', ')} | ${percent(row.othersCpuMax)} |`,
       );
     }
   }
