@@ -173,34 +173,18 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     deadline: Deadline,
   ): Promise<ItemResult<U>[]> {
     const body: SyncRequestBody = { batchId: context.batchId, items: [...items] };
-    // A request leaving while a refresh runs waits for it, rather than going out with the token being replaced.
-    if (this.#lastRefresh)
-      await abortable(
-        this.#lastRefresh.catch(() => {}),
-        context.signal,
-      );
-    const sentInGeneration = this.#tokenGeneration;
-    let response = await this.#post(context, body, await abortable(this.#token(false), context.signal));
-    if (response.status === 401 && this.#getToken) {
-      await response.body?.cancel();
-      deadline.restart();
-      const token = await abortable(this.#tokenAfter401(sentInGeneration), context.signal);
-      response = await this.#post(context, body, token);
-    }
-    const status = response.status;
     const where = `${this.#printableBase}v1/sync/${encodeURIComponent(context.entityType)}`;
-    if (response.redirected || (status >= 300 && status < 400)) {
-      await response.body?.cancel();
-      throw new FatalSyncError(this.#redirectMessage(response, where, 'POST'));
-    }
+    const response = await this.#send(
+      (token) => this.#post(context, body, token),
+      { where, method: 'POST', signal: context.signal },
+      deadline,
+    );
+    const status = response.status;
     if (status >= 200 && status < 300)
       return this.#results(items, await this.#readJson(response, context.signal));
     const reply = await this.#readErrorReply(response);
     const what = `Server answered ${status}${reply.detail ? ` (${reply.detail})` : ''}`;
     if (status === 413) return this.#bisect(items, context, deadline, what);
-    if (status === 401) throw new FatalSyncError(`Authentication failed: ${what}`);
-    if (status === 403) throw new FatalSyncError(`Not allowed to sync "${context.entityType}": ${what}`);
-    if (TRANSIENT_4XX.has(status) || status >= 500) throw this.#transient(status, what, response);
     if (status === 400) {
       const rejects = batchRejects(reply.json, items);
       if (rejects) return this.#resendValid(items, rejects, context, deadline);
@@ -209,9 +193,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     if (status === 422) throw new PermanentSyncError(what);
     // 400 for the batch as a whole, 404, 405 and the rest: the endpoint or the request is wrong, for every batch
     // alike. Failing the items would dead-letter the whole outbox over a mistyped URL; stop the run instead.
-    throw new FatalSyncError(
-      `${what} for POST ${where}: the sync endpoint or the request is wrong; check baseUrl and the server`,
-    );
+    throw this.#refused(response, what, { where, method: 'POST', action: `sync "${context.entityType}"` });
   }
 
   /**
@@ -259,38 +241,21 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     // Whole milliseconds as seconds: at most three decimals, as the protocol allows.
     if (waitMs > 0) query.set('wait', String(waitMs / 1000));
     const where = `${this.#printableBase}${path}`;
-    if (this.#lastRefresh)
-      await abortable(
-        this.#lastRefresh.catch(() => {}),
-        signal,
-      );
-    const sentInGeneration = this.#tokenGeneration;
-    let response = await this.#get(path, query, signal, await abortable(this.#token(false), signal));
-    if (response.status === 401 && this.#getToken) {
-      await response.body?.cancel();
-      deadline.restart();
-      const token = await abortable(this.#tokenAfter401(sentInGeneration), signal);
-      response = await this.#get(path, query, signal, token);
-    }
+    const response = await this.#send(
+      (token) => this.#get(path, query, signal, token),
+      { where, method: 'GET', signal },
+      deadline,
+    );
     const status = response.status;
-    if (response.redirected || (status >= 300 && status < 400)) {
-      await response.body?.cancel();
-      throw new FatalSyncError(this.#redirectMessage(response, where, 'GET'));
-    }
     if (status >= 200 && status < 300) {
       return this.#page(await this.#readJson(response, signal), limit, request.since);
     }
     const reply = await this.#readErrorReply(response);
     if (status === 410 && matches(resetReplyShape, reply.json)) return { reset: true };
     const what = `Server answered ${status}${reply.detail ? ` (${reply.detail})` : ''}`;
-    if (status === 401) throw new FatalSyncError(`Authentication failed: ${what}`);
-    if (status === 403) throw new FatalSyncError(`Not allowed to pull "${entityType}": ${what}`);
-    if (TRANSIENT_4XX.has(status) || status >= 500) throw this.#transient(status, what, response);
     // 400 (a checkpoint this server never wrote, a bad limit), 404, 405, a 410 without reset, and the rest: the
     // endpoint or the request is wrong, and retrying would not change that.
-    throw new FatalSyncError(
-      `${what} for GET ${where}: the changes endpoint or the request is wrong; check baseUrl and the server`,
-    );
+    throw this.#refused(response, what, { where, method: 'GET', action: `pull "${entityType}"` });
   }
 
   /**
@@ -372,6 +337,55 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     deadline.restart();
     const rest = await this.#exchange(valid, { ...context, batchId: `${context.batchId}/valid` }, deadline);
     return [...failed, ...rest];
+  }
+
+  /**
+   * Sends a request with the current token, and once more with a refreshed one after a 401; a redirect ends the
+   * run. The one way every request goes out: push and pull share the token rules and the hardening.
+   */
+  async #send(
+    send: (token: string | undefined) => Promise<Response>,
+    request: { where: string; method: 'GET' | 'POST'; signal: AbortSignal },
+    deadline: Deadline,
+  ): Promise<Response> {
+    const { signal } = request;
+    // A request leaving while a refresh runs waits for it, rather than going out with the token being replaced.
+    if (this.#lastRefresh)
+      await abortable(
+        this.#lastRefresh.catch(() => {}),
+        signal,
+      );
+    const sentInGeneration = this.#tokenGeneration;
+    let response = await send(await abortable(this.#token(false), signal));
+    if (response.status === 401 && this.#getToken) {
+      await response.body?.cancel();
+      deadline.restart();
+      response = await send(await abortable(this.#tokenAfter401(sentInGeneration), signal));
+    }
+    if (response.redirected || (response.status >= 300 && response.status < 400)) {
+      await response.body?.cancel();
+      throw new FatalSyncError(this.#redirectMessage(response, request.where, request.method));
+    }
+    return response;
+  }
+
+  /**
+   * The error for a refusal the caller does not handle itself: 401 and 403 end the run, 408, 429 and 5xx are
+   * transient, and anything else means the endpoint or the request is wrong, naming the URL.
+   */
+  #refused(
+    response: Response,
+    what: string,
+    request: { where: string; method: 'GET' | 'POST'; action: string },
+  ): Error {
+    const { status } = response;
+    if (status === 401) return new FatalSyncError(`Authentication failed: ${what}`);
+    if (status === 403) return new FatalSyncError(`Not allowed to ${request.action}: ${what}`);
+    if (TRANSIENT_4XX.has(status) || status >= 500) return this.#transient(status, what, response);
+    const endpoint = request.method === 'POST' ? 'sync' : 'changes';
+    return new FatalSyncError(
+      `${what} for ${request.method} ${request.where}: the ${endpoint} endpoint or the request is wrong; check baseUrl and the server`,
+    );
   }
 
   #redirectMessage(response: Response, where: string, method: 'GET' | 'POST'): string {
