@@ -1,6 +1,7 @@
 import type { InspectionEvent } from 'xstate';
 import type { BatchPushContext } from '../../machines/batch-push.types.js';
 import { batchPushView } from '../../machines/batch-run.js';
+import type { CoordinatorContext } from '../../machines/coordinator.types.js';
 import { runSnapshot, syncStateOf } from '../../machines/entity-sync.machine.js';
 import type { EntitySyncContext } from '../../machines/entity-sync.types.js';
 import type { PullContext } from '../../machines/pull.types.js';
@@ -99,15 +100,14 @@ const MAX_FAILED_SHOWN = 20;
 
 /** A readable slice of each machine's context: counts, attempts, retry times and errors, never record payloads. */
 export function contextSlice(machine: string | undefined, context: unknown, value?: unknown): unknown {
-  const c = (context ?? {}) as Record<string, unknown>;
   switch (machine) {
     case 'coordinator': {
-      const active = (c.active ?? {}) as Record<string, unknown>;
-      const queue = (c.queue ?? []) as { entityType: string }[];
+      // Typed like the others: a renamed context field breaks the build, not the page.
+      const coordinator = context as CoordinatorContext;
       return {
-        entityTypes: c.entityTypes,
-        active: Object.keys(active),
-        queued: queue.map((run) => run.entityType),
+        entityTypes: coordinator.entityTypes,
+        active: Object.keys(coordinator.active),
+        queued: coordinator.queue.map((run) => run.entityType),
       };
     }
     case 'entitySync': {
