@@ -346,6 +346,26 @@ const liveWatch = entitySyncSetup.createStateConfig({
   },
 });
 
+/**
+ * `synced` and `error`, the resting states. Both keep items that wait for a retry on schedule: the run that ended
+ * may have had nothing due yet (a manual sync during the wait) and still knows from the outbox when the next item
+ * is.
+ */
+function restingState(name: 'synced' | 'error') {
+  return entitySyncSetup.createStateConfig({
+    on: { SYNC: 'syncing' },
+    after: {
+      // A timer can fire a little before the wall clock reaches the due time (Node measures it from a cached
+      // loop time): asking for a run then would find nothing due, so the wait starts again instead.
+      untilRetryDue: [
+        { guard: 'retryIsDue', actions: 'requestRetry' },
+        { guard: 'hasRetryDue', target: name, reenter: true },
+      ],
+    },
+    ...liveWatch,
+  });
+}
+
 export const entitySyncMachine = entitySyncSetup.createMachine({
   id: 'entitySync',
   context: ({ input }) => ({
@@ -496,32 +516,8 @@ export const entitySyncMachine = entitySyncSetup.createMachine({
         },
       },
     },
-    // Both resting states keep items that wait for a retry on schedule: the run that ended may have had nothing
-    // due yet (a manual sync during the wait) and still knows from the outbox when the next item is.
-    synced: {
-      on: { SYNC: 'syncing' },
-      after: {
-        // A timer can fire a little before the wall clock reaches the due time (Node measures it from a cached
-        // loop time): asking for a run then would find nothing due, so the wait starts again instead.
-        untilRetryDue: [
-          { guard: 'retryIsDue', actions: 'requestRetry' },
-          { guard: 'hasRetryDue', target: 'synced', reenter: true },
-        ],
-      },
-      ...liveWatch,
-    },
-    error: {
-      on: { SYNC: 'syncing' },
-      after: {
-        // A timer can fire a little before the wall clock reaches the due time (Node measures it from a cached
-        // loop time): asking for a run then would find nothing due, so the wait starts again instead.
-        untilRetryDue: [
-          { guard: 'retryIsDue', actions: 'requestRetry' },
-          { guard: 'hasRetryDue', target: 'error', reenter: true },
-        ],
-      },
-      ...liveWatch,
-    },
+    synced: restingState('synced'),
+    error: restingState('error'),
   },
 });
 

@@ -2,7 +2,7 @@ import { describeShape, isTombstone } from '../domain/entity.js';
 import type { ConflictPolicy, PulledChange, PulledPageResult, RepositoryEntity } from '../domain/types.js';
 import { resolveConflict } from './conflicts.js';
 import { recordDigest, serverContent, stableJson } from './record-digest.js';
-import { adoptRemoteRecord } from './remote-record.js';
+import { type AdoptionTarget, adoptRemoteRecord } from './remote-record.js';
 
 /** A stored record as the planner sees it: tombstones included, with whether it waits to be pushed. */
 export interface LocalRecordState<T extends RepositoryEntity> {
@@ -143,15 +143,10 @@ function decideChange<T extends RepositoryEntity>(
   // The id is the server's text: a refusal lists it as data (`refused[].id`); its message names the change by
   // position and never quotes it.
   const describedAs = `The server's copy in pulled change ${index}`;
-  const local = current(id);
-  if (!local) {
-    if (change.deleted) return { kind: 'echo', id };
-    // The record this client deleted, at a version from before its delete (a page fetched before the delete reached
-    // the server): stored, it would come back to life.
-    const purgedAt = input.purged?.(id);
-    if (purgedAt !== undefined && version <= purgedAt) return { kind: 'echo', id };
-    const adopted = adoptRemoteRecord<T>({ id }, change.item, {
-      minVersion: 0,
+  /** The change's item as the record to store, synced, or why it cannot be one. */
+  const adopt = (target: AdoptionTarget, minVersion: number): ChangeDecision<T> => {
+    const adopted = adoptRemoteRecord<T>(target, change.item, {
+      minVersion,
       syncPending: false,
       now: input.now,
       describedAs,
@@ -160,6 +155,15 @@ function decideChange<T extends RepositoryEntity>(
     return adopted.ok
       ? { kind: 'pull', id, record: adopted.record }
       : { kind: 'invalid', id, error: adopted.error };
+  };
+  const local = current(id);
+  if (!local) {
+    if (change.deleted) return { kind: 'echo', id };
+    // The record this client deleted, at a version from before its delete (a page fetched before the delete reached
+    // the server): stored, it would come back to life.
+    const purgedAt = input.purged?.(id);
+    if (purgedAt !== undefined && version <= purgedAt) return { kind: 'echo', id };
+    return adopt({ id }, 0);
   }
   const held = local.record;
   if (!local.pending) {
@@ -173,16 +177,7 @@ function decideChange<T extends RepositoryEntity>(
       change.deleted === isTombstone(held) && (!reset || change.deleted || sameContent(held, change.item));
     if (version === held.version && same) return { kind: 'echo', id };
     if (change.deleted) return { kind: 'delete', id, tombstone: syncedTombstone(held, change, input.now) };
-    const adopted = adoptRemoteRecord<T>(held, change.item, {
-      minVersion: reset ? 0 : held.version,
-      syncPending: false,
-      now: input.now,
-      describedAs,
-      inPlace: input.adoptInPlace === true,
-    });
-    return adopted.ok
-      ? { kind: 'pull', id, record: adopted.record }
-      : { kind: 'invalid', id, error: adopted.error };
+    return adopt(held, reset ? 0 : held.version);
   }
   // A pending local change: a version it is built on is behind it (its push goes on top), the same version and
   // content is the push's own write coming back. Any other version was written by someone else after the change's
