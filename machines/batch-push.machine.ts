@@ -233,8 +233,9 @@ export const batchPushMachine = setup({
         counts: { ...counts, totalItems: counts.syncedItems + counts.failedItems },
       });
     }),
+    // The first error is why the run stopped; a later one (a commit it waited for that failed) leaves it.
     recordAbort: assign(({ context }, error: unknown) =>
-      internal(context, { abortError: toErrorInfo(error) }),
+      internal(context, { abortError: context._internal.abortError ?? toErrorInfo(error) }),
     ),
     reportProgress: sendParent(
       ({ context }): BatchToParentEvent => ({ type: 'BATCH.PROGRESS', counts: context.progress.counts }),
@@ -269,11 +270,12 @@ export const batchPushMachine = setup({
       { guard: { type: 'isEmptyPage', params: ({ event }) => event.output }, actions: 'markExhausted' },
       { actions: [{ type: 'takePage', params: ({ event }) => event.output }, 'fillWindow'] },
     ],
-    'xstate.error.actor.page': { target: '.aborted', actions: { type: 'recordAbort', params: thrown } },
+    'xstate.error.actor.page': { target: '.stopping', actions: { type: 'recordAbort', params: thrown } },
     // A commit that finishes while later batches are out.
     'xstate.done.actor.commit': {
       actions: [{ type: 'settle', params: ({ event }) => event.output }, 'reportProgress'],
     },
+    // A failed commit ends the run at once: commits are one at a time, so none is left to wait for.
     'xstate.error.actor.commit': { target: '.aborted', actions: { type: 'recordAbort', params: thrown } },
   },
   states: {
@@ -285,7 +287,7 @@ export const batchPushMachine = setup({
           target: 'next',
           actions: [{ type: 'takeSnapshot', params: ({ event }) => event.output }, 'reportProgress'],
         },
-        onError: { target: 'aborted', actions: { type: 'recordAbort', params: thrown } },
+        onError: { target: 'stopping', actions: { type: 'recordAbort', params: thrown } },
       },
     },
     // Carried items go out once the window is empty, so every batch before them is settled first.
@@ -320,7 +322,7 @@ export const batchPushMachine = setup({
         },
         {
           guard: { type: 'isFatal', params: headError },
-          target: 'aborted',
+          target: 'stopping',
           actions: { type: 'recordAbort', params: headError },
         },
         {
@@ -332,7 +334,7 @@ export const batchPushMachine = setup({
         // its items stay pending, no attempt counted against them (an offline device never dead-letters).
         {
           guard: { type: 'isUnavailable', params: headError },
-          target: 'aborted',
+          target: 'stopping',
           actions: { type: 'recordAbort', params: headError },
         },
         { target: 'handOff', actions: { type: 'planBatchFailure', params: headError } },
@@ -372,6 +374,14 @@ export const batchPushMachine = setup({
           actions: [{ type: 'settle', params: ({ event }) => event.output }, 'reportProgress'],
         },
       },
+    },
+    // The run stops early (a fatal error, an unreachable remote, a page or outbox that cannot be read), but a
+    // commit in flight is a store write that finishes anyway: the run waits for it (the top-level handler settles
+    // it) so its items are counted as synced, and sends nothing more meanwhile.
+    stopping: {
+      always: { guard: not('commitInFlight'), target: 'aborted' },
+      // A page that arrives (or fails) now is of no use: nothing more goes out.
+      on: { 'xstate.done.actor.page': {}, 'xstate.error.actor.page': {} },
     },
     done: { type: 'final', entry: 'closeCounts' },
     aborted: { type: 'final' },

@@ -61,7 +61,8 @@ describe('toMermaid', () => {
     expect(chart).toContain('opening --> next: done(openOutbox)');
     expect(chart).toContain('pushing --> headResult: always [headIsIn]');
     expect(chart).toContain('headResult --> handOff: always [headSucceeded]');
-    expect(chart).toContain('headResult --> aborted: always [isFatal]');
+    expect(chart).toContain('headResult --> stopping: always [isFatal]');
+    expect(chart).toContain('stopping --> aborted: always [not(commitInFlight)]');
     expect(chart).toContain('headResult --> backingOff: always [canRetryBatch]');
     expect(chart).toContain('backingOff --> pushing: after(backoff)');
     expect(chart).toContain('next --> backingOff: always [and(windowIdle, hasCarry, carryWantsBackoff)]');
@@ -69,7 +70,7 @@ describe('toMermaid', () => {
     expect(chart).toContain('draining --> done: always [not(commitInFlight)]');
     // The machine's own transitions leave any state; every push's result is one wildcard handler.
     expect(chart).toContain('anyState --> aborted: error(commit)');
-    expect(chart).toContain('anyState --> aborted: error(page)');
+    expect(chart).toContain('anyState --> stopping: error(page)');
     expect(chart).toMatch(/In every state \(actions only\):\n\s+done\(push\.\*\)\n\s+error\(push\.\*\)/);
     expect(chart).toContain('done --> [*]');
     expect(chart).toContain('aborted --> [*]');
@@ -84,7 +85,7 @@ describe('toMermaid', () => {
       'next --> draining',
       'next --> pushing: always\n',
       'headResult --> handOff: always [headSucceeded]',
-      'headResult --> aborted',
+      'headResult --> stopping',
       'headResult --> backingOff',
       'headResult --> handOff: always\n',
     ];

@@ -41,6 +41,7 @@ function harness(options: {
   batchSize: number;
   maxBatchesInFlight?: number;
   holdPages?: boolean;
+  holdCommits?: boolean;
 }) {
   const items: RepositoryEntity[] = Array.from({ length: options.count }, (_, i) => ({
     id: `i${i + 1}`,
@@ -58,6 +59,8 @@ function harness(options: {
   let mostOpen = 0;
   /** With `holdPages`, page loads wait for the test to release them. */
   const heldPages: (() => void)[] = [];
+  /** With `holdCommits`, commits wait for the test to release them. */
+  const heldCommits: (() => void)[] = [];
 
   const actors = {
     openOutbox: fromPromise<OpenOutboxOutput, OpenOutboxInput>(async () => ({
@@ -98,7 +101,9 @@ function harness(options: {
         }),
     ),
     commitBatch: fromPromise<CommitBatchOutput, CommitBatchInput>(async ({ input }) => {
+      // Started is written: a store write, once begun, finishes whether or not anyone still listens.
       commits.push(input.plan.acks.map((ack) => ack.id));
+      if (options.holdCommits) await new Promise<void>((release) => heldCommits.push(release));
       return { syncedIds: input.plan.acks.map((ack) => ack.id), stale: [], replaced: [], failures: [] };
     }),
   };
@@ -151,6 +156,7 @@ function harness(options: {
     states,
     actor,
     heldPages,
+    heldCommits,
     output: () => output,
     mostOpen: () => mostOpen,
     value: () => String(batchActor?.getSnapshot().value),
@@ -340,7 +346,7 @@ describe('batch machine alone: the push window', () => {
     await flush();
     h.pushes[0]?.fail(new FatalSyncError('401 Unauthorized'));
     await flush();
-    expect(h.states).toEqual(['opening', 'next', 'pushing', 'headResult', 'aborted']);
+    expect(h.states).toEqual(['opening', 'next', 'pushing', 'headResult', 'stopping', 'aborted']);
     expect(h.commits).toEqual([]);
     // The batch still out is aborted; the one answered stays pending for the next run (acknowledged again).
     expect(h.pushes.map((p) => p.signal.aborted)).toEqual([false, false, true]);
@@ -349,6 +355,31 @@ describe('batch machine alone: the push window', () => {
       counts: { totalItems: 5, syncedItems: 0 },
       error: { code: 'FATAL', message: '401 Unauthorized', retryable: false },
     });
+  });
+
+  it('stops at a fatal head error only after the commit in flight: its items count as synced', async () => {
+    const h = harness({ count: 3, batchSize: 1, maxBatchesInFlight: 2, holdCommits: true });
+    await h.start();
+    h.pushes[0]?.ok();
+    await flush();
+    expect(h.commits).toEqual([['i1']]);
+    h.pushes[1]?.fail(new FatalSyncError('401 Unauthorized'));
+    await flush();
+    // The store is writing i1 as synced: the run waits for that write rather than report i1 as not synced.
+    expect(h.value()).toBe('stopping');
+    expect(h.output()).toBeUndefined();
+    h.heldCommits[0]?.();
+    await flush();
+    expect(h.states.slice(-3)).toEqual(['headResult', 'stopping', 'aborted']);
+    expect(h.commits).toEqual([['i1']]);
+    expect(h.output()).toMatchObject({
+      outcome: 'aborted',
+      counts: { syncedItems: 1 },
+      error: { code: 'FATAL', message: '401 Unauthorized', retryable: false },
+    });
+    // Nothing else went out, and what was still out is aborted.
+    expect(h.pushes.map((p) => p.batchId)).toEqual(['note.1.key.1', 'note.1.key.2', 'note.1.key.3']);
+    expect(h.pushes[2]?.signal.aborted).toBe(true);
   });
 
   it('gives up on the head after its last attempt and settles it as failed, then goes on in order', async () => {
