@@ -45,6 +45,7 @@ export async function runServe(options: ServeOptions): Promise<number> {
     ? { tombstoneRetentionMs: options.tombstoneRetention * 24 * 60 * 60 * 1000 }
     : {};
   const database = options.databaseUrl ? await openPostgresStore(options.databaseUrl, retention) : undefined;
+  const refusedOrigins = new Set<string>();
   // A refused option (an origin that is not one, a port in use) must not leave the database pool holding the process.
   const server = await createSyncServer<ServerStore>({
     host: options.host,
@@ -55,7 +56,17 @@ export async function runServe(options: ServeOptions): Promise<number> {
     ...(options.file ? { file: resolve(options.file) } : {}),
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...(database ? {} : retention),
-    ...(options.corsOrigins?.length ? { cors: { origins: options.corsOrigins } } : {}),
+    cors: {
+      origins: options.corsOrigins ?? [],
+      // The page itself only sees "Failed to fetch", as if offline: say here which flag it lacks, once per origin.
+      onOriginRefused: (origin) => {
+        if (refusedOrigins.has(origin)) return;
+        refusedOrigins.add(origin);
+        console.log(
+          `Refused a browser request from ${origin}: to allow it, restart with --cors-origin ${origin}`,
+        );
+      },
+    },
     ...(options.sharedTypes?.length ? { sharedTypes: options.sharedTypes } : {}),
     faults: { rate: options.faultRate, retryAfterSeconds: 1, hangMs: 2_000 },
     onRequest: ({ method, path, status, fault }) =>

@@ -27,6 +27,11 @@ export interface CorsOptions {
   origins: readonly string[];
   /** How long a browser may cache a preflight answer. Default 600. */
   maxAgeSeconds?: number;
+  /**
+   * Called with the origin of each preflight refused (403): the page only sees a network error ("Failed to fetch"),
+   * the same as offline, so only the server can tell that an origin is missing from `origins`.
+   */
+  onOriginRefused?: (origin: string) => void;
 }
 
 export interface SyncHandlerOptions {
@@ -56,7 +61,10 @@ export interface SyncHandlerOptions {
    * Kinds: every kind but `reject`; `dropReply` drops the connection once the page is read. Default none.
    */
   pullFaults?: FaultOptions;
-  /** Called for each request, for logs; never given the token. `status` 0: the connection was dropped. */
+  /**
+   * Called for each request (CORS preflights included), for logs; never given the token. `status` 0: the connection
+   * was dropped.
+   */
   onRequest?: (entry: { method: string; path: string; status: number; fault: string | undefined }) => void;
   /**
    * Called with the cause of every 500 (and failed health check) the server answers on its own; injected faults
@@ -351,7 +359,9 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
       origin !== null &&
       request.headers.has('access-control-request-method')
     ) {
-      return cors.preflight(origin);
+      const response = cors.preflight(origin);
+      logRequest(request.method, url.pathname, response.status, undefined);
+      return response;
     }
     let answer: Answer;
     const counted = !isLongPoll(url) && url.pathname !== '/healthz';
@@ -391,17 +401,16 @@ export function createSyncHandler(options: SyncHandlerOptions): SyncHandler {
       answer = { response, fault: undefined };
     }
     if (origin !== null) cors.decorate(answer.response, origin);
+    logRequest(request.method, url.pathname, answer.response.status, answer.fault);
+    return answer.response;
+  }
+
+  function logRequest(method: string, path: string, status: number, fault: string | undefined): void {
     try {
-      options.onRequest?.({
-        method: request.method,
-        path: url.pathname,
-        status: answer.response.status,
-        fault: answer.fault,
-      });
+      options.onRequest?.({ method, path, status, fault });
     } catch {
       // A failing logger must not fail the request.
     }
-    return answer.response;
   }
 
   return {
@@ -520,7 +529,14 @@ function corsPolicy(options: CorsOptions | undefined) {
   const maxAge = String(options?.maxAgeSeconds ?? 600);
   return {
     preflight(origin: string): Response {
-      if (!origins.has(origin)) return json(403, { error: 'Origin not allowed' });
+      if (!origins.has(origin)) {
+        try {
+          options?.onOriginRefused?.(origin);
+        } catch {
+          // A failing logger must not fail the request.
+        }
+        return json(403, { error: 'Origin not allowed' });
+      }
       return new Response(null, {
         status: 204,
         headers: {

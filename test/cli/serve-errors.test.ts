@@ -56,3 +56,39 @@ describe('review of issue 11: serve says why it answered 500', () => {
     expect((await serve.exited).code).toBe(0);
   });
 });
+
+describe('serve says why a browser is refused (issue 15)', () => {
+  it('logs each preflight and names an origin it refused, with the flag that allows it', async () => {
+    // Without --cors-origin a web app only sees "Network error: Failed to fetch", as if it were offline.
+    const serve = startCli([
+      'serve',
+      '--port',
+      '0',
+      '--token',
+      TOKEN,
+      '--cors-origin',
+      'http://localhost:5173',
+    ]);
+    try {
+      const [, url] = await serve.waitFor(/listening on (http:\/\/\S+)[\s\S]*Ctrl-C stops it/);
+      const preflight = (origin: string) =>
+        fetch(`${url}/v1/changes/note`, {
+          method: 'OPTIONS',
+          headers: { origin, 'access-control-request-method': 'GET' },
+        });
+      expect((await preflight('http://localhost:5173')).status).toBe(204);
+      await serve.waitFor(/OPTIONS \/v1\/changes\/note 204\n/);
+      for (let n = 0; n < 2; n++) expect((await preflight('http://127.0.0.1:5173')).status).toBe(403);
+      await serve.waitFor(/(OPTIONS \/v1\/changes\/note 403\n[\s\S]*){2}/);
+    } finally {
+      serve.child.kill('SIGINT');
+    }
+    const { code, stdout } = await serve.exited;
+    expect(code).toBe(0);
+    // Once per origin, however many preflights it sends.
+    expect(stdout.match(/Refused/g)).toHaveLength(1);
+    expect(stdout).toContain(
+      'Refused a browser request from http://127.0.0.1:5173: to allow it, restart with --cors-origin http://127.0.0.1:5173',
+    );
+  });
+});

@@ -197,6 +197,24 @@ describe('the packed package, installed into a separate app', () => {
     for (const target of targets) expect(existsSync(join(installed, target)), target).toBe(true);
   });
 
+  it('ships the docs its README and docs point to', async () => {
+    // A user of the tarball has no repository: README's "see docs/browser.md" must resolve in node_modules.
+    const installed = join(consumer, 'node_modules', 'actorsync');
+    const readme = await readFile(join(installed, 'README.md'), 'utf8');
+    const docNames = (text: string, pattern: RegExp) =>
+      [...text.matchAll(pattern)].map((match) => String(match[1]));
+    const linked = new Set(docNames(readme, /docs\/([\w-]+\.(?:md|png))/g));
+    expect(linked).toContain('browser.md');
+    for (const name of [...linked]) {
+      if (!name.endsWith('.md') || !existsSync(join(installed, 'docs', name))) continue;
+      const doc = await readFile(join(installed, 'docs', name), 'utf8');
+      // Links between docs: `docs/react.md` in prose, `(inspector.png)` as a relative Markdown link.
+      for (const other of docNames(doc, /(?:docs\/|\]\()([\w-]+\.(?:md|png))/g)) linked.add(other);
+    }
+    const missing = [...linked].filter((name) => !existsSync(join(installed, 'docs', name)));
+    expect(missing).toEqual([]);
+  });
+
   it('type-checks under strict TypeScript (nodenext) and syncs records through every sub-path', async () => {
     await writeFile(join(consumer, 'src', 'app.ts'), CONSUMER_SOURCE);
     const tsc = join(root, 'node_modules', '.bin', 'tsc');

@@ -222,6 +222,41 @@ describe('CORS (issue 14)', () => {
     expect(fromElsewhere.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('reports a refused preflight: onRequest logs every preflight, cors.onOriginRefused names the origin', async () => {
+    // A page whose origin is not allowed sees only "Failed to fetch", as when offline: the server must say why.
+    const logged: { method: string; path: string; status: number }[] = [];
+    const refused: string[] = [];
+    const { handler } = await handlerOf({
+      token: ALICE,
+      cors: { origins: ['https://app.example'], onOriginRefused: (origin) => refused.push(origin) },
+      onRequest: ({ method, path, status }) => logged.push({ method, path, status }),
+    });
+    expect((await preflight(handler, 'https://app.example')).status).toBe(204);
+    expect(refused).toEqual([]);
+    expect((await preflight(handler, 'http://localhost:5173')).status).toBe(403);
+    expect(refused).toEqual(['http://localhost:5173']);
+    expect(logged).toEqual([
+      { method: 'OPTIONS', path: '/v1/sync/note', status: 204 },
+      { method: 'OPTIONS', path: '/v1/sync/note', status: 403 },
+    ]);
+  });
+
+  it('a throwing onOriginRefused or onRequest does not fail the preflight', async () => {
+    const { handler } = await handlerOf({
+      token: ALICE,
+      cors: {
+        origins: [],
+        onOriginRefused: () => {
+          throw new Error('logger down');
+        },
+      },
+      onRequest: () => {
+        throw new Error('logger down');
+      },
+    });
+    expect((await preflight(handler, 'https://app.example')).status).toBe(403);
+  });
+
   it('refuses an origin that is not one (a path, a wildcard)', async () => {
     const store = await MemoryServerStore.open();
     for (const origin of ['https://app.example/', '*', 'app.example']) {

@@ -54,6 +54,10 @@ export async function startNotesApp(): Promise<NotesApp> {
   });
   // Back online: sync what was saved while offline without waiting for the interval.
   addEventListener('online', () => void tabs.sync('notes').catch(() => {}));
-  addEventListener('pagehide', () => void tabs.close());
+  // Only when the page goes for good: one restored from the back/forward cache rejoins (TabSync steps down on
+  // pagehide and campaigns again on pageshow by itself), which a closed TabSync never would.
+  addEventListener('pagehide', (event) => {
+    if (!event.persisted) void tabs.close();
+  });
   return { notes, tabs, store };
 }
