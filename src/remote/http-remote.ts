@@ -487,7 +487,9 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const reason = cause?.code ?? cause?.message ?? errorMessage(error);
     // The request got no answer at all: the remote is out of reach (offline, refused, reset), not the items' doing.
-    return new RemoteUnavailableError(`Network error: ${this.#redactor.redact(reason)}`);
+    return new RemoteUnavailableError(
+      `Network error: ${this.#redactor.redact(reason)}${cause === undefined ? inPageHint(error) : ''}`,
+    );
   }
 
   /**
@@ -689,4 +691,17 @@ class Deadline {
     clearTimeout(this.#timer);
     this.#outer.removeEventListener('abort', this.#onOuterAbort);
   }
+}
+
+/**
+ * A browser's fetch rejects with a bare TypeError ("Failed to fetch", "Load failed", …) for every way a request
+ * can fail, a refused CORS origin included, which would read like being offline: say which cases it may be.
+ */
+function inPageHint(error: unknown): string {
+  if (!(error instanceof TypeError) || typeof document === 'undefined') return '';
+  if (globalThis.navigator?.onLine === false) return ' (the browser is offline)';
+  return (
+    " (the browser gives no reason: the server is down or unreachable, or it refuses this page's origin: " +
+    'CORS; the server says which origin it refused)'
+  );
 }
