@@ -70,7 +70,10 @@ export async function runServe(options: ServeOptions): Promise<number> {
     ...(options.sharedTypes?.length ? { sharedTypes: options.sharedTypes } : {}),
     faults: { rate: options.faultRate, retryAfterSeconds: 1, hangMs: 2_000 },
     onRequest: ({ method, path, status, fault }) =>
-      console.log(`${new Date().toISOString()} ${method} ${path} ${status}${fault ? ` fault=${fault}` : ''}`),
+      console.log(
+        // Status 0: no answer was sent, the client went first (a long poll it stopped waiting for, a closed tab).
+        `${new Date().toISOString()} ${method} ${path} ${status === 0 ? 'closed by the client' : status}${fault ? ` fault=${fault}` : ''}`,
+      ),
     // Why a request got a 500, in one line: the client only hears that its batch was not applied.
     onError: (error, { method, path }) =>
       console.error(

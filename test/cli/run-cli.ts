@@ -17,8 +17,12 @@ export interface CliProcess {
   child: ChildProcessByStdio<null, Readable, Readable>;
   /** Resolves with the whole output once the process has exited. */
   exited: Promise<CliRun>;
-  /** Resolves once stdout matches `pattern` (rejects if the process exits first). */
-  waitFor(pattern: RegExp): Promise<RegExpExecArray>;
+  /**
+   * Resolves once stdout matches `pattern`; rejects if the process exits first, or after `timeoutMs` (default
+   * 15 s, inside vitest's 20 s), with the output so far: the test's `finally` then stops the process and the failure
+   * says what never came, where a vitest timeout would leave the process running and say nothing.
+   */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
   stdout(): string;
   /** Stdout and stderr together, in the order they arrived. */
   output(): string;
@@ -72,18 +76,28 @@ export function startProcess(
   });
   let closed = false;
   void exited.then(() => (closed = true));
-  const waitFor = (pattern: RegExp) =>
+  const waitFor = (pattern: RegExp, timeoutMs = 15_000) =>
     new Promise<RegExpExecArray>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const settle = (done: () => void) => {
+        watchers.delete(check);
+        clearTimeout(timer);
+        done();
+      };
       const check = () => {
         const match = pattern.exec(stdout);
-        if (match) {
-          watchers.delete(check);
-          resolve(match);
-        } else if (closed || child.exitCode !== null) {
-          watchers.delete(check);
-          reject(new Error(`CLI exited before printing ${pattern}:\n${stdout}\n${stderr}`));
+        if (match) settle(() => resolve(match));
+        else if (closed || child.exitCode !== null) {
+          settle(() => reject(new Error(`CLI exited before printing ${pattern}:\n${stdout}\n${stderr}`)));
         }
       };
+      timer = setTimeout(
+        () =>
+          settle(() =>
+            reject(new Error(`CLI did not print ${pattern} within ${timeoutMs} ms:\n${stdout}\n${stderr}`)),
+          ),
+        timeoutMs,
+      );
       watchers.add(check);
       check();
     });

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { postSync } from '../helpers/post-sync.js';
@@ -90,5 +91,34 @@ describe('serve says why a browser is refused (issue 15)', () => {
     expect(stdout).toContain(
       'Refused a browser request from http://127.0.0.1:5173: to allow it, restart with --cors-origin http://127.0.0.1:5173',
     );
+  });
+});
+
+describe('serve logs a request the client closed first', () => {
+  it('a long poll the client stops waiting for reads "closed by the client", not status 0', async () => {
+    const serve = startCli(['serve', '--port', '0', '--token', TOKEN]);
+    try {
+      const [, url] = await serve.waitFor(/listening on (http:\/\/\S+)/);
+      // The poll is written whole, then the client hangs up before the server (which holds it: nothing to send)
+      // answers.
+      await new Promise<void>((resolve, reject) => {
+        const poll = request(`${url}/v1/changes/note?wait=30`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
+        poll.on('error', () => {}); // the socket this test destroys
+        poll.on('finish', () => {
+          poll.destroy();
+          resolve();
+        });
+        poll.on('response', () => reject(new Error('the server answered a poll it should hold')));
+        poll.end();
+      });
+      await serve.waitFor(/GET \/v1\/changes\/note closed by the client\n/);
+    } finally {
+      serve.child.kill('SIGINT');
+    }
+    const { code, stdout } = await serve.exited;
+    expect(code).toBe(0);
+    expect(stdout).not.toMatch(/GET \/v1\/changes\/note 0\n/);
   });
 });
