@@ -30,7 +30,17 @@ function guardName(guard: unknown): string | undefined {
   const g = guard as { type?: unknown; guards?: unknown[] } | undefined;
   if (!g) return undefined;
   if (typeof g.type === 'string' && !g.type.startsWith('xstate.')) return g.type;
-  if (Array.isArray(g.guards)) return g.guards.map(guardName).filter(Boolean).join(' && ');
+  // XState's `and`, `or` and `not` are functions named so, holding their operands in `guards`.
+  if (Array.isArray(g.guards)) {
+    // A compound operand keeps its parentheses: `!(a && (b || c))`.
+    const operands = g.guards
+      .map(guardName)
+      .filter((name): name is string => name !== undefined)
+      .map((name) => (name.includes(' ') ? `(${name})` : name));
+    const combinator = (guard as { name?: unknown }).name;
+    if (combinator === 'not') return `!${operands.join(' && ')}`;
+    return operands.join(combinator === 'or' ? ' || ' : ' && ');
+  }
   return undefined;
 }
 

@@ -53,8 +53,14 @@ class FailingStore extends MemoryLocalDataSource<Note> {
     this.#check('pending');
     return super.pending(query);
   }
+  /** The next commit takes a while (fake time): later results come in while it writes. */
+  delayNext(method: 'commit'): void {
+    this.#delayed.add(method);
+  }
+  readonly #delayed = new Set<string>();
   override async commit(commit: Parameters<LocalDataSource<Note>['commit']>[0]) {
     this.#check('commit');
+    if (this.#delayed.delete('commit')) await new Promise((resolve) => setTimeout(resolve, 50));
     return super.commit(commit);
   }
 }
@@ -65,6 +71,8 @@ interface Scenario {
   ends: 'synced' | 'error';
   /** Coordinator options beyond the defaults, e.g. a lookahead. */
   options?: SyncCoordinatorOptions;
+  /** Items the run that met the fault reports synced, where the scenario pins it. */
+  syncedItems?: number;
 }
 
 /** One item per batch, two pushes in flight: the second item's batch is out while the first is the head. */
@@ -72,14 +80,14 @@ const WINDOW_OF_TWO: SyncCoordinatorOptions = { batchSize: 1, maxBatchesInFlight
 
 /** One scenario per error transition of the batch machine; the test fails if a transition has none. */
 const SCENARIOS: Record<string, Scenario> = {
-  'opening -> aborted: error(opening)': { arrange: (local) => local.failNext('outbox'), ends: 'error' },
+  'opening -> stopping: error(opening)': { arrange: (local) => local.failNext('outbox'), ends: 'error' },
   // Page loads are spawned for the window: the first one and the one loaded while a batch is out.
-  '* -> aborted: error(page)': {
+  '* -> stopping: error(page)': {
     arrange: (local) => local.failNext('pending', 1),
     ends: 'error',
     options: WINDOW_OF_TWO,
   },
-  'headResult -> aborted: always [isFatal]': {
+  'headResult -> stopping: always [isFatal]': {
     arrange: (_, remote) => remote.failNext(1, () => new FatalSyncError('401 Unauthorized')),
     ends: 'error',
     options: WINDOW_OF_TWO,
@@ -90,7 +98,7 @@ const SCENARIOS: Record<string, Scenario> = {
     options: WINDOW_OF_TWO,
   },
   // Out of reach on every attempt: the run stops with its items pending, no attempt counted against them.
-  'headResult -> aborted: always [isUnavailable]': {
+  'headResult -> stopping: always [isUnavailable]': {
     arrange: (_, remote) =>
       remote.failNext(2, () => new RemoteUnavailableError('Network error: ENETUNREACH')),
     ends: 'error',
@@ -101,6 +109,18 @@ const SCENARIOS: Record<string, Scenario> = {
     ends: 'error',
   },
   '* -> aborted: error(commit)': { arrange: (local) => local.failNext('commit'), ends: 'error' },
+  // A fatal head while the commit before it is writing: the run waits for the commit, then stops.
+  'stopping -> aborted: always [!commitInFlight]': {
+    arrange: (local, remote) => {
+      local.delayNext('commit');
+      remote.passNext(1);
+      remote.failNext(1, () => new FatalSyncError('401 Unauthorized'));
+    },
+    ends: 'error',
+    options: WINDOW_OF_TWO,
+    // n0's commit finished after the fatal result came in: the run counts it.
+    syncedItems: 1,
+  },
   'next -> backingOff: always [windowIdle && hasCarry && carryWantsBackoff]': {
     arrange: (_, remote) => {
       remote.reject('n1', 'busy', true);
@@ -113,6 +133,7 @@ const SCENARIOS: Record<string, Scenario> = {
 /** Failure paths: into `aborted` or `backingOff`, an actor's error, or any judgement of the head but success. */
 const isErrorTransition = (t: { source: string; target: string; label: string }) =>
   t.target === 'aborted' ||
+  t.target === 'stopping' ||
   t.target === 'backingOff' ||
   t.label.startsWith('error(') ||
   (t.source === 'headResult' && !t.label.endsWith('[headSucceeded]'));
@@ -159,6 +180,7 @@ describe('stuck-queue watchdog', () => {
       const started = Date.now();
       const result = await settle(coordinator.sync(repository));
       expect(result.state).toBe(scenario.ends);
+      if (scenario.syncedItems !== undefined) expect(result.syncedItems).toBe(scenario.syncedItems);
       if (result.state === 'error') {
         // Whatever the path: pending items, nothing dead-lettered, so a retry is scheduled and visible.
         expect(await repository.pendingCount()).toBeGreaterThan(0);
