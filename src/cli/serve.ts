@@ -6,6 +6,9 @@ import { CliError } from './errors.js';
 import { openPostgresStore } from './postgres.js';
 import { assertDirectory } from './store-file.js';
 
+/** Refused origins `serve` names, at most: the rest would only fill the log and memory. */
+const MAX_REPORTED_ORIGINS = 100;
+
 export interface ServeOptions {
   host: string;
   port: number;
@@ -59,8 +62,10 @@ export async function runServe(options: ServeOptions): Promise<number> {
     cors: {
       origins: options.corsOrigins ?? [],
       // The page itself only sees "Failed to fetch", as if offline: say here which flag it lacks, once per origin.
+      // Once per origin, and for the first 100 only: any client may send any Origin header, as many as it likes.
       onOriginRefused: (origin) => {
-        if (refusedOrigins.has(origin)) return;
+        if (refusedOrigins.has(origin) || refusedOrigins.size >= MAX_REPORTED_ORIGINS) return;
+        if (origin.length > 200) return;
         refusedOrigins.add(origin);
         console.log(
           `Refused a browser request from ${origin}: to allow it, restart with --cors-origin ${origin}`,

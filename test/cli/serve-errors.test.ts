@@ -81,13 +81,17 @@ describe('serve says why a browser is refused (issue 15)', () => {
       await serve.waitFor(/OPTIONS \/v1\/changes\/note 204\n/);
       for (let n = 0; n < 2; n++) expect((await preflight('http://127.0.0.1:5173')).status).toBe(403);
       await serve.waitFor(/(OPTIONS \/v1\/changes\/note 403\n[\s\S]*){2}/);
+      // Any client may send any Origin, as many as it likes: only the first 100 are named.
+      for (let n = 0; n < 105; n++) await preflight(`http://host-${n}.test`);
+      await serve.waitFor(/Refused a browser request from http:\/\/host-98\.test/);
     } finally {
       serve.child.kill('SIGINT');
     }
     const { code, stdout } = await serve.exited;
     expect(code).toBe(0);
     // Once per origin, however many preflights it sends.
-    expect(stdout.match(/Refused/g)).toHaveLength(1);
+    expect(stdout.match(/Refused a browser request from http:\/\/127\.0\.0\.1:5173/g)).toHaveLength(1);
+    expect(stdout.match(/Refused/g)).toHaveLength(100);
     expect(stdout).toContain(
       'Refused a browser request from http://127.0.0.1:5173: to allow it, restart with --cors-origin http://127.0.0.1:5173',
     );
