@@ -67,17 +67,14 @@ export async function runServe(options: ServeOptions): Promise<number> {
         if (refusedOrigins.has(origin) || refusedOrigins.size >= MAX_REPORTED_ORIGINS) return;
         if (origin.length > 200) return;
         refusedOrigins.add(origin);
-        console.log(
-          `Refused a browser request from ${origin}: to allow it, restart with --cors-origin ${origin}`,
-        );
+        console.log(refusedOriginLine(origin));
       },
     },
     ...(options.sharedTypes?.length ? { sharedTypes: options.sharedTypes } : {}),
     faults: { rate: options.faultRate, retryAfterSeconds: 1, hangMs: 2_000 },
     onRequest: ({ method, path, status, fault }) =>
       console.log(
-        // Status 0: no answer was sent, the client went first (a long poll it stopped waiting for, a closed tab).
-        `${new Date().toISOString()} ${method} ${path} ${status === 0 ? 'closed by the client' : status}${fault ? ` fault=${fault}` : ''}`,
+        `${new Date().toISOString()} ${method} ${path} ${outcomeOf(status, fault)}${fault ? ` fault=${fault}` : ''}`,
       ),
     // Why a request got a 500, in one line: the client only hears that its batch was not applied.
     onError: (error, { method, path }) =>
@@ -113,4 +110,37 @@ export async function runServe(options: ServeOptions): Promise<number> {
   await database?.store.close();
   console.log(`Stopped (${signal}).`);
   return 0;
+}
+
+/** Injected faults that drop the connection (status 0) on the server's side: the client did not go first. */
+const DROPPING_FAULTS = new Set(['timeout', 'reset', 'dropReply']);
+
+/**
+ * A request's status for the log. Status 0 means no answer was sent: the server dropped it on purpose (an injected
+ * fault) or the client went first (a long poll it stopped waiting for, a closed tab); saying the client closed an
+ * injected drop would blame the wrong side.
+ */
+function outcomeOf(status: number, fault: string | undefined): string | number {
+  if (status !== 0) return status;
+  return fault !== undefined && DROPPING_FAULTS.has(fault) ? 'dropped by the server' : 'closed by the client';
+}
+
+/**
+ * The line for a refused browser origin. The Origin header is the client's text: the flag is suggested only for a
+ * real origin, which `--cors-origin` accepts. A page opened from a file or in a sandboxed frame sends `null`, which
+ * no flag can allow (serve would refuse `--cors-origin null` at start); anything else is not a browser's origin
+ * and is not repeated as a command to paste.
+ */
+function refusedOriginLine(origin: string): string {
+  if (origin === 'null') {
+    return 'Refused a browser request from a page without an origin (Origin: null: opened from a file or in a sandboxed frame): serve the page over http(s) and allow that origin with --cors-origin';
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.origin !== origin) return 'Refused a request whose Origin header is not an origin';
+  return `Refused a browser request from ${origin}: to allow it, restart with --cors-origin ${origin}`;
 }

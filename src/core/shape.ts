@@ -41,6 +41,7 @@ function kindOf(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number' && !Number.isFinite(value)) return 'a number that is not finite';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
@@ -53,7 +54,9 @@ function at(key: string, mismatch: Mismatch | undefined): Mismatch | undefined {
 }
 
 export const boolean: Shape<boolean> = check('a boolean', (value) => typeof value === 'boolean');
-export const number: Shape<number> = check('a number', (value) => typeof value === 'number');
+// Finite only: JSON has no NaN or Infinity, but another tab's message (a structured clone) can carry them, and no
+// count, time or version we read is one.
+export const number: Shape<number> = check('a number', (value) => Number.isFinite(value));
 
 /** A string of `min` to `max` characters. */
 export function string(min = 0, max = Number.POSITIVE_INFINITY): Shape<string> {
@@ -76,7 +79,7 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Shape<numbe
 export function range(min: number, max = Number.POSITIVE_INFINITY): Shape<number> {
   return check(
     `a number from ${min} to ${max}`,
-    (value) => typeof value === 'number' && value >= min && value <= max,
+    (value) => Number.isFinite(value) && (value as number) >= min && (value as number) <= max,
   );
 }
 

@@ -91,6 +91,11 @@ describe('parseTabMessage', () => {
       { v, from, kind: 'progress', progress: { ...progress, state: 'done' } },
     ],
     ['a progress over 100%', { v, from, kind: 'progress', progress: { ...progress, percent: 101 } }],
+    // A structured clone carries NaN (valibot's number refused it; the follower would show an invalid retry time).
+    [
+      'a retry time of NaN',
+      { v, from, kind: 'progress', progress: { ...progress, nextRetryAt: Number.NaN } },
+    ],
     ['a reply without results', { v, from, kind: 'sync-reply', to: 'tab-b', requestId: 'r' }],
     [
       'a reply whose result lacks its failures',

@@ -126,3 +126,50 @@ describe('serve logs a request the client closed first', () => {
     expect(stdout).not.toMatch(/GET \/v1\/changes\/note 0\n/);
   });
 });
+
+describe('review: serve suggests only a flag it accepts, and blames the right side for a dropped request', () => {
+  it('a page without an origin (Origin: null) is not told to restart with --cors-origin null', async () => {
+    // A page opened from a file, or in a sandboxed frame, sends `Origin: null`; serve refuses that flag at start.
+    const serve = startCli(['serve', '--port', '0', '--token', TOKEN]);
+    try {
+      const [, url] = await serve.waitFor(/listening on (http:\/\/\S+)[\s\S]*Ctrl-C stops it/);
+      const preflight = (origin: string) =>
+        fetch(`${url}/v1/changes/note`, {
+          method: 'OPTIONS',
+          headers: { origin, 'access-control-request-method': 'GET' },
+        });
+      expect((await preflight('null')).status).toBe(403);
+      // Not a browser's origin: a client may send any text, which must not come back as a command to paste.
+      expect((await preflight('http://x; rm -rf ~')).status).toBe(403);
+      await serve.waitFor(/(OPTIONS \/v1\/changes\/note 403\n[\s\S]*){2}/);
+    } finally {
+      serve.child.kill('SIGINT');
+    }
+    const { code, stdout } = await serve.exited;
+    expect(code).toBe(0);
+    expect(stdout).not.toContain('--cors-origin null');
+    expect(stdout).toContain('serve the page over http(s)');
+    expect(stdout).not.toContain('rm -rf');
+  });
+
+  it('a connection the server drops by injected fault is not logged as closed by the client', async () => {
+    const serve = startCli(['serve', '--port', '0', '--token', TOKEN, '--fault-rate', '1']);
+    try {
+      const [, url] = await serve.waitFor(/listening on (http:\/\/\S+)[\s\S]*Ctrl-C stops it/);
+      // Every request gets a fault drawn at random; a third of the kinds drop the connection. Sent until one did.
+      for (let n = 0; n < 60 && !/fault=(reset|dropReply)\n/.test(serve.stdout()); n++) {
+        const body = JSON.stringify({
+          batchId: `k${n}`,
+          items: [{ id: `a${n}`, version: 1, createdAt: 1, updatedAt: 1, syncPending: true }],
+        });
+        await postSync(url as string, TOKEN, `k${n}`, body).catch(() => undefined);
+      }
+      await serve.waitFor(/POST \/v1\/sync\/note \S.* fault=(reset|dropReply)\n/);
+    } finally {
+      serve.child.kill('SIGINT');
+    }
+    const { stdout } = await serve.exited;
+    expect(stdout).toMatch(/POST \/v1\/sync\/note dropped by the server fault=(reset|dropReply)\n/);
+    expect(stdout).not.toMatch(/closed by the client fault=/);
+  });
+});

@@ -97,3 +97,13 @@ describe('parse (a checked copy)', () => {
     expect(parse(shape, undefined)).toBeUndefined();
   });
 });
+
+describe('review: numbers another tab sends', () => {
+  it('refuses NaN and Infinity, which a structured clone carries and JSON never does', () => {
+    for (const value of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      expect(why(number, value)).toBe('expected a number, received a number that is not finite');
+      expect(why(range(0), value)).toBeDefined();
+      expect(why(optional(number), value)).toBeDefined();
+    }
+  });
+});
