@@ -233,9 +233,14 @@ export const batchPushMachine = setup({
         counts: { ...counts, totalItems: counts.syncedItems + counts.failedItems },
       });
     }),
-    // The first error is why the run stopped; a later one (a commit it waited for that failed) leaves it.
+    // The first error is why the run stopped; a page that fails while it waits for a commit leaves it.
     recordAbort: assign(({ context }, error: unknown) =>
       internal(context, { abortError: context._internal.abortError ?? toErrorInfo(error) }),
+    ),
+    // A commit that fails is the run's error even when the run was already stopping: a store that cannot write is
+    // what must be fixed first, and the one report of it (its items stay pending, sent again by the next run).
+    recordCommitError: assign(({ context }, error: unknown) =>
+      internal(context, { abortError: toErrorInfo(error) }),
     ),
     reportProgress: sendParent(
       ({ context }): BatchToParentEvent => ({ type: 'BATCH.PROGRESS', counts: context.progress.counts }),
@@ -276,7 +281,10 @@ export const batchPushMachine = setup({
       actions: [{ type: 'settle', params: ({ event }) => event.output }, 'reportProgress'],
     },
     // A failed commit ends the run at once: commits are one at a time, so none is left to wait for.
-    'xstate.error.actor.commit': { target: '.aborted', actions: { type: 'recordAbort', params: thrown } },
+    'xstate.error.actor.commit': {
+      target: '.aborted',
+      actions: { type: 'recordCommitError', params: thrown },
+    },
   },
   states: {
     opening: {

@@ -61,8 +61,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
     ...(database ? {} : retention),
     cors: {
       origins: options.corsOrigins ?? [],
-      // The page itself only sees "Failed to fetch", as if offline: say here which flag it lacks, once per origin.
-      // Once per origin, and for the first 100 only: any client may send any Origin header, as many as it likes.
+      // The page itself only sees "Failed to fetch", as if offline: say here which flag it lacks. Once per origin,
+      // and for the first 100 only: any client may send any Origin header, as many as it likes.
       onOriginRefused: (origin) => {
         if (refusedOrigins.has(origin) || refusedOrigins.size >= MAX_REPORTED_ORIGINS) return;
         if (origin.length > 200) return;

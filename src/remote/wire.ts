@@ -51,8 +51,9 @@ export const syncResponseShape = object({
 
 /**
  * The body of `GET /v1/changes/{entityType}` (docs/protocol.md, "Pulling changes"), as a whole. Each change only
- * has to be an object here: one that is not a valid change is refused on its own by the store's `planPulledPage`
- * (and reported), rather than failing every page after it forever.
+ * has to be an object here (a page holding anything else, an array included, is malformed): an object that is not
+ * a valid change is refused on its own by the store's `planPulledPage` (and reported), rather than failing every
+ * page after it forever.
  */
 export const pullResponseShape = object({
   changes: array(object({})),

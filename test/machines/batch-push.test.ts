@@ -60,7 +60,7 @@ function harness(options: {
   /** With `holdPages`, page loads wait for the test to release them. */
   const heldPages: (() => void)[] = [];
   /** With `holdCommits`, commits wait for the test to release them. */
-  const heldCommits: (() => void)[] = [];
+  const heldCommits: ((error?: unknown) => void)[] = [];
 
   const actors = {
     openOutbox: fromPromise<OpenOutboxOutput, OpenOutboxInput>(async () => ({
@@ -103,7 +103,11 @@ function harness(options: {
     commitBatch: fromPromise<CommitBatchOutput, CommitBatchInput>(async ({ input }) => {
       // Started is written: a store write, once begun, finishes whether or not anyone still listens.
       commits.push(input.plan.acks.map((ack) => ack.id));
-      if (options.holdCommits) await new Promise<void>((release) => heldCommits.push(release));
+      if (options.holdCommits) {
+        await new Promise<void>((release, fail) =>
+          heldCommits.push((error) => (error === undefined ? release() : fail(error))),
+        );
+      }
       return { syncedIds: input.plan.acks.map((ack) => ack.id), stale: [], replaced: [], failures: [] };
     }),
   };
@@ -380,6 +384,24 @@ describe('batch machine alone: the push window', () => {
     // Nothing else went out, and what was still out is aborted.
     expect(h.pushes.map((p) => p.batchId)).toEqual(['note.1.key.1', 'note.1.key.2', 'note.1.key.3']);
     expect(h.pushes[2]?.signal.aborted).toBe(true);
+  });
+
+  it("a commit that fails while the run is stopping becomes the run's error: a store that cannot write", async () => {
+    const h = harness({ count: 3, batchSize: 1, maxBatchesInFlight: 2, holdCommits: true });
+    await h.start();
+    h.pushes[0]?.ok();
+    await flush();
+    h.pushes[1]?.fail(new FatalSyncError('401 Unauthorized'));
+    await flush();
+    expect(h.value()).toBe('stopping');
+    h.heldCommits[0]?.(new Error('ENOSPC: no space left on device'));
+    await flush();
+    expect(h.states.slice(-2)).toEqual(['stopping', 'aborted']);
+    expect(h.output()).toMatchObject({
+      outcome: 'aborted',
+      counts: { syncedItems: 0 },
+      error: { message: 'ENOSPC: no space left on device' },
+    });
   });
 
   it('gives up on the head after its last attempt and settles it as failed, then goes on in order', async () => {
