@@ -1,4 +1,12 @@
-import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import { type AnyStateMachine, type AnyStateNode, not, or } from 'xstate';
+
+/**
+ * XState's `not` and `or` guards, told apart by their `check` function (shared by every guard each builds), not by
+ * a function name a minifier may change.
+ */
+const checkOf = (guard: unknown): unknown => (guard as { check?: unknown }).check;
+const NOT_CHECK = checkOf(not('guard'));
+const OR_CHECK = checkOf(or(['guard']));
 
 /** A machine's states and transitions, for drawing its chart. */
 export interface MachineGraph {
@@ -30,16 +38,16 @@ function guardName(guard: unknown): string | undefined {
   const g = guard as { type?: unknown; guards?: unknown[] } | undefined;
   if (!g) return undefined;
   if (typeof g.type === 'string' && !g.type.startsWith('xstate.')) return g.type;
-  // XState's `and`, `or` and `not` are functions named so, holding their operands in `guards`.
+  // XState's `and`, `or` and `not` hold their operands in `guards`.
   if (Array.isArray(g.guards)) {
     // A compound operand keeps its parentheses: `!(a && (b || c))`.
     const operands = g.guards
       .map(guardName)
       .filter((name): name is string => name !== undefined)
       .map((name) => (name.includes(' ') ? `(${name})` : name));
-    const combinator = (guard as { name?: unknown }).name;
-    if (combinator === 'not') return `!${operands.join(' && ')}`;
-    return operands.join(combinator === 'or' ? ' || ' : ' && ');
+    const check = checkOf(guard);
+    if (check === NOT_CHECK) return `!${operands.join(' && ')}`;
+    return operands.join(check === OR_CHECK ? ' || ' : ' && ');
   }
   return undefined;
 }
