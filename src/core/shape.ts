@@ -54,9 +54,18 @@ function at(key: string, mismatch: Mismatch | undefined): Mismatch | undefined {
 }
 
 export const boolean: Shape<boolean> = check('a boolean', (value) => typeof value === 'boolean');
-// Finite only: JSON has no NaN or Infinity, but another tab's message (a structured clone) can carry them, and no
-// count, time or version we read is one.
+// Finite only: no count, time or version we read is NaN or infinite, yet another tab's message (a structured clone)
+// can carry either, and JSON's `1e999` parses to Infinity.
 export const number: Shape<number> = check('a number', (value) => Number.isFinite(value));
+
+/**
+ * Any number but NaN, infinite ones included: for a field whose value is checked later, item by item, with a
+ * message of its own (a conflict copy's version), so one bad item does not refuse the whole reply.
+ */
+export const anyNumber: Shape<number> = check(
+  'a number',
+  (value) => typeof value === 'number' && !Number.isNaN(value),
+);
 
 /** A string of `min` to `max` characters. */
 export function string(min = 0, max = Number.POSITIVE_INFINITY): Shape<string> {

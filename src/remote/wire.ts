@@ -1,4 +1,5 @@
 import {
+  anyNumber,
   array,
   boolean,
   describeMismatch,
@@ -35,7 +36,8 @@ const ok = object({ id: string(), status: oneOf('ok'), version: number });
 const conflict = object({
   id: string(),
   status: oneOf('conflict'),
-  remote: object({ id: string(), version: number }),
+  // The copy's version is checked with the copy (adoptRemoteRecord): a 1e999 fails that item, not the reply.
+  remote: object({ id: string(), version: anyNumber }),
 });
 const rejected = object({
   id: string(),

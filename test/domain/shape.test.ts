@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  anyNumber,
   array,
   boolean,
   describeMismatch,
@@ -99,11 +100,19 @@ describe('parse (a checked copy)', () => {
 });
 
 describe('review: numbers another tab sends', () => {
-  it('refuses NaN and Infinity, which a structured clone carries and JSON never does', () => {
+  it('refuses NaN and Infinity, which a structured clone carries (and JSON too: 1e999 parses to Infinity)', () => {
+    expect(JSON.parse('1e999')).toBe(Number.POSITIVE_INFINITY);
     for (const value of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
       expect(why(number, value)).toBe('expected a number, received a number that is not finite');
       expect(why(range(0), value)).toBeDefined();
       expect(why(optional(number), value)).toBeDefined();
     }
+  });
+
+  it('anyNumber lets infinite numbers through for a later check of their own, never NaN', () => {
+    expect(why(anyNumber, Number.POSITIVE_INFINITY)).toBeUndefined();
+    expect(why(anyNumber, 3)).toBeUndefined();
+    expect(why(anyNumber, Number.NaN)).toBe('expected a number, received a number that is not finite');
+    expect(why(anyNumber, '3')).toBe('expected a number, received a string');
   });
 });
