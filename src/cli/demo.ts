@@ -109,6 +109,9 @@ async function demo(options: DemoOptions, cleanup: Cleanup): Promise<number> {
   });
   // With the inspector up the actors stay alive for the page; cleanup stops them at exit.
   if (!options.inspect) await Promise.all([phone.pause(), laptop.pause()]);
+  // The check reads the server as it is: a fault injected into its own reads would fail it for nothing.
+  server.faults.stop();
+  server.pullFaults.stop();
   const inputs = await agreementInputs(server, [phone, laptop]);
   const report = checkAgreement(inputs);
   await printReport({ server, clients: [phone, laptop], result, options, policy, inputs, report });
@@ -289,11 +292,10 @@ async function fetchTombstones(server: DemoServer, entityType: string): Promise<
   let since = '';
   for (;;) {
     const query = `limit=1000${since ? `&since=${encodeURIComponent(since)}` : ''}`;
-    const response = await fetch(`${server.url}/v1/changes/${encodeURIComponent(entityType)}?${query}`, {
-      headers: { authorization: `Bearer ${server.token}` },
-    });
-    if (!response.ok) throw new Error(`GET /v1/changes/${entityType} answered ${response.status}`);
-    const page = (await response.json()) as ChangesPage;
+    const page = (await getJson(
+      server,
+      `/v1/changes/${encodeURIComponent(entityType)}?${query}`,
+    )) as ChangesPage;
     for (const change of page.changes) if (change.deleted) tombstones.push(change.item);
     if (!page.hasMore) return tombstones;
     since = page.checkpoint;
@@ -301,11 +303,21 @@ async function fetchTombstones(server: DemoServer, entityType: string): Promise<
 }
 
 async function fetchItems(server: DemoServer, entityType: string): Promise<StoredItem[]> {
-  const response = await fetch(`${server.url}/v1/items/${encodeURIComponent(entityType)}`, {
-    headers: { authorization: `Bearer ${server.token}` },
-  });
-  if (!response.ok) throw new Error(`GET /v1/items/${entityType} answered ${response.status}`);
-  return ((await response.json()) as { items: StoredItem[] }).items;
+  return ((await getJson(server, `/v1/items/${encodeURIComponent(entityType)}`)) as { items: StoredItem[] })
+    .items;
+}
+
+/** A GET of the agreement check; a network error names its cause (fetch's own message says only "fetch failed"). */
+async function getJson(server: DemoServer, path: string): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${server.token}` } });
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause;
+    throw new Error(`GET ${path} failed: ${errorMessage(error)}${cause ? ` (${errorMessage(cause)})` : ''}`);
+  }
+  if (!response.ok) throw new Error(`GET ${path} answered ${response.status}`);
+  return response.json();
 }
 
 interface ReportInput {

@@ -60,6 +60,7 @@ export class FaultPlan {
   readonly options: Readonly<FaultOptions>;
   readonly #script: (FaultKind | 'none')[];
   readonly #random: () => number;
+  #stopped = false;
 
   constructor(options: FaultOptions = {}) {
     const rate = options.rate ?? 0;
@@ -106,7 +107,13 @@ export class FaultPlan {
     this.#script.push(...faults);
   }
 
+  /** Injects no fault from now on, scripted or drawn (latency stays): e.g. to read the server as it is. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
   next(): FaultKind | undefined {
+    if (this.#stopped) return undefined;
     const scripted = this.#script.shift();
     const fault = scripted !== undefined ? (scripted === 'none' ? undefined : scripted) : this.#draw();
     if (fault) this.injected[fault] += 1;
