@@ -8,6 +8,14 @@ import { startCli } from './run-cli.js';
 
 const TOKEN = 'serve-errors-token';
 
+/** A browser's CORS preflight for a pull, from `origin`. */
+function preflightFrom(url: string, origin: string): Promise<Response> {
+  return fetch(`${url}/v1/changes/note`, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': 'GET' },
+  });
+}
+
 let dir: string;
 useTempDir('actorsync-serve-errors-', (created) => (dir = created), { scope: 'all' });
 
@@ -72,11 +80,7 @@ describe('serve says why a browser is refused (issue 15)', () => {
     ]);
     try {
       const [, url] = await serve.waitFor(/listening on (http:\/\/\S+)[\s\S]*Ctrl-C stops it/);
-      const preflight = (origin: string) =>
-        fetch(`${url}/v1/changes/note`, {
-          method: 'OPTIONS',
-          headers: { origin, 'access-control-request-method': 'GET' },
-        });
+      const preflight = (origin: string) => preflightFrom(url as string, origin);
       expect((await preflight('http://localhost:5173')).status).toBe(204);
       await serve.waitFor(/OPTIONS \/v1\/changes\/note 204\n/);
       for (let n = 0; n < 2; n++) expect((await preflight('http://127.0.0.1:5173')).status).toBe(403);
@@ -133,11 +137,7 @@ describe('review: serve suggests only a flag it accepts, and blames the right si
     const serve = startCli(['serve', '--port', '0', '--token', TOKEN]);
     try {
       const [, url] = await serve.waitFor(/listening on (http:\/\/\S+)[\s\S]*Ctrl-C stops it/);
-      const preflight = (origin: string) =>
-        fetch(`${url}/v1/changes/note`, {
-          method: 'OPTIONS',
-          headers: { origin, 'access-control-request-method': 'GET' },
-        });
+      const preflight = (origin: string) => preflightFrom(url as string, origin);
       expect((await preflight('null')).status).toBe(403);
       // Not a browser's origin: a client may send any text, which must not come back as a command to paste.
       expect((await preflight('http://x; rm -rf ~')).status).toBe(403);
