@@ -76,7 +76,7 @@ describe('browser bundles of the client entries', () => {
   // bytes go. Any one entry, or the core with the HTTP remote, stays under 48 kB, so a dependency that drags in much
   // more shows up.
   const GZIP_BUDGET_BYTES = 48 * 1024;
-  // Issue 15 asks 40 KB for the browser app (core, HTTP remote, IndexedDB store). It is 48.9 kB: xstate, ky and
+  // Issue 15 asks 40 KB for the browser app (core, HTTP remote, IndexedDB store). It is 49.1 kB: xstate, ky and
   // idb are 17.9 kB of it, which the design card fixes; actorsync's machines, stores, remote and protocol code the
   // rest, and 40 KB would take 28% of that (docs/performance.md, "Browser bundle"). Held to what it is, so it cannot
   // grow unnoticed.
