@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { errorMessage } from '../domain/errors.js';
 import type { ServerStore } from '../server/server-store.js';
+import { isOrigin } from '../server/sync-handler.js';
 import { createSyncServer } from '../server/sync-server.js';
 import { CliError } from './errors.js';
 import { openPostgresStore } from './postgres.js';
@@ -135,12 +136,6 @@ function refusedOriginLine(origin: string): string {
   if (origin === 'null') {
     return 'Refused a browser request from a page without an origin (Origin: null: opened from a file or in a sandboxed frame): serve the page over http(s) and allow that origin with --cors-origin';
   }
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(origin);
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed?.origin !== origin) return 'Refused a request whose Origin header is not an origin';
+  if (!isOrigin(origin)) return 'Refused a request whose Origin header is not an origin';
   return `Refused a browser request from ${origin}: to allow it, restart with --cors-origin ${origin}`;
 }

@@ -511,16 +511,22 @@ function tokenAuth(
   };
 }
 
+/**
+ * Whether `text` is a web origin as browsers send it (`scheme://host[:port]`, no path): what `cors.origins` must
+ * hold. `null` (a file or a sandboxed frame) is not one.
+ */
+export function isOrigin(text: string): boolean {
+  try {
+    return new URL(text).origin === text;
+  } catch {
+    return false;
+  }
+}
+
 function corsPolicy(options: CorsOptions | undefined) {
   const origins = new Set(options?.origins ?? []);
   for (const origin of origins) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(origin);
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed || parsed.origin !== origin) {
+    if (!isOrigin(origin)) {
       throw new InvalidOptionsError(
         `cors.origins: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`,
       );
