@@ -1,6 +1,6 @@
 import ky, { type KyInstance } from 'ky';
 import { readCappedText } from '../core/capped-text.js';
-import { describeMismatch, matches, type ShapeOf } from '../core/shape.js';
+import { matches } from '../core/shape.js';
 import { clampDelay, MAX_TIMER_DELAY_MS } from '../core/timers.js';
 import {
   ActorSyncError,
@@ -27,6 +27,7 @@ import { base64, printableUrl, Redactor } from './redactor.js';
 import {
   batchRejects,
   clip,
+  expectShape,
   fromWire,
   MAX_DETAIL_CHARS,
   MAX_REASON_CHARS,
@@ -264,11 +265,7 @@ export class HttpRemoteDataSource<T extends RepositoryEntity = RepositoryEntity>
    * data and pass on unchanged (the store's `planPulledPage` checks each one and never quotes a server's text).
    */
   #page(json: unknown, limit: number, since: string | undefined): PullReply {
-    const mismatch = pullResponseShape(json);
-    if (mismatch) {
-      throw new MalformedReplyError(`Server page does not match the protocol: ${describeMismatch(mismatch)}`);
-    }
-    const page = json as ShapeOf<typeof pullResponseShape>;
+    const page = expectShape(pullResponseShape, json, 'Server page');
     // Parsed here and held by no one else: a store may keep the items themselves rather than copies.
     handOverChanges(page.changes);
     return validatePullReply(page, limit, since);

@@ -8,7 +8,7 @@ import {
   object,
   oneOf,
   optional,
-  type ShapeOf,
+  type Shape,
   string,
   variant,
 } from '../core/shape.js';
@@ -98,11 +98,7 @@ export function fromWire<T extends RepositoryEntity>(
   sentIds: ReadonlySet<string>,
   filter: WireTextFilter,
 ): ItemResult<T>[] {
-  const mismatch = syncResponseShape(json);
-  if (mismatch) {
-    throw new MalformedReplyError(`Server reply does not match the protocol: ${describeMismatch(mismatch)}`);
-  }
-  const { results } = json as ShapeOf<typeof syncResponseShape>;
+  const { results } = expectShape(syncResponseShape, json, 'Server reply');
   return results.map((result): ItemResult<T> => {
     const id = sentIds.has(result.id) ? result.id : filter.redact(result.id);
     if (result.status === 'ok') return { id, status: 'ok', version: result.version };
@@ -117,6 +113,17 @@ export function fromWire<T extends RepositoryEntity>(
       retryable: result.retryable ?? false,
     };
   });
+}
+
+/**
+ * `json` as `shape` describes it, or a `MalformedReplyError` that names the field and what was expected (never the
+ * value: the server's text stays out of messages); `what` names the reply.
+ */
+export function expectShape<T>(shape: Shape<T>, json: unknown, what: string): T {
+  const mismatch = shape(json);
+  if (mismatch)
+    throw new MalformedReplyError(`${what} does not match the protocol: ${describeMismatch(mismatch)}`);
+  return json as T;
 }
 
 /** The longest item reason kept from a reply: reasons end up in failure records on disk. */
